@@ -1,0 +1,43 @@
+# tui-lab: `make run` sets up .venv and opens the lab on sample_data/; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is installed first so pip never picks a build by itself; torch==2.13.0 is the CPU build
+# on this workplace's disk and the CUDA build from PyPI elsewhere. Override: make run TORCH='torch==2.5.1'
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv run test test-fast test-snapshot-update lint bench screenshots clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@if [ -n "$(TORCH)" ]; then $(BIN)/python -m pip install -q "$(TORCH)"; fi
+	@$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	@touch $(STAMP)
+
+run: venv
+	$(BIN)/tui-lab
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+test-snapshot-update: venv
+	$(BIN)/python -m pytest -q tests/ui --snapshot-update
+
+lint: venv
+	$(BIN)/ruff check tui_lab tests benchmarks
+
+bench: venv
+	$(BIN)/python benchmarks/train_throughput.py
+
+screenshots: venv
+	$(BIN)/python screenshots/make_screenshots.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

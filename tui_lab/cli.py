@@ -1,0 +1,279 @@
+"""The ``tui-lab`` command: the lab, and headless train / eval / predict / runs / watch.
+
+Imports stay light at the top (no torch, no transformers) so ``tui-lab --help`` answers at once;
+each command imports what it needs. A user's error prints one line ``error: ...`` on stderr and
+exits 2; Ctrl-C (or SIGTERM) during training saves ``last/`` and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tui_lab import __version__
+from tui_lab.core.config import LabConfig
+from tui_lab.core.errors import LabError
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# flag -> config path; values go through LabConfig.set so every bad value gets the same message
+TRAIN_FLAGS: dict[str, tuple[str, str]] = {
+    "--train": ("data.train", "PATH"), "--dev": ("data.dev", "PATH"), "--test": ("data.test", "PATH"),
+    "--text-column": ("data.text_column", "C"), "--label-column": ("data.label_column", "C"),
+    "--max-length": ("data.max_length", "N"), "--model": ("model.name", "NAME_OR_PATH"),
+    "--epochs": ("train.epochs", "N"), "--batch-size": ("train.batch_size", "N"),
+    "--lr": ("train.learning_rate", "F"), "--weight-decay": ("train.weight_decay", "F"),
+    "--warmup-ratio": ("train.warmup_ratio", "F"),
+    "--grad-accum": ("train.gradient_accumulation_steps", "N"),
+    "--eval-steps": ("train.eval_steps", "N"), "--logging-steps": ("train.logging_steps", "N"),
+    "--patience": ("train.patience", "N"), "--metric": ("train.metric_for_best_model", "NAME"),
+    "--precision": ("train.precision", "P"), "--seed": ("train.seed", "N"),
+    "--output-dir": ("train.output_dir", "DIR"), "--run-name": ("train.run_name", "NAME"),
+}
+LAB_FLAGS = ("--train", "--dev", "--test", "--model")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_USER)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    p = _Parser(prog="tui-lab", description="Fine-tune text classifiers from a terminal. "
+                "Without a command, opens the lab.")
+    p.add_argument("--version", action="version", version=f"tui-lab {__version__}")
+    p.add_argument("--config", metavar="FILE", help="a TOML config to prefill the lab's form")
+    for flag in LAB_FLAGS:
+        p.add_argument(flag, dest=TRAIN_FLAGS[flag][0], metavar=TRAIN_FLAGS[flag][1],
+                       help=f"prefill {TRAIN_FLAGS[flag][0]}")
+    p.add_argument("--model-dir", metavar="DIR", help="a run or model folder for the console")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train headless (rich progress on a terminal, plain lines otherwise)",
+                       description="Fine-tune a classifier without the lab. Flags override --config.")
+    t.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
+    for flag, (path, metavar) in TRAIN_FLAGS.items():
+        from tui_lab.core.config import help_text
+
+        t.add_argument(flag, dest=path, metavar=metavar, help=help_text(path))
+    t.add_argument("--drop-empty", dest="data.drop_empty", action="store_const", const="true",
+                   help="drop rows with an empty text or label instead of failing")
+    t.add_argument("--trust-remote-code", dest="model.trust_remote_code", action="store_const",
+                   const="true", help="allow a hub model's own code to run")
+    t.add_argument("--no-baseline", dest="train.baseline", action="store_const", const="false",
+                   help="skip the TF-IDF baseline")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key, e.g. --set train.warmup_ratio=0.06")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its last/")
+    t.add_argument("--json", action="store_true", help="print one JSON summary as the last line of stdout")
+
+    e = sub.add_parser("eval", help="evaluate a run or model folder on labelled data")
+    e.add_argument("model", metavar="MODEL_OR_RUN_DIR")
+    e.add_argument("--data", required=True, metavar="PATH", help="a labelled file (or a folder: its test file)")
+    e.add_argument("--text-column", default="", metavar="C")
+    e.add_argument("--label-column", default="", metavar="C")
+    e.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("predict", help="label texts with a run or model folder")
+    pr.add_argument("model", metavar="MODEL_OR_RUN_DIR")
+    pr.add_argument("texts", nargs="+", metavar="TEXT", help="texts to label; - reads lines from stdin")
+    pr.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("runs", help="list the runs in the output folder")
+    r.add_argument("--output-dir", default="runs", metavar="DIR")
+    r.add_argument("--json", action="store_true")
+    return p
+
+
+# -- entry point ---------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "runs": cmd_runs}
+    try:
+        return commands.get(args.command or "", cmd_lab)(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def config_from_args(args: argparse.Namespace, paths: list[str] | None = None) -> LabConfig:
+    """A ``LabConfig`` from ``--config`` (or the defaults) with the flags applied on top."""
+    config = LabConfig.load(args.config) if getattr(args, "config", None) else LabConfig()
+    values = vars(args)
+    for path in paths or [p for p, _ in TRAIN_FLAGS.values()] + ["data.drop_empty", "model.trust_remote_code", "train.baseline"]:
+        if values.get(path) is not None:
+            config.set(path, values[path])
+    for item in getattr(args, "set", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise LabError(f"--set needs KEY=VALUE, got '{item}'.")
+        config.set(key.strip(), value)
+    return config
+
+
+# -- train -----------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    """Headless training with progress; ``--json`` prints the summary as the last stdout line."""
+    config = config_from_args(args)
+    if not args.resume:
+        config.raise_if_invalid()
+    stop = threading.Event()
+    restore = _install_stop_handlers(stop)
+    from tui_lab.progress import make_progress_sink
+
+    sink = make_progress_sink(sys.stderr)
+    try:
+        from tui_lab.core.train import Trainer
+
+        result = Trainer(config, [sink], stop=stop, resume=args.resume).run()
+    finally:
+        sink.close()
+        restore()
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_train_summary(summary)
+    if result.status == "stopped":
+        print(f"stopped: last/ saved; resume with: tui-lab train --resume {result.run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _install_stop_handlers(stop: threading.Event) -> Any:
+    """First Ctrl-C or SIGTERM asks the trainer to stop (it saves last/); a second Ctrl-C aborts."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this step (saving last/)... press Ctrl-C again to abort", file=sys.stderr)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in previous:
+            signal.signal(sig, handler)
+
+    def restore() -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    return restore
+
+
+def _print_train_summary(summary: dict[str, Any]) -> None:
+    def fmt(metrics: dict[str, Any] | None) -> str:
+        if not metrics:
+            return "-"
+        return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+
+    print(f"run:      {summary['run_dir']}  ({summary['status']}, {summary['epochs_completed']} epochs, "
+          f"{summary['train_samples_per_second']:.0f} samples/s)")
+    print(f"best dev: {fmt(summary['best'])}")
+    if summary["test"]:
+        print(f"test:     {fmt(summary['test'])}")
+    if summary["baseline"]:
+        print(f"baseline: TF-IDF + logistic regression dev {fmt(summary['baseline'].get('dev'))}")
+
+
+# -- eval ------------------------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Metrics of a trained model on a labelled file."""
+    from tui_lab.core.evaluate import evaluate_path
+
+    result = evaluate_path(args.model, args.data, args.text_column, args.label_column)
+    if args.json:
+        print(json.dumps(result))
+        return EXIT_OK
+    print(f"model:     {result['model']}")
+    print(f"data:      {result['data']}  (n={result['n']})")
+    for key in ("accuracy", "f1_macro", "precision_macro", "recall_macro"):
+        print(f"{key:<16} {result[key]:.4f}")
+    width = max(len(label) for label in result["labels"])
+    print("confusion matrix (rows: true, columns: predicted)")
+    print(" " * (width + 2) + " ".join(f"{label[:8]:>8}" for label in result["labels"]))
+    for label, row in zip(result["labels"], result["confusion_matrix"]):
+        print(f"{label:>{width}}  " + " ".join(f"{v:>8}" for v in row))
+    return EXIT_OK
+
+
+# -- predict ---------------------------------------------------------------------------------------
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Label each text; ``-`` reads one text per line from stdin."""
+    texts: list[str] = []
+    for text in args.texts:
+        if text == "-":
+            texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
+        else:
+            texts.append(text)
+    from tui_lab.core.predict import Predictor
+
+    predictor = Predictor.from_path(args.model)
+    predictions = predictor.predict(texts)
+    if args.json:
+        print(json.dumps({"model": predictor.source, "predictions": [p.to_dict() for p in predictions]},
+                         ensure_ascii=False))
+        return EXIT_OK
+    for p in predictions:
+        probs = "  ".join(f"{k} {v:.3f}" for k, v in p.probabilities.items())
+        print(f"{p.label}\t{p.score:.3f}\t{probs}\t{p.text}")
+    return EXIT_OK
+
+
+# -- runs ------------------------------------------------------------------------------------------
+def cmd_runs(args: argparse.Namespace) -> int:
+    """The runs in the output folder with status and best metrics."""
+    from tui_lab.core.runs import list_runs
+
+    runs = list_runs(args.output_dir)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in runs]))
+        return EXIT_OK
+    if not runs:
+        print(f"no runs in {args.output_dir}/")
+        return EXIT_OK
+    import time
+
+    print(f"{'run':<36} {'status':<14} {'model':<16} {'started':<17} {'step':>11} {'acc':>6} {'f1':>6}")
+    for r in runs:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
+        acc = f"{r.best['accuracy']:.3f}" if "accuracy" in r.best else "-"
+        f1 = f"{r.best['f1_macro']:.3f}" if "f1_macro" in r.best else "-"
+        print(f"{r.name[:36]:<36} {r.status:<14} {r.model[:16]:<16} {started:<17} "
+              f"{f'{r.step}/{r.total_steps}':>11} {acc:>6} {f1:>6}")
+    return EXIT_OK
+
+
+# -- the lab ---------------------------------------------------------------------------------------
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Open the Textual lab, prefilled from ``--config`` and the flags."""
+    config = config_from_args(args, [TRAIN_FLAGS[f][0] for f in LAB_FLAGS])
+    try:
+        from tui_lab.ui.app import run_lab
+    except ImportError:
+        print("error: the lab is not available yet; use tui-lab train (see tui-lab --help).", file=sys.stderr)
+        return EXIT_USER
+    if args.model_dir and not Path(args.model_dir).exists():
+        raise LabError(f"--model-dir {args.model_dir} does not exist.")
+    return run_lab(config, model_dir=args.model_dir, config_path=args.config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os._exit(main())

@@ -1,0 +1,510 @@
+"""Loading train/dev/test examples, checking them, and describing them.
+
+Files (CSV, TSV, JSONL/JSON, Parquet) and Hugging Face dataset ids are read through
+``datasets``; every way a file can be wrong becomes one :class:`DataError` sentence that names
+the file, the row or the column. Text and label columns are inferred when not given; string or
+integer labels become ``label2id``; a stratified dev split is cut when there is no dev file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_lab.core.config import DataConfig
+from tui_lab.core.errors import DataError
+
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "json", ".json": "json",
+           ".parquet": "parquet", ".pq": "parquet"}
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet",
+              "utterance", "query", "question", "sentence1", "input", "x")
+LABEL_NAMES = ("label", "labels", "sentiment", "class", "category", "target", "topic", "y",
+               "polarity", "rating", "intent", "gold_label", "coarse_label", "fine_label")
+SPLIT_NAMES = {"train": ("train", "training"), "dev": ("dev", "validation", "valid", "val"),
+               "test": ("test", "testing")}
+
+
+@dataclass
+class Split:
+    """The texts and integer labels of one split."""
+
+    texts: list[str]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class DataBundle:
+    """Train, dev and (optional) test splits with one shared label map."""
+
+    train: Split
+    dev: Split
+    test: Split | None
+    label_names: list[str]
+    text_column: str
+    label_column: str
+    sources: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Label name -> class index."""
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Class index -> label name."""
+        return dict(enumerate(self.label_names))
+
+
+@dataclass
+class Table:
+    """A loaded file: its columns as lists, and where it came from."""
+
+    columns: dict[str, list[Any]]
+    source: str
+    class_names: list[str] | None = None  # a ClassLabel feature's names (hub datasets)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in file order."""
+        return list(self.columns)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+
+# -- locating files ------------------------------------------------------------------------------
+def resolve_sources(cfg: DataConfig) -> dict[str, str | None]:
+    """Where train, dev and test come from: files, a folder's split files, or a dataset id.
+
+    A folder given as ``train`` supplies its ``train.*``, ``dev.*``/``validation.*`` and
+    ``test.*`` files unless ``dev``/``test`` are given explicitly.
+    """
+    train = cfg.train.strip()
+    path = Path(train).expanduser()
+    if not path.exists() and train == cfg.__dataclass_fields__["train"].default:
+        path = Path(__file__).resolve().parents[2] / train  # the bundled sample data
+    sources: dict[str, str | None] = {"train": str(path), "dev": cfg.dev.strip() or None,
+                                      "test": cfg.test.strip() or None}
+    if path.is_dir():
+        found = find_split_files(path)
+        if "train" not in found:
+            raise DataError(f"{path} is a folder without a train file (train.csv, train.jsonl, "
+                            f"train.parquet...); give the file itself with --train.")
+        sources["train"] = found["train"]
+        sources["dev"] = sources["dev"] or found.get("dev")
+        sources["test"] = sources["test"] or found.get("test")
+    elif not path.exists() and looks_like_hub_id(train):
+        sources["train"] = f"hf:{train}"
+    return sources
+
+
+def find_split_files(folder: Path) -> dict[str, str]:
+    """``{"train": ..., "dev": ..., "test": ...}`` for the split files found in a folder."""
+    found: dict[str, str] = {}
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
+    for split, names in SPLIT_NAMES.items():
+        for name in names:
+            match = next((p for p in files if p.stem.lower() == name), None)
+            if match:
+                found[split] = str(match)
+                break
+    return found
+
+
+def looks_like_hub_id(text: str) -> bool:
+    """``imdb`` or ``stanfordnlp/sst2``: no file suffix, at most one slash, no path syntax."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", text)) and Path(text).suffix == ""
+
+
+# -- reading files ---------------------------------------------------------------------------------
+def check_file(path: str) -> Path:
+    """The path as a readable, non-empty data file of a known format.
+
+    Raises:
+        DataError: missing, a folder, empty, or an unknown format.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{p} does not exist; check the path.")
+    if p.is_dir():
+        raise DataError(f"{p} is a folder, not a file; give a .csv, .tsv, .jsonl or .parquet file.")
+    if p.suffix.lower() not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
+        raise DataError(f"{p} has an unknown format '{p.suffix or '(none)'}'; use one of {known}.")
+    if not os.access(p, os.R_OK):
+        raise DataError(f"{p} cannot be read (permission denied).")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p} is empty.")
+    return p
+
+
+def read_table(source: str, split: str = "train") -> Table:
+    """Read a whole file, or one split of a hub dataset (``hf:ID``), into columns.
+
+    Raises:
+        DataError: the file or dataset cannot be read; the message names what to fix.
+    """
+    if source.startswith("hf:"):
+        return _read_hub(source[3:], split)
+    path = check_file(source)
+    fmt = FORMATS[path.suffix.lower()]
+    if fmt == "csv":
+        _check_header(path)
+    kwargs: dict[str, Any] = {}
+    if fmt == "csv":
+        kwargs = {"sep": "\t" if path.suffix.lower() in (".tsv", ".txt") else ","}
+    ds = _load("file", path, fmt, kwargs)
+    if ds.num_rows == 0:
+        raise DataError(f"{path} has a header but no rows.")
+    return Table({name: ds[name] for name in ds.column_names}, str(path))
+
+
+def read_preview(source: str, rows: int = 200) -> Table:
+    """The first ``rows`` rows of a file without reading the rest (fast on a 1,000,000-row file)."""
+    if source.startswith("hf:"):
+        table = read_table(source)
+        return Table({k: v[:rows] for k, v in table.columns.items()}, source, table.class_names)
+    path = check_file(source)
+    fmt = FORMATS[path.suffix.lower()]
+    import pandas as pd
+
+    try:
+        if fmt == "csv":
+            _check_header(path)
+            sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+            frame = pd.read_csv(path, sep=sep, nrows=rows, dtype=object, encoding="utf-8")
+        elif fmt == "json":
+            frame = pd.read_json(path, lines=_is_jsonl(path), nrows=rows if _is_jsonl(path) else None,
+                                 dtype=False)
+        else:
+            import pyarrow.parquet as pq
+
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
+            frame = batch.to_pandas() if batch is not None else pd.DataFrame()
+    except UnicodeDecodeError:
+        raise DataError(_utf8_message(path)) from None
+    except Exception as exc:
+        raise DataError(f"{path} cannot be read: {_first_line(exc)}.") from None
+    frame = frame.head(rows).astype(object).where(frame.notna(), None)
+    return Table({str(c): frame[c].tolist() for c in frame.columns}, str(path))
+
+
+def _load(kind: str, path: Path, fmt: str, kwargs: dict[str, Any]) -> Any:
+    import datasets
+
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    datasets.disable_progress_bars()
+    try:
+        return datasets.load_dataset(fmt, data_files=str(path), split="train", **kwargs)
+    except Exception as exc:
+        cause = exc.__cause__ or exc.__context__ or exc
+        raise DataError(_explain_read_error(path, fmt, cause, exc)) from None
+
+
+def _explain_read_error(path: Path, fmt: str, cause: BaseException, exc: BaseException) -> str:
+    name = type(cause).__name__
+    text = str(cause)
+    if isinstance(cause, UnicodeDecodeError):
+        return _utf8_message(path)
+    if name == "EmptyDataError":
+        return f"{path} is empty."
+    if name == "ParserError":
+        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+        if match:
+            want, line, saw = match.groups()
+            return (f"{path} line {line} has {saw} fields where the header has {want}; "
+                    f"quote texts that contain commas.")
+        return f"{path} is not valid CSV: {_first_line(cause)}."
+    if "corresponds to no data" in str(exc):
+        return f"{path} has a header but no rows."
+    if fmt == "json":
+        row = re.search(r"in row (\d+)", text)
+        where = f" near line {int(row.group(1)) + 1}" if row else ""
+        return f"{path} is not valid JSON Lines{where}: each line must be one JSON object."
+    if fmt == "parquet":
+        return f"{path} is not a readable Parquet file: {_first_line(cause)}."
+    return f"{path} cannot be read: {_first_line(cause)}."
+
+
+def _utf8_message(path: Path) -> str:
+    line, offset = _first_bad_utf8(path)
+    return (f"{path} is not UTF-8 text (bad byte at line {line}, byte {offset}); "
+            f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8.")
+
+
+def _first_bad_utf8(path: Path) -> tuple[int, int]:
+    """(line number, byte offset) of the first byte that is not valid UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1, exc.start
+    return 0, 0
+
+
+def _check_header(path: Path) -> None:
+    """Refuse duplicate column names (pandas would silently rename them to ``x.1``)."""
+    import csv
+
+    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh, delimiter=sep), [])
+    names = [h.strip() for h in header]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(f"{path} has duplicate column names: {', '.join(dupes)}; rename them.")
+    if not any(names):
+        raise DataError(f"{path} has no header row; the first line must name the columns.")
+
+
+def _is_jsonl(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+    return not head.startswith(b"[")
+
+
+def _read_hub(dataset_id: str, split: str) -> Table:
+    import datasets
+
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    datasets.disable_progress_bars()
+    names = {"train": ["train"], "dev": ["validation", "dev", "valid", "test"], "test": ["test"]}
+    try:
+        builder_splits = datasets.get_dataset_split_names(dataset_id)
+    except Exception:
+        raise DataError(
+            f"dataset '{dataset_id}' is neither a local file nor reachable on the Hugging Face hub "
+            f"(offline or no such dataset); give a local .csv/.jsonl/.parquet path."
+        ) from None
+    chosen = next((s for s in names[split] if s in builder_splits), None)
+    if chosen is None:
+        raise DataError(f"dataset '{dataset_id}' has no {split} split (it has: {', '.join(builder_splits)}).")
+    ds = datasets.load_dataset(dataset_id, split=chosen)
+    class_names = None
+    for feature in ds.features.values():
+        if isinstance(feature, datasets.ClassLabel):
+            class_names = list(feature.names)
+    return Table({name: ds[name] for name in ds.column_names}, f"hf:{dataset_id}[{chosen}]", class_names)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
+# -- columns -------------------------------------------------------------------------------------
+def infer_columns(table: Table, text_column: str = "", label_column: str = "") -> tuple[str, str]:
+    """The text and label column names: the given ones (checked) or the usual names.
+
+    Raises:
+        DataError: a named column is missing, or none can be inferred.
+    """
+    cols = table.column_names
+    lowered = {c.lower().strip(): c for c in cols}
+    have = ", ".join(cols)
+    if text_column and text_column not in cols:
+        raise DataError(f"{table.source} has no column '{text_column}' (it has: {have}); "
+                        f"pick one with --text-column.")
+    if label_column and label_column not in cols:
+        raise DataError(f"{table.source} has no column '{label_column}' (it has: {have}); "
+                        f"pick one with --label-column.")
+    label = label_column or next((lowered[n] for n in LABEL_NAMES if n in lowered), "")
+    text = text_column or next((lowered[n] for n in TEXT_NAMES if n in lowered and lowered[n] != label), "")
+    if not text:
+        strings = [c for c in cols if c != label and _mostly_text(table.columns[c])]
+        text = strings[0] if len(strings) == 1 else ""
+    if not text:
+        raise DataError(f"{table.source} has no text column I can recognise (it has: {have}); "
+                        f"name it with --text-column.")
+    if not label:
+        raise DataError(f"{table.source} has no label column I can recognise (it has: {have}); "
+                        f"name it with --label-column.")
+    if text == label:
+        raise DataError(f"text and label column are both '{text}'; they must differ.")
+    return text, label
+
+
+def _mostly_text(values: list[Any]) -> bool:
+    sample = [v for v in values[:200] if v is not None]
+    return bool(sample) and sum(isinstance(v, str) and " " in v for v in sample) >= len(sample) / 2
+
+
+def clean_rows(table: Table, text_col: str, label_col: str, drop_empty: bool) -> tuple[list[str], list[Any], int]:
+    """Texts and raw labels with empty texts/labels refused (or dropped when ``drop_empty``).
+
+    Returns:
+        (texts, labels, number of dropped rows)
+
+    Raises:
+        DataError: empty or missing texts or labels and ``drop_empty`` is off.
+    """
+    texts_raw, labels_raw = table.columns[text_col], table.columns[label_col]
+    texts: list[str] = []
+    labels: list[Any] = []
+    bad: list[int] = []
+    for i, (text, label) in enumerate(zip(texts_raw, labels_raw)):
+        if _missing(text) or _missing(label) or (isinstance(text, str) and not text.strip()):
+            bad.append(i)
+            continue
+        texts.append(text if isinstance(text, str) else str(text))
+        labels.append(label)
+    if bad and not drop_empty:
+        rows = ", ".join(str(_row_number(table, i)) for i in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise DataError(f"{table.source} has {len(bad)} row(s) with an empty text or label "
+                        f"(row {rows}{more}); fix them or pass --drop-empty.")
+    if not texts:
+        raise DataError(f"{table.source} has no row with both a text and a label.")
+    return texts, labels, len(bad)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _row_number(table: Table, index: int) -> int:
+    """1-based data row number as a user counts it in the file (header not counted)."""
+    return index + 1
+
+
+# -- labels --------------------------------------------------------------------------------------
+def label_names_from(labels: list[Any], class_names: list[str] | None = None) -> list[str]:
+    """Sorted label names: integers in numeric order, strings alphabetically."""
+    values = sorted(set(labels), key=lambda v: (isinstance(v, str), v))
+    if class_names is not None and all(isinstance(v, int) for v in values):
+        return [class_names[v] for v in range(len(class_names)) if v in set(values)]
+    return [_label_str(v) for v in values]
+
+
+def _label_str(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def encode_labels(labels: list[Any], label2id: dict[str, int], source: str,
+                  class_names: list[str] | None = None) -> list[int]:
+    """Class indices for raw labels.
+
+    Raises:
+        DataError: a label the training data does not have.
+    """
+    names = [class_names[v] if class_names and isinstance(v, int) else _label_str(v) for v in labels]
+    unknown = sorted({n for n in names if n not in label2id})
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise DataError(f"{source} has label(s) {shown} that the training data does not have "
+                        f"(train has: {', '.join(label2id)}).")
+    return [label2id[n] for n in names]
+
+
+# -- the bundle ----------------------------------------------------------------------------------
+def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
+    """Read, check and encode train/dev/test as configured.
+
+    Raises:
+        DataError: any problem with the files, columns or labels.
+    """
+    sources = resolve_sources(cfg)
+    train_table = read_table(sources["train"], "train")
+    text_col, label_col = infer_columns(train_table, cfg.text_column, cfg.label_column)
+    notes: list[str] = []
+    texts, raw_labels, dropped = clean_rows(train_table, text_col, label_col, cfg.drop_empty)
+    if dropped:
+        notes.append(f"dropped {dropped} train row(s) with an empty text or label")
+    names = label_names_from(raw_labels, train_table.class_names)
+    if len(names) < 2:
+        raise DataError(f"{train_table.source} has a single label ({names[0]!r}); "
+                        f"a classifier needs at least two.")
+    label2id = {n: i for i, n in enumerate(names)}
+    train = Split(texts, encode_labels(raw_labels, label2id, train_table.source, train_table.class_names))
+
+    dev_source = sources["dev"] or (sources["train"] if sources["train"].startswith("hf:") else None)
+    used = {"train": train_table.source}
+    dev = None
+    if dev_source:
+        dev, src, n = _load_split(dev_source, "dev", cfg, text_col, label_col, label2id)
+        used["dev"] = src
+        if n:
+            notes.append(f"dropped {n} dev row(s) with an empty text or label")
+    if dev is None:
+        train, dev = stratified_split(train, cfg.dev_fraction, seed)
+        used["dev"] = f"{cfg.dev_fraction:.0%} stratified split of train"
+    test = None
+    if sources["test"]:
+        test, used["test"], n = _load_split(sources["test"], "test", cfg, text_col, label_col, label2id)
+        if n:
+            notes.append(f"dropped {n} test row(s) with an empty text or label")
+    return DataBundle(train, dev, test, names, text_col, label_col, used, notes)
+
+
+def _load_split(source: str, split: str, cfg: DataConfig, text_col: str, label_col: str,
+                label2id: dict[str, int]) -> tuple[Split | None, str, int]:
+    try:
+        table = read_table(source, split)
+    except DataError as exc:
+        if source.startswith("hf:") and "has no" in str(exc):
+            return None, "", 0
+        raise
+    for col, flag in ((text_col, "--text-column"), (label_col, "--label-column")):
+        if col not in table.columns:
+            raise DataError(f"{table.source} has no column '{col}' like the train file "
+                            f"(it has: {', '.join(table.column_names)}); rename it or use {flag}.")
+    texts, raw, dropped = clean_rows(table, text_col, label_col, cfg.drop_empty)
+    return Split(texts, encode_labels(raw, label2id, table.source, table.class_names)), table.source, dropped
+
+
+def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Hold out ``fraction`` of the examples as dev, keeping each label's share."""
+    from sklearn.model_selection import train_test_split
+
+    n_dev = max(int(round(len(data) * fraction)), 1)
+    counts = Counter(data.labels)
+    classes = len(counts)
+    stratify = data.labels if min(counts.values()) >= 2 and n_dev >= classes else None
+    if len(data) - n_dev < 1:
+        raise DataError(f"only {len(data)} training example(s): too few to hold out a dev split; "
+                        f"give a dev file with --dev.")
+    idx = list(range(len(data)))
+    tr, dv = train_test_split(idx, test_size=n_dev, random_state=seed, stratify=stratify)
+    pick = lambda ids: Split([data.texts[i] for i in ids], [data.labels[i] for i in ids])  # noqa: E731
+    return pick(sorted(tr)), pick(sorted(dv))
+
+
+# -- statistics ----------------------------------------------------------------------------------
+@dataclass
+class SplitStats:
+    """What a user wants to know about one split before training on it."""
+
+    rows: int
+    label_counts: dict[str, int]
+    length_percentiles: dict[str, int]
+    truncated_share: float
+    max_length: int
+
+
+def split_stats(split: Split, label_names: list[str], token_lengths: list[int], max_length: int) -> SplitStats:
+    """Counts per label, token-length percentiles and the share longer than ``max_length``."""
+    import numpy as np
+
+    counts = Counter(split.labels)
+    lengths = np.asarray(token_lengths or [0])
+    pcts = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99)}
+    pcts["max"] = int(lengths.max())
+    truncated = float((lengths > max_length).mean()) if token_lengths else 0.0
+    return SplitStats(len(split), {n: counts.get(i, 0) for i, n in enumerate(label_names)},
+                      pcts, truncated, max_length)
+
+
+def shared_texts(a: Split, b: Split) -> int:
+    """How many distinct texts of ``b`` also appear in ``a`` (leakage between splits)."""
+    seen = {t.strip().lower() for t in a.texts}
+    return len({t.strip().lower() for t in b.texts} & seen)

@@ -1,0 +1,115 @@
+"""torch.distributed glue for runs under ``torchrun``: ranks, reductions, and who writes.
+
+One process (no ``WORLD_SIZE`` in the environment) is the world of size 1 and touches no
+process group. Under ``torchrun`` the group uses NCCL on CUDA and gloo on CPU; only rank 0
+writes the run folder, events and checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run folder and emits events."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there is more than one process."""
+        return self.world_size > 1
+
+
+def from_env() -> DistInfo:
+    """Read ``RANK``/``LOCAL_RANK``/``WORLD_SIZE`` as set by ``torchrun``."""
+    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+                    int(os.environ.get("WORLD_SIZE", 1)))
+
+
+def init(info: DistInfo, device: str) -> None:
+    """Join the process group (NCCL on CUDA, gloo elsewhere) when there is more than one rank."""
+    if not info.enabled:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.set_device(torch.device(device))
+        dist.init_process_group(backend=backend)
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group."""
+    if info.enabled:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def gather_lists(info: DistInfo, items: list[Any]) -> list[Any]:
+    """Concatenate every rank's list, in rank order (identity for one process)."""
+    if not info.enabled:
+        return items
+    import torch.distributed as dist
+
+    out: list[list[Any]] = [[] for _ in range(info.world_size)]
+    dist.all_gather_object(out, items)
+    return [x for part in out for x in part]
+
+
+def any_flag(info: DistInfo, flag: bool, device: str) -> bool:
+    """True when any rank's ``flag`` is true (so every rank stops at the same step)."""
+    if not info.enabled:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def sum_floats(info: DistInfo, values: list[float], device: str) -> list[float]:
+    """Element-wise sum over ranks."""
+    if not info.enabled:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def broadcast_object(info: DistInfo, obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank."""
+    if not info.enabled:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank."""
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()

@@ -1,0 +1,193 @@
+"""Building the tokenizer and the classifier: offline presets or any Hugging Face model.
+
+The presets (``tiny-bert``, ``small-bert``) are small BERTs built from scratch with a WordPiece
+tokenizer trained on the training texts (the ``tokenizers`` library; CJK characters are split
+one per token), so they need no download. Any other name is a Hugging Face model id or a local
+folder and goes through ``AutoTokenizer`` / ``AutoModelForSequenceClassification``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tui_lab.core.errors import ConfigError, ModelError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The shape of a from-scratch BERT."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    learning_rate: float
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny-bert": Preset(128, 2, 2, 512, 1e-3),
+    "small-bert": Preset(256, 4, 4, 1024, 5e-4),
+}
+PRETRAINED_LEARNING_RATE = 3e-5
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def is_preset(name: str) -> bool:
+    """Whether ``name`` is one of the offline from-scratch presets."""
+    return name.strip().lower() in PRESETS
+
+
+def default_learning_rate(name: str) -> float:
+    """The learning rate used when none is set: the preset's, or 3e-5 for a pretrained model."""
+    return PRESETS[name.lower()].learning_rate if is_preset(name) else PRETRAINED_LEARNING_RATE
+
+
+# -- tokenizers ----------------------------------------------------------------------------------
+def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 512) -> Any:
+    """A BERT-style uncased WordPiece tokenizer trained on ``texts``.
+
+    Returns:
+        A ``transformers`` fast tokenizer that ``save_pretrained`` writes and ``AutoTokenizer``
+        (and so ``transformers.pipeline``) loads back.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True,
+                                                strip_accents=None, clean_text=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1,
+                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return BertTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+        cls_token="[CLS]", mask_token="[MASK]", model_max_length=max_length, do_lower_case=True,
+    )
+
+
+# -- models --------------------------------------------------------------------------------------
+def build_preset(name: str, tokenizer: Any, label_names: list[str], max_length: int) -> Any:
+    """A randomly initialised ``BertForSequenceClassification`` of a preset's shape."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    p = PRESETS[name.lower()]
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=p.hidden_size, num_hidden_layers=p.num_hidden_layers,
+        num_attention_heads=p.num_attention_heads, intermediate_size=p.intermediate_size,
+        max_position_embeddings=max(512, max_length), pad_token_id=tokenizer.pad_token_id,
+        num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+    )
+    config._attn_implementation = "sdpa"
+    return BertForSequenceClassification(config)
+
+
+def load_pretrained(name: str, label_names: list[str], max_length: int, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """Tokenizer and classifier from a hub id or a local folder, with a new head for our labels.
+
+    A model whose head already has exactly these labels keeps it; any other head (or none) is
+    replaced by a freshly initialised one of the right size.
+
+    Raises:
+        ModelError: the model cannot be found or loaded.
+        ConfigError: ``max_length`` is above what the model can take.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    config = _auto_config(name, trust_remote_code)
+    tokenizer = load_tokenizer(name, trust_remote_code)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and max_length > positions:
+        raise ConfigError(f"data.max_length {max_length} is above the {positions} positions of "
+                          f"'{name}'; use --max-length {positions} or less.",
+                          {"data.max_length": f"must be at most {positions} for this model"})
+    same_head = [config.id2label.get(i) for i in range(len(config.id2label))] == label_names
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if not same_head:
+        kwargs.update(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+                      label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+    except ValueError as exc:
+        raise ModelError(f"'{name}' cannot be used as a text classifier: {_first(exc)}.") from None
+    except OSError as exc:
+        raise ModelError(f"'{name}' could not be loaded: {_first(exc)}.") from None
+    if tokenizer.pad_token is None:  # GPT-style tokenizers have no pad token
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer, model
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
+    """``AutoTokenizer.from_pretrained`` with a one-sentence error."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise ModelError(_unreachable(name, exc)) from None
+
+
+def _auto_config(name: str, trust_remote_code: bool) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelError(f"'{name}' ships its own code; pass --trust-remote-code only if you "
+                             f"trust its author.") from None
+        raise ModelError(_unreachable(name, exc)) from None
+    except Exception as exc:
+        raise ModelError(_unreachable(name, exc)) from None
+
+
+def _unreachable(name: str, exc: BaseException) -> str:
+    path = Path(name).expanduser()
+    if path.is_dir():
+        missing = "config.json" if not (path / "config.json").exists() else "tokenizer files"
+        return (f"{path} is not a Hugging Face model folder ({missing} missing or unreadable: "
+                f"{_first(exc)}).")
+    if path.exists():
+        return f"{path} is a file; give the folder that holds config.json and the weights."
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return f"model folder {name} does not exist."
+    return (f"model '{name}' is not a local folder and could not be fetched from the Hugging Face "
+            f"hub (offline, or no such model); use an offline preset (--model tiny-bert or "
+            f"small-bert) or a local model folder.")
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
+def build(model_name: str, train_texts: list[str], label_names: list[str], max_length: int,
+          vocab_size: int = 8000, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model."""
+    if is_preset(model_name):
+        tokenizer = train_wordpiece(train_texts, vocab_size, max(512, max_length))
+        return tokenizer, build_preset(model_name, tokenizer, label_names, max_length)
+    return load_pretrained(model_name, label_names, max_length, trust_remote_code)
+
+
+def check_classifier(path: str, model_config: Any) -> list[str]:
+    """Label names of a saved classifier.
+
+    Raises:
+        ModelError: the folder holds a base model with no classification head.
+    """
+    archs = getattr(model_config, "architectures", None) or []
+    if archs and not any("SequenceClassification" in a for a in archs):
+        raise ModelError(f"{path} holds a {archs[0]} without a classification head; fine-tune it "
+                         f"first with tui-lab train --model {path}.")
+    id2label = model_config.id2label
+    return [str(id2label[i]) for i in range(len(id2label))]
