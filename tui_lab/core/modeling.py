@@ -8,6 +8,8 @@ folder and goes through ``AutoTokenizer`` / ``AutoModelForSequenceClassification
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,32 +48,103 @@ def default_learning_rate(name: str) -> float:
 
 # -- tokenizers ----------------------------------------------------------------------------------
 def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 512) -> Any:
-    """A BERT-style uncased WordPiece tokenizer trained on ``texts``.
+    """A BERT-style uncased WordPiece tokenizer whose vocabulary is learned from ``texts``.
+
+    Normalisation and pre-tokenisation are the ``tokenizers`` library's BERT components (CJK
+    characters become one word each). The vocabulary is learned by :func:`learn_wordpiece_vocab`
+    rather than ``tokenizers.trainers.WordPieceTrainer``, whose result varies between processes
+    when merge counts tie; a run must be reproducible from its seed and resumable.
 
     Returns:
         A ``transformers`` fast tokenizer that ``save_pretrained`` writes and ``AutoTokenizer``
         (and so ``transformers.pipeline``) loads back.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True,
-                                                strip_accents=None, clean_text=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1,
-                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True,
+                                            strip_accents=None, clean_text=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = learn_wordpiece_vocab(counts, vocab_size, SPECIAL_TOKENS)
+    tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        special_tokens=[("[CLS]", vocab.index("[CLS]")), ("[SEP]", vocab.index("[SEP]"))],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
     return BertTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
         cls_token="[CLS]", mask_token="[MASK]", model_max_length=max_length, do_lower_case=True,
     )
+
+
+def learn_wordpiece_vocab(word_counts: Counter[str], vocab_size: int, specials: list[str]) -> list[str]:
+    """A WordPiece vocabulary by byte-pair merges over word counts, deterministically.
+
+    Words start as characters (``h ##e ##l ##l ##o``); the most frequent adjacent pair is merged
+    until the vocabulary is full, ties broken by the pair's text, so the same counts always give
+    the same vocabulary in the same order.
+    """
+    words = [([w[0]] + ["##" + c for c in w[1:]], n) for w, n in sorted(word_counts.items()) if w]
+    symbol_counts: Counter[str] = Counter()
+    for syms, n in words:
+        for sym in syms:
+            symbol_counts[sym] += n
+    room = max(vocab_size - len(specials), 0)
+    alphabet = sorted(symbol_counts, key=lambda s: (-symbol_counts[s], s))[:room]
+    vocab = list(specials) + sorted(alphabet)
+    known = set(vocab)
+    pairs: Counter[tuple[str, str]] = Counter()
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, (syms, n) in enumerate(words):
+        for pair in zip(syms, syms[1:]):
+            pairs[pair] += n
+            where[pair].add(i)
+    heap = [(-c, p) for p, c in pairs.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        neg, pair = heapq.heappop(heap)
+        if pairs.get(pair, 0) != -neg or -neg <= 0:
+            continue  # a stale heap entry: the count changed since it was pushed
+        a, b = pair
+        merged = a + b[2:]
+        if merged not in known:
+            vocab.append(merged)
+            known.add(merged)
+        touched: set[tuple[str, str]] = set()
+        for i in sorted(where.pop(pair, ())):
+            syms, n = words[i]
+            for old in zip(syms, syms[1:]):
+                pairs[old] -= n
+                touched.add(old)
+            new = _merge_pair(syms, a, b, merged)
+            for fresh in zip(new, new[1:]):
+                pairs[fresh] += n
+                where[fresh].add(i)
+                touched.add(fresh)
+            words[i] = (new, n)
+        pairs.pop(pair, None)
+        for p in sorted(touched):
+            if pairs.get(p, 0) > 0:
+                heapq.heappush(heap, (-pairs[p], p))
+    return vocab
+
+
+def _merge_pair(syms: list[str], a: str, b: str, merged: str) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(syms):
+        if i + 1 < len(syms) and syms[i] == a and syms[i + 1] == b:
+            out.append(merged)
+            i += 2
+        else:
+            out.append(syms[i])
+            i += 1
+    return out
 
 
 # -- models --------------------------------------------------------------------------------------
