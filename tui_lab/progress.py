@@ -77,7 +77,7 @@ class PlainProgress:
                         f"eta {format_seconds(event.eta_seconds)}")
             return
         line = event_line(event)
-        if line and not isinstance(event, CheckpointSaved):
+        if line and not isinstance(event, (CheckpointSaved, RunFailed)):  # the CLI prints the error
             self._write(line)
 
     def _write(self, line: str) -> None:
@@ -115,7 +115,7 @@ class RichProgress:
                                  eta=format_seconds(event.eta_seconds))
             return
         line = event_line(event)
-        if line and not isinstance(event, CheckpointSaved):
+        if line and not isinstance(event, (CheckpointSaved, RunFailed)):  # the CLI prints the error
             self.console.print(line, highlight=False, markup=False)
 
     def close(self) -> None:

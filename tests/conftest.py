@@ -1,0 +1,73 @@
+"""Shared fixtures: everything offline, small data written to tmp folders."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# nothing in the tests may reach the Hugging Face hub
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="tui-lab-hf-datasets-"))
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+
+POS = ["great", "wonderful", "excellent", "lovely", "superb", "delightful", "fantastic", "pleasant"]
+NEG = ["awful", "terrible", "horrible", "dreadful", "poor", "boring", "disappointing", "bland"]
+THINGS = ["film", "pizza", "hotel", "phone", "service", "book", "room", "staff", "plot", "screen"]
+
+
+def make_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Easy synthetic sentiment rows (``text``, ``pos``/``neg``), learnable in a few steps."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        word = rng.choice(POS if label == "pos" else NEG)
+        extra = " ".join(rng.choice(THINGS) for _ in range(rng.randint(0, 6)))
+        rows.append((f"the {rng.choice(THINGS)} was {word} {extra}".strip(), label))
+    return rows
+
+
+def write_csv(path: Path, rows: list[tuple], header: tuple = ("text", "label")) -> Path:
+    """Write rows as CSV with a header."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    """A folder with train.csv (240 rows), dev.csv (60) and test.csv (60)."""
+    folder = tmp_path / "data"
+    write_csv(folder / "train.csv", make_rows(240, 1))
+    write_csv(folder / "dev.csv", make_rows(60, 2))
+    write_csv(folder / "test.csv", make_rows(60, 3))
+    return folder
+
+
+@pytest.fixture
+def tiny_config(tiny_data: Path, tmp_path: Path):
+    """A fast LabConfig on ``tiny_data``: tiny-bert, 2 epochs, small vocabulary."""
+    from tui_lab.core.config import LabConfig
+
+    cfg = LabConfig()
+    cfg.data.train = str(tiny_data)
+    cfg.data.max_length = 32
+    cfg.model.vocab_size = 300
+    cfg.train.epochs = 2
+    cfg.train.batch_size = 16
+    cfg.train.output_dir = str(tmp_path / "runs")
+    cfg.train.run_name = "t"
+    return cfg

@@ -1,0 +1,107 @@
+"""Models: the from-scratch presets, their tokenizer, and the Hugging Face path (offline)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tui_lab.core import modeling
+from tui_lab.core.errors import ConfigError, ModelError
+
+TEXTS = ["the film was great", "the food was awful", "这家餐厅很好吃", "服务太差了",
+         "unbelievably good service", "not good at all"] * 5
+
+
+def test_vocabulary_learning_is_deterministic_and_bpe_like() -> None:
+    counts = Counter({"lower": 5, "lowest": 3, "newer": 6, "wider": 2})
+    a = modeling.learn_wordpiece_vocab(counts, 40, ["[PAD]", "[UNK]"])
+    b = modeling.learn_wordpiece_vocab(Counter(dict(reversed(list(counts.items())))), 40, ["[PAD]", "[UNK]"])
+    assert a == b
+    # the most frequent pair (##w ##e: 14 times) merges first; whole frequent words end up in it
+    assert a[:2] == ["[PAD]", "[UNK]"] and a.index("##we") < a.index("lower") and "newer" in a
+    assert len(a) == len(set(a))
+
+
+def test_wordpiece_tokenizer_handles_cjk_and_round_trips(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = modeling.train_wordpiece(TEXTS, vocab_size=200)
+    tokens = tok.convert_ids_to_tokens(tok("这家餐厅很好吃")["input_ids"])
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert "餐" in tokens and "[UNK]" not in tokens  # one token per CJK character
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again("the film was great")["input_ids"] == tok("the film was great")["input_ids"]
+
+
+def test_presets_have_the_documented_shapes() -> None:
+    tok = modeling.train_wordpiece(TEXTS, vocab_size=200)
+    tiny = modeling.build_preset("tiny-bert", tok, ["neg", "pos"], 128)
+    small = modeling.build_preset("small-bert", tok, ["a", "b", "c"], 1024)
+    c = tiny.config
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (128, 2, 2, 512)
+    c = small.config
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (256, 4, 4, 1024)
+    assert c.max_position_embeddings >= 1024 and c.id2label == {0: "a", 1: "b", 2: "c"}
+    assert tiny.config.label2id == {"neg": 0, "pos": 1}
+
+
+def _save_base_model(folder: Path, labels: list[str] | None = None) -> Path:
+    """A pretrained-style folder as save_pretrained writes it (a base BERT, or a classifier)."""
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    tok = modeling.train_wordpiece(TEXTS, vocab_size=200)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    if labels:
+        cfg.num_labels, cfg.id2label = len(labels), dict(enumerate(labels))
+        cfg.label2id = {n: i for i, n in enumerate(labels)}
+        model = BertForSequenceClassification(cfg)
+    else:
+        model = BertModel(cfg)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_a_local_pretrained_folder_loads_through_the_auto_classes(tmp_path: Path) -> None:
+    folder = _save_base_model(tmp_path / "base")
+    tok, model = modeling.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
+    assert type(model).__name__ == "BertForSequenceClassification"
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    assert tok("the film")["input_ids"][0] == tok.cls_token_id
+
+
+def test_a_classifier_with_other_labels_gets_a_new_head(tmp_path: Path) -> None:
+    folder = _save_base_model(tmp_path / "clf", labels=["x", "y", "z"])
+    _, model = modeling.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
+    assert model.config.num_labels == 2 and model.classifier.out_features == 2
+
+
+def test_max_length_above_the_model_positions(tmp_path: Path) -> None:
+    folder = _save_base_model(tmp_path / "base")
+    with pytest.raises(ConfigError, match="data.max_length 128 is above the 64 positions"):
+        modeling.load_pretrained(str(folder), ["a", "b"], max_length=128)
+
+
+def test_unreachable_hub_id_names_the_way_out(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as info:
+        modeling.load_pretrained("no-such-org/no-such-model", ["a", "b"], 32)
+    message = str(info.value)
+    assert "tiny-bert" in message and "local model folder" in message and "\n" not in message
+
+
+def test_folder_without_config_or_missing_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="not a Hugging Face model folder"):
+        modeling.load_pretrained(str(tmp_path / "empty"), ["a", "b"], 32)
+    with pytest.raises(ModelError, match="does not exist"):
+        modeling.load_pretrained(str(tmp_path / "gone" / "model"), ["a", "b"], 32)
+
+
+def test_default_learning_rates() -> None:
+    assert modeling.default_learning_rate("tiny-bert") == 1e-3
+    assert modeling.default_learning_rate("bert-base-uncased") == 3e-5

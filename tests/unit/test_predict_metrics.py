@@ -1,0 +1,95 @@
+"""Prediction from a run folder, metrics, the baseline and device readings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui_lab.core.baseline import run_baseline
+from tui_lab.core.data import Split
+from tui_lab.core.device import DeviceMonitor, resolve_precision
+from tui_lab.core.errors import ConfigError, ModelError
+from tui_lab.core.metrics import classification_metrics, is_improvement
+from tui_lab.core.predict import Predictor, resolve_model_dir
+from tui_lab.core.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    from tests.conftest import make_rows, write_csv
+    from tui_lab.core.config import LabConfig
+
+    root = tmp_path_factory.mktemp("predict")
+    write_csv(root / "data" / "train.csv", make_rows(240, 1))
+    write_csv(root / "data" / "dev.csv", make_rows(60, 2))
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.max_length, cfg.model.vocab_size = str(root / "data"), 32, 300
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.output_dir = 3, 16, str(root / "runs")
+    return Path(Trainer(cfg).run().run_dir)
+
+
+def test_predictor_from_a_run_folder(trained_run: Path) -> None:
+    predictor = Predictor.from_path(trained_run)
+    assert predictor.source.endswith("best") and predictor.labels == ["neg", "pos"]
+    preds = predictor.predict(["the film was wonderful", "the pizza was awful", ""])
+    assert [p.label for p in preds[:2]] == ["pos", "neg"]
+    for p in preds:
+        assert set(p.probabilities) == {"neg", "pos"}
+        assert abs(sum(p.probabilities.values()) - 1.0) < 1e-5 and p.score == max(p.probabilities.values())
+
+
+def test_best_folder_loads_with_the_transformers_pipeline(trained_run: Path) -> None:
+    from transformers import pipeline
+
+    clf = pipeline("text-classification", model=str(trained_run / "best"), device="cpu")
+    ours = Predictor.from_path(trained_run).predict(["the hotel was superb", "the staff was dreadful"])
+    theirs = clf(["the hotel was superb", "the staff was dreadful"])
+    assert [t["label"] for t in theirs] == [p.label for p in ours]
+    assert abs(theirs[0]["score"] - ours[0].score) < 1e-4
+
+
+def test_model_dir_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model_dir(tmp_path / "nope")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ModelError, match="holds no model yet"):
+        resolve_model_dir(tmp_path / "run")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(ModelError, match="is a file"):
+        resolve_model_dir(tmp_path / "f.txt")
+
+
+def test_a_base_model_without_a_head_is_refused_for_prediction(tmp_path: Path) -> None:
+    from tests.unit.test_modeling import _save_base_model
+
+    folder = _save_base_model(tmp_path / "base")
+    with pytest.raises(ModelError, match="without a classification head"):
+        Predictor.from_path(folder)
+
+
+def test_metrics_match_hand_counts() -> None:
+    m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"], loss=0.5)
+    assert m["accuracy"] == 0.75 and m["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert m["recall_macro"] == pytest.approx(0.75) and m["precision_macro"] == pytest.approx((1 + 2 / 3) / 2)
+    assert m["per_class"]["b"]["recall"] == 1.0 and m["loss"] == 0.5 and m["n"] == 4
+    assert is_improvement(0.3, 0.4, "loss") and not is_improvement(0.3, 0.4, "accuracy")
+
+
+def test_baseline_on_words_and_on_cjk() -> None:
+    from tests.conftest import make_rows
+
+    rows = make_rows(200)
+    split = Split([t for t, _ in rows], [int(lab == "pos") for _, lab in rows])
+    result = run_baseline(split, split, None, ["neg", "pos"])
+    assert result["dev"]["accuracy"] == 1.0 and result["test"] is None
+    zh = Split(["很好吃", "太难吃了", "非常满意", "很失望"] * 10, [1, 0, 1, 0] * 10)
+    assert run_baseline(zh, zh, zh, ["neg", "pos"])["test"]["accuracy"] == 1.0
+
+
+def test_cpu_precision_and_readings() -> None:
+    assert resolve_precision("auto", "cpu").precision == "fp32"
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        resolve_precision("fp16", "cpu")
+    sample = DeviceMonitor("cpu").sample()
+    assert sample.device == "cpu" and sample.memory_total_mb > 0 and sample.process_memory_mb > 0

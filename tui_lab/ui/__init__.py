@@ -1,0 +1,1 @@
+"""The Textual lab: panes for the dataset, the hyperparameters, the live run and predictions."""

@@ -1,0 +1,281 @@
+"""The lab: a Textual app over the shared core, driven entirely from the keyboard.
+
+Four panes (Dataset, Hyperparameters, Training, Console) share one :class:`LabConfig`. Training
+runs in a thread worker; its events reach the UI only as :class:`RunEvents` messages and feed one
+:class:`RunHistory` that the charts draw at a bounded rate. On a small terminal (under 100x32)
+one pane fills the screen at a time and F2-F5 switch between them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+from textual.worker import Worker, WorkerState
+
+from tui_lab.core.config import LabConfig
+from tui_lab.core.events import CheckpointSaved, RunFailed, RunFinished, RunStarted
+from tui_lab.core.history import RunHistory
+from tui_lab.ui.messages import ConfigChanged, RunEvents
+from tui_lab.ui.pump import EventPump
+from tui_lab.ui.widgets.console import ConsolePane
+from tui_lab.ui.widgets.dataset_pane import DatasetPane
+from tui_lab.ui.widgets.dialogs import HelpScreen, PathPrompt
+from tui_lab.ui.widgets.hparam_form import HparamForm
+from tui_lab.ui.widgets.training_pane import TrainingPane
+
+PANES = ("dataset", "hparams", "training", "console")
+COMPACT_WIDTH, COMPACT_HEIGHT = 100, 32
+
+
+class LabApp(App[int]):
+    """The tui-lab application."""
+
+    CSS_PATH = "lab.tcss"
+    TITLE = "tui-lab"
+    BINDINGS = [
+        Binding("ctrl+t", "start", "Train", priority=True),
+        Binding("ctrl+x", "stop", "Stop", priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("f2", "show('dataset')", "Dataset", priority=True),
+        Binding("f3", "show('hparams')", "Params", priority=True),
+        Binding("f4", "show('training')", "Training", priority=True),
+        Binding("f5", "show('console')", "Console", priority=True),
+        Binding("ctrl+s", "save_config", "Save", priority=True),
+        Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
+        Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, config: LabConfig | None = None, model_dir: str | None = None,
+                 config_path: str | None = None, warm_imports: bool = True) -> None:
+        super().__init__()
+        self.config = config or LabConfig()
+        self.config_path = config_path
+        self.model_dir = model_dir
+        self.warm_imports = warm_imports
+        self.active = "dataset"
+        self.compact = False
+        self.stop_event = threading.Event()
+        self.train_worker: Worker | None = None
+        self.history = RunHistory()
+
+    # .. layout ......................................................................................
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield DatasetPane(self.config, id="dataset", classes="pane")
+                yield HparamForm(self.config, id="hparams", classes="pane")
+            with Vertical(id="right"):
+                yield TrainingPane(id="training", classes="pane")
+                yield ConsolePane(self.model_dir, id="console", classes="pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TrainingPane).show_history(self.history)
+        self._apply_layout(self.size.width, self.size.height)
+        if self.warm_imports:
+            self.call_after_refresh(self._warm_up)
+
+    @work(thread=True, group="warm", description="import torch in the background")
+    def _warm_up(self) -> None:
+        """Import torch and transformers after the first frame, so ctrl+t starts at once."""
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
+    @on(Resize)
+    def _resized(self, event: Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        """Wide: all four panes. Compact (small terminal): only the active pane, full screen."""
+        self.compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        self.screen.set_class(self.compact, "-compact")
+        for name in PANES:
+            self.query_one(f"#{name}").display = not self.compact or name == self.active
+        self.query_one("#left").display = not self.compact or self.active in ("dataset", "hparams")
+        self.query_one("#right").display = not self.compact or self.active in ("training", "console")
+
+    # .. actions .....................................................................................
+    def action_show(self, pane: str) -> None:
+        """Bring a pane forward (and focus its first field)."""
+        self.active = pane
+        self._apply_layout(self.size.width, self.size.height)
+        if pane == "dataset":
+            self.query_one("#data-train").focus()
+        elif pane == "hparams":
+            self.query_one(HparamForm).focus_first()
+        elif pane == "training":
+            self.query_one(TrainingPane).focus()
+        else:
+            self.query_one(ConsolePane).focus_input()
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_start(self) -> None:
+        """Start a run with the form's settings, unless one is running or a field is invalid."""
+        if self.training:
+            self.notify("A run is already in progress; ctrl+x stops it.", severity="warning")
+            return
+        form = self.query_one(HparamForm)
+        errors = form.all_errors()
+        if errors:
+            path, reason = next(iter(errors.items()))
+            self.notify(f"Cannot start: {path} {reason}.", title="Invalid setting", severity="error")
+            self.action_show("hparams")
+            form.focus_field(path)
+            return
+        self.stop_event = threading.Event()
+        self.history = RunHistory()
+        self.history.status = "starting"
+        self.query_one(TrainingPane).show_history(self.history)
+        self.train_worker = self._train(self.config.copy(), self.stop_event)
+        self.notify("Training started.", timeout=2)
+
+    def action_stop(self) -> None:
+        """Ask the run to stop after the current step; it saves last/ first."""
+        if not self.training:
+            self.notify("No run in progress.", severity="information", timeout=2)
+            return
+        self.stop_event.set()
+        self.notify("Stopping after this step; saving last/…", timeout=3)
+
+    async def action_quit(self) -> None:
+        """Stop a run in progress (it saves last/) before leaving."""
+        if self.training:
+            self.stop_event.set()
+            self.notify("Stopping the run and saving last/ before quitting…")
+            if self.train_worker is not None:
+                await self.train_worker.wait()
+        self.exit(0)
+
+    def action_save_config(self) -> None:
+        """Save the config as TOML."""
+        def save(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                saved = self.config.save(path)
+            except OSError as exc:
+                self.notify(f"Could not save {path}: {exc.strerror}.", severity="error")
+                return
+            self.config_path = str(saved)
+            self.notify(f"Saved {saved}", timeout=3)
+
+        self.push_screen(PathPrompt("Save the config as TOML", self.config_path or "tui-lab.toml"), save)
+
+    def action_open_config(self) -> None:
+        """Load a TOML config into the form and the dataset pane."""
+        from tui_lab.core.errors import LabError
+
+        def load(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                loaded = LabConfig.load(path)
+            except LabError as exc:
+                self.notify(str(exc), title="Config not loaded", severity="error")
+                return
+            for section in ("data", "model", "train"):
+                setattr(self.config, section, getattr(loaded, section))
+            self.config_path = path
+            self.query_one(HparamForm).sync_from_config()
+            self.query_one(DatasetPane).sync_from_config()
+            self.notify(f"Loaded {path}", timeout=3)
+
+        self.push_screen(PathPrompt("Open a TOML config", self.config_path or "", "path/to/config.toml"), load)
+
+    def action_open_model(self) -> None:
+        """Use a run or model folder in the console."""
+        def use(path: str | None) -> None:
+            if not path:
+                return
+            if not Path(path).expanduser().is_dir():
+                self.notify(f"{path} is not a folder.", severity="error")
+                return
+            self.query_one(ConsolePane).use_model(path)
+            self.action_show("console")
+
+        self.push_screen(PathPrompt("Open a run or model folder for the console", self.model_dir or "runs/"), use)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Start training", "Train with the form's settings (ctrl+t)", self.action_start)
+        yield SystemCommand("Stop training", "Stop after this step, saving last/ (ctrl+x)", self.action_stop)
+        for pane, key, what in (("dataset", "f2", "Dataset"), ("hparams", "f3", "Hyperparameters"),
+                                ("training", "f4", "Training"), ("console", "f5", "Console")):
+            yield SystemCommand(f"Show {what}", f"Go to the {what} pane ({key})",
+                                lambda pane=pane: self.action_show(pane))
+        yield SystemCommand("Save config", "Save the settings as TOML (ctrl+s)", self.action_save_config)
+        yield SystemCommand("Open config", "Load settings from TOML (ctrl+o)", self.action_open_config)
+        yield SystemCommand("Open model", "Use a run or model folder in the console (ctrl+l)", self.action_open_model)
+        yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
+        yield SystemCommand("Show keys", "The help screen (f1)", self.action_help)
+
+    # .. training ....................................................................................
+    @property
+    def training(self) -> bool:
+        """Whether a run is in progress."""
+        return self.train_worker is not None and self.train_worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
+    def _train(self, config: LabConfig, stop: threading.Event) -> Any:
+        """Run the core trainer; its events leave this thread only as posted messages."""
+        from tui_lab.core.train import Trainer
+
+        pump = EventPump(lambda events: self.post_message(RunEvents(events)))
+        try:
+            return Trainer(config, [pump], stop=stop).run()
+        finally:
+            pump.flush()
+
+    @on(RunEvents)
+    def _run_events(self, message: RunEvents) -> None:
+        self.history.extend(message.events)
+        for event in message.events:
+            if isinstance(event, RunStarted):
+                self.run_dir = event.run_dir
+            elif isinstance(event, CheckpointSaved) and event.which == "best":
+                self.query_one(ConsolePane).use_model(str(Path(event.path).parent))
+            elif isinstance(event, RunFinished):
+                acc = (event.best or {}).get("accuracy")
+                best = f" best dev accuracy {acc:.3f}." if acc is not None else ""
+                self.notify(f"Run {event.status.replace('_', ' ')}.{best} F5 to try it.", timeout=6)
+            elif isinstance(event, RunFailed):
+                self.notify(event.message, title="Training failed", severity="error", timeout=10)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "train" or event.state != WorkerState.ERROR:
+            return
+        if self.history.failure is None:  # failed before the trainer could say why
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", title="Training failed", severity="error", timeout=10)
+            self.history.status = "failed"
+            self.history.version += 1
+
+    @on(ConfigChanged)
+    def _config_changed(self, message: ConfigChanged) -> None:
+        if message.path == "data.max_length":
+            self.query_one(DatasetPane).refresh_lengths()
+        elif message.path == "model.name":
+            self.query_one(DatasetPane).schedule_load()  # token lengths depend on the tokenizer
+
+
+def run_lab(config: LabConfig, model_dir: str | None = None, config_path: str | None = None) -> int:
+    """Open the lab; returns the exit code."""
+    result = LabApp(config, model_dir=model_dir, config_path=config_path).run()
+    return int(result or 0)

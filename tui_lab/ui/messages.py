@@ -1,0 +1,52 @@
+"""Messages that carry data from worker threads to the UI thread (``post_message`` is thread-safe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from tui_lab.core.events import Event
+
+
+@dataclass
+class RunEvents(Message):
+    """A batch of core events from a training worker (or a replayed / watched log)."""
+
+    events: list[Event]
+    source: str = "live"
+
+
+@dataclass
+class DatasetPreviewed(Message):
+    """The first rows of a file, read quickly so the pane fills before the full load."""
+
+    source: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class DatasetAnalysed(Message):
+    """The whole split set loaded and described (or the reason it could not be)."""
+
+    stats: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass
+class ConfigChanged(Message):
+    """The form or the dataset pane changed a config value."""
+
+    path: str
+    value: Any
+
+
+@dataclass
+class Predicted(Message):
+    """Predictions for texts typed into the console (or the reason there are none)."""
+
+    predictions: list[Any]
+    model: str
+    error: str | None = None

@@ -1,0 +1,194 @@
+"""Charts of a run (textual-plotext), all drawn from one :class:`RunHistory`.
+
+A chart redraws only when the history changed since its last drawing and only when its pane asks
+(a timer a few times a second), and every series is downsampled before plotting, so neither a fast
+run nor a 100,000-step run makes the screen stutter or the training thread starve.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from textual_plotext import PlotextPlot
+
+from tui_lab.core.history import RunHistory, downsample
+
+MAX_POINTS = 300
+
+
+class RunChart(PlotextPlot):
+    """Base of the run charts: ``draw(plt, history)`` is called only when there is news."""
+
+    DEFAULT_CSS = """
+    RunChart { height: 1fr; min-height: 6; }
+    """
+    title = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.history: RunHistory | None = None
+        self._drawn = -1
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._empty()
+
+    def _empty(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(self.title)
+        plt.xticks([])
+        plt.yticks([])
+        self.refresh()
+
+    def show(self, history: RunHistory) -> None:
+        """Follow another history (a new run, a replay)."""
+        self.history, self._drawn = history, -1
+        self.redraw()
+
+    def redraw(self) -> bool:
+        """Redraw if the history changed; returns whether it did."""
+        h = self.history
+        if h is None or h.version == self._drawn or not self.display:
+            return False
+        self._drawn = h.version
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.title)
+        self.draw(plt, h)
+        self.refresh()
+        return True
+
+    def draw(self, plt: Any, history: RunHistory) -> None:
+        """Plot the history (subclasses)."""
+
+
+def yticks(plt: Any, values: list[float], fmt: str = "{:.2f}", lo: float | None = None,
+           hi: float | None = None) -> None:
+    """Three readable y ticks (plotext's own can run to six decimals and eat the plot's width)."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return
+    lo = min(vals) if lo is None else lo
+    hi = max(vals) if hi is None else hi
+    ticks = [lo] if hi == lo else [lo, (lo + hi) / 2, hi]
+    plt.yticks(ticks, [fmt.format(t) for t in ticks])
+
+
+def _count(n: float) -> str:
+    return f"{n / 1000:.0f}k" if n >= 10_000 else f"{n:.0f}"
+
+
+def _finite(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    pairs = [(x, y) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+class LossChart(RunChart):
+    """Train loss (raw and smoothed) and dev loss against the step."""
+
+    title = "loss"
+
+    def draw(self, plt: Any, h: RunHistory) -> None:
+        if h.steps:
+            xs, ys = downsample(h.steps, h.loss, MAX_POINTS)
+            plt.plot(xs, ys, color="gray", marker="braille")
+            xs, ys = downsample(h.steps, h.smoothed, MAX_POINTS)
+            plt.plot(xs, ys, color="cyan", marker="braille")
+        dx, dy = _finite(h.eval_steps, h.metric_series("loss"))
+        if dx:
+            plt.plot(dx, dy, color="orange", marker="dot")
+        yticks(plt, h.loss[-2000:] + dy)
+        _step_axis(plt, h)
+
+
+class MetricsChart(RunChart):
+    """Dev accuracy and macro-F1 at each evaluation, with the TF-IDF baseline's accuracy."""
+
+    title = "dev accuracy · macro-F1"
+
+    def draw(self, plt: Any, h: RunHistory) -> None:
+        values: list[float] = []
+        for name, color in (("accuracy", "green"), ("f1_macro", "magenta")):
+            xs, ys = _finite(h.eval_steps, h.metric_series(name))
+            if xs:
+                plt.plot(xs, ys, color=color, marker="dot" if len(xs) < 3 else "braille")
+                values += ys
+        acc = h.baseline.dev.get("accuracy") if h.baseline is not None else None
+        if acc is not None and h.eval_steps:
+            plt.hline(acc, "gray")
+            values.append(acc)
+        if values:
+            lo = max(0.0, min(values) - 0.02)
+            plt.ylim(lo, 1.0)
+            yticks(plt, values, lo=lo, hi=1.0)
+        _step_axis(plt, h)
+
+
+class LearningRateChart(RunChart):
+    """The learning rate schedule as it was applied."""
+
+    title = "learning rate"
+
+    def draw(self, plt: Any, h: RunHistory) -> None:
+        if h.steps:
+            xs, ys = downsample(h.steps, h.learning_rate, MAX_POINTS)
+            plt.plot(xs, ys, color="yellow", marker="braille")
+            yticks(plt, ys, "{:.0e}", lo=0.0)
+        _step_axis(plt, h)
+
+
+class ThroughputChart(RunChart):
+    """Training samples per second."""
+
+    title = "samples/s"
+
+    def draw(self, plt: Any, h: RunHistory) -> None:
+        if h.steps:
+            xs, ys = downsample(h.steps, h.throughput, MAX_POINTS)
+            plt.plot(xs, ys, color="blue", marker="braille")
+            yticks(plt, ys, "{:,.0f}", lo=0.0)
+            plt.title(f"samples/s (now {h.throughput[-1]:,.0f})")
+        _step_axis(plt, h)
+
+
+class DeviceChart(RunChart):
+    """GPU utilisation and memory (NVML), or CPU and RAM (psutil), in percent over time."""
+
+    title = "device"
+
+    def draw(self, plt: Any, h: RunHistory) -> None:
+        samples = h.device
+        if not samples:
+            return
+        t0 = samples[0].time
+        xs = [s.time - t0 for s in samples]
+        util = [s.utilization if s.utilization is not None else float("nan") for s in samples]
+        mem = [100.0 * s.memory_used_mb / s.memory_total_mb if s.memory_used_mb and s.memory_total_mb
+               else float("nan") for s in samples]
+        gpu = samples[-1].device.startswith("cuda")
+        names = ("GPU util", "GPU mem") if gpu else ("CPU util", "RAM")
+        for ys, color in ((util, "green"), (mem, "red")):
+            fx, fy = _finite(xs, ys)
+            if fx:
+                fx, fy = downsample(fx, fy, MAX_POINTS)
+                plt.plot(fx, fy, color=color, marker="braille")
+        last = samples[-1]
+        now = f"{last.utilization:.0f}%" if last.utilization is not None else "-"
+        extra = f" {last.temperature_c:.0f}°C" if last.temperature_c is not None else ""
+        extra += f" {last.power_w:.0f}W" if last.power_w is not None else ""
+        plt.title(f"{names[0].split()[0]} {now}{extra}")
+        plt.ylim(0, 100)
+        plt.yticks([0, 50, 100], ["0", "50", "100%"])
+        plt.xticks([0, xs[-1]], ["0s", f"{xs[-1]:.0f}s"])
+
+
+def _step_axis(plt: Any, h: RunHistory) -> None:
+    """x from step 0 to the run's last step, with three integer ticks."""
+    if h.started is not None and h.started.total_steps:
+        total = h.started.total_steps
+        plt.xlim(0, total)
+        ticks = [0, total // 2, total]
+        plt.xticks(ticks, [_count(t) for t in ticks])

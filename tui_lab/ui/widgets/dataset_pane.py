@@ -1,0 +1,325 @@
+"""The Dataset pane: files and columns, a preview, label balance and token lengths.
+
+Everything slow happens in a thread worker: the first rows arrive within a moment (even from a
+1,000,000-row file), then the full analysis (labels over every row, token lengths over a sample,
+texts shared by train and dev). Errors appear in the pane; the app keeps running.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.suggester import Suggester
+from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
+
+from tui_lab.core.config import LabConfig
+from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DatasetPreviewed
+
+PREVIEW_ROWS = 100
+LENGTH_SAMPLE = 20_000
+BAR_COLORS = ("green", "red", "cyan", "magenta", "yellow", "blue")
+
+
+class PathSuggester(Suggester):
+    """Completes file and folder paths as they are typed (accept with → or End)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        path = Path(os.path.expanduser(value))
+        folder, stem = (path, "") if value.endswith(os.sep) else (path.parent, path.name)
+        try:
+            names = sorted(p.name + (os.sep if p.is_dir() else "") for p in folder.iterdir()
+                           if p.name.startswith(stem) and not p.name.startswith("."))
+        except OSError:
+            return None
+        if not names:
+            return None
+        return value + names[0][len(stem):]
+
+
+def analyse(cfg: LabConfig) -> dict[str, Any]:
+    """Load every split and describe it: counts per label, token lengths, leakage.
+
+    Token lengths come from the tokenizer the run would use: a WordPiece trained on (a sample of)
+    the training texts for a preset, or the model's own tokenizer; if that cannot be loaded (an
+    offline hub id), from whitespace words, and the stats say so.
+    """
+    import random
+
+    from tui_lab.core import modeling
+    from tui_lab.core.data import load_data, shared_texts
+
+    bundle = load_data(cfg.data, cfg.train.seed)
+    rng = random.Random(0)
+    sample = bundle.train.texts if len(bundle.train) <= LENGTH_SAMPLE else rng.sample(bundle.train.texts, LENGTH_SAMPLE)
+    tokenizer, note = None, ""
+    try:
+        if modeling.is_preset(cfg.model.name):
+            tokenizer = modeling.train_wordpiece(sample, cfg.model.vocab_size)
+        else:
+            tokenizer = modeling.load_tokenizer(cfg.model.name, cfg.model.trust_remote_code)
+    except Exception as exc:  # an offline hub id: estimate, and say so
+        note = f"token lengths estimated from words ({str(exc).split(';')[0]})"
+
+    def lengths(texts: list[str]) -> list[int]:
+        texts = texts if len(texts) <= LENGTH_SAMPLE else rng.sample(texts, LENGTH_SAMPLE)
+        if tokenizer is None:
+            return [len(t.split()) + 2 for t in texts]
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+
+    splits: dict[str, Any] = {}
+    for name in ("train", "dev", "test"):
+        split = getattr(bundle, name)
+        if split is None:
+            continue
+        counts = [0] * len(bundle.label_names)
+        for label in split.labels:
+            counts[label] += 1
+        splits[name] = {"rows": len(split), "counts": dict(zip(bundle.label_names, counts)),
+                        "lengths": lengths(split.texts)}
+    return {
+        "labels": bundle.label_names, "splits": splits, "sources": bundle.sources,
+        "text_column": bundle.text_column, "label_column": bundle.label_column,
+        "shared_train_dev": shared_texts(bundle.train, bundle.dev), "notes": bundle.notes, "note": note,
+    }
+
+
+def label_bars(stats: dict[str, Any], width: int = 14) -> Text:
+    """``positive ██████████░░░░ 752 50.1%``: one line per label of the train split."""
+    text = Text()
+    train = stats["splits"]["train"]["counts"]
+    total = max(sum(train.values()), 1)
+    top = max(max(train.values()), 1)
+    name_w = min(max(len(n) for n in stats["labels"]), 12)
+    for i, label in enumerate(stats["labels"]):
+        n = train[label]
+        filled = round(width * n / top)
+        text.append(f"{label[:name_w]:<{name_w}} ", "bold")
+        text.append("█" * filled, BAR_COLORS[i % len(BAR_COLORS)])
+        text.append("░" * (width - filled), "dim")
+        text.append(f" {n:>6,} {100 * n / total:5.1f}%\n")
+    text.rstrip()
+    return text
+
+
+def length_summary(stats: dict[str, Any], max_length: int) -> Text:
+    """Percentiles of train token lengths, the share cut at ``max_length``, and train/dev overlap."""
+    import numpy as np
+
+    lengths = np.asarray(stats["splits"]["train"]["lengths"] or [0])
+    cut = float((lengths > max_length).mean())
+    text = Text()
+    text.append(f"p50 {int(np.percentile(lengths, 50))} · p95 {int(np.percentile(lengths, 95))} · "
+                f"max {int(lengths.max())} tokens · ")
+    text.append(f"{100 * cut:.1f}% cut at {max_length}", "bold red" if cut > 0.05 else "")
+    shared = stats["shared_train_dev"]
+    text.append(f"\n{shared} shared by train/dev", "bold red" if shared else "dim")
+    rows = " · ".join(f"{k} {v['rows']:,}" for k, v in stats["splits"].items())
+    text.append(f" · {rows}", "dim")
+    for note in stats["notes"] + ([stats["note"]] if stats["note"] else []):
+        text.append(f"\n{note}", "yellow")
+    return text
+
+
+class LengthHistogram(PlotextPlot):
+    """Histogram of train token lengths with the max-length cut marked."""
+
+    def show(self, lengths: list[int], max_length: int) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("token lengths (train)")
+        if lengths:
+            plt.hist(lengths, bins=min(40, max(5, len(set(lengths)))), color="cyan")
+            plt.vline(max_length, "red")
+        self.refresh()
+
+
+class DatasetPane(Vertical):
+    """Pick files and columns; see what the model will be trained on."""
+
+    def __init__(self, config: LabConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.stats: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        d = self.config.data
+        with Horizontal(classes="field-row"):
+            yield Label("train", classes="field-label")
+            yield Input(d.train, placeholder="file, folder (train/dev/test) or HF dataset id",
+                        suggester=PathSuggester(), compact=True, id="data-train")
+        with Horizontal(classes="field-row"):
+            yield Label("dev", classes="field-label")
+            yield Input(d.dev, placeholder="folder's or split", suggester=PathSuggester(), compact=True,
+                        id="data-dev")
+            yield Label(" test", classes="field-label")
+            yield Input(d.test, placeholder="folder's, if any", suggester=PathSuggester(), compact=True,
+                        id="data-test")
+        with Horizontal(classes="field-row"):
+            yield Label("text", classes="field-label")
+            yield Select([], prompt="(inferred)", compact=True, id="data-text-column")
+            yield Label(" label", classes="field-label")
+            yield Select([], prompt="(inferred)", compact=True, id="data-label-column")
+        yield Static("", id="data-error")
+        yield DataTable(id="data-preview", zebra_stripes=True, cursor_type="row")
+        yield Static("", id="label-bars")
+        yield LengthHistogram(id="length-hist")
+        yield Static("", id="length-summary")
+
+    def on_mount(self) -> None:
+        self.border_title = "Dataset  [F2]"
+        self._reload_timer = None
+        self.load()
+
+    def schedule_load(self, delay: float = 0.8) -> None:
+        """Reload once typing has paused (a model name typed letter by letter loads once)."""
+        if self._reload_timer is not None:
+            self._reload_timer.stop()
+        self._reload_timer = self.set_timer(delay, self.load)
+
+    # .. loading ..................................................................................
+    def _say(self, message: str, style: str = "dim") -> None:
+        status = self.query_one("#data-error", Static)
+        status.update(Text(message, style=style))
+        status.display = bool(message)
+
+    def load(self) -> None:
+        """Read the preview, then analyse everything, in a worker."""
+        self._say("loading…")
+        self._load(self.config.copy())
+
+    @work(thread=True, exclusive=True, group="dataset", exit_on_error=False, description="load dataset")
+    def _load(self, cfg: LabConfig) -> None:
+        from tui_lab.core.data import read_preview, resolve_sources
+        from tui_lab.core.errors import LabError
+
+        worker = get_current_worker()
+        try:
+            source = resolve_sources(cfg.data)["train"]
+            table = read_preview(source, PREVIEW_ROWS)
+        except LabError as exc:
+            self.post_message(DatasetAnalysed(None, str(exc)))
+            return
+        if worker.is_cancelled:
+            return
+        rows = [list(r) for r in zip(*table.columns.values())]
+        self.post_message(DatasetPreviewed(table.source, table.column_names, rows))
+        try:
+            stats = analyse(cfg)
+        except LabError as exc:
+            stats, error = None, str(exc)
+        except Exception as exc:  # the pane must survive anything a file can do
+            stats, error = None, f"{type(exc).__name__}: {exc}"
+        else:
+            error = None
+        if not worker.is_cancelled:
+            self.post_message(DatasetAnalysed(stats, error))
+
+    @on(DatasetPreviewed)
+    def _show_preview(self, message: DatasetPreviewed) -> None:
+        table = self.query_one("#data-preview", DataTable)
+        table.clear(columns=True)
+        order = _preview_order(message.columns, self.config.data.label_column)
+        for i in order:
+            table.add_column(message.columns[i], key=message.columns[i])
+        for row in message.rows:
+            table.add_row(*[_cell(row[i]) for i in order])
+        options = [(c, c) for c in message.columns]
+        for sid, current in (("#data-text-column", self.config.data.text_column),
+                             ("#data-label-column", self.config.data.label_column)):
+            select = self.query_one(sid, Select)
+            with select.prevent(Select.Changed):
+                select.set_options(options)
+                if current in message.columns:
+                    select.value = current
+        self._say("analysing labels and token lengths…")
+
+    @on(DatasetAnalysed)
+    def _show_stats(self, message: DatasetAnalysed) -> None:
+        if message.error:
+            self.stats = None
+            self._say(message.error, "bold red")
+            for wid in ("#label-bars", "#length-summary"):
+                self.query_one(wid, Static).update("")
+            self.query_one(LengthHistogram).show([], self.config.data.max_length)
+            return
+        stats = message.stats
+        assert stats is not None
+        self.stats = stats
+        self._say("")
+        for sid, col in (("#data-text-column", stats["text_column"]), ("#data-label-column", stats["label_column"])):
+            select = self.query_one(sid, Select)
+            with select.prevent(Select.Changed):
+                select.value = col
+        self.query_one("#label-bars", Static).update(label_bars(stats))
+        self.refresh_lengths()
+
+    def refresh_lengths(self) -> None:
+        """Redraw the length histogram and the truncation share for the current max length."""
+        if self.stats is None:
+            return
+        max_length = self.config.data.max_length
+        self.query_one(LengthHistogram).show(self.stats["splits"]["train"]["lengths"], max_length)
+        self.query_one("#length-summary", Static).update(length_summary(self.stats, max_length))
+
+    # .. edits ....................................................................................
+    @on(Input.Submitted, "#data-train, #data-dev, #data-test")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        split = event.input.id.removeprefix("data-")
+        self.set_path(split, event.value)
+
+    @on(Input.Blurred, "#data-train, #data-dev, #data-test")
+    def _path_blurred(self, event: Input.Blurred) -> None:
+        split = event.input.id.removeprefix("data-")
+        if getattr(self.config.data, split) != event.value.strip():
+            self.set_path(split, event.value)
+
+    def set_path(self, split: str, value: str) -> None:
+        """Use another file for a split and reload."""
+        setattr(self.config.data, split, value.strip())
+        if split == "train":  # columns of another file are inferred afresh
+            self.config.data.text_column = self.config.data.label_column = ""
+        self.post_message(ConfigChanged(f"data.{split}", value.strip()))
+        self.load()
+
+    @on(Select.Changed, "#data-text-column, #data-label-column")
+    def _column_changed(self, event: Select.Changed) -> None:
+        key = "text_column" if event.select.id == "data-text-column" else "label_column"
+        value = "" if event.value is Select.BLANK else str(event.value)
+        if getattr(self.config.data, key) != value:
+            setattr(self.config.data, key, value)
+            self.post_message(ConfigChanged(f"data.{key}", value))
+            self.load()
+
+    def sync_from_config(self) -> None:
+        """Show the config's paths (after a TOML load) and reload."""
+        for split in ("train", "dev", "test"):
+            self.query_one(f"#data-{split}", Input).value = getattr(self.config.data, split)
+        self.load()
+
+
+def _preview_order(columns: list[str], label_column: str) -> list[int]:
+    """Short columns (the label) first so a long text column does not push them out of view."""
+    from tui_lab.core.data import LABEL_NAMES
+
+    label = label_column or next((c for c in columns if c.lower() in LABEL_NAMES), "")
+    return sorted(range(len(columns)), key=lambda i: columns[i] != label)
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= 60 else text[:59] + "…"

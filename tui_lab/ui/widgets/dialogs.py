@@ -1,0 +1,81 @@
+"""Modal screens: the help screen and a one-line path prompt."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from tui_lab.ui.widgets.dataset_pane import PathSuggester
+
+KEYS: list[tuple[str, str]] = [
+    ("ctrl+t", "start training with the form's settings"),
+    ("ctrl+x", "stop training (saves last/, the run stays resumable)"),
+    ("f1", "this help"),
+    ("f2", "Dataset: files, columns, preview, labels, token lengths"),
+    ("f3", "Hyperparameters: the form (validated as you type)"),
+    ("f4", "Training: live charts, progress, confusion matrix"),
+    ("f5", "Console: type a sentence, see the label"),
+    ("ctrl+s", "save the config as TOML (tui-lab train --config reads it)"),
+    ("ctrl+o", "open a TOML config"),
+    ("ctrl+l", "open a run or model folder in the console"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("tab / shift+tab", "next / previous field"),
+    ("→ or end", "accept a path completion"),
+    ("ctrl+q", "quit (a run in progress is stopped and saved first)"),
+]
+
+
+def keys_table() -> Table:
+    """The key reference as a table."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for key, what in KEYS:
+        table.add_row(key, what)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and a two-line how-to. Any of escape, f1 or q closes it."""
+
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Static(Text("tui-lab — fine-tune a text classifier from the keyboard", style="bold"))
+            yield Static(Text("Pick data (F2), check the settings (F3), press ctrl+t and watch (F4); "
+                              "then type sentences in the console (F5).\n", style="dim"))
+            yield Static(keys_table())
+            yield Static(Text("\nescape closes this help", style="dim"))
+
+    def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(result)
+
+
+class PathPrompt(ModalScreen[str | None]):
+    """Ask for one path (with completion); Enter accepts, escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.title_text, self.value, self.placeholder = title, value, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box"):
+            yield Label(self.title_text)
+            yield Input(self.value, placeholder=self.placeholder, suggester=PathSuggester(), id="prompt-input")
+            yield Static(Text("enter: ok · escape: cancel · →: complete", style="dim"))
+
+    @on(Input.Submitted)
+    def _ok(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,189 @@
+"""The Hyperparameters pane: a form over ``LabConfig``, validated as it is typed.
+
+Fields, help texts, choices and limits all come from the config's field metadata, so the form,
+the CLI flags and the TOML file cannot drift apart. An invalid value is marked with its reason
+beside the field and the config keeps its last valid value; starting a run is refused while any
+field is invalid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.suggester import SuggestFromList
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from tui_lab.core.config import LabConfig, check_value, coerce, field_spec, field_type, help_text
+from tui_lab.core.errors import ConfigError
+from tui_lab.core.modeling import PRESETS
+from tui_lab.ui.messages import ConfigChanged
+
+FORM_FIELDS: list[tuple[str, str]] = [
+    ("model.name", "model"),
+    ("train.epochs", "epochs"),
+    ("train.batch_size", "batch size"),
+    ("train.learning_rate", "learning rate"),
+    ("data.max_length", "max length"),
+    ("train.weight_decay", "weight decay"),
+    ("train.warmup_ratio", "warmup ratio"),
+    ("train.gradient_accumulation_steps", "grad accum"),
+    ("train.patience", "patience"),
+    ("train.eval_steps", "eval every N"),
+    ("train.metric_for_best_model", "best metric"),
+    ("train.precision", "precision"),
+    ("train.seed", "seed"),
+    ("train.run_name", "run name"),
+    ("train.max_grad_norm", "clip norm"),
+    ("train.group_by_length", "group by length"),
+    ("train.baseline", "TF-IDF baseline"),
+    ("model.trust_remote_code", "trust remote code"),
+    ("train.output_dir", "output dir"),
+]
+PLACEHOLDERS = {
+    "train.learning_rate": "auto: 1e-3 presets, 3e-5 pretrained",
+    "train.run_name": "auto: <model>-<date>-<time>",
+    "model.name": "tiny-bert, small-bert, HF id or folder",
+    "train.eval_steps": "0 = every epoch",
+}
+
+
+def widget_id(path: str) -> str:
+    """DOM id of a field's widget."""
+    return "hp-" + path.replace(".", "-")
+
+
+def _display(value: Any) -> str:
+    return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+
+
+class HparamForm(VerticalScroll):
+    """One row per field: a label, an input (or a choice, or a checkbox) and its error."""
+
+    def __init__(self, config: LabConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.errors: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        for path, label in FORM_FIELDS:
+            kind, meta = field_type(path), field_spec(path).metadata
+            value = self.config.get(path)
+            with Vertical(classes="field"):
+                with Horizontal(classes="field-row", id=widget_id(path) + "-row"):
+                    yield Label(label, classes="field-label")
+                    yield self._control(path, kind, meta, value)
+                yield Static("", classes="field-error", id=widget_id(path) + "-error")
+        yield Static("", id="hp-remote-code-warning")
+
+    @staticmethod
+    def _control(path: str, kind: type, meta: Any, value: Any) -> Checkbox | Select | Input:
+        """A checkbox for a flag, a choice for a fixed set, else a one-line input."""
+        if kind is bool:
+            return Checkbox("", value, compact=True, id=widget_id(path), tooltip=help_text(path))
+        if "choices" in meta:
+            return Select([(c, c) for c in meta["choices"]], value=value, allow_blank=False,
+                          compact=True, id=widget_id(path), tooltip=help_text(path))
+        suggester = SuggestFromList(list(PRESETS)) if path == "model.name" else None
+        return Input(_display(value), placeholder=PLACEHOLDERS.get(path, ""), compact=True,
+                     suggester=suggester, id=widget_id(path), tooltip=help_text(path))
+
+    def on_mount(self) -> None:
+        self.border_title = "Hyperparameters  [F3]"
+        self.border_subtitle = "ctrl+s save · ctrl+o open"
+        self._warn_remote_code()
+
+    # .. validation .................................................................................
+    def check(self, path: str, raw: Any) -> str | None:
+        """Apply a typed value to the config; the reason it is invalid, or ``None``."""
+        try:
+            value = coerce(path, raw)
+        except ConfigError as exc:
+            return next(iter(exc.errors.values()), str(exc))
+        problem = check_value(path, value)
+        if problem is None and path == "train.run_name" and value:
+            from tui_lab.core.config import run_name_problem
+
+            problem = run_name_problem(value)
+        if problem is None and path == "model.name" and not str(value).strip():
+            problem = "is required"
+        if problem is None and self.config.get(path) != value:
+            self.config.set(path, value)
+            self.post_message(ConfigChanged(path, value))
+        return problem
+
+    def _mark(self, path: str, problem: str | None) -> None:
+        widget = self.query_one("#" + widget_id(path))
+        widget.set_class(problem is not None, "-invalid")
+        error = self.query_one("#" + widget_id(path) + "-error", Static)
+        error.update(Text(f"  ✗ {problem}", style="bold red") if problem else "")
+        error.display = problem is not None
+        if problem:
+            self.errors[path] = problem
+        else:
+            self.errors.pop(path, None)
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        path = self._path_of(event.input.id)
+        if path:
+            self._mark(path, self.check(path, event.value))
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        path = self._path_of(event.select.id)
+        if path and event.value is not Select.BLANK:
+            self._mark(path, self.check(path, event.value))
+
+    @on(Checkbox.Changed)
+    def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        path = self._path_of(event.checkbox.id)
+        if path:
+            self._mark(path, self.check(path, event.value))
+            self._warn_remote_code()
+
+    def _path_of(self, wid: str | None) -> str | None:
+        return next((p for p, _ in FORM_FIELDS if widget_id(p) == wid), None)
+
+    def _warn_remote_code(self) -> None:
+        on_ = self.config.model.trust_remote_code
+        self.query_one("#hp-remote-code-warning", Static).update(
+            Text("⚠ trust_remote_code is ON: the model's own Python code will run", style="bold yellow")
+            if on_ else "")
+        self.app.sub_title = "⚠ trust_remote_code ON" if on_ else ""
+
+    # .. whole form ..................................................................................
+    def all_errors(self) -> dict[str, str]:
+        """The fields marked invalid plus anything the config itself rejects."""
+        return {**self.config.validate(), **self.errors}
+
+    def focus_field(self, path: str) -> None:
+        """Focus the widget of a field (to show the user what to fix)."""
+        try:
+            self.query_one("#" + widget_id(path)).focus()
+        except Exception:
+            pass
+
+    def sync_from_config(self) -> None:
+        """Show the config's values (after a TOML load), clearing every error."""
+        for path, _ in FORM_FIELDS:
+            widget = self.query_one("#" + widget_id(path))
+            value = self.config.get(path)
+            if isinstance(widget, Input):
+                with widget.prevent(Input.Changed):
+                    widget.value = _display(value)
+            elif isinstance(widget, Select):
+                with widget.prevent(Select.Changed):
+                    widget.value = value
+            elif isinstance(widget, Checkbox):
+                with widget.prevent(Checkbox.Changed):
+                    widget.value = bool(value)
+            self._mark(path, None)
+        self._warn_remote_code()
+
+    def focus_first(self) -> None:
+        """Focus the first field."""
+        self.focus_field(FORM_FIELDS[0][0])

@@ -1,0 +1,142 @@
+"""The Training pane: status, progress with ETA, live charts and the confusion matrix."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import ProgressBar, Static
+
+from tui_lab.core.history import RunHistory
+from tui_lab.progress import format_seconds
+from tui_lab.ui.widgets.charts import (
+    DeviceChart,
+    LearningRateChart,
+    LossChart,
+    MetricsChart,
+    RunChart,
+    ThroughputChart,
+)
+
+STATUS_STYLE = {"idle": "dim", "running": "bold yellow", "completed": "bold green",
+                "early_stopped": "bold green", "stopped": "bold magenta", "failed": "bold red"}
+
+
+def status_text(h: RunHistory) -> Text:
+    """Run state, progress figures, the best metric and the baseline, on up to four lines.
+
+    Separators end the segment before them (no segment starts with a space), which keeps the
+    spacing right in SVG screenshots too.
+    """
+    text = Text()
+    text.append(f"● {h.status.replace('_', ' ')}   ", STATUS_STYLE.get(h.status, ""))
+    if h.started is not None:
+        text.append(f"{h.started.run_name}   ", "bold")
+        text.append(f"{h.started.model} · {h.started.device} · {h.started.precision}", "dim")
+    s = h.last_step
+    if s is not None:
+        text.append(f"\nstep {s.step}/{s.total_steps} · epoch {s.epoch:.2f} · loss {s.loss:.4f} · "
+                    f"{s.samples_per_second:,.0f} samples/s")
+        if h.status == "running":
+            text.append(" · ")
+            text.append(f"ETA {format_seconds(s.eta_seconds)}", "bold")
+    if h.best_eval is not None:
+        name, m = h.metric_name, h.best_eval.metrics
+        text.append("\n")
+        if name in m:
+            text.append(f"best {name} {m[name]:.4f} @ {h.best_eval.step}", "green")
+        if "accuracy" in m and name != "accuracy":
+            text.append(f" · accuracy {m['accuracy']:.4f}", "green")
+    if h.baseline is not None:
+        text.append("\n" if h.best_eval is None else " · ")
+        text.append(f"baseline acc {h.baseline.dev.get('accuracy', 0):.4f}", "dim")
+    if h.test_eval is not None:
+        text.append(f"\ntest accuracy {h.test_eval.metrics.get('accuracy', 0):.4f} · "
+                    f"macro-F1 {h.test_eval.metrics.get('f1_macro', 0):.4f}", "cyan")
+    if h.failure is not None:
+        text.append(f"\n{h.failure.message}", "bold red")
+    elif h.finished is not None and h.finished.reason:
+        text.append(f"\n{h.finished.reason}", "dim")
+    return text
+
+
+def confusion_table(h: RunHistory) -> Table | Text:
+    """The latest dev confusion matrix (rows: true label, columns: predicted)."""
+    ev = h.last_eval
+    if ev is None:
+        return Text("confusion matrix\nafter the first\nevaluation", style="dim")
+    short = [label[:5] for label in ev.labels]
+    table = Table(box=None, padding=(0, 0, 0, 1), show_edge=False, header_style="dim", title_style="dim",
+                  title=f"confusion @ {ev.step}", title_justify="left")
+    table.add_column("true↓", style="dim", no_wrap=True, max_width=8)
+    for label in short:
+        table.add_column(label, justify="right", no_wrap=True)
+    for i, (label, row) in enumerate(zip(ev.labels, ev.confusion_matrix)):
+        cells = [Text(str(v), style="bold green" if i == j else ("red" if v else "dim")) for j, v in enumerate(row)]
+        table.add_row(label[:8], *cells)
+    return table
+
+
+def chart_legend() -> Text:
+    """One line that says what each colour in the charts is."""
+    text = Text()
+    for label, style in (("━ train loss ", "grey50"), ("━ smoothed ", "cyan"), ("● dev loss   ", "orange1"),
+                         ("━ accuracy ", "green"), ("━ macro-F1 ", "magenta"), ("─ TF-IDF baseline   ", "grey50"),
+                         ("━ util ", "green"), ("━ memory", "red")):
+        text.append(label, style)
+    return text
+
+
+class TrainingPane(Vertical):
+    """Everything about the current run, redrawn at a bounded rate."""
+
+    REDRAW_SECONDS = 0.5
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.history = RunHistory()
+        self._drawn = -1
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-top"):
+            yield Static(status_text(self.history), id="train-status")
+            yield Static(confusion_table(self.history), id="confusion")
+        yield ProgressBar(total=1, show_eta=False, id="train-progress")
+        yield Static(chart_legend(), id="chart-legend")
+        with Grid(id="charts"):
+            yield LossChart(id="chart-loss", classes="major")
+            yield MetricsChart(id="chart-metrics", classes="major")
+            yield LearningRateChart(id="chart-lr")
+            yield ThroughputChart(id="chart-throughput")
+            yield DeviceChart(id="chart-device")
+
+    def on_mount(self) -> None:
+        self.border_title = "Training  [F4]"
+        self.show_history(self.history)
+        self.set_interval(self.REDRAW_SECONDS, self.redraw)
+
+    def show_history(self, history: RunHistory) -> None:
+        """Draw another run (a new live run, a replayed or watched one)."""
+        self.history = history
+        self._drawn = -1
+        for chart in self.query(RunChart):
+            chart.show(history)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Refresh what changed since the last drawing."""
+        h = self.history
+        if h.version == self._drawn:
+            return
+        self._drawn = h.version
+        with self.app.batch_update():
+            self.query_one("#train-status", Static).update(status_text(h))
+            self.query_one("#confusion", Static).update(confusion_table(h))
+            bar = self.query_one("#train-progress", ProgressBar)
+            if h.last_step is not None:
+                bar.update(total=h.last_step.total_steps, progress=h.last_step.step)
+            elif h.started is not None:
+                bar.update(total=h.started.total_steps, progress=h.started.start_step)
+            for chart in self.query(RunChart):
+                chart.redraw()
