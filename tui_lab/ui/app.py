@@ -46,11 +46,11 @@ class LabApp(App[int]):
         Binding("ctrl+t", "start", "Train", priority=True),
         Binding("ctrl+x", "stop", "Stop", priority=True),
         Binding("f1", "help", "Help", priority=True),
-        Binding("f2", "show('dataset')", "Dataset", priority=True),
+        Binding("f2", "show('dataset')", "Data", priority=True),
         Binding("f3", "show('hparams')", "Params", priority=True),
-        Binding("f4", "show('training')", "Training", priority=True),
+        Binding("f4", "show('training')", "Charts", priority=True),
         Binding("f5", "show('console')", "Console", priority=True),
-        Binding("ctrl+s", "save_config", "Save", priority=True),
+        Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -90,8 +90,9 @@ class LabApp(App[int]):
     @work(thread=True, group="warm", description="import torch in the background")
     def _warm_up(self) -> None:
         """Import torch and transformers after the first frame, so ctrl+t starts at once."""
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
+        from tui_lab.core.imports import import_heavy
+
+        import_heavy()
 
     @on(Resize)
     def _resized(self, event: Resize) -> None:
@@ -234,8 +235,10 @@ class LabApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
     def _train(self, config: LabConfig, stop: threading.Event) -> Any:
         """Run the core trainer; its events leave this thread only as posted messages."""
+        from tui_lab.core.imports import import_heavy
         from tui_lab.core.train import Trainer
 
+        import_heavy()
         pump = EventPump(lambda events: self.post_message(RunEvents(events)))
         try:
             return Trainer(config, [pump], stop=stop).run()

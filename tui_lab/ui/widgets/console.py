@@ -41,6 +41,14 @@ def prediction_card(pred: Any) -> Table:
     return table
 
 
+class PredictionCard(Static):
+    """One prediction in the console's history."""
+
+    def __init__(self, prediction: Any) -> None:
+        super().__init__(prediction_card(prediction), classes="prediction")
+        self.prediction = prediction
+
+
 class ConsolePane(Vertical):
     """Enter a sentence; predictions stack up newest first."""
 
@@ -84,7 +92,9 @@ class ConsolePane(Vertical):
     def predict(self, texts: list[str], model_dir: str) -> None:
         """Load (or reload) the model if it changed on disk, then predict."""
         from tui_lab.core.errors import LabError
+        from tui_lab.core.imports import import_heavy
 
+        import_heavy()
         try:
             with self._lock:
                 predictor = self._predictor_for(model_dir)
@@ -114,7 +124,7 @@ class ConsolePane(Vertical):
             return
         self.query_one("#console-model", Static).update(Text(f"model: {message.model}", style="dim"))
         for pred in message.predictions:
-            card = Static(prediction_card(pred), classes="prediction")
+            card = PredictionCard(pred)
             if history.children:
                 history.mount(card, before=0)
             else:

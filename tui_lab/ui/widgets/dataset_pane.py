@@ -142,8 +142,14 @@ class LengthHistogram(PlotextPlot):
         plt.clear_figure()
         plt.title("token lengths (train)")
         if lengths:
-            plt.hist(lengths, bins=min(40, max(5, len(set(lengths)))), color="cyan")
+            import numpy as np
+
+            bins = min(40, max(5, len(set(lengths))))
+            counts, _ = np.histogram(lengths, bins=bins)
+            plt.hist(lengths, bins=bins, color="cyan")
             plt.vline(max_length, "red")
+            top = int(counts.max())
+            plt.yticks([0, top // 2, top], ["0", str(top // 2), str(top)])
         self.refresh()
 
 
@@ -205,6 +211,7 @@ class DatasetPane(Vertical):
     def _load(self, cfg: LabConfig) -> None:
         from tui_lab.core.data import read_preview, resolve_sources
         from tui_lab.core.errors import LabError
+        from tui_lab.core.imports import import_heavy
 
         worker = get_current_worker()
         try:
@@ -217,6 +224,7 @@ class DatasetPane(Vertical):
             return
         rows = [list(r) for r in zip(*table.columns.values())]
         self.post_message(DatasetPreviewed(table.source, table.column_names, rows))
+        import_heavy()  # after the preview: the rows show while torch loads
         try:
             stats = analyse(cfg)
         except LabError as exc:
