@@ -1,0 +1,74 @@
+"""Screenshots of the lab for the README: idle, training mid-run, and the console after predictions.
+
+Drives the real app (Textual's Pilot, 120x40) on the sample data with a real training run, saves
+SVGs, and converts them to PNG with ``rsvg-convert`` (Debian: librsvg2-bin) when it is installed.
+
+    python screenshots/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tui_lab.core.config import LabConfig  # noqa: E402
+from tui_lab.ui.app import LabApp  # noqa: E402
+
+SENTENCES = [
+    "The staff were lovely and the room was spotless.",
+    "It looked great in the photos, but the battery died after a day.",
+    "Not bad at all: the pasta was fresh and the service quick.",
+    "I wanted to like this film, but the plot made no sense.",
+]
+
+
+async def shoot(size: tuple[int, int] = (120, 40)) -> list[Path]:
+    config = LabConfig()
+    config.train.output_dir = tempfile.mkdtemp(prefix="tui-lab-shots-")
+    app = LabApp(config)
+    shots: list[Path] = []
+
+    def save(name: str) -> None:
+        path = HERE / f"{name}.svg"
+        app.save_screenshot(path.name, path=str(HERE))
+        shots.append(path)
+
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.5)
+        save("lab-idle")
+        await pilot.press("ctrl+t")
+        while len(app.history.eval_steps) < 2:
+            await pilot.pause(0.1)
+        await pilot.pause(1.0)
+        save("lab-training")
+        while app.training:
+            await pilot.pause(0.2)
+        await pilot.press("f5")
+        for sentence in SENTENCES:
+            await pilot.press(*sentence)
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.5)
+        save("lab-console")
+    shutil.rmtree(config.train.output_dir, ignore_errors=True)
+    return shots
+
+
+def main() -> None:
+    for svg in asyncio.run(shoot()):
+        if shutil.which("rsvg-convert"):
+            subprocess.run(["rsvg-convert", str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+        print(svg.relative_to(HERE.parent))
+
+
+if __name__ == "__main__":
+    main()
