@@ -15,7 +15,7 @@ from tui_lab.ui.widgets.charts import RunChart
 from tui_lab.ui.widgets.console import ConsolePane, PredictionCard
 from tui_lab.ui.widgets.dataset_pane import DatasetPane
 from tui_lab.ui.widgets.dialogs import HelpScreen, PathPrompt
-from tui_lab.ui.widgets.hparam_form import HparamForm, widget_id
+from tui_lab.ui.widgets.hparam_form import widget_id
 
 
 def _text(app: LabApp, selector: str) -> str:
@@ -181,7 +181,8 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         assert h.status == "completed" and h.started.epochs == 3
         assert len(h.steps) == 3 * 15 and len(h.eval_steps) == 3 and h.baseline is not None
         charts = list(app.query(RunChart))
-        assert all(c._drawn == h.version for c in charts)  # every chart drew the final state
+        assert all(c.up_to_date() for c in charts)  # every chart drew the final state
+        assert all(c.points > 0 for c in charts)
         status = _text(app, "#train-status")
         assert "completed" in status and "best f1_macro" in status and "baseline" in status
         assert "confusion" in _text(app, "#confusion")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tui_lab.core.events import (
     Broadcast,
-    EventFollower,
     Evaluated,
+    EventFollower,
     JsonlSink,
     RunFinished,
     StepLogged,

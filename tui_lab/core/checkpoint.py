@@ -40,8 +40,11 @@ def write_atomically(target: Path, write: Any) -> Path:
     target = Path(target)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     old = target.with_name(f"{target.name}.old")
+    if not target.parent.is_dir():
+        raise CheckpointError(f"the run folder {target.parent} is gone (deleted or unmounted while "
+                              f"training); nothing more can be saved there.")
     try:
-        tmp.mkdir(parents=True)
+        tmp.mkdir()
         write(tmp)
         _fsync_dir(tmp)
     except Exception as exc:

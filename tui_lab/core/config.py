@@ -72,7 +72,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = _f(1, "micro-batches summed per optimiser step", min=1)
     max_grad_norm: float = _f(1.0, "gradient clipping norm; 0 = no clipping", min=0.0)
     eval_steps: int = _f(0, "evaluate every N optimiser steps; 0 = at the end of each epoch", min=0)
-    logging_steps: int = _f(1, "emit the train loss every N optimiser steps", min=1)
+    logging_steps: int = _f(0, "emit the train loss every N steps; 0 = every step on CPU, every 10 on CUDA", min=0)
     patience: int = _f(3, "evaluations without improvement before stopping; 0 = never", min=0)
     metric_for_best_model: str = _f("f1_macro", "dev metric that picks best/", choices=BEST_METRICS)
     precision: str = _f("auto", "auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16", choices=PRECISIONS)
@@ -123,7 +123,7 @@ class LabConfig:
     def validate(self) -> dict[str, str]:
         """Field-level errors, ``{"train.epochs": "must be at least 1"}``; empty when valid."""
         errors: dict[str, str] = {}
-        for path, spec in iter_fields():
+        for path, _ in iter_fields():
             problem = check_value(path, self.get(path))
             if problem:
                 errors[path] = problem

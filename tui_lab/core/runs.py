@@ -118,7 +118,7 @@ def run_info(path: str | Path) -> RunInfo:
             info.best = dict(event.best or info.best)
         elif isinstance(event, RunFailed):
             info.status, info.message = "failed", event.message
-        elif getattr(event, "step", None) is not None and isinstance(getattr(event, "step"), int):
+        elif getattr(event, "step", None) is not None and isinstance(event.step, int):
             info.step = max(info.step, event.step)
     if info.status == "running" and started is not None and not _pid_alive(started.pid):
         info.status = "interrupted"

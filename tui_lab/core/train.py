@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,60 @@ class RunResult:
         }
 
 
+class TrainClock:
+    """Wall seconds and samples spent training: evaluation, checkpoints and pauses are left out.
+
+    Time is counted in segments (``start`` .. ``stop``) that include everything in between
+    (logging, device readings), so samples/s is what a user waits for. On CUDA a segment ends
+    with a synchronize, so queued GPU work is not mistaken for speed.
+    """
+
+    def __init__(self, device: str = "cpu", total: float = 0.0, samples: int = 0, window: int = 20) -> None:
+        self.cuda = device.startswith("cuda")
+        self.total, self.samples = total, samples
+        self._start: float | None = None
+        self._lap_time = 0.0
+        self._lap_samples = 0
+        self._window: deque[tuple[float, int]] = deque(maxlen=window)
+
+    def start(self) -> None:
+        """Begin a training segment."""
+        self._start = self._lap_time = time.perf_counter()
+        self._lap_samples = 0
+
+    def stop(self) -> None:
+        """End the segment (before evaluation, a checkpoint, a pause or the end)."""
+        if self._start is None:
+            return
+        self._sync()
+        self.total += time.perf_counter() - self._start
+        self._start = None
+
+    def count(self, samples: int) -> None:
+        """Samples trained on (all ranks)."""
+        self.samples += samples
+        self._lap_samples += samples
+
+    def lap(self) -> float:
+        """Samples/s over the last laps (call it where the host has waited for the device)."""
+        now = time.perf_counter()
+        if self._start is not None:
+            self._window.append((now - self._lap_time, self._lap_samples))
+            self._lap_time, self._lap_samples = now, 0
+        seconds = sum(t for t, _ in self._window)
+        return sum(n for _, n in self._window) / seconds if seconds > 0 else 0.0
+
+    def elapsed(self) -> float:
+        """Training seconds so far, the open segment included."""
+        return self.total + (time.perf_counter() - self._start if self._start is not None else 0.0)
+
+    def _sync(self) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+
+
 # -- the data path ------------------------------------------------------------------------------
 def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids of every text, truncated to ``max_length``; one batched call, no padding."""
@@ -115,17 +170,15 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group
 
 
 def collate(ids: list[list[int]], labels: list[int] | None, pad_id: int, multiple: int = 1) -> dict[str, Any]:
-    """Pad a batch to its longest sequence (rounded up to ``multiple``) as tensors."""
+    """Pad a batch to its longest sequence (rounded up to ``multiple``) as tensors, in a few ops."""
     import torch
 
-    width = max(len(x) for x in ids)
-    width = -(-width // multiple) * multiple
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)  # (B, T)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)              # (B, T)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    batch = {"input_ids": input_ids, "attention_mask": mask}
+    lengths = torch.tensor([len(x) for x in ids])
+    width = -(-int(lengths.max()) // multiple) * multiple
+    mask = torch.arange(width) < lengths[:, None]                           # (B, T) bool
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)    # (B, T)
+    input_ids[mask] = torch.tensor(list(chain.from_iterable(ids)), dtype=torch.long)
+    batch = {"input_ids": input_ids, "attention_mask": mask.long()}
     if labels is not None:
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
     return batch
@@ -251,7 +304,6 @@ class Trainer:
 
     # .. set-up ....................................................................................
     def _prepare(self) -> None:
-        import torch
 
         from tui_lab.core.device import configure_cuda_speed, pick_device, resolve_precision
 
@@ -354,7 +406,7 @@ class Trainer:
         import torch
 
         self._prepare()
-        cfg, tc = self.config, self.config.train
+        tc = self.config.train
         world = self.dist.world_size
         batches_per_epoch = len(self._epoch_batches(0))
         accum = tc.gradient_accumulation_steps
@@ -373,8 +425,7 @@ class Trainer:
         self.best_metric: float | None = st.get("best_metric")
         self.best: dict[str, float] | None = st.get("best")
         self.bad_evals = st.get("bad_evals", 0)
-        self.train_time = st.get("train_time", 0.0)
-        self.samples_seen = st.get("samples_seen", 0)
+        self.clock = TrainClock(self.device, st.get("train_time", 0.0), st.get("samples_seen", 0))
         self.baseline = st.get("baseline")
         self.ddp = self.model
         if self.dist.enabled:
@@ -425,73 +476,56 @@ class Trainer:
     def _train_loop(self, start_epoch: int, skip_batches: int) -> tuple[str, str]:
         """Run epochs from ``start_epoch``; returns (status, reason)."""
         import torch
-        import torch.nn.functional as F
 
         from tui_lab.core.device import DeviceMonitor
 
         tc = self.config.train
         accum = tc.gradient_accumulation_steps
-        device, dtype = self.device, self.dev_info.autocast_dtype
-        kind = device.split(":")[0]
-        monitor = DeviceMonitor(device) if self.dist.is_main else None
+        log_every = tc.logging_steps or (10 if self.device.startswith("cuda") else 1)
+        monitor = DeviceMonitor(self.device) if self.dist.is_main else None
         last_sample = 0.0
-        window: deque[tuple[float, int]] = deque(maxlen=50)
         self.model.train()
-        loss_acc = torch.zeros((), device=device)
+        loss_acc = torch.zeros((), device=self.device)  # summed on the device: no sync per step
         n_loss = 0
         for epoch in range(start_epoch, tc.epochs):
             batches = self._epoch_batches(epoch)
-            first = skip_batches if epoch == start_epoch else 0
-            step_start = time.perf_counter()
-            step_samples = 0
-            for b in range(first, len(batches)):
-                idx = batches[b]
-                batch = collate([self.train_ids[i] for i in idx], [self.data.train.labels[i] for i in idx],
-                                self.pad_id, self.multiple)
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            self.clock.start()
+            for b in range(skip_batches if epoch == start_epoch else 0, len(batches)):
                 boundary = (b + 1) % accum == 0 or b + 1 == len(batches)
-                sync = boundary or not self.dist.enabled
-                ctx = self.ddp.no_sync() if not sync and hasattr(self.ddp, "no_sync") else _null()
-                with ctx:
-                    with torch.autocast(kind, dtype=dtype or torch.float32, enabled=dtype is not None):
-                        logits = self.ddp(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                        loss = F.cross_entropy(logits.float(), batch["labels"])
-                    # dividing by the micro-batches in this step keeps the gradient an average
-                    self.scaler.scale(loss / self._micro_in_step(b, len(batches), accum)).backward()
-                loss_acc += loss.detach()
+                loss_acc += self._forward_backward(batches[b], self._micro_in_step(b, len(batches), accum),
+                                                   sync_grads=boundary)
                 n_loss += 1
-                step_samples += len(idx)
+                self.clock.count(len(batches[b]) * self.dist.world_size)
                 if not boundary:
                     continue
                 grad_norm = self._optimizer_step(tc.max_grad_norm)
                 self.step += 1
-                now = time.perf_counter()
-                self.train_time += now - step_start
-                self.samples_seen += step_samples * self.dist.world_size
-                window.append((now - step_start, step_samples * self.dist.world_size))
-                if self.step % tc.logging_steps == 0 or self.step == self.total_steps:
-                    mean_loss = loss_acc.item() / n_loss  # a sync point on CUDA: only when logging
+                self.batch_in_epoch = b + 1
+                if self.step % log_every == 0 or self.step == self.total_steps:
+                    mean_loss = loss_acc.item() / n_loss  # the sync point on CUDA
                     loss_acc.zero_()
                     n_loss = 0
                     if not math.isfinite(mean_loss):
                         raise TrainingAborted(
                             f"the training loss became {mean_loss} at step {self.step}; lower the "
                             f"learning rate (now {self.lr:g}) or use --precision fp32. best/ is kept.")
-                    self._log_step(mean_loss, grad_norm, window, epoch + (b + 1) / len(batches))
+                    self._log_step(mean_loss, grad_norm, epoch + (b + 1) / len(batches))
+                now = time.perf_counter()
                 if monitor is not None and now - last_sample >= DEVICE_SAMPLE_SECONDS:
                     self._emit(monitor.sample())
                     last_sample = now
-                self.batch_in_epoch = b + 1
                 stop_now = self._should_stop()
                 if tc.eval_steps and self.step % tc.eval_steps == 0 and self.step < self.total_steps:
+                    self.clock.stop()
                     if self._evaluate_and_save(epoch, b + 1, len(batches)):
                         return "early_stopped", f"no improvement in {tc.patience} evaluations"
+                    self.clock.start()
                 if stop_now:
+                    self.clock.stop()
                     self._save_last(epoch, b + 1, len(batches))
                     return "stopped", "stopped by the user"
                 self._wait_while_paused()
-                step_start = time.perf_counter()
-                step_samples = 0
+            self.clock.stop()
             self.batch_in_epoch = len(batches)
             if not tc.eval_steps or self.step == self.total_steps:
                 if self._evaluate_and_save(epoch, len(batches), len(batches)):
@@ -499,6 +533,26 @@ class Trainer:
             else:
                 self._save_last(epoch, len(batches), len(batches))
         return "completed", ""
+
+    def _forward_backward(self, idx: list[int], micro_batches: int, sync_grads: bool) -> Any:
+        """Loss of one micro-batch, with its gradient added to the parameters' (returns the loss)."""
+        import torch
+        import torch.nn.functional as F
+
+        batch = collate([self.train_ids[i] for i in idx], [self.data.train.labels[i] for i in idx],
+                        self.pad_id, self.multiple)
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        dtype = self.dev_info.autocast_dtype
+        # DDP all-reduces gradients only on the micro-batch that completes an optimiser step
+        ctx = self.ddp.no_sync() if self.dist.enabled and not sync_grads else _null()
+        with ctx:
+            with torch.autocast(self.device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None):
+                logits = self.ddp(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                loss = F.cross_entropy(logits.float(), batch["labels"])  # (B, num_labels) -> scalar
+            # dividing by the micro-batches in this step keeps the gradient an average
+            scaled = loss / micro_batches if micro_batches > 1 else loss
+            self.scaler.scale(scaled).backward()
+        return loss.detach()
 
     def _micro_in_step(self, b: int, n_batches: int, accum: int) -> int:
         """Micro-batches in the optimiser step that batch ``b`` belongs to (the last may be short)."""
@@ -518,18 +572,18 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return grad_norm
 
-    def _log_step(self, loss: float, grad_norm: Any, window: deque, epoch: float) -> None:
+    def _log_step(self, loss: float, grad_norm: Any, epoch: float) -> None:
+        rate = self.clock.lap()
         if not self.dist.is_main:
             return
-        seconds = sum(w[0] for w in window)
-        rate = sum(w[1] for w in window) / seconds if seconds > 0 else 0.0
-        per_step = self.train_time / max(1, self.step)
+        elapsed = self.clock.elapsed()
+        per_step = elapsed / max(1, self.step)
         remaining = self.total_steps - self.step
         self._emit(StepLogged(
             step=self.step, total_steps=self.total_steps, epoch=round(epoch, 4), loss=loss,
             learning_rate=self.scheduler.get_last_lr()[0],
             grad_norm=float(grad_norm) if grad_norm is not None else None,
-            samples_per_second=rate, elapsed=self.train_time,
+            samples_per_second=rate, elapsed=elapsed,
             eta_seconds=remaining * per_step if per_step else None,
         ))
 
@@ -590,8 +644,8 @@ class Trainer:
         state = {
             "step": self.step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
             "total_steps": self.total_steps, "best_metric": self.best_metric, "best": self.best,
-            "bad_evals": self.bad_evals, "train_time": self.train_time,
-            "samples_seen": self.samples_seen, "baseline": self.baseline,
+            "bad_evals": self.bad_evals, "train_time": self.clock.total,
+            "samples_seen": self.clock.samples, "baseline": self.baseline,
             "metric_for_best_model": self.config.train.metric_for_best_model,
             "finished": bool(finished), "status": finished or "running",
         }
@@ -613,7 +667,7 @@ class Trainer:
                                      labels=self.data.label_names))
         if status != "stopped" and self.dist.is_main and self.run_dir is not None:
             self._mark_finished(status)
-        rate = self.samples_seen / self.train_time if self.train_time else 0.0
+        rate = self.clock.samples / self.clock.total if self.clock.total else 0.0
         epochs_done = self.step // self.steps_per_epoch
         result = RunResult(str(self.run_dir), status, self.best, test_metrics, self.baseline, rate,
                            epochs_done, status == "early_stopped", self.step)
@@ -655,7 +709,7 @@ class Trainer:
             "labels": self.data.label_names, "sources": self.data.sources,
             "steps": result.step, "epochs_completed": result.epochs_completed,
             "train_samples_per_second": result.train_samples_per_second,
-            "train_seconds": self.train_time, "device": self.dev_info.name,
+            "train_seconds": self.clock.total, "device": self.dev_info.name,
             "precision": self.dev_info.precision, "world_size": self.dist.world_size,
             "best": result.best, "dev": dev_full, "test": test_full, "baseline": self.baseline,
             "config": self.config.to_dict(),

@@ -28,7 +28,8 @@ class RunChart(PlotextPlot):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.history: RunHistory | None = None
-        self._drawn = -1
+        self._drawn: Any = None
+        self.points = 0  # points plotted in the last drawing
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -44,15 +45,23 @@ class RunChart(PlotextPlot):
 
     def show(self, history: RunHistory) -> None:
         """Follow another history (a new run, a replay)."""
-        self.history, self._drawn = history, -1
+        self.history, self._drawn = history, None
         self.redraw()
 
+    def data_key(self, h: RunHistory) -> Any:
+        """Changes exactly when what this chart draws changes (so other news costs nothing)."""
+        return len(h.steps), len(h.eval_steps)
+
     def redraw(self) -> bool:
-        """Redraw if the history changed; returns whether it did."""
+        """Redraw if this chart's data changed; returns whether it did."""
         h = self.history
-        if h is None or h.version == self._drawn or not self.display:
+        if h is None or not self.display:
             return False
-        self._drawn = h.version
+        key = (id(h), h.started.time if h.started else None, self.data_key(h))
+        if key == self._drawn:
+            return False
+        self._drawn = key
+        self.points = 0
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -63,6 +72,16 @@ class RunChart(PlotextPlot):
 
     def draw(self, plt: Any, history: RunHistory) -> None:
         """Plot the history (subclasses)."""
+
+    def line(self, xs: list[float], ys: list[float], color: str, marker: str = "braille") -> None:
+        """Plot one series (and count its points)."""
+        self.plt.plot(xs, ys, color=color, marker=marker)
+        self.points += len(xs)
+
+    def up_to_date(self) -> bool:
+        """Whether the last drawing shows the history's current data."""
+        h = self.history
+        return h is not None and self._drawn == (id(h), h.started.time if h.started else None, self.data_key(h))
 
 
 def yticks(plt: Any, values: list[float], fmt: str = "{:.2f}", lo: float | None = None,
@@ -94,12 +113,12 @@ class LossChart(RunChart):
     def draw(self, plt: Any, h: RunHistory) -> None:
         if h.steps:
             xs, ys = downsample(h.steps, h.loss, MAX_POINTS)
-            plt.plot(xs, ys, color="gray", marker="braille")
+            self.line(xs, ys, "gray", "braille")
             xs, ys = downsample(h.steps, h.smoothed, MAX_POINTS)
-            plt.plot(xs, ys, color="cyan", marker="braille")
+            self.line(xs, ys, "cyan", "braille")
         dx, dy = _finite(h.eval_steps, h.metric_series("loss"))
         if dx:
-            plt.plot(dx, dy, color="orange", marker="dot")
+            self.line(dx, dy, "orange", "dot")
         yticks(plt, h.loss[-2000:] + dy)
         _step_axis(plt, h)
 
@@ -109,12 +128,15 @@ class MetricsChart(RunChart):
 
     title = "dev accuracy · macro-F1"
 
+    def data_key(self, h: RunHistory) -> Any:
+        return len(h.eval_steps), h.baseline is not None
+
     def draw(self, plt: Any, h: RunHistory) -> None:
         values: list[float] = []
         for name, color in (("accuracy", "green"), ("f1_macro", "magenta")):
             xs, ys = _finite(h.eval_steps, h.metric_series(name))
             if xs:
-                plt.plot(xs, ys, color=color, marker="dot" if len(xs) < 3 else "braille")
+                self.line(xs, ys, color, "dot" if len(xs) < 3 else "braille")
                 values += ys
         acc = h.baseline.dev.get("accuracy") if h.baseline is not None else None
         if acc is not None and h.eval_steps:
@@ -132,10 +154,13 @@ class LearningRateChart(RunChart):
 
     title = "learning rate"
 
+    def data_key(self, h: RunHistory) -> Any:
+        return len(h.steps)
+
     def draw(self, plt: Any, h: RunHistory) -> None:
         if h.steps:
             xs, ys = downsample(h.steps, h.learning_rate, MAX_POINTS)
-            plt.plot(xs, ys, color="yellow", marker="braille")
+            self.line(xs, ys, "yellow", "braille")
             yticks(plt, ys, "{:.0e}", lo=0.0)
         _step_axis(plt, h)
 
@@ -145,10 +170,13 @@ class ThroughputChart(RunChart):
 
     title = "samples/s"
 
+    def data_key(self, h: RunHistory) -> Any:
+        return len(h.steps)
+
     def draw(self, plt: Any, h: RunHistory) -> None:
         if h.steps:
             xs, ys = downsample(h.steps, h.throughput, MAX_POINTS)
-            plt.plot(xs, ys, color="blue", marker="braille")
+            self.line(xs, ys, "blue", "braille")
             yticks(plt, ys, "{:,.0f}", lo=0.0)
             plt.title(f"samples/s (now {h.throughput[-1]:,.0f})")
         _step_axis(plt, h)
@@ -158,6 +186,9 @@ class DeviceChart(RunChart):
     """GPU utilisation and memory (NVML), or CPU and RAM (psutil), in percent over time."""
 
     title = "device"
+
+    def data_key(self, h: RunHistory) -> Any:
+        return len(h.device)
 
     def draw(self, plt: Any, h: RunHistory) -> None:
         samples = h.device
@@ -174,7 +205,7 @@ class DeviceChart(RunChart):
             fx, fy = _finite(xs, ys)
             if fx:
                 fx, fy = downsample(fx, fy, MAX_POINTS)
-                plt.plot(fx, fy, color=color, marker="braille")
+                self.line(fx, fy, color, "braille")
         last = samples[-1]
         now = f"{last.utilization:.0f}%" if last.utilization is not None else "-"
         extra = f" {last.temperature_c:.0f}°C" if last.temperature_c is not None else ""

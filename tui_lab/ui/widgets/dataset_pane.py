@@ -49,6 +49,26 @@ class PathSuggester(Suggester):
         return value + names[0][len(stem):]
 
 
+def file_stamps(cfg: LabConfig) -> dict[str, tuple[float, int]]:
+    """(mtime, size) of every local data file the config points at; missing files count too."""
+    from tui_lab.core.data import resolve_sources
+    from tui_lab.core.errors import LabError
+
+    try:
+        sources = resolve_sources(cfg.data)
+    except LabError:
+        return {"?": (0.0, 0)}
+    stamps: dict[str, tuple[float, int]] = {}
+    for source in sources.values():
+        if source and not source.startswith("hf:"):
+            try:
+                st = os.stat(source)
+                stamps[source] = (st.st_mtime, st.st_size)
+            except OSError:
+                stamps[source] = (0.0, -1)
+    return stamps
+
+
 def analyse(cfg: LabConfig) -> dict[str, Any]:
     """Load every split and describe it: counts per label, token lengths, leakage.
 
@@ -188,7 +208,16 @@ class DatasetPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Dataset  [F2]"
         self._reload_timer = None
+        self._stamps: dict[str, tuple[float, int]] = {}
         self.load()
+        self.set_interval(2.0, self._check_files)
+
+    def _check_files(self) -> None:
+        """Reload when a previewed file changed on disk (rewritten, grown, deleted)."""
+        if self._stamps and file_stamps(self.config) != self._stamps:
+            changed = [Path(p).name for p, st in file_stamps(self.config).items() if self._stamps.get(p) != st]
+            self.notify(f"{', '.join(changed) or 'a data file'} changed on disk; reloading.", timeout=3)
+            self.load()
 
     def schedule_load(self, delay: float = 0.8) -> None:
         """Reload once typing has paused (a model name typed letter by letter loads once)."""
@@ -204,6 +233,7 @@ class DatasetPane(Vertical):
 
     def load(self) -> None:
         """Read the preview, then analyse everything, in a worker."""
+        self._stamps = file_stamps(self.config)
         self._say("loading…")
         self._load(self.config.copy())
 

@@ -91,7 +91,8 @@ def chart_legend() -> Text:
 class TrainingPane(Vertical):
     """Everything about the current run, redrawn at a bounded rate."""
 
-    REDRAW_SECONDS = 0.5
+    STATUS_SECONDS = 0.5  # status, progress bar, confusion matrix
+    CHART_SECONDS = 1.0   # charts: each redraws only if its own data changed
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -114,7 +115,8 @@ class TrainingPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Training  [F4]"
         self.show_history(self.history)
-        self.set_interval(self.REDRAW_SECONDS, self.redraw)
+        self.set_interval(self.STATUS_SECONDS, self.redraw_status)
+        self.set_interval(self.CHART_SECONDS, self.redraw_charts)
 
     def show_history(self, history: RunHistory) -> None:
         """Draw another run (a new live run, a replayed or watched one)."""
@@ -125,18 +127,27 @@ class TrainingPane(Vertical):
         self.redraw()
 
     def redraw(self) -> None:
-        """Refresh what changed since the last drawing."""
+        """Refresh everything that changed."""
+        self.redraw_status()
+        self.redraw_charts()
+
+    def redraw_status(self) -> None:
+        """Status text, progress bar and confusion matrix, if anything happened."""
         h = self.history
         if h.version == self._drawn:
             return
         self._drawn = h.version
+        # fixed-size boxes: an update repaints them without a new layout of the screen
+        self.query_one("#train-status", Static).update(status_text(h), layout=False)
+        self.query_one("#confusion", Static).update(confusion_table(h), layout=False)
+        bar = self.query_one("#train-progress", ProgressBar)
+        if h.last_step is not None:
+            bar.update(total=h.last_step.total_steps, progress=h.last_step.step)
+        elif h.started is not None:
+            bar.update(total=h.started.total_steps, progress=h.started.start_step)
+
+    def redraw_charts(self) -> None:
+        """Charts whose data changed."""
         with self.app.batch_update():
-            self.query_one("#train-status", Static).update(status_text(h))
-            self.query_one("#confusion", Static).update(confusion_table(h))
-            bar = self.query_one("#train-progress", ProgressBar)
-            if h.last_step is not None:
-                bar.update(total=h.last_step.total_steps, progress=h.last_step.step)
-            elif h.started is not None:
-                bar.update(total=h.started.total_steps, progress=h.started.start_step)
             for chart in self.query(RunChart):
                 chart.redraw()
