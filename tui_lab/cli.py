@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -24,17 +23,27 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # flag -> config path; values go through LabConfig.set so every bad value gets the same message
 TRAIN_FLAGS: dict[str, tuple[str, str]] = {
-    "--train": ("data.train", "PATH"), "--dev": ("data.dev", "PATH"), "--test": ("data.test", "PATH"),
-    "--text-column": ("data.text_column", "C"), "--label-column": ("data.label_column", "C"),
-    "--max-length": ("data.max_length", "N"), "--model": ("model.name", "NAME_OR_PATH"),
-    "--epochs": ("train.epochs", "N"), "--batch-size": ("train.batch_size", "N"),
-    "--lr": ("train.learning_rate", "F"), "--weight-decay": ("train.weight_decay", "F"),
+    "--train": ("data.train", "PATH"),
+    "--dev": ("data.dev", "PATH"),
+    "--test": ("data.test", "PATH"),
+    "--text-column": ("data.text_column", "C"),
+    "--label-column": ("data.label_column", "C"),
+    "--max-length": ("data.max_length", "N"),
+    "--model": ("model.name", "NAME_OR_PATH"),
+    "--epochs": ("train.epochs", "N"),
+    "--batch-size": ("train.batch_size", "N"),
+    "--lr": ("train.learning_rate", "F"),
+    "--weight-decay": ("train.weight_decay", "F"),
     "--warmup-ratio": ("train.warmup_ratio", "F"),
     "--grad-accum": ("train.gradient_accumulation_steps", "N"),
-    "--eval-steps": ("train.eval_steps", "N"), "--logging-steps": ("train.logging_steps", "N"),
-    "--patience": ("train.patience", "N"), "--metric": ("train.metric_for_best_model", "NAME"),
-    "--precision": ("train.precision", "P"), "--seed": ("train.seed", "N"),
-    "--output-dir": ("train.output_dir", "DIR"), "--run-name": ("train.run_name", "NAME"),
+    "--eval-steps": ("train.eval_steps", "N"),
+    "--logging-steps": ("train.logging_steps", "N"),
+    "--patience": ("train.patience", "N"),
+    "--metric": ("train.metric_for_best_model", "NAME"),
+    "--precision": ("train.precision", "P"),
+    "--seed": ("train.seed", "N"),
+    "--output-dir": ("train.output_dir", "DIR"),
+    "--run-name": ("train.run_name", "NAME"),
 }
 LAB_FLAGS = ("--train", "--dev", "--test", "--model")
 
@@ -49,37 +58,68 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    p = _Parser(prog="tui-lab", description="Fine-tune text classifiers from a terminal. "
-                "Without a command, opens the lab.")
+    p = _Parser(
+        prog="tui-lab",
+        description="Fine-tune text classifiers from a terminal. Without a command, opens the lab.",
+    )
     p.add_argument("--version", action="version", version=f"tui-lab {__version__}")
     p.add_argument("--config", metavar="FILE", help="a TOML config to prefill the lab's form")
     for flag in LAB_FLAGS:
-        p.add_argument(flag, dest=TRAIN_FLAGS[flag][0], metavar=TRAIN_FLAGS[flag][1],
-                       help=f"prefill {TRAIN_FLAGS[flag][0]}")
+        p.add_argument(
+            flag,
+            dest=TRAIN_FLAGS[flag][0],
+            metavar=TRAIN_FLAGS[flag][1],
+            help=f"prefill {TRAIN_FLAGS[flag][0]}",
+        )
     p.add_argument("--model-dir", metavar="DIR", help="a run or model folder for the console")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train headless (rich progress on a terminal, plain lines otherwise)",
-                       description="Fine-tune a classifier without the lab. Flags override --config.")
+    t = sub.add_parser(
+        "train",
+        help="train headless (rich progress on a terminal, plain lines otherwise)",
+        description="Fine-tune a classifier without the lab. Flags override --config.",
+    )
     t.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
     for flag, (path, metavar) in TRAIN_FLAGS.items():
         from tui_lab.core.config import help_text
 
         t.add_argument(flag, dest=path, metavar=metavar, help=help_text(path))
-    t.add_argument("--drop-empty", dest="data.drop_empty", action="store_const", const="true",
-                   help="drop rows with an empty text or label instead of failing")
-    t.add_argument("--trust-remote-code", dest="model.trust_remote_code", action="store_const",
-                   const="true", help="allow a hub model's own code to run")
-    t.add_argument("--no-baseline", dest="train.baseline", action="store_const", const="false",
-                   help="skip the TF-IDF baseline")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config key, e.g. --set train.warmup_ratio=0.06")
+    t.add_argument(
+        "--drop-empty",
+        dest="data.drop_empty",
+        action="store_const",
+        const="true",
+        help="drop rows with an empty text or label instead of failing",
+    )
+    t.add_argument(
+        "--trust-remote-code",
+        dest="model.trust_remote_code",
+        action="store_const",
+        const="true",
+        help="allow a hub model's own code to run",
+    )
+    t.add_argument(
+        "--no-baseline",
+        dest="train.baseline",
+        action="store_const",
+        const="false",
+        help="skip the TF-IDF baseline",
+    )
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config key, e.g. --set train.warmup_ratio=0.06",
+    )
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its last/")
     t.add_argument("--json", action="store_true", help="print one JSON summary as the last line of stdout")
 
     e = sub.add_parser("eval", help="evaluate a run or model folder on labelled data")
     e.add_argument("model", metavar="MODEL_OR_RUN_DIR")
-    e.add_argument("--data", required=True, metavar="PATH", help="a labelled file (or a folder: its test file)")
+    e.add_argument(
+        "--data", required=True, metavar="PATH", help="a labelled file (or a folder: its test file)"
+    )
     e.add_argument("--text-column", default="", metavar="C")
     e.add_argument("--label-column", default="", metavar="C")
     e.add_argument("--json", action="store_true")
@@ -88,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("model", metavar="MODEL_OR_RUN_DIR")
     pr.add_argument("texts", nargs="+", metavar="TEXT", help="texts to label; - reads lines from stdin")
     pr.add_argument("--json", action="store_true")
+
+    w = sub.add_parser(
+        "watch", help="open the lab's charts on a run another process is writing (or has written)"
+    )
+    w.add_argument("run_dir", metavar="RUN_DIR")
 
     r = sub.add_parser("runs", help="list the runs in the output folder")
     r.add_argument("--output-dir", default="runs", metavar="DIR")
@@ -99,7 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "runs": cmd_runs}
+    commands = {
+        "train": cmd_train,
+        "eval": cmd_eval,
+        "predict": cmd_predict,
+        "runs": cmd_runs,
+        "watch": cmd_watch,
+    }
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:
@@ -116,7 +167,11 @@ def config_from_args(args: argparse.Namespace, paths: list[str] | None = None) -
     """A ``LabConfig`` from ``--config`` (or the defaults) with the flags applied on top."""
     config = LabConfig.load(args.config) if getattr(args, "config", None) else LabConfig()
     values = vars(args)
-    for path in paths or [p for p, _ in TRAIN_FLAGS.values()] + ["data.drop_empty", "model.trust_remote_code", "train.baseline"]:
+    for path in paths or [p for p, _ in TRAIN_FLAGS.values()] + [
+        "data.drop_empty",
+        "model.trust_remote_code",
+        "train.baseline",
+    ]:
         if values.get(path) is not None:
             config.set(path, values[path])
     for item in getattr(args, "set", []) or []:
@@ -184,8 +239,10 @@ def _print_train_summary(summary: dict[str, Any]) -> None:
             return "-"
         return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
 
-    print(f"run:      {summary['run_dir']}  ({summary['status']}, {summary['epochs_completed']} epochs, "
-          f"{summary['train_samples_per_second']:.0f} samples/s)")
+    print(
+        f"run:      {summary['run_dir']}  ({summary['status']}, {summary['epochs_completed']} epochs, "
+        f"{summary['train_samples_per_second']:.0f} samples/s)"
+    )
     print(f"best dev: {fmt(summary['best'])}")
     if summary["test"]:
         print(f"test:     {fmt(summary['test'])}")
@@ -228,8 +285,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.from_path(args.model)
     predictions = predictor.predict(texts)
     if args.json:
-        print(json.dumps({"model": predictor.source, "predictions": [p.to_dict() for p in predictions]},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {"model": predictor.source, "predictions": [p.to_dict() for p in predictions]},
+                ensure_ascii=False,
+            )
+        )
         return EXIT_OK
     for p in predictions:
         probs = "  ".join(f"{k} {v:.3f}" for k, v in p.probabilities.items())
@@ -256,9 +317,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
         acc = f"{r.best['accuracy']:.3f}" if "accuracy" in r.best else "-"
         f1 = f"{r.best['f1_macro']:.3f}" if "f1_macro" in r.best else "-"
-        print(f"{r.name[:36]:<36} {r.status:<14} {r.model[:16]:<16} {started:<17} "
-              f"{f'{r.step}/{r.total_steps}':>11} {acc:>6} {f1:>6}")
+        print(
+            f"{r.name[:36]:<36} {r.status:<14} {r.model[:16]:<16} {started:<17} "
+            f"{f'{r.step}/{r.total_steps}':>11} {acc:>6} {f1:>6}"
+        )
     return EXIT_OK
+
+
+# -- watch ---------------------------------------------------------------------------------------
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Open the lab on a run folder: replay its events, then follow new ones."""
+    from tui_lab.core.runs import CONFIG_FILE, EVENTS_FILE
+
+    run_dir = Path(args.run_dir).expanduser()
+    if not run_dir.is_dir():
+        raise LabError(f"{run_dir} is not a run folder (it does not exist or is a file).")
+    if not (run_dir / EVENTS_FILE).exists() and not (run_dir / CONFIG_FILE).exists():
+        raise LabError(
+            f"{run_dir} has no events.jsonl; give a folder that tui-lab train writes (runs/<name>)."
+        )
+    config = LabConfig()
+    config.train.output_dir = str(run_dir.resolve().parent)
+    from tui_lab.ui.app import run_lab
+
+    return run_lab(config, watch=str(run_dir))
 
 
 # -- the lab ---------------------------------------------------------------------------------------
@@ -276,4 +358,4 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    os._exit(main())
+    sys.exit(main())

@@ -22,7 +22,9 @@ from tui_lab.core.events import (
 )
 
 
-def describe_metrics(metrics: dict[str, float], keys: tuple[str, ...] = ("accuracy", "f1_macro", "loss")) -> str:
+def describe_metrics(
+    metrics: dict[str, float], keys: tuple[str, ...] = ("accuracy", "f1_macro", "loss")
+) -> str:
     """``accuracy 0.912  f1_macro 0.910  loss 0.245``."""
     return "  ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)
 
@@ -31,9 +33,11 @@ def event_line(event: Event) -> str | None:
     """A one-line description of a notable event (``None`` for step and device events)."""
     if isinstance(event, RunStarted):
         resumed = f", resuming at step {event.start_step}" if event.start_step else ""
-        return (f"run {event.run_name}: {event.model} on {event.device} ({event.precision}), "
-                f"{event.n_train} train / {event.n_dev} dev / {event.n_test} test, labels "
-                f"{', '.join(event.labels)}, {event.total_steps} steps{resumed}")
+        return (
+            f"run {event.run_name}: {event.model} on {event.device} ({event.precision}), "
+            f"{event.n_train} train / {event.n_dev} dev / {event.n_test} test, labels "
+            f"{', '.join(event.labels)}, {event.total_steps} steps{resumed}"
+        )
     if isinstance(event, BaselineReady):
         return f"baseline (TF-IDF + logistic regression): dev {describe_metrics(event.dev, ('accuracy', 'f1_macro'))}"
     if isinstance(event, Evaluated):
@@ -72,9 +76,11 @@ class PlainProgress:
             if decile == self._last_decile and now - self._last_time < 30:
                 return
             self._last_decile, self._last_time = decile, now
-            self._write(f"step {event.step}/{event.total_steps}  epoch {event.epoch:.2f}  loss {event.loss:.4f}  "
-                        f"lr {event.learning_rate:.2e}  {event.samples_per_second:.0f} samples/s  "
-                        f"eta {format_seconds(event.eta_seconds)}")
+            self._write(
+                f"step {event.step}/{event.total_steps}  epoch {event.epoch:.2f}  loss {event.loss:.4f}  "
+                f"lr {event.learning_rate:.2e}  {event.samples_per_second:.0f} samples/s  "
+                f"eta {format_seconds(event.eta_seconds)}"
+            )
             return
         line = event_line(event)
         if line and not isinstance(event, (CheckpointSaved, RunFailed)):  # the CLI prints the error
@@ -97,22 +103,39 @@ class RichProgress:
 
         self.console = Console(file=stream)
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("epoch {task.fields[epoch]}"), TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[rate]} samples/s"), TextColumn("ETA {task.fields[eta]}"),
-            console=self.console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epoch {task.fields[epoch]}"),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[rate]} samples/s"),
+            TextColumn("ETA {task.fields[eta]}"),
+            console=self.console,
+            transient=False,
         )
         self.task: Any = None
         self.progress.start()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.task = self.progress.add_task("training", total=event.total_steps, completed=event.start_step,
-                                               epoch="-", loss="-", rate="-", eta="-")
+            self.task = self.progress.add_task(
+                "training",
+                total=event.total_steps,
+                completed=event.start_step,
+                epoch="-",
+                loss="-",
+                rate="-",
+                eta="-",
+            )
         if isinstance(event, StepLogged) and self.task is not None:
-            self.progress.update(self.task, completed=event.step, epoch=f"{event.epoch:.2f}",
-                                 loss=f"{event.loss:.4f}", rate=f"{event.samples_per_second:.0f}",
-                                 eta=format_seconds(event.eta_seconds))
+            self.progress.update(
+                self.task,
+                completed=event.step,
+                epoch=f"{event.epoch:.2f}",
+                loss=f"{event.loss:.4f}",
+                rate=f"{event.samples_per_second:.0f}",
+                eta=format_seconds(event.eta_seconds),
+            )
             return
         line = event_line(event)
         if line and not isinstance(event, (CheckpointSaved, RunFailed)):  # the CLI prints the error

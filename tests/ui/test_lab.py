@@ -23,8 +23,11 @@ def _text(app: LabApp, selector: str) -> str:
 
 
 def _visible(app: LabApp) -> set[str]:
-    return {p for p in ("dataset", "hparams", "training", "console")
-            if app.query_one(f"#{p}").display and app.query_one(f"#{p}").parent.display}
+    return {
+        p
+        for p in ("dataset", "hparams", "training", "console")
+        if app.query_one(f"#{p}").display and app.query_one(f"#{p}").parent.display
+    }
 
 
 async def test_all_panes_at_120x40_and_one_at_a_time_at_80x24(lab_config) -> None:
@@ -83,8 +86,11 @@ async def test_a_bad_file_shows_in_the_pane_and_the_app_keeps_working(tmp_path: 
 
 
 async def test_typed_path_loads_another_file_with_other_columns(tmp_path: Path, lab_config) -> None:
-    other = write_csv(tmp_path / "reviews.csv", [(t, lab, "x") for t, lab in make_rows(60)],
-                      header=("review", "sentiment", "source"))
+    other = write_csv(
+        tmp_path / "reviews.csv",
+        [(t, lab, "x") for t, lab in make_rows(60)],
+        header=("review", "sentiment", "source"),
+    )
     app = LabApp(lab_config, warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -102,7 +108,9 @@ async def test_large_file_preview_arrives_before_the_full_analysis(tmp_path: Pat
     big = tmp_path / "big.csv"
     with open(big, "w") as fh:
         fh.write("text,label\n")
-        fh.writelines(f"sentence number {i} is {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(300_000))
+        fh.writelines(
+            f"sentence number {i} is {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(300_000)
+        )
     cfg = LabConfig()
     cfg.data.train = str(big)
     app = LabApp(cfg, warm_imports=False)
@@ -138,7 +146,9 @@ async def test_invalid_field_is_marked_and_refuses_to_start(lab_config) -> None:
         lr = app.query_one("#" + widget_id("train.learning_rate"), Input)
         lr.value = "-1e-3"
         await pilot.pause()
-        assert "greater than 0" in str(app.query_one("#" + widget_id("train.learning_rate") + "-error").render())
+        assert "greater than 0" in str(
+            app.query_one("#" + widget_id("train.learning_rate") + "-error").render()
+        )
 
 
 async def test_save_and_load_toml_from_the_form(tmp_path: Path, lab_config) -> None:
@@ -213,8 +223,9 @@ async def test_stop_mid_run_then_start_again(lab_config) -> None:
         assert "stopped" in _text(app, "#train-status")
         app.config.train.epochs = 1
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: not app.training and app.history is not first
-                       and app.history.status == "completed")
+        await wait_for(
+            pilot, lambda: not app.training and app.history is not first and app.history.status == "completed"
+        )
         assert Path(app.history.started.run_dir) != run_dir
 
 

@@ -19,8 +19,15 @@ CLI = [sys.executable, "-m", "tui_lab"]
 
 
 def _cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, input=stdin, cwd=cwd,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +43,15 @@ def sentiment_run(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.mark.slow
 def test_train_on_the_sample_data_reaches_the_target(sentiment_run) -> None:
     run_dir, summary = sentiment_run
-    assert set(summary) >= {"run_dir", "best", "test", "baseline", "train_samples_per_second",
-                            "epochs_completed", "stopped_early"}
+    assert set(summary) >= {
+        "run_dir",
+        "best",
+        "test",
+        "baseline",
+        "train_samples_per_second",
+        "epochs_completed",
+        "stopped_early",
+    }
     assert summary["best"]["accuracy"] >= 0.85 and summary["test"]["accuracy"] >= 0.85
     assert summary["baseline"]["dev"]["accuracy"] > 0.5 and summary["epochs_completed"] == 5
     assert summary["stopped_early"] is False and summary["train_samples_per_second"] > 0
@@ -49,8 +63,12 @@ def test_pipeline_and_predict_agree(sentiment_run) -> None:
     from transformers import pipeline
 
     run_dir, _ = sentiment_run
-    texts = ["The pasta was wonderful and the staff were kind.", "Not worth the money, the battery died in a day.",
-             "I expected to hate it, but the film was brilliant.", "这家餐厅很好吃"]
+    texts = [
+        "The pasta was wonderful and the staff were kind.",
+        "Not worth the money, the battery died in a day.",
+        "I expected to hate it, but the film was brilliant.",
+        "这家餐厅很好吃",
+    ]
     proc = _cli("predict", str(run_dir), "-", "--json", stdin="\n".join(texts) + "\n")
     assert proc.returncode == 0, proc.stderr
     ours = json.loads(proc.stdout)["predictions"]
@@ -65,7 +83,15 @@ def test_eval_and_runs_commands(sentiment_run, capsys) -> None:
     run_dir, summary = sentiment_run
     assert main(["eval", str(run_dir), "--data", str(SAMPLE / "sentiment" / "test.csv"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) >= {"accuracy", "f1_macro", "precision_macro", "recall_macro", "confusion_matrix", "labels", "n"}
+    assert set(result) >= {
+        "accuracy",
+        "f1_macro",
+        "precision_macro",
+        "recall_macro",
+        "confusion_matrix",
+        "labels",
+        "n",
+    }
     assert result["n"] == 300 and result["accuracy"] == pytest.approx(summary["test"]["accuracy"])
     assert main(["runs", "--output-dir", str(run_dir.parent), "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
@@ -81,7 +107,9 @@ def test_multiclass_and_chinese_sample_sets_load(capsys) -> None:
     topics = load_data(DataConfig(train=str(SAMPLE / "topics")))
     assert len(topics.label_names) == 4 and len(topics.test) > 0
     zh = load_data(DataConfig(train=str(SAMPLE / "zh_sentiment")))
-    assert zh.label_names == ["negative", "positive"] and any("\u4e00" <= c <= "\u9fff" for c in zh.train.texts[0])
+    assert zh.label_names == ["negative", "positive"] and any(
+        "\u4e00" <= c <= "\u9fff" for c in zh.train.texts[0]
+    )
 
 
 def test_sigint_saves_last_and_exits_130(tmp_path: Path) -> None:
@@ -89,10 +117,27 @@ def test_sigint_saves_last_and_exits_130(tmp_path: Path) -> None:
     write_csv(data / "train.csv", make_rows(4000, 1))
     write_csv(data / "dev.csv", make_rows(40, 2))
     out = tmp_path / "runs"
-    proc = subprocess.Popen([*CLI, "train", "--train", str(data), "--output-dir", str(out), "--run-name", "r",
-                             "--epochs", "50", "--no-baseline", "--max-length", "32"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "train",
+            "--train",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--run-name",
+            "r",
+            "--epochs",
+            "50",
+            "--no-baseline",
+            "--max-length",
+            "32",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     events = out / "r" / "events.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not events.exists() or '"step"' not in events.read_text()):
@@ -145,9 +190,13 @@ def test_bad_files_via_the_cli(capsys, tmp_path: Path) -> None:
     write_csv(tmp_path / "one.csv", [(f"t {i}", "pos") for i in range(10)])
     _one_line_error(capsys, ["train", "--train", str(tmp_path / "one.csv")], "single label")
     (tmp_path / "bad.toml").write_text("[train]\nepochs = 'x'\n")
-    _one_line_error(capsys, ["train", "--config", str(tmp_path / "bad.toml")], "train.epochs must be a whole number")
+    _one_line_error(
+        capsys, ["train", "--config", str(tmp_path / "bad.toml")], "train.epochs must be a whole number"
+    )
     _one_line_error(capsys, ["predict", str(tmp_path), "hello"], "holds no model yet")
-    _one_line_error(capsys, ["eval", str(tmp_path / "nope"), "--data", str(tmp_path / "one.csv")], "does not exist")
+    _one_line_error(
+        capsys, ["eval", str(tmp_path / "nope"), "--data", str(tmp_path / "one.csv")], "does not exist"
+    )
     _one_line_error(capsys, ["train", "--resume", str(tmp_path)], "no last/ checkpoint")
 
 
@@ -155,12 +204,26 @@ def test_existing_run_name_is_not_overwritten(capsys, tmp_path: Path) -> None:
     run = tmp_path / "runs" / "keep"
     run.mkdir(parents=True)
     (run / "events.jsonl").write_text("precious\n")
-    _one_line_error(capsys, ["train", "--output-dir", str(tmp_path / "runs"), "--run-name", "keep",
-                             "--train", str(SAMPLE / "sentiment")], "already exists")
+    _one_line_error(
+        capsys,
+        [
+            "train",
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--run-name",
+            "keep",
+            "--train",
+            str(SAMPLE / "sentiment"),
+        ],
+        "already exists",
+    )
     assert (run / "events.jsonl").read_text() == "precious\n"
 
 
 def test_usage_errors_are_one_line_with_exit_2() -> None:
     proc = _cli("train", "--no-such-flag")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: unrecognized arguments: --no-such-flag") and proc.stderr.count("\n") == 1
+    assert (
+        proc.stderr.startswith("error: unrecognized arguments: --no-such-flag")
+        and proc.stderr.count("\n") == 1
+    )

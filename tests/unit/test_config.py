@@ -49,8 +49,10 @@ def test_set_from_strings_as_a_form_or_flag_gives_them() -> None:
     assert cfg.train.learning_rate is None
 
 
-@pytest.mark.parametrize(("path", "value"), [("train.epochs", "five"), ("train.learning_rate", "fast"),
-                                             ("train.baseline", "maybe")])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("train.epochs", "five"), ("train.learning_rate", "fast"), ("train.baseline", "maybe")],
+)
 def test_unreadable_strings_raise_with_the_field(path: str, value: str) -> None:
     with pytest.raises(ConfigError, match=path.replace(".", r"\.")):
         LabConfig().set(path, value)

@@ -72,7 +72,9 @@ def test_integer_labels_keep_numeric_order(tmp_path: Path) -> None:
 
 
 def test_explicit_columns_and_non_ascii(tmp_path: Path) -> None:
-    rows = [("这家餐厅很好吃" if i % 2 else "服务太差了，不会再来", "好" if i % 2 else "差", i) for i in range(40)]
+    rows = [
+        ("这家餐厅很好吃" if i % 2 else "服务太差了，不会再来", "好" if i % 2 else "差", i) for i in range(40)
+    ]
     path = write_csv(tmp_path / "zh.csv", rows, header=("评论", "标签", "id"))
     bundle = load_data(_cfg(path, text_column="评论", label_column="标签"))
     assert bundle.label_names == ["好", "差"]
@@ -169,7 +171,9 @@ def test_dev_label_unknown_to_train(tiny_data: Path) -> None:
 def test_empty_and_missing_texts_fail_unless_dropped(tmp_path: Path) -> None:
     rows = make_rows(30) + [("", "pos"), ("   ", "neg"), ("fine text", "")]
     path = write_csv(tmp_path / "t.csv", rows)
-    with pytest.raises(DataError, match=r"3 row\(s\) with an empty text or label \(row 31, 32, 33\).*--drop-empty"):
+    with pytest.raises(
+        DataError, match=r"3 row\(s\) with an empty text or label \(row 31, 32, 33\).*--drop-empty"
+    ):
         load_data(_cfg(path))
     bundle = load_data(_cfg(path, drop_empty=True))
     assert len(bundle.train) + len(bundle.dev) == 30

@@ -15,13 +15,30 @@ from tui_lab.core.events import (
 
 
 def _step(i: int) -> StepLogged:
-    return StepLogged(step=i, total_steps=10, epoch=i / 10, loss=1.0 / i, learning_rate=1e-3,
-                      grad_norm=0.5, samples_per_second=100.0, elapsed=float(i), eta_seconds=1.0)
+    return StepLogged(
+        step=i,
+        total_steps=10,
+        epoch=i / 10,
+        loss=1.0 / i,
+        learning_rate=1e-3,
+        grad_norm=0.5,
+        samples_per_second=100.0,
+        elapsed=float(i),
+        eta_seconds=1.0,
+    )
 
 
 def test_every_event_round_trips_through_json() -> None:
-    ev = Evaluated(step=3, epoch=1.0, split="dev", metrics={"accuracy": 0.5}, confusion_matrix=[[1, 0], [1, 0]],
-                   labels=["a", "b"], is_best=True, best_metric=0.5)
+    ev = Evaluated(
+        step=3,
+        epoch=1.0,
+        split="dev",
+        metrics={"accuracy": 0.5},
+        confusion_matrix=[[1, 0], [1, 0]],
+        labels=["a", "b"],
+        is_best=True,
+        best_metric=0.5,
+    )
     import json
 
     raw = json.loads(ev.to_json())
@@ -76,8 +93,15 @@ def test_broadcast_drops_a_broken_sink_and_keeps_the_others() -> None:
         raise RuntimeError("display gone")
 
     b = Broadcast([broken, got.append])
-    fin = RunFinished(status="completed", step=1, epochs_completed=1, best=None, test=None,
-                      train_samples_per_second=1.0, stopped_early=False)
+    fin = RunFinished(
+        status="completed",
+        step=1,
+        epochs_completed=1,
+        best=None,
+        test=None,
+        train_samples_per_second=1.0,
+        stopped_early=False,
+    )
     b(fin)
     b(fin)
     assert len(got) == 2 and len(b.errors) == 1

@@ -10,8 +10,14 @@ import pytest
 from tui_lab.core import modeling
 from tui_lab.core.errors import ConfigError, ModelError
 
-TEXTS = ["the film was great", "the food was awful", "这家餐厅很好吃", "服务太差了",
-         "unbelievably good service", "not good at all"] * 5
+TEXTS = [
+    "the film was great",
+    "the food was awful",
+    "这家餐厅很好吃",
+    "服务太差了",
+    "unbelievably good service",
+    "not good at all",
+] * 5
 
 
 def test_vocabulary_learning_is_deterministic_and_bpe_like() -> None:
@@ -41,9 +47,19 @@ def test_presets_have_the_documented_shapes() -> None:
     tiny = modeling.build_preset("tiny-bert", tok, ["neg", "pos"], 128)
     small = modeling.build_preset("small-bert", tok, ["a", "b", "c"], 1024)
     c = tiny.config
-    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (128, 2, 2, 512)
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (
+        128,
+        2,
+        2,
+        512,
+    )
     c = small.config
-    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (256, 4, 4, 1024)
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (
+        256,
+        4,
+        4,
+        1024,
+    )
     assert c.max_position_embeddings >= 1024 and c.id2label == {0: "a", 1: "b", 2: "c"}
     assert tiny.config.label2id == {"neg": 0, "pos": 1}
 
@@ -53,8 +69,14 @@ def _save_base_model(folder: Path, labels: list[str] | None = None) -> Path:
     from transformers import BertConfig, BertForSequenceClassification, BertModel
 
     tok = modeling.train_wordpiece(TEXTS, vocab_size=200)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     if labels:
         cfg.num_labels, cfg.id2label = len(labels), dict(enumerate(labels))
         cfg.label2id = {n: i for i, n in enumerate(labels)}

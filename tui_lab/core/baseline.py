@@ -34,8 +34,9 @@ def fit_baseline(train: Split, seed: int = 42) -> Any:
     return make_pipeline(vec, clf).fit(train.texts, train.labels)
 
 
-def run_baseline(train: Split, dev: Split, test: Split | None, label_names: list[str],
-                 seed: int = 42) -> dict[str, Any]:
+def run_baseline(
+    train: Split, dev: Split, test: Split | None, label_names: list[str], seed: int = 42
+) -> dict[str, Any]:
     """Fit on train; metrics on dev (and test).
 
     Returns:
@@ -43,8 +44,13 @@ def run_baseline(train: Split, dev: Split, test: Split | None, label_names: list
     """
     start = time.perf_counter()
     model = fit_baseline(train, seed)
-    result: dict[str, Any] = {"dev": scalars(classification_metrics(dev.labels, model.predict(dev.texts).tolist(), label_names))}
-    result["test"] = (scalars(classification_metrics(test.labels, model.predict(test.texts).tolist(), label_names))
-                      if test is not None and len(test) else None)
+    result: dict[str, Any] = {
+        "dev": scalars(classification_metrics(dev.labels, model.predict(dev.texts).tolist(), label_names))
+    }
+    result["test"] = (
+        scalars(classification_metrics(test.labels, model.predict(test.texts).tolist(), label_names))
+        if test is not None and len(test)
+        else None
+    )
     result["seconds"] = time.perf_counter() - start
     return result

@@ -41,8 +41,10 @@ def write_atomically(target: Path, write: Any) -> Path:
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     old = target.with_name(f"{target.name}.old")
     if not target.parent.is_dir():
-        raise CheckpointError(f"the run folder {target.parent} is gone (deleted or unmounted while "
-                              f"training); nothing more can be saved there.")
+        raise CheckpointError(
+            f"the run folder {target.parent} is gone (deleted or unmounted while "
+            f"training); nothing more can be saved there."
+        )
     try:
         tmp.mkdir()
         write(tmp)
@@ -50,8 +52,10 @@ def write_atomically(target: Path, write: Any) -> Path:
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CheckpointError(f"could not write checkpoint {target.name}/ ({reason}); the previous "
-                              f"one is kept. Free disk space or check permissions.") from exc
+        raise CheckpointError(
+            f"could not write checkpoint {target.name}/ ({reason}); the previous "
+            f"one is kept. Free disk space or check permissions."
+        ) from exc
     if old.exists():
         shutil.rmtree(old)
     if target.exists():
@@ -93,9 +97,16 @@ def save_model(folder: Path, model: Any, tokenizer: Any) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def save_checkpoint(target: Path, model: Any, tokenizer: Any, state: dict[str, Any] | None = None,
-                    optimizer: Any = None, scheduler: Any = None, rng: dict[str, Any] | None = None,
-                    scaler: Any = None) -> Path:
+def save_checkpoint(
+    target: Path,
+    model: Any,
+    tokenizer: Any,
+    state: dict[str, Any] | None = None,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    rng: dict[str, Any] | None = None,
+    scaler: Any = None,
+) -> Path:
     """Write a model folder (and, for ``last/``, the state to resume from) atomically."""
     import torch
 
@@ -145,8 +156,9 @@ def load_tensor_file(path: Path) -> Any:
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing; the checkpoint is incomplete.") from None
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path} holds more than tensors and was refused (it could run "
-                              f"code): {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"{path} holds more than tensors and was refused (it could run code): {str(exc).splitlines()[0]}"
+        ) from None
     except Exception as exc:
         raise CheckpointError(f"{path} is unreadable ({type(exc).__name__}).") from None
 

@@ -72,7 +72,9 @@ class TrainConfig:
     gradient_accumulation_steps: int = _f(1, "micro-batches summed per optimiser step", min=1)
     max_grad_norm: float = _f(1.0, "gradient clipping norm; 0 = no clipping", min=0.0)
     eval_steps: int = _f(0, "evaluate every N optimiser steps; 0 = at the end of each epoch", min=0)
-    logging_steps: int = _f(0, "emit the train loss every N steps; 0 = every step on CPU, every 10 on CUDA", min=0)
+    logging_steps: int = _f(
+        0, "emit the train loss every N steps; 0 = every step on CPU, every 10 on CUDA", min=0
+    )
     patience: int = _f(3, "evaluations without improvement before stopping; 0 = never", min=0)
     metric_for_best_model: str = _f("f1_macro", "dev metric that picks best/", choices=BEST_METRICS)
     precision: str = _f("auto", "auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16", choices=PRECISIONS)
@@ -261,17 +263,23 @@ def coerce(path: str, value: Any) -> Any:
                 return True
             if lowered in ("false", "no", "off", "0"):
                 return False
-            raise ConfigError(f"{path} must be true or false, got '{value}'.", {path: "must be true or false"})
+            raise ConfigError(
+                f"{path} must be true or false, got '{value}'.", {path: "must be true or false"}
+            )
         if kind is int:
             try:
                 return int(text)
             except ValueError:
-                raise ConfigError(f"{path} must be a whole number, got '{value}'.", {path: "must be a whole number"}) from None
+                raise ConfigError(
+                    f"{path} must be a whole number, got '{value}'.", {path: "must be a whole number"}
+                ) from None
         if kind is float:
             try:
                 return float(text)
             except ValueError:
-                raise ConfigError(f"{path} must be a number, got '{value}'.", {path: "must be a number"}) from None
+                raise ConfigError(
+                    f"{path} must be a number, got '{value}'.", {path: "must be a number"}
+                ) from None
         return value
     if value is None and optional:
         return None

@@ -19,14 +19,52 @@ from typing import Any
 from tui_lab.core.config import DataConfig
 from tui_lab.core.errors import DataError
 
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "json", ".json": "json",
-           ".parquet": "parquet", ".pq": "parquet"}
-TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet",
-              "utterance", "query", "question", "sentence1", "input", "x")
-LABEL_NAMES = ("label", "labels", "sentiment", "class", "category", "target", "topic", "y",
-               "polarity", "rating", "intent", "gold_label", "coarse_label", "fine_label")
-SPLIT_NAMES = {"train": ("train", "training"), "dev": ("dev", "validation", "valid", "val"),
-               "test": ("test", "testing")}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+TEXT_NAMES = (
+    "text",
+    "sentence",
+    "review",
+    "content",
+    "document",
+    "body",
+    "comment",
+    "tweet",
+    "utterance",
+    "query",
+    "question",
+    "sentence1",
+    "input",
+    "x",
+)
+LABEL_NAMES = (
+    "label",
+    "labels",
+    "sentiment",
+    "class",
+    "category",
+    "target",
+    "topic",
+    "y",
+    "polarity",
+    "rating",
+    "intent",
+    "gold_label",
+    "coarse_label",
+    "fine_label",
+)
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "dev": ("dev", "validation", "valid", "val"),
+    "test": ("test", "testing"),
+}
 
 
 @dataclass
@@ -92,13 +130,18 @@ def resolve_sources(cfg: DataConfig) -> dict[str, str | None]:
     path = Path(train).expanduser()
     if not path.exists() and train == cfg.__dataclass_fields__["train"].default:
         path = Path(__file__).resolve().parents[2] / train  # the bundled sample data
-    sources: dict[str, str | None] = {"train": str(path), "dev": cfg.dev.strip() or None,
-                                      "test": cfg.test.strip() or None}
+    sources: dict[str, str | None] = {
+        "train": str(path),
+        "dev": cfg.dev.strip() or None,
+        "test": cfg.test.strip() or None,
+    }
     if path.is_dir():
         found = find_split_files(path)
         if "train" not in found:
-            raise DataError(f"{path} is a folder without a train file (train.csv, train.jsonl, "
-                            f"train.parquet...); give the file itself with --train.")
+            raise DataError(
+                f"{path} is a folder without a train file (train.csv, train.jsonl, "
+                f"train.parquet...); give the file itself with --train."
+            )
         sources["train"] = found["train"]
         sources["dev"] = sources["dev"] or found.get("dev")
         sources["test"] = sources["test"] or found.get("test")
@@ -183,8 +226,9 @@ def read_preview(source: str, rows: int = 200) -> Table:
             sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
             frame = pd.read_csv(path, sep=sep, nrows=rows, dtype=object, encoding="utf-8")
         elif fmt == "json":
-            frame = pd.read_json(path, lines=_is_jsonl(path), nrows=rows if _is_jsonl(path) else None,
-                                 dtype=False)
+            frame = pd.read_json(
+                path, lines=_is_jsonl(path), nrows=rows if _is_jsonl(path) else None, dtype=False
+            )
         else:
             import pyarrow.parquet as pq
 
@@ -221,8 +265,10 @@ def _explain_read_error(path: Path, fmt: str, cause: BaseException, exc: BaseExc
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
         if match:
             want, line, saw = match.groups()
-            return (f"{path} line {line} has {saw} fields where the header has {want}; "
-                    f"quote texts that contain commas.")
+            return (
+                f"{path} line {line} has {saw} fields where the header has {want}; "
+                f"quote texts that contain commas."
+            )
         return f"{path} is not valid CSV: {_first_line(cause)}."
     if "corresponds to no data" in str(exc):
         return f"{path} has a header but no rows."
@@ -237,8 +283,10 @@ def _explain_read_error(path: Path, fmt: str, cause: BaseException, exc: BaseExc
 
 def _utf8_message(path: Path) -> str:
     line, offset = _first_bad_utf8(path)
-    return (f"{path} is not UTF-8 text (bad byte at line {line}, byte {offset}); "
-            f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8.")
+    return (
+        f"{path} is not UTF-8 text (bad byte at line {line}, byte {offset}); "
+        f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8."
+    )
 
 
 def _first_bad_utf8(path: Path) -> tuple[int, int]:
@@ -311,22 +359,27 @@ def infer_columns(table: Table, text_column: str = "", label_column: str = "") -
     lowered = {c.lower().strip(): c for c in cols}
     have = ", ".join(cols)
     if text_column and text_column not in cols:
-        raise DataError(f"{table.source} has no column '{text_column}' (it has: {have}); "
-                        f"pick one with --text-column.")
+        raise DataError(
+            f"{table.source} has no column '{text_column}' (it has: {have}); pick one with --text-column."
+        )
     if label_column and label_column not in cols:
-        raise DataError(f"{table.source} has no column '{label_column}' (it has: {have}); "
-                        f"pick one with --label-column.")
+        raise DataError(
+            f"{table.source} has no column '{label_column}' (it has: {have}); pick one with --label-column."
+        )
     label = label_column or next((lowered[n] for n in LABEL_NAMES if n in lowered), "")
     text = text_column or next((lowered[n] for n in TEXT_NAMES if n in lowered and lowered[n] != label), "")
     if not text:
         strings = [c for c in cols if c != label and _mostly_text(table.columns[c])]
         text = strings[0] if len(strings) == 1 else ""
     if not text:
-        raise DataError(f"{table.source} has no text column I can recognise (it has: {have}); "
-                        f"name it with --text-column.")
+        raise DataError(
+            f"{table.source} has no text column I can recognise (it has: {have}); name it with --text-column."
+        )
     if not label:
-        raise DataError(f"{table.source} has no label column I can recognise (it has: {have}); "
-                        f"name it with --label-column.")
+        raise DataError(
+            f"{table.source} has no label column I can recognise (it has: {have}); "
+            f"name it with --label-column."
+        )
     if text == label:
         raise DataError(f"text and label column are both '{text}'; they must differ.")
     return text, label
@@ -337,7 +390,9 @@ def _mostly_text(values: list[Any]) -> bool:
     return bool(sample) and sum(isinstance(v, str) and " " in v for v in sample) >= len(sample) / 2
 
 
-def clean_rows(table: Table, text_col: str, label_col: str, drop_empty: bool) -> tuple[list[str], list[Any], int]:
+def clean_rows(
+    table: Table, text_col: str, label_col: str, drop_empty: bool
+) -> tuple[list[str], list[Any], int]:
     """Texts and raw labels with empty texts/labels refused (or dropped when ``drop_empty``).
 
     Returns:
@@ -359,8 +414,10 @@ def clean_rows(table: Table, text_col: str, label_col: str, drop_empty: bool) ->
     if bad and not drop_empty:
         rows = ", ".join(str(_row_number(table, i)) for i in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise DataError(f"{table.source} has {len(bad)} row(s) with an empty text or label "
-                        f"(row {rows}{more}); fix them or pass --drop-empty.")
+        raise DataError(
+            f"{table.source} has {len(bad)} row(s) with an empty text or label "
+            f"(row {rows}{more}); fix them or pass --drop-empty."
+        )
     if not texts:
         raise DataError(f"{table.source} has no row with both a text and a label.")
     return texts, labels, len(bad)
@@ -390,8 +447,9 @@ def _label_str(value: Any) -> str:
     return str(value).strip()
 
 
-def encode_labels(labels: list[Any], label2id: dict[str, int], source: str,
-                  class_names: list[str] | None = None) -> list[int]:
+def encode_labels(
+    labels: list[Any], label2id: dict[str, int], source: str, class_names: list[str] | None = None
+) -> list[int]:
     """Class indices for raw labels.
 
     Raises:
@@ -401,8 +459,10 @@ def encode_labels(labels: list[Any], label2id: dict[str, int], source: str,
     unknown = sorted({n for n in names if n not in label2id})
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5])
-        raise DataError(f"{source} has label(s) {shown} that the training data does not have "
-                        f"(train has: {', '.join(label2id)}).")
+        raise DataError(
+            f"{source} has label(s) {shown} that the training data does not have "
+            f"(train has: {', '.join(label2id)})."
+        )
     return [label2id[n] for n in names]
 
 
@@ -422,8 +482,9 @@ def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
         notes.append(f"dropped {dropped} train row(s) with an empty text or label")
     names = label_names_from(raw_labels, train_table.class_names)
     if len(names) < 2:
-        raise DataError(f"{train_table.source} has a single label ({names[0]!r}); "
-                        f"a classifier needs at least two.")
+        raise DataError(
+            f"{train_table.source} has a single label ({names[0]!r}); a classifier needs at least two."
+        )
     label2id = {n: i for i, n in enumerate(names)}
     train = Split(texts, encode_labels(raw_labels, label2id, train_table.source, train_table.class_names))
 
@@ -446,8 +507,9 @@ def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
     return DataBundle(train, dev, test, names, text_col, label_col, used, notes)
 
 
-def _load_split(source: str, split: str, cfg: DataConfig, text_col: str, label_col: str,
-                label2id: dict[str, int]) -> tuple[Split | None, str, int]:
+def _load_split(
+    source: str, split: str, cfg: DataConfig, text_col: str, label_col: str, label2id: dict[str, int]
+) -> tuple[Split | None, str, int]:
     try:
         table = read_table(source, split)
     except DataError as exc:
@@ -456,8 +518,10 @@ def _load_split(source: str, split: str, cfg: DataConfig, text_col: str, label_c
         raise
     for col, flag in ((text_col, "--text-column"), (label_col, "--label-column")):
         if col not in table.columns:
-            raise DataError(f"{table.source} has no column '{col}' like the train file "
-                            f"(it has: {', '.join(table.column_names)}); rename it or use {flag}.")
+            raise DataError(
+                f"{table.source} has no column '{col}' like the train file "
+                f"(it has: {', '.join(table.column_names)}); rename it or use {flag}."
+            )
     texts, raw, dropped = clean_rows(table, text_col, label_col, cfg.drop_empty)
     return Split(texts, encode_labels(raw, label2id, table.source, table.class_names)), table.source, dropped
 
@@ -471,8 +535,10 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
     classes = len(counts)
     stratify = data.labels if min(counts.values()) >= 2 and n_dev >= classes else None
     if len(data) - n_dev < 1:
-        raise DataError(f"only {len(data)} training example(s): too few to hold out a dev split; "
-                        f"give a dev file with --dev.")
+        raise DataError(
+            f"only {len(data)} training example(s): too few to hold out a dev split; "
+            f"give a dev file with --dev."
+        )
     idx = list(range(len(data)))
     tr, dv = train_test_split(idx, test_size=n_dev, random_state=seed, stratify=stratify)
     pick = lambda ids: Split([data.texts[i] for i in ids], [data.labels[i] for i in ids])  # noqa: E731
@@ -491,7 +557,9 @@ class SplitStats:
     max_length: int
 
 
-def split_stats(split: Split, label_names: list[str], token_lengths: list[int], max_length: int) -> SplitStats:
+def split_stats(
+    split: Split, label_names: list[str], token_lengths: list[int], max_length: int
+) -> SplitStats:
     """Counts per label, token-length percentiles and the share longer than ``max_length``."""
     import numpy as np
 
@@ -500,8 +568,9 @@ def split_stats(split: Split, label_names: list[str], token_lengths: list[int], 
     pcts = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99)}
     pcts["max"] = int(lengths.max())
     truncated = float((lengths > max_length).mean()) if token_lengths else 0.0
-    return SplitStats(len(split), {n: counts.get(i, 0) for i, n in enumerate(label_names)},
-                      pcts, truncated, max_length)
+    return SplitStats(
+        len(split), {n: counts.get(i, 0) for i, n in enumerate(label_names)}, pcts, truncated, max_length
+    )
 
 
 def shared_texts(a: Split, b: Split) -> int:

@@ -19,9 +19,9 @@ from tui_lab.core.events import DeviceSampled
 class DeviceInfo:
     """Where the run computes and in which precision."""
 
-    device: str          # "cuda:0", "cpu", "mps"
-    name: str            # "NVIDIA H200", "CPU (2 cores)"
-    precision: str       # resolved: fp32, bf16, fp16
+    device: str  # "cuda:0", "cpu", "mps"
+    name: str  # "NVIDIA H200", "CPU (2 cores)"
+    precision: str  # resolved: fp32, bf16, fp16
     autocast_dtype: Any  # torch dtype for autocast, or None for fp32
 
 
@@ -53,11 +53,15 @@ def resolve_precision(requested: str, device: str) -> DeviceInfo:
     if requested == "auto":
         precision = ("bf16" if bf16_ok else "fp16") if is_cuda else "fp32"
     if precision == "bf16" and not bf16_ok:
-        raise ConfigError(f"train.precision bf16 is not supported on {name}; use fp32"
-                          f"{' or fp16' if is_cuda else ''}.", {"train.precision": "bf16 not supported here"})
+        raise ConfigError(
+            f"train.precision bf16 is not supported on {name}; use fp32{' or fp16' if is_cuda else ''}.",
+            {"train.precision": "bf16 not supported here"},
+        )
     if precision == "fp16" and not is_cuda:
-        raise ConfigError("train.precision fp16 needs a CUDA GPU; use fp32 (or bf16) on the CPU.",
-                          {"train.precision": "fp16 needs a CUDA GPU"})
+        raise ConfigError(
+            "train.precision fp16 needs a CUDA GPU; use fp32 (or bf16) on the CPU.",
+            {"train.precision": "fp16 needs a CUDA GPU"},
+        )
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return DeviceInfo(device, name, precision, dtype)
 
@@ -107,8 +111,10 @@ class DeviceMonitor:
             return self._sample_gpu(rss)
         mem = self._psutil.virtual_memory()
         return DeviceSampled(
-            device="cpu", utilization=self._psutil.cpu_percent(interval=None),
-            memory_used_mb=(mem.total - mem.available) / 2**20, memory_total_mb=mem.total / 2**20,
+            device="cpu",
+            utilization=self._psutil.cpu_percent(interval=None),
+            memory_used_mb=(mem.total - mem.available) / 2**20,
+            memory_total_mb=mem.total / 2**20,
             process_memory_mb=rss,
         )
 
@@ -130,6 +136,12 @@ class DeviceMonitor:
             torch_mem = torch.cuda.memory_allocated(torch.device(self.device)) / 2**20
         except Exception:
             pass
-        return DeviceSampled(device=self.device, utilization=util, memory_used_mb=mem_used,
-                             memory_total_mb=mem_total, temperature_c=temp, power_w=power,
-                             process_memory_mb=torch_mem if torch_mem is not None else rss)
+        return DeviceSampled(
+            device=self.device,
+            utilization=util,
+            memory_used_mb=mem_used,
+            memory_total_mb=mem_total,
+            temperature_c=temp,
+            power_w=power,
+            process_memory_mb=torch_mem if torch_mem is not None else rss,
+        )

@@ -33,8 +33,11 @@ class DistInfo:
 
 def from_env() -> DistInfo:
     """Read ``RANK``/``LOCAL_RANK``/``WORLD_SIZE`` as set by ``torchrun``."""
-    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                    int(os.environ.get("WORLD_SIZE", 1)))
+    return DistInfo(
+        int(os.environ.get("RANK", 0)),
+        int(os.environ.get("LOCAL_RANK", 0)),
+        int(os.environ.get("WORLD_SIZE", 1)),
+    )
 
 
 def init(info: DistInfo, device: str) -> None:

@@ -22,8 +22,9 @@ def eval_source(data: str) -> str:
     return data
 
 
-def evaluate_path(model: str, data: str, text_column: str = "", label_column: str = "",
-                  drop_empty: bool = False) -> dict[str, Any]:
+def evaluate_path(
+    model: str, data: str, text_column: str = "", label_column: str = "", drop_empty: bool = False
+) -> dict[str, Any]:
     """Accuracy, macro precision/recall/F1 and the confusion matrix of a model on a file.
 
     Raises:
@@ -39,11 +40,17 @@ def evaluate_path(model: str, data: str, text_column: str = "", label_column: st
     try:
         y_true = encode_labels(raw, label2id, table.source, table.class_names)
     except DataError:
-        raise DataError(f"{table.source} has labels the model does not know "
-                        f"(the model has: {', '.join(predictor.labels)}).") from None
+        raise DataError(
+            f"{table.source} has labels the model does not know "
+            f"(the model has: {', '.join(predictor.labels)})."
+        ) from None
     preds = predictor.predict(texts)
     y_pred = [label2id[p.label] for p in preds]
     m = classification_metrics(y_true, y_pred, predictor.labels)
     keys = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "f1_weighted", "confusion_matrix", "n")
-    return {"model": predictor.source, "data": table.source, "labels": predictor.labels,
-            **{k: m[k] for k in keys}}
+    return {
+        "model": predictor.source,
+        "data": table.source,
+        "labels": predictor.labels,
+        **{k: m[k] for k in keys},
+    }

@@ -161,8 +161,15 @@ class RunFailed(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        RunStarted, BaselineReady, StepLogged, Evaluated, CheckpointSaved,
-        DeviceSampled, Message, RunFinished, RunFailed,
+        RunStarted,
+        BaselineReady,
+        StepLogged,
+        Evaluated,
+        CheckpointSaved,
+        DeviceSampled,
+        Message,
+        RunFinished,
+        RunFailed,
     )
 }
 

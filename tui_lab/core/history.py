@@ -143,14 +143,23 @@ class RunHistory:
     def summary(self) -> dict[str, Any]:
         """A small dict for status lines and the runs list."""
         best = self.best_eval.metrics if self.best_eval else {}
-        return {"status": self.status, "step": self.last_step.step if self.last_step else 0,
-                "best": best, "baseline": self.baseline.dev if self.baseline else None}
+        return {
+            "status": self.status,
+            "step": self.last_step.step if self.last_step else 0,
+            "best": best,
+            "baseline": self.baseline.dev if self.baseline else None,
+        }
 
 
 _HANDLERS = {
-    RunStarted: RunHistory._started, StepLogged: RunHistory._step, Evaluated: RunHistory._evaluated,
-    DeviceSampled: RunHistory._device, CheckpointSaved: RunHistory._checkpoint,
-    RunFinished: RunHistory._finished, RunFailed: RunHistory._failed, BaselineReady: RunHistory._baseline,
+    RunStarted: RunHistory._started,
+    StepLogged: RunHistory._step,
+    Evaluated: RunHistory._evaluated,
+    DeviceSampled: RunHistory._device,
+    CheckpointSaved: RunHistory._checkpoint,
+    RunFinished: RunHistory._finished,
+    RunFailed: RunHistory._failed,
+    BaselineReady: RunHistory._baseline,
     Message: RunHistory._message,
 }
 

@@ -27,7 +27,14 @@ def import_heavy() -> None:
         import torch  # noqa: F401
         import transformers
 
-        for name in ("PreTrainedTokenizerBase", "AutoTokenizer", "AutoConfig", "BertTokenizerFast",
-                     "AutoModelForSequenceClassification", "BertForSequenceClassification", "BertConfig"):
+        for name in (
+            "PreTrainedTokenizerBase",
+            "AutoTokenizer",
+            "AutoConfig",
+            "BertTokenizerFast",
+            "AutoModelForSequenceClassification",
+            "BertForSequenceClassification",
+            "BertConfig",
+        ):
             getattr(transformers, name)
         _done = True

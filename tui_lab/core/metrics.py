@@ -7,8 +7,9 @@ from typing import Any
 METRIC_NAMES = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")
 
 
-def classification_metrics(y_true: list[int], y_pred: list[int], label_names: list[str],
-                           loss: float | None = None) -> dict[str, Any]:
+def classification_metrics(
+    y_true: list[int], y_pred: list[int], label_names: list[str], loss: float | None = None
+) -> dict[str, Any]:
     """Every metric of a prediction run.
 
     Returns:
@@ -24,10 +25,12 @@ def classification_metrics(y_true: list[int], y_pred: list[int], label_names: li
     )
 
     labels = list(range(len(label_names)))
-    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro",
-                                                 zero_division=0)
-    _, _, fw, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted",
-                                                  zero_division=0)
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    _, _, fw, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="weighted", zero_division=0
+    )
     out: dict[str, Any] = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "precision_macro": float(p),
@@ -38,8 +41,9 @@ def classification_metrics(y_true: list[int], y_pred: list[int], label_names: li
     if loss is not None:
         out["loss"] = float(loss)
     out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
-    out["per_class"] = classification_report(y_true, y_pred, labels=labels, target_names=label_names,
-                                             output_dict=True, zero_division=0)
+    out["per_class"] = classification_report(
+        y_true, y_pred, labels=labels, target_names=label_names, output_dict=True, zero_division=0
+    )
     out["n"] = len(y_true)
     return out
 

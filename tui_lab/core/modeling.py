@@ -62,8 +62,9 @@ def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True,
-                                            strip_accents=None, clean_text=True)
+    normalizer = normalizers.BertNormalizer(
+        lowercase=True, handle_chinese_chars=True, strip_accents=None, clean_text=True
+    )
     pre = pre_tokenizers.BertPreTokenizer()
     counts: Counter[str] = Counter()
     for text in texts:
@@ -72,13 +73,20 @@ def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 
     tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer, tok.pre_tokenizer = normalizer, pre
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", vocab.index("[CLS]")), ("[SEP]", vocab.index("[SEP]"))],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
     return BertTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-        cls_token="[CLS]", mask_token="[MASK]", model_max_length=max_length, do_lower_case=True,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+        do_lower_case=True,
     )
 
 
@@ -154,17 +162,24 @@ def build_preset(name: str, tokenizer: Any, label_names: list[str], max_length: 
 
     p = PRESETS[name.lower()]
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=p.hidden_size, num_hidden_layers=p.num_hidden_layers,
-        num_attention_heads=p.num_attention_heads, intermediate_size=p.intermediate_size,
-        max_position_embeddings=max(512, max_length), pad_token_id=tokenizer.pad_token_id,
-        num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+        vocab_size=len(tokenizer),
+        hidden_size=p.hidden_size,
+        num_hidden_layers=p.num_hidden_layers,
+        num_attention_heads=p.num_attention_heads,
+        intermediate_size=p.intermediate_size,
+        max_position_embeddings=max(512, max_length),
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
         label2id={n: i for i, n in enumerate(label_names)},
     )
     config._attn_implementation = "sdpa"
     return BertForSequenceClassification(config)
 
 
-def load_pretrained(name: str, label_names: list[str], max_length: int, trust_remote_code: bool = False) -> tuple[Any, Any]:
+def load_pretrained(
+    name: str, label_names: list[str], max_length: int, trust_remote_code: bool = False
+) -> tuple[Any, Any]:
     """Tokenizer and classifier from a hub id or a local folder, with a new head for our labels.
 
     A model whose head already has exactly these labels keeps it; any other head (or none) is
@@ -180,14 +195,20 @@ def load_pretrained(name: str, label_names: list[str], max_length: int, trust_re
     tokenizer = load_tokenizer(name, trust_remote_code)
     positions = getattr(config, "max_position_embeddings", None)
     if positions and max_length > positions:
-        raise ConfigError(f"data.max_length {max_length} is above the {positions} positions of "
-                          f"'{name}'; use --max-length {positions} or less.",
-                          {"data.max_length": f"must be at most {positions} for this model"})
+        raise ConfigError(
+            f"data.max_length {max_length} is above the {positions} positions of "
+            f"'{name}'; use --max-length {positions} or less.",
+            {"data.max_length": f"must be at most {positions} for this model"},
+        )
     same_head = [config.id2label.get(i) for i in range(len(config.id2label))] == label_names
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if not same_head:
-        kwargs.update(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-                      label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True)
+        kwargs.update(
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)},
+            ignore_mismatched_sizes=True,
+        )
     try:
         model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
     except ValueError as exc:
@@ -217,8 +238,9 @@ def _auto_config(name: str, trust_remote_code: bool) -> Any:
         return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
-            raise ModelError(f"'{name}' ships its own code; pass --trust-remote-code only if you "
-                             f"trust its author.") from None
+            raise ModelError(
+                f"'{name}' ships its own code; pass --trust-remote-code only if you trust its author."
+            ) from None
         raise ModelError(_unreachable(name, exc)) from None
     except Exception as exc:
         raise ModelError(_unreachable(name, exc)) from None
@@ -228,23 +250,30 @@ def _unreachable(name: str, exc: BaseException) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         missing = "config.json" if not (path / "config.json").exists() else "tokenizer files"
-        return (f"{path} is not a Hugging Face model folder ({missing} missing or unreadable: "
-                f"{_first(exc)}).")
+        return f"{path} is not a Hugging Face model folder ({missing} missing or unreadable: {_first(exc)})."
     if path.exists():
         return f"{path} is a file; give the folder that holds config.json and the weights."
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         return f"model folder {name} does not exist."
-    return (f"model '{name}' is not a local folder and could not be fetched from the Hugging Face "
-            f"hub (offline, or no such model); use an offline preset (--model tiny-bert or "
-            f"small-bert) or a local model folder.")
+    return (
+        f"model '{name}' is not a local folder and could not be fetched from the Hugging Face "
+        f"hub (offline, or no such model); use an offline preset (--model tiny-bert or "
+        f"small-bert) or a local model folder."
+    )
 
 
 def _first(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
-def build(model_name: str, train_texts: list[str], label_names: list[str], max_length: int,
-          vocab_size: int = 8000, trust_remote_code: bool = False) -> tuple[Any, Any]:
+def build(
+    model_name: str,
+    train_texts: list[str],
+    label_names: list[str],
+    max_length: int,
+    vocab_size: int = 8000,
+    trust_remote_code: bool = False,
+) -> tuple[Any, Any]:
     """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model."""
     if is_preset(model_name):
         tokenizer = train_wordpiece(train_texts, vocab_size, max(512, max_length))
@@ -260,7 +289,9 @@ def check_classifier(path: str, model_config: Any) -> list[str]:
     """
     archs = getattr(model_config, "architectures", None) or []
     if archs and not any("SequenceClassification" in a for a in archs):
-        raise ModelError(f"{path} holds a {archs[0]} without a classification head; fine-tune it "
-                         f"first with tui-lab train --model {path}.")
+        raise ModelError(
+            f"{path} holds a {archs[0]} without a classification head; fine-tune it "
+            f"first with tui-lab train --model {path}."
+        )
     id2label = model_config.id2label
     return [str(id2label[i]) for i in range(len(id2label))]

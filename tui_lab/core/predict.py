@@ -21,8 +21,12 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"text": self.text, "label": self.label, "score": self.score,
-                "probabilities": self.probabilities}
+        return {
+            "text": self.text,
+            "label": self.label,
+            "score": self.score,
+            "probabilities": self.probabilities,
+        }
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -40,15 +44,17 @@ def resolve_model_dir(path: str | Path) -> Path:
         found = checkpoint.resolve(candidate)
         if found is not None:
             return found
-    raise ModelError(f"{p} holds no model yet (no best/, last/ or config.json); "
-                     f"train one with tui-lab train.")
+    raise ModelError(
+        f"{p} holds no model yet (no best/, last/ or config.json); train one with tui-lab train."
+    )
 
 
 class Predictor:
     """A loaded classifier. Thread-safe for concurrent ``predict`` calls under inference mode."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 512, device: str = "cpu",
-                 source: str = "") -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, max_length: int = 512, device: str = "cpu", source: str = ""
+    ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -59,8 +65,9 @@ class Predictor:
         self._accepts = _forward_args(model)
 
     @classmethod
-    def from_path(cls, path: str | Path, device: str | None = None,
-                  trust_remote_code: bool = False) -> Predictor:
+    def from_path(
+        cls, path: str | Path, device: str | None = None, trust_remote_code: bool = False
+    ) -> Predictor:
         """Load from a run folder or a Hugging Face model folder.
 
         Raises:
@@ -80,13 +87,19 @@ class Predictor:
         tokenizer = load_tokenizer(str(folder), trust_remote_code)
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
-                folder, trust_remote_code=trust_remote_code, use_safetensors=True)
+                folder, trust_remote_code=trust_remote_code, use_safetensors=True
+            )
         except Exception as exc:
-            raise ModelError(f"{folder} weights could not be loaded (only safetensors are read): "
-                             f"{str(exc).splitlines()[0]}.") from None
+            raise ModelError(
+                f"{folder} weights could not be loaded (only safetensors are read): "
+                f"{str(exc).splitlines()[0]}."
+            ) from None
         device = device or pick_device()
-        max_length = min(getattr(config, "max_position_embeddings", 512) or 512,
-                         int(getattr(tokenizer, "model_max_length", 512) or 512), 8192)
+        max_length = min(
+            getattr(config, "max_position_embeddings", 512) or 512,
+            int(getattr(tokenizer, "model_max_length", 512) or 512),
+            8192,
+        )
         return cls(model.to(device), tokenizer, max_length, device, str(folder))
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
@@ -97,15 +110,21 @@ class Predictor:
         results: dict[int, Prediction] = {}
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
-                ids = order[start:start + batch_size]
-                enc = self.tokenizer([texts[i] for i in ids], truncation=True, padding=True,
-                                     max_length=self.max_length, return_tensors="pt")
+                ids = order[start : start + batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in ids],
+                    truncation=True,
+                    padding=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
                 batch = {k: v.to(self.device) for k, v in enc.items() if k in self._accepts}
                 probs = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
                 for i, row in zip(ids, probs):
                     best = max(range(len(row)), key=row.__getitem__)
-                    results[i] = Prediction(texts[i], self.labels[best], row[best],
-                                            dict(zip(self.labels, row)))
+                    results[i] = Prediction(
+                        texts[i], self.labels[best], row[best], dict(zip(self.labels, row))
+                    )
         return [results[i] for i in range(len(texts))]
 
 

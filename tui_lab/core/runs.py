@@ -43,11 +43,16 @@ def create_run_dir(output_dir: str | Path, run_name: str) -> Path:
     root = Path(output_dir).expanduser().resolve()
     path = (root / run_name).resolve()
     if path.parent != root:
-        raise ConfigError(f"train.run_name '{run_name}' would write outside {root}.",
-                          {"train.run_name": "must stay inside the output folder"})
+        raise ConfigError(
+            f"train.run_name '{run_name}' would write outside {root}.",
+            {"train.run_name": "must stay inside the output folder"},
+        )
     if path.exists() and any(path.iterdir()):
-        raise ConfigError(f"run folder {path} already exists; choose another --run-name or "
-                          f"continue it with --resume {path}.", {"train.run_name": "already exists"})
+        raise ConfigError(
+            f"run folder {path} already exists; choose another --run-name or "
+            f"continue it with --resume {path}.",
+            {"train.run_name": "already exists"},
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -149,3 +154,36 @@ def read_report(run_dir: str | Path) -> dict[str, Any] | None:
         return json.loads((Path(run_dir) / REPORT_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def request_stop(run_dir: str | Path) -> Path:
+    """Ask the trainer writing ``run_dir`` (in any process) to stop: it polls a STOP file every
+    step, saves ``last/`` and ends with status ``stopped``."""
+    path = Path(run_dir) / STOP_FILE
+    path.write_text(f"stop requested at {time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="utf-8")
+    return path
+
+
+def run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The config a run used, as a nested dict (from its first ``run_started`` event, else
+    ``config.toml``); empty when neither can be read."""
+    for event in read_events(Path(run_dir) / EVENTS_FILE):
+        if isinstance(event, RunStarted):
+            return event.config
+    try:
+        from tui_lab.core.config import LabConfig
+
+        return LabConfig.load(Path(run_dir) / CONFIG_FILE).to_dict()
+    except LabError:
+        return {}
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(section.key, a's value, b's value)`` for every key whose values differ."""
+    rows = []
+    for section in sorted(set(a) | set(b)):
+        sa, sb = a.get(section, {}), b.get(section, {})
+        for key in sorted(set(sa) | set(sb)):
+            if sa.get(key) != sb.get(key):
+                rows.append((f"{section}.{key}", sa.get(key), sb.get(key)))
+    return rows

@@ -26,8 +26,8 @@ from typing import Any
 
 from tui_lab.core import checkpoint, distributed, modeling
 from tui_lab.core.config import LabConfig
-from tui_lab.core.data import DataBundle, Split, load_data
-from tui_lab.core.errors import CheckpointError, ConfigError, LabError, TrainingAborted
+from tui_lab.core.data import DataBundle, load_data
+from tui_lab.core.errors import CheckpointError, LabError, TrainingAborted
 from tui_lab.core.events import (
     BaselineReady,
     Broadcast,
@@ -143,11 +143,19 @@ class TrainClock:
 # -- the data path ------------------------------------------------------------------------------
 def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids of every text, truncated to ``max_length``; one batched call, no padding."""
-    return tokenizer(texts, truncation=True, max_length=max_length, padding=False,
-                     return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+    return tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )["input_ids"]
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group: bool = True) -> list[list[int]]:
+def length_grouped_batches(
+    lengths: list[int], batch_size: int, seed: int, group: bool = True
+) -> list[list[int]]:
     """Indices of each batch for one epoch, in a random order fixed by ``seed``.
 
     With ``group``, a random permutation is cut into windows of ``MEGABATCH_FACTOR`` batches and
@@ -159,12 +167,12 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(lengths), generator=gen).tolist()
     if not group:
-        return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+        return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
     window = batch_size * MEGABATCH_FACTOR
     batches: list[list[int]] = []
     for start in range(0, len(perm), window):
-        chunk = sorted(perm[start:start + window], key=lambda i: -lengths[i])
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        chunk = sorted(perm[start : start + window], key=lambda i: -lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     order = torch.randperm(len(batches), generator=gen).tolist()
     return [batches[i] for i in order]
 
@@ -175,8 +183,8 @@ def collate(ids: list[list[int]], labels: list[int] | None, pad_id: int, multipl
 
     lengths = torch.tensor([len(x) for x in ids])
     width = -(-int(lengths.max()) // multiple) * multiple
-    mask = torch.arange(width) < lengths[:, None]                           # (B, T) bool
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)    # (B, T)
+    mask = torch.arange(width) < lengths[:, None]  # (B, T) bool
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)  # (B, T)
     input_ids[mask] = torch.tensor(list(chain.from_iterable(ids)), dtype=torch.long)
     batch = {"input_ids": input_ids, "attention_mask": mask.long()}
     if labels is not None:
@@ -225,8 +233,15 @@ def seed_everything(seed: int) -> None:
 
 
 # -- evaluation ----------------------------------------------------------------------------------
-def predict_encoded(model: Any, ids: list[list[int]], pad_id: int, device: str, batch_size: int,
-                    autocast_dtype: Any = None, multiple: int = 1) -> list[list[float]]:
+def predict_encoded(
+    model: Any,
+    ids: list[list[int]],
+    pad_id: int,
+    device: str,
+    batch_size: int,
+    autocast_dtype: Any = None,
+    multiple: int = 1,
+) -> list[list[float]]:
     """Class probabilities of every encoded text, under inference mode.
 
     Texts are visited in length order so each batch pads little; results come back in input order.
@@ -237,10 +252,12 @@ def predict_encoded(model: Any, ids: list[list[int]], pad_id: int, device: str, 
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     probs: list[list[float]] = [[] for _ in ids]
     kind = device.split(":")[0]
-    with torch.inference_mode(), torch.autocast(kind, dtype=autocast_dtype or torch.float32,
-                                                enabled=autocast_dtype is not None):
+    with (
+        torch.inference_mode(),
+        torch.autocast(kind, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None),
+    ):
         for start in range(0, len(order), batch_size):
-            part = order[start:start + batch_size]
+            part = order[start : start + batch_size]
             batch = collate([ids[i] for i in part], None, pad_id, multiple)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             logits = model(**batch).logits.float()  # (B, num_labels)
@@ -263,8 +280,14 @@ class Trainer:
         resume: a run folder whose ``last/`` to continue from.
     """
 
-    def __init__(self, config: LabConfig, sinks: Iterable[Sink] = (), stop: threading.Event | None = None,
-                 pause: threading.Event | None = None, resume: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: LabConfig,
+        sinks: Iterable[Sink] = (),
+        stop: threading.Event | None = None,
+        pause: threading.Event | None = None,
+        resume: str | Path | None = None,
+    ) -> None:
         self.config = config.copy()
         self.emit = Broadcast(sinks)
         self.stop = stop or threading.Event()
@@ -286,8 +309,11 @@ class Trainer:
         except KeyboardInterrupt:
             raise
         except Exception as exc:
-            self._fail(_oom_message(exc, self.config) or f"{type(exc).__name__}: {exc}", exc,
-                       user_error=_oom_message(exc, self.config) is not None)
+            self._fail(
+                _oom_message(exc, self.config) or f"{type(exc).__name__}: {exc}",
+                exc,
+                user_error=_oom_message(exc, self.config) is not None,
+            )
             raise
         finally:
             if self._jsonl is not None:
@@ -295,8 +321,9 @@ class Trainer:
             distributed.shutdown(self.dist)
 
     def _fail(self, message: str, exc: BaseException, user_error: bool) -> None:
-        self._emit(RunFailed(message=message, error_type=type(exc).__name__, step=self.step,
-                            user_error=user_error))
+        self._emit(
+            RunFailed(message=message, error_type=type(exc).__name__, step=self.step, user_error=user_error)
+        )
 
     def _emit(self, event: Event) -> None:
         if self.dist.is_main:
@@ -325,7 +352,9 @@ class Trainer:
         self.multiple = 8 if self.device.startswith("cuda") else 1
         self.train_ids = encode(self.tokenizer, self.data.train.texts, cfg.data.max_length)
         self.dev_ids = encode(self.tokenizer, self.data.dev.texts, cfg.data.max_length)
-        self.test_ids = encode(self.tokenizer, self.data.test.texts, cfg.data.max_length) if self.data.test else None
+        self.test_ids = (
+            encode(self.tokenizer, self.data.test.texts, cfg.data.max_length) if self.data.test else None
+        )
         self.lengths = [len(x) for x in self.train_ids]
         self.model.to(self.device)
         self.state = state or {}
@@ -338,13 +367,16 @@ class Trainer:
             raise CheckpointError(f"cannot resume: {run_dir} is not a run folder.")
         last = checkpoint.resolve(run_dir / "last")
         if last is None:
-            raise CheckpointError(f"cannot resume: {run_dir} has no last/ checkpoint "
-                                  f"(it was stopped before the first save).")
+            raise CheckpointError(
+                f"cannot resume: {run_dir} has no last/ checkpoint (it was stopped before the first save)."
+            )
         config = LabConfig.load(run_dir / CONFIG_FILE)
         state = checkpoint.load_state(last)
         if state.get("finished"):
-            raise CheckpointError(f"cannot resume: {run_dir.name} already finished "
-                                  f"({state.get('status', 'completed')}); start a new run.")
+            raise CheckpointError(
+                f"cannot resume: {run_dir.name} already finished "
+                f"({state.get('status', 'completed')}); start a new run."
+            )
         self._last_dir = last
         return config, state
 
@@ -360,8 +392,14 @@ class Trainer:
             return tok, model
         if modeling.is_preset(cfg.model.name) and self.dist.enabled:
             return self._build_preset_distributed()
-        return modeling.build(cfg.model.name, self.data.train.texts, self.data.label_names,
-                              cfg.data.max_length, cfg.model.vocab_size, cfg.model.trust_remote_code)
+        return modeling.build(
+            cfg.model.name,
+            self.data.train.texts,
+            self.data.label_names,
+            cfg.data.max_length,
+            cfg.model.vocab_size,
+            cfg.model.trust_remote_code,
+        )
 
     def _build_preset_distributed(self) -> tuple[Any, Any]:
         """Rank 0 trains the tokenizer and sends it, so every rank has the same vocabulary."""
@@ -371,14 +409,21 @@ class Trainer:
         cfg = self.config
         spec = None
         if self.dist.is_main:
-            tok = modeling.train_wordpiece(self.data.train.texts, cfg.model.vocab_size,
-                                           max(512, cfg.data.max_length))
+            tok = modeling.train_wordpiece(
+                self.data.train.texts, cfg.model.vocab_size, max(512, cfg.data.max_length)
+            )
             spec = tok.backend_tokenizer.to_str()
         spec = distributed.broadcast_object(self.dist, spec)
-        tok = BertTokenizerFast(tokenizer_object=Tokenizer.from_str(spec), unk_token="[UNK]",
-                                sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
-                                mask_token="[MASK]", model_max_length=max(512, cfg.data.max_length),
-                                do_lower_case=True)
+        tok = BertTokenizerFast(
+            tokenizer_object=Tokenizer.from_str(spec),
+            unk_token="[UNK]",
+            sep_token="[SEP]",
+            pad_token="[PAD]",
+            cls_token="[CLS]",
+            mask_token="[MASK]",
+            model_max_length=max(512, cfg.data.max_length),
+            do_lower_case=True,
+        )
         return tok, modeling.build_preset(cfg.model.name, tok, self.data.label_names, cfg.data.max_length)
 
     def _open_run_dir(self) -> Path | None:
@@ -413,14 +458,22 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(batches_per_epoch / accum))
         self.total_steps = self.steps_per_epoch * tc.epochs
         self.optimizer = build_optimizer(self.model, self.lr, tc.weight_decay, self.device)
-        self.scheduler = linear_schedule(self.optimizer, int(tc.warmup_ratio * self.total_steps), self.total_steps)
+        self.scheduler = linear_schedule(
+            self.optimizer, int(tc.warmup_ratio * self.total_steps), self.total_steps
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dev_info.precision == "fp16")
         st = self.state
         if st:
-            self.optimizer.load_state_dict(checkpoint.load_tensor_file(self._last_dir / checkpoint.OPTIMIZER_FILE))
-            self.scheduler.load_state_dict(checkpoint.load_tensor_file(self._last_dir / checkpoint.SCHEDULER_FILE))
+            self.optimizer.load_state_dict(
+                checkpoint.load_tensor_file(self._last_dir / checkpoint.OPTIMIZER_FILE)
+            )
+            self.scheduler.load_state_dict(
+                checkpoint.load_tensor_file(self._last_dir / checkpoint.SCHEDULER_FILE)
+            )
             if (self._last_dir / checkpoint.SCALER_FILE).exists():
-                self.scaler.load_state_dict(checkpoint.load_tensor_file(self._last_dir / checkpoint.SCALER_FILE))
+                self.scaler.load_state_dict(
+                    checkpoint.load_tensor_file(self._last_dir / checkpoint.SCALER_FILE)
+                )
         self.step = st.get("step", 0)
         self.best_metric: float | None = st.get("best_metric")
         self.best: dict[str, float] | None = st.get("best")
@@ -443,14 +496,26 @@ class Trainer:
 
     def _emit_started(self, world: int) -> None:
         cfg = self.config
-        self._emit(RunStarted(
-            run_dir=str(self.run_dir), run_name=cfg.train.run_name, model=cfg.model.name,
-            labels=self.data.label_names, n_train=len(self.data.train), n_dev=len(self.data.dev),
-            n_test=len(self.data.test) if self.data.test else 0, epochs=cfg.train.epochs,
-            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
-            device=f"{self.dev_info.name}", precision=self.dev_info.precision, world_size=world,
-            start_step=self.step, pid=_pid(), config=cfg.to_dict(),
-        ))
+        self._emit(
+            RunStarted(
+                run_dir=str(self.run_dir),
+                run_name=cfg.train.run_name,
+                model=cfg.model.name,
+                labels=self.data.label_names,
+                n_train=len(self.data.train),
+                n_dev=len(self.data.dev),
+                n_test=len(self.data.test) if self.data.test else 0,
+                epochs=cfg.train.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                total_steps=self.total_steps,
+                device=f"{self.dev_info.name}",
+                precision=self.dev_info.precision,
+                world_size=world,
+                start_step=self.step,
+                pid=_pid(),
+                config=cfg.to_dict(),
+            )
+        )
         for note in self.data.notes:
             self._emit(Message(level="warning", text=note))
 
@@ -459,8 +524,11 @@ class Trainer:
 
         d = self.data
         self.baseline = run_baseline(d.train, d.dev, d.test, d.label_names, self.config.train.seed)
-        self._emit(BaselineReady(dev=self.baseline["dev"], test=self.baseline["test"],
-                                 seconds=self.baseline["seconds"]))
+        self._emit(
+            BaselineReady(
+                dev=self.baseline["dev"], test=self.baseline["test"], seconds=self.baseline["seconds"]
+            )
+        )
 
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches for one epoch: the same global order on every rank, dealt out."""
@@ -470,7 +538,7 @@ class Trainer:
         if world > 1:
             usable = (len(batches) // world) * world or world
             batches = (batches * world)[:usable]  # every rank gets the same number of batches
-            batches = batches[self.dist.rank::world]
+            batches = batches[self.dist.rank :: world]
         return batches
 
     def _train_loop(self, start_epoch: int, skip_batches: int) -> tuple[str, str]:
@@ -492,8 +560,9 @@ class Trainer:
             self.clock.start()
             for b in range(skip_batches if epoch == start_epoch else 0, len(batches)):
                 boundary = (b + 1) % accum == 0 or b + 1 == len(batches)
-                loss_acc += self._forward_backward(batches[b], self._micro_in_step(b, len(batches), accum),
-                                                   sync_grads=boundary)
+                loss_acc += self._forward_backward(
+                    batches[b], self._micro_in_step(b, len(batches), accum), sync_grads=boundary
+                )
                 n_loss += 1
                 self.clock.count(len(batches[b]) * self.dist.world_size)
                 if not boundary:
@@ -508,7 +577,8 @@ class Trainer:
                     if not math.isfinite(mean_loss):
                         raise TrainingAborted(
                             f"the training loss became {mean_loss} at step {self.step}; lower the "
-                            f"learning rate (now {self.lr:g}) or use --precision fp32. best/ is kept.")
+                            f"learning rate (now {self.lr:g}) or use --precision fp32. best/ is kept."
+                        )
                     self._log_step(mean_loss, grad_norm, epoch + (b + 1) / len(batches))
                 now = time.perf_counter()
                 if monitor is not None and now - last_sample >= DEVICE_SAMPLE_SECONDS:
@@ -539,14 +609,20 @@ class Trainer:
         import torch
         import torch.nn.functional as F
 
-        batch = collate([self.train_ids[i] for i in idx], [self.data.train.labels[i] for i in idx],
-                        self.pad_id, self.multiple)
+        batch = collate(
+            [self.train_ids[i] for i in idx],
+            [self.data.train.labels[i] for i in idx],
+            self.pad_id,
+            self.multiple,
+        )
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         dtype = self.dev_info.autocast_dtype
         # DDP all-reduces gradients only on the micro-batch that completes an optimiser step
         ctx = self.ddp.no_sync() if self.dist.enabled and not sync_grads else _null()
         with ctx:
-            with torch.autocast(self.device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None):
+            with torch.autocast(
+                self.device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
                 logits = self.ddp(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
                 loss = F.cross_entropy(logits.float(), batch["labels"])  # (B, num_labels) -> scalar
             # dividing by the micro-batches in this step keeps the gradient an average
@@ -579,13 +655,19 @@ class Trainer:
         elapsed = self.clock.elapsed()
         per_step = elapsed / max(1, self.step)
         remaining = self.total_steps - self.step
-        self._emit(StepLogged(
-            step=self.step, total_steps=self.total_steps, epoch=round(epoch, 4), loss=loss,
-            learning_rate=self.scheduler.get_last_lr()[0],
-            grad_norm=float(grad_norm) if grad_norm is not None else None,
-            samples_per_second=rate, elapsed=elapsed,
-            eta_seconds=remaining * per_step if per_step else None,
-        ))
+        self._emit(
+            StepLogged(
+                step=self.step,
+                total_steps=self.total_steps,
+                epoch=round(epoch, 4),
+                loss=loss,
+                learning_rate=self.scheduler.get_last_lr()[0],
+                grad_norm=float(grad_norm) if grad_norm is not None else None,
+                samples_per_second=rate,
+                elapsed=elapsed,
+                eta_seconds=remaining * per_step if per_step else None,
+            )
+        )
 
     def _should_stop(self) -> bool:
         requested = self.stop.is_set()
@@ -601,8 +683,15 @@ class Trainer:
     def _evaluate(self, split: str, ids: list[list[int]], labels: list[int]) -> dict[str, Any]:
         """Metrics of the current weights on one split, computed across all ranks."""
         shard = list(range(self.dist.rank, len(ids), self.dist.world_size))
-        probs = predict_encoded(self.model, [ids[i] for i in shard], self.pad_id, self.device,
-                                self.config.train.batch_size * 2, self.dev_info.autocast_dtype, self.multiple)
+        probs = predict_encoded(
+            self.model,
+            [ids[i] for i in shard],
+            self.pad_id,
+            self.device,
+            self.config.train.batch_size * 2,
+            self.dev_info.autocast_dtype,
+            self.multiple,
+        )
         rows = sorted(distributed.gather_lists(self.dist, list(zip(shard, probs))))
         y_pred = [max(range(len(p)), key=p.__getitem__) for _, p in rows]
         # mean cross-entropy of the true class
@@ -619,9 +708,18 @@ class Trainer:
             self.best_metric, self.best, self.bad_evals = value, scalars(metrics), 0
         else:
             self.bad_evals += 1
-        self._emit(Evaluated(step=self.step, epoch=round(epoch + batch_in_epoch / n_batches, 4), split="dev",
-                             metrics=scalars(metrics), confusion_matrix=metrics["confusion_matrix"],
-                             labels=self.data.label_names, is_best=improved, best_metric=self.best_metric))
+        self._emit(
+            Evaluated(
+                step=self.step,
+                epoch=round(epoch + batch_in_epoch / n_batches, 4),
+                split="dev",
+                metrics=scalars(metrics),
+                confusion_matrix=metrics["confusion_matrix"],
+                labels=self.data.label_names,
+                is_best=improved,
+                best_metric=self.best_metric,
+            )
+        )
         if improved:
             self._save("best")
         self._save_last(epoch, batch_in_epoch, n_batches)
@@ -632,9 +730,15 @@ class Trainer:
             return
         extra: dict[str, Any] = {}
         if which == "last":
-            extra = dict(optimizer=self.optimizer, scheduler=self.scheduler, rng=checkpoint.rng_state(),
-                         scaler=self.scaler if self.scaler.is_enabled() else None)
-        path = checkpoint.save_checkpoint(self.run_dir / which, self.model, self.tokenizer, state=state, **extra)
+            extra = dict(
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                rng=checkpoint.rng_state(),
+                scaler=self.scaler if self.scaler.is_enabled() else None,
+            )
+        path = checkpoint.save_checkpoint(
+            self.run_dir / which, self.model, self.tokenizer, state=state, **extra
+        )
         self._emit(CheckpointSaved(step=self.step, which=which, path=str(path)))
 
     def _save_last(self, epoch: int, batch_in_epoch: int, n_batches: int, finished: str = "") -> None:
@@ -642,12 +746,19 @@ class Trainer:
         if batch_in_epoch >= n_batches:
             epoch, batch_in_epoch = epoch + 1, 0
         state = {
-            "step": self.step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-            "total_steps": self.total_steps, "best_metric": self.best_metric, "best": self.best,
-            "bad_evals": self.bad_evals, "train_time": self.clock.total,
-            "samples_seen": self.clock.samples, "baseline": self.baseline,
+            "step": self.step,
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "total_steps": self.total_steps,
+            "best_metric": self.best_metric,
+            "best": self.best,
+            "bad_evals": self.bad_evals,
+            "train_time": self.clock.total,
+            "samples_seen": self.clock.samples,
+            "baseline": self.baseline,
             "metric_for_best_model": self.config.train.metric_for_best_model,
-            "finished": bool(finished), "status": finished or "running",
+            "finished": bool(finished),
+            "status": finished or "running",
         }
         self._save("last", state)
         distributed.barrier(self.dist)
@@ -662,21 +773,46 @@ class Trainer:
             if self.data.test is not None:
                 full_test = self._evaluate("test", self.test_ids, self.data.test.labels)
                 test_metrics = scalars(full_test)
-                self._emit(Evaluated(step=self.step, epoch=self.step / self.steps_per_epoch, split="test",
-                                     metrics=test_metrics, confusion_matrix=full_test["confusion_matrix"],
-                                     labels=self.data.label_names))
+                self._emit(
+                    Evaluated(
+                        step=self.step,
+                        epoch=self.step / self.steps_per_epoch,
+                        split="test",
+                        metrics=test_metrics,
+                        confusion_matrix=full_test["confusion_matrix"],
+                        labels=self.data.label_names,
+                    )
+                )
         if status != "stopped" and self.dist.is_main and self.run_dir is not None:
             self._mark_finished(status)
         rate = self.clock.samples / self.clock.total if self.clock.total else 0.0
         epochs_done = self.step // self.steps_per_epoch
-        result = RunResult(str(self.run_dir), status, self.best, test_metrics, self.baseline, rate,
-                           epochs_done, status == "early_stopped", self.step)
+        result = RunResult(
+            str(self.run_dir),
+            status,
+            self.best,
+            test_metrics,
+            self.baseline,
+            rate,
+            epochs_done,
+            status == "early_stopped",
+            self.step,
+        )
         if self.dist.is_main and self.run_dir is not None:
             result.report = self._report(result, full_dev, full_test)
             write_report(self.run_dir, result.report)
-        self._emit(RunFinished(status=status, step=self.step, epochs_completed=self.step / self.steps_per_epoch,
-                               best=self.best, test=test_metrics, train_samples_per_second=rate,
-                               stopped_early=status == "early_stopped", reason=reason))
+        self._emit(
+            RunFinished(
+                status=status,
+                step=self.step,
+                epochs_completed=self.step / self.steps_per_epoch,
+                best=self.best,
+                test=test_metrics,
+                train_samples_per_second=rate,
+                stopped_early=status == "early_stopped",
+                reason=reason,
+            )
+        )
         return result
 
     def _mark_finished(self, status: str) -> None:
@@ -702,16 +838,26 @@ class Trainer:
             state = load_file(str(Path(best) / "model.safetensors"), device=self.device)
             self.model.load_state_dict(state, strict=False)
 
-    def _report(self, result: RunResult, dev_full: dict[str, Any] | None,
-                test_full: dict[str, Any] | None) -> dict[str, Any]:
+    def _report(
+        self, result: RunResult, dev_full: dict[str, Any] | None, test_full: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return {
-            "run_dir": result.run_dir, "status": result.status, "model": self.config.model.name,
-            "labels": self.data.label_names, "sources": self.data.sources,
-            "steps": result.step, "epochs_completed": result.epochs_completed,
+            "run_dir": result.run_dir,
+            "status": result.status,
+            "model": self.config.model.name,
+            "labels": self.data.label_names,
+            "sources": self.data.sources,
+            "steps": result.step,
+            "epochs_completed": result.epochs_completed,
             "train_samples_per_second": result.train_samples_per_second,
-            "train_seconds": self.clock.total, "device": self.dev_info.name,
-            "precision": self.dev_info.precision, "world_size": self.dist.world_size,
-            "best": result.best, "dev": dev_full, "test": test_full, "baseline": self.baseline,
+            "train_seconds": self.clock.total,
+            "device": self.dev_info.name,
+            "precision": self.dev_info.precision,
+            "world_size": self.dist.world_size,
+            "best": result.best,
+            "dev": dev_full,
+            "test": test_full,
+            "baseline": self.baseline,
             "config": self.config.to_dict(),
         }
 
@@ -735,17 +881,19 @@ def _oom_message(exc: BaseException, config: LabConfig) -> str | None:
     name = type(exc).__name__
     if name == "OutOfMemoryError" or "out of memory" in str(exc).lower():
         tc = config.train
-        return (f"the GPU ran out of memory at batch size {tc.batch_size} and max length "
-                f"{config.data.max_length}; lower --batch-size or --max-length (or raise "
-                f"gradient_accumulation_steps to keep the effective batch).")
+        return (
+            f"the GPU ran out of memory at batch size {tc.batch_size} and max length "
+            f"{config.data.max_length}; lower --batch-size or --max-length (or raise "
+            f"gradient_accumulation_steps to keep the effective batch)."
+        )
     return None
 
 
-def train(config: LabConfig, sinks: Iterable[Sink] = (), stop: threading.Event | None = None,
-          resume: str | Path | None = None) -> RunResult:
+def train(
+    config: LabConfig,
+    sinks: Iterable[Sink] = (),
+    stop: threading.Event | None = None,
+    resume: str | Path | None = None,
+) -> RunResult:
     """Run one training with the given sinks (a convenience around :class:`Trainer`)."""
     return Trainer(config, sinks, stop=stop, resume=resume).run()
-
-
-__all__ = ["RunResult", "Trainer", "train", "encode", "collate", "length_grouped_batches",
-           "build_optimizer", "linear_schedule", "predict_encoded", "ConfigError", "Split"]

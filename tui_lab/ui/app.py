@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from tui_lab.core.config import LabConfig
 from tui_lab.core.events import CheckpointSaved, RunFailed, RunFinished, RunStarted
 from tui_lab.core.history import RunHistory
+from tui_lab.detached import Detached
 from tui_lab.ui.messages import ConfigChanged, RunEvents
 from tui_lab.ui.pump import EventPump
 from tui_lab.ui.widgets.console import ConsolePane
@@ -50,14 +51,21 @@ class LabApp(App[int]):
         Binding("f3", "show('hparams')", "Params", priority=True),
         Binding("f4", "show('training')", "Charts", priority=True),
         Binding("f5", "show('console')", "Console", priority=True),
+        Binding("f6", "runs", "Runs", priority=True),
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, config: LabConfig | None = None, model_dir: str | None = None,
-                 config_path: str | None = None, warm_imports: bool = True) -> None:
+    def __init__(
+        self,
+        config: LabConfig | None = None,
+        model_dir: str | None = None,
+        config_path: str | None = None,
+        warm_imports: bool = True,
+        watch: str | None = None,
+    ) -> None:
         super().__init__()
         self.config = config or LabConfig()
         self.config_path = config_path
@@ -68,6 +76,9 @@ class LabApp(App[int]):
         self.stop_event = threading.Event()
         self.train_worker: Worker | None = None
         self.history = RunHistory()
+        self.viewing = "live"  # "live" (this process's run) or the folder of a watched run
+        self.watch = watch
+        self.detached: Detached | None = None
 
     # .. layout ......................................................................................
     def compose(self) -> ComposeResult:
@@ -84,6 +95,8 @@ class LabApp(App[int]):
     def on_mount(self) -> None:
         self.query_one(TrainingPane).show_history(self.history)
         self._apply_layout(self.size.width, self.size.height)
+        if self.watch:
+            self.view_run(self.watch)
         if self.warm_imports:
             self.call_after_refresh(self._warm_up)
 
@@ -139,23 +152,55 @@ class LabApp(App[int]):
             self.action_show("hparams")
             form.focus_field(path)
             return
+        if form.detached:
+            self._start_detached()
+            return
         self.stop_event = threading.Event()
-        self.history = RunHistory()
-        self.history.status = "starting"
-        self.query_one(TrainingPane).show_history(self.history)
+        self._show_new_history("live")
         self.train_worker = self._train(self.config.copy(), self.stop_event)
         self.notify("Training started.", timeout=2)
 
-    def action_stop(self) -> None:
-        """Ask the run to stop after the current step; it saves last/ first."""
-        if not self.training:
-            self.notify("No run in progress.", severity="information", timeout=2)
+    def _start_detached(self) -> None:
+        from tui_lab.core.errors import LabError
+        from tui_lab.detached import start_detached
+
+        try:
+            self.detached = start_detached(self.config)
+        except LabError as exc:
+            self.notify(str(exc), title="Not started", severity="error")
             return
-        self.stop_event.set()
-        self.notify("Stopping after this step; saving last/…", timeout=3)
+        self.view_run(str(self.detached.run_dir))
+        self.notify(
+            f"Started {self.detached.run_dir.name} in its own process: it keeps going if you quit; "
+            f"ctrl+x stops it.",
+            timeout=6,
+        )
+
+    def _show_new_history(self, source: str) -> None:
+        self.viewing = source
+        self.history = RunHistory()
+        self.history.status = "starting"
+        self.query_one(TrainingPane).show_history(self.history)
+
+    def action_stop(self) -> None:
+        """Ask the run to stop after the current step; it saves last/ first.
+
+        The lab's own run gets the stop event; a watched run (detached, or started in another
+        terminal) gets a STOP file in its folder, which its trainer polls every step.
+        """
+        if self.viewing == "live" and self.training:
+            self.stop_event.set()
+            self.notify("Stopping after this step; saving last/…", timeout=3)
+        elif self.viewing != "live" and self.history.status in ("running", "starting"):
+            from tui_lab.core.runs import request_stop
+
+            request_stop(self.viewing)
+            self.notify(f"Asked {Path(self.viewing).name} to stop; it saves last/ first.", timeout=4)
+        else:
+            self.notify("No run in progress.", severity="information", timeout=2)
 
     async def action_quit(self) -> None:
-        """Stop a run in progress (it saves last/) before leaving."""
+        """Stop this process's run (it saves last/) before leaving; detached runs go on."""
         if self.training:
             self.stop_event.set()
             self.notify("Stopping the run and saving last/ before quitting…")
@@ -163,8 +208,52 @@ class LabApp(App[int]):
                 await self.train_worker.wait()
         self.exit(0)
 
+    def action_runs(self) -> None:
+        """The runs in the output folder: open, stop, compare."""
+        from tui_lab.ui.widgets.runs_screen import RunsScreen
+
+        def opened(run_dir: str | None) -> None:
+            if run_dir:
+                self.view_run(run_dir)
+                self.action_show("training")
+
+        if not isinstance(self.screen, RunsScreen):
+            self.push_screen(RunsScreen(self.config.train.output_dir), opened)
+
+    def view_run(self, run_dir: str) -> None:
+        """Show a run from its event log in the Training pane, following it while it grows."""
+        run_dir = str(Path(run_dir).expanduser().resolve())
+        self._show_new_history(run_dir)
+        self.history.status = "idle"
+        self.query_one(ConsolePane).use_model(run_dir)
+        self._follow(run_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow", description="follow a run")
+    def _follow(self, run_dir: str) -> None:
+        """Replay events.jsonl, then post each new batch of lines as it is written."""
+        import time
+
+        from textual.worker import get_current_worker
+
+        from tui_lab.core.events import EventFollower
+
+        worker = get_current_worker()
+        follower = EventFollower(Path(run_dir) / "events.jsonl")
+        while not worker.is_cancelled:
+            events = follower.poll()
+            if events:
+                self.post_message(RunEvents(events, source=run_dir))
+            detached = self.detached
+            failure = detached.failed_early() if detached and str(detached.run_dir) == run_dir else None
+            if failure:
+                self.detached = None
+                failed = RunFailed(message=failure, error_type="exit", user_error=True)
+                self.post_message(RunEvents([failed], source=run_dir))
+            time.sleep(0.25 if events else 0.5)
+
     def action_save_config(self) -> None:
         """Save the config as TOML."""
+
         def save(path: str | None) -> None:
             if not path:
                 return
@@ -197,10 +286,13 @@ class LabApp(App[int]):
             self.query_one(DatasetPane).sync_from_config()
             self.notify(f"Loaded {path}", timeout=3)
 
-        self.push_screen(PathPrompt("Open a TOML config", self.config_path or "", "path/to/config.toml"), load)
+        self.push_screen(
+            PathPrompt("Open a TOML config", self.config_path or "", "path/to/config.toml"), load
+        )
 
     def action_open_model(self) -> None:
         """Use a run or model folder in the console."""
+
         def use(path: str | None) -> None:
             if not path:
                 return
@@ -210,27 +302,40 @@ class LabApp(App[int]):
             self.query_one(ConsolePane).use_model(path)
             self.action_show("console")
 
-        self.push_screen(PathPrompt("Open a run or model folder for the console", self.model_dir or "runs/"), use)
+        self.push_screen(
+            PathPrompt("Open a run or model folder for the console", self.model_dir or "runs/"), use
+        )
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Start training", "Train with the form's settings (ctrl+t)", self.action_start)
         yield SystemCommand("Stop training", "Stop after this step, saving last/ (ctrl+x)", self.action_stop)
-        for pane, key, what in (("dataset", "f2", "Dataset"), ("hparams", "f3", "Hyperparameters"),
-                                ("training", "f4", "Training"), ("console", "f5", "Console")):
-            yield SystemCommand(f"Show {what}", f"Go to the {what} pane ({key})",
-                                lambda pane=pane: self.action_show(pane))
+        for pane, key, what in (
+            ("dataset", "f2", "Dataset"),
+            ("hparams", "f3", "Hyperparameters"),
+            ("training", "f4", "Training"),
+            ("console", "f5", "Console"),
+        ):
+            yield SystemCommand(
+                f"Show {what}", f"Go to the {what} pane ({key})", lambda pane=pane: self.action_show(pane)
+            )
         yield SystemCommand("Save config", "Save the settings as TOML (ctrl+s)", self.action_save_config)
         yield SystemCommand("Open config", "Load settings from TOML (ctrl+o)", self.action_open_config)
-        yield SystemCommand("Open model", "Use a run or model folder in the console (ctrl+l)", self.action_open_model)
+        yield SystemCommand(
+            "Open model", "Use a run or model folder in the console (ctrl+l)", self.action_open_model
+        )
         yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
+        yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)
         yield SystemCommand("Show keys", "The help screen (f1)", self.action_help)
 
     # .. training ....................................................................................
     @property
     def training(self) -> bool:
         """Whether a run is in progress."""
-        return self.train_worker is not None and self.train_worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        return self.train_worker is not None and self.train_worker.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
     def _train(self, config: LabConfig, stop: threading.Event) -> Any:
@@ -239,7 +344,7 @@ class LabApp(App[int]):
         from tui_lab.core.train import Trainer
 
         import_heavy()
-        pump = EventPump(lambda events: self.post_message(RunEvents(events)))
+        pump = EventPump(lambda events: self.post_message(RunEvents(events, source="live")))
         try:
             return Trainer(config, [pump], stop=stop).run()
         finally:
@@ -247,17 +352,19 @@ class LabApp(App[int]):
 
     @on(RunEvents)
     def _run_events(self, message: RunEvents) -> None:
+        if message.source != self.viewing:
+            return  # a run the Training pane no longer shows
         self.history.extend(message.events)
         for event in message.events:
             if isinstance(event, RunStarted):
                 self.run_dir = event.run_dir
             elif isinstance(event, CheckpointSaved) and event.which == "best":
                 self.query_one(ConsolePane).use_model(str(Path(event.path).parent))
-            elif isinstance(event, RunFinished):
+            elif isinstance(event, RunFinished) and len(message.events) < 100:  # not on replays
                 acc = (event.best or {}).get("accuracy")
                 best = f" best dev accuracy {acc:.3f}." if acc is not None else ""
                 self.notify(f"Run {event.status.replace('_', ' ')}.{best} F5 to try it.", timeout=6)
-            elif isinstance(event, RunFailed):
+            elif isinstance(event, RunFailed) and len(message.events) < 100:
                 self.notify(event.message, title="Training failed", severity="error", timeout=10)
 
     @on(Worker.StateChanged)
@@ -266,7 +373,9 @@ class LabApp(App[int]):
             return
         if self.history.failure is None:  # failed before the trainer could say why
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", title="Training failed", severity="error", timeout=10)
+            self.notify(
+                f"{type(error).__name__}: {error}", title="Training failed", severity="error", timeout=10
+            )
             self.history.status = "failed"
             self.history.version += 1
 
@@ -278,7 +387,9 @@ class LabApp(App[int]):
             self.query_one(DatasetPane).schedule_load()  # token lengths depend on the tokenizer
 
 
-def run_lab(config: LabConfig, model_dir: str | None = None, config_path: str | None = None) -> int:
-    """Open the lab; returns the exit code."""
-    result = LabApp(config, model_dir=model_dir, config_path=config_path).run()
+def run_lab(
+    config: LabConfig, model_dir: str | None = None, config_path: str | None = None, watch: str | None = None
+) -> int:
+    """Open the lab (showing a run to watch, if given); returns the exit code."""
+    result = LabApp(config, model_dir=model_dir, config_path=config_path, watch=watch).run()
     return int(result or 0)

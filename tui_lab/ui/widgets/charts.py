@@ -81,11 +81,16 @@ class RunChart(PlotextPlot):
     def up_to_date(self) -> bool:
         """Whether the last drawing shows the history's current data."""
         h = self.history
-        return h is not None and self._drawn == (id(h), h.started.time if h.started else None, self.data_key(h))
+        return h is not None and self._drawn == (
+            id(h),
+            h.started.time if h.started else None,
+            self.data_key(h),
+        )
 
 
-def yticks(plt: Any, values: list[float], fmt: str = "{:.2f}", lo: float | None = None,
-           hi: float | None = None) -> None:
+def yticks(
+    plt: Any, values: list[float], fmt: str = "{:.2f}", lo: float | None = None, hi: float | None = None
+) -> None:
     """Three readable y ticks (plotext's own can run to six decimals and eat the plot's width)."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
@@ -197,8 +202,12 @@ class DeviceChart(RunChart):
         t0 = samples[0].time
         xs = [s.time - t0 for s in samples]
         util = [s.utilization if s.utilization is not None else float("nan") for s in samples]
-        mem = [100.0 * s.memory_used_mb / s.memory_total_mb if s.memory_used_mb and s.memory_total_mb
-               else float("nan") for s in samples]
+        mem = [
+            100.0 * s.memory_used_mb / s.memory_total_mb
+            if s.memory_used_mb and s.memory_total_mb
+            else float("nan")
+            for s in samples
+        ]
         gpu = samples[-1].device.startswith("cuda")
         names = ("GPU util", "GPU mem") if gpu else ("CPU util", "RAM")
         for ys, color in ((util, "green"), (mem, "red")):

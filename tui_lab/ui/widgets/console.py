@@ -83,7 +83,9 @@ class ConsolePane(Vertical):
         if not text:
             return
         if not self.model_dir:
-            self.notify("No model yet: train one with ctrl+t or open a folder with ctrl+l.", severity="warning")
+            self.notify(
+                "No model yet: train one with ctrl+t or open a folder with ctrl+l.", severity="warning"
+            )
             return
         event.input.value = ""
         self.predict([text], self.model_dir)

@@ -40,13 +40,16 @@ class PathSuggester(Suggester):
         path = Path(os.path.expanduser(value))
         folder, stem = (path, "") if value.endswith(os.sep) else (path.parent, path.name)
         try:
-            names = sorted(p.name + (os.sep if p.is_dir() else "") for p in folder.iterdir()
-                           if p.name.startswith(stem) and not p.name.startswith("."))
+            names = sorted(
+                p.name + (os.sep if p.is_dir() else "")
+                for p in folder.iterdir()
+                if p.name.startswith(stem) and not p.name.startswith(".")
+            )
         except OSError:
             return None
         if not names:
             return None
-        return value + names[0][len(stem):]
+        return value + names[0][len(stem) :]
 
 
 def file_stamps(cfg: LabConfig) -> dict[str, tuple[float, int]]:
@@ -83,7 +86,11 @@ def analyse(cfg: LabConfig) -> dict[str, Any]:
 
     bundle = load_data(cfg.data, cfg.train.seed)
     rng = random.Random(0)
-    sample = bundle.train.texts if len(bundle.train) <= LENGTH_SAMPLE else rng.sample(bundle.train.texts, LENGTH_SAMPLE)
+    sample = (
+        bundle.train.texts
+        if len(bundle.train) <= LENGTH_SAMPLE
+        else rng.sample(bundle.train.texts, LENGTH_SAMPLE)
+    )
     tokenizer, note = None, ""
     try:
         if modeling.is_preset(cfg.model.name):
@@ -107,12 +114,20 @@ def analyse(cfg: LabConfig) -> dict[str, Any]:
         counts = [0] * len(bundle.label_names)
         for label in split.labels:
             counts[label] += 1
-        splits[name] = {"rows": len(split), "counts": dict(zip(bundle.label_names, counts)),
-                        "lengths": lengths(split.texts)}
+        splits[name] = {
+            "rows": len(split),
+            "counts": dict(zip(bundle.label_names, counts)),
+            "lengths": lengths(split.texts),
+        }
     return {
-        "labels": bundle.label_names, "splits": splits, "sources": bundle.sources,
-        "text_column": bundle.text_column, "label_column": bundle.label_column,
-        "shared_train_dev": shared_texts(bundle.train, bundle.dev), "notes": bundle.notes, "note": note,
+        "labels": bundle.label_names,
+        "splits": splits,
+        "sources": bundle.sources,
+        "text_column": bundle.text_column,
+        "label_column": bundle.label_column,
+        "shared_train_dev": shared_texts(bundle.train, bundle.dev),
+        "notes": bundle.notes,
+        "note": note,
     }
 
 
@@ -141,8 +156,10 @@ def length_summary(stats: dict[str, Any], max_length: int) -> Text:
     lengths = np.asarray(stats["splits"]["train"]["lengths"] or [0])
     cut = float((lengths > max_length).mean())
     text = Text()
-    text.append(f"p50 {int(np.percentile(lengths, 50))} · p95 {int(np.percentile(lengths, 95))} · "
-                f"max {int(lengths.max())} tokens · ")
+    text.append(
+        f"p50 {int(np.percentile(lengths, 50))} · p95 {int(np.percentile(lengths, 95))} · "
+        f"max {int(lengths.max())} tokens · "
+    )
     text.append(f"{100 * cut:.1f}% cut at {max_length}", "bold red" if cut > 0.05 else "")
     shared = stats["shared_train_dev"]
     text.append(f"\n{shared} shared by train/dev", "bold red" if shared else "dim")
@@ -185,15 +202,26 @@ class DatasetPane(Vertical):
         d = self.config.data
         with Horizontal(classes="field-row"):
             yield Label("train", classes="field-label")
-            yield Input(d.train, placeholder="file, folder (train/dev/test) or HF dataset id",
-                        suggester=PathSuggester(), compact=True, id="data-train")
+            yield Input(
+                d.train,
+                placeholder="file, folder (train/dev/test) or HF dataset id",
+                suggester=PathSuggester(),
+                compact=True,
+                id="data-train",
+            )
         with Horizontal(classes="field-row"):
             yield Label("dev", classes="field-label")
-            yield Input(d.dev, placeholder="folder's or split", suggester=PathSuggester(), compact=True,
-                        id="data-dev")
+            yield Input(
+                d.dev, placeholder="folder's or split", suggester=PathSuggester(), compact=True, id="data-dev"
+            )
             yield Label(" test", classes="field-label")
-            yield Input(d.test, placeholder="folder's, if any", suggester=PathSuggester(), compact=True,
-                        id="data-test")
+            yield Input(
+                d.test,
+                placeholder="folder's, if any",
+                suggester=PathSuggester(),
+                compact=True,
+                id="data-test",
+            )
         with Horizontal(classes="field-row"):
             yield Label("text", classes="field-label")
             yield Select([], prompt="(inferred)", compact=True, id="data-text-column")
@@ -215,7 +243,9 @@ class DatasetPane(Vertical):
     def _check_files(self) -> None:
         """Reload when a previewed file changed on disk (rewritten, grown, deleted)."""
         if self._stamps and file_stamps(self.config) != self._stamps:
-            changed = [Path(p).name for p, st in file_stamps(self.config).items() if self._stamps.get(p) != st]
+            changed = [
+                Path(p).name for p, st in file_stamps(self.config).items() if self._stamps.get(p) != st
+            ]
             self.notify(f"{', '.join(changed) or 'a data file'} changed on disk; reloading.", timeout=3)
             self.load()
 
@@ -276,8 +306,10 @@ class DatasetPane(Vertical):
         for row in message.rows:
             table.add_row(*[_cell(row[i]) for i in order])
         options = [(c, c) for c in message.columns]
-        for sid, current in (("#data-text-column", self.config.data.text_column),
-                             ("#data-label-column", self.config.data.label_column)):
+        for sid, current in (
+            ("#data-text-column", self.config.data.text_column),
+            ("#data-label-column", self.config.data.label_column),
+        ):
             select = self.query_one(sid, Select)
             with select.prevent(Select.Changed):
                 select.set_options(options)
@@ -298,7 +330,10 @@ class DatasetPane(Vertical):
         assert stats is not None
         self.stats = stats
         self._say("")
-        for sid, col in (("#data-text-column", stats["text_column"]), ("#data-label-column", stats["label_column"])):
+        for sid, col in (
+            ("#data-text-column", stats["text_column"]),
+            ("#data-label-column", stats["label_column"]),
+        ):
             select = self.query_one(sid, Select)
             with select.prevent(Select.Changed):
                 select.value = col

@@ -49,8 +49,13 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
             yield Static(Text("tui-lab — fine-tune a text classifier from the keyboard", style="bold"))
-            yield Static(Text("Pick data (F2), check the settings (F3), press ctrl+t and watch (F4); "
-                              "then type sentences in the console (F5).\n", style="dim"))
+            yield Static(
+                Text(
+                    "Pick data (F2), check the settings (F3), press ctrl+t and watch (F4); "
+                    "then type sentences in the console (F5).\n",
+                    style="dim",
+                )
+            )
             yield Static(keys_table())
             yield Static(Text("\nescape closes this help", style="dim"))
 
@@ -70,7 +75,9 @@ class PathPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
             yield Label(self.title_text)
-            yield Input(self.value, placeholder=self.placeholder, suggester=PathSuggester(), id="prompt-input")
+            yield Input(
+                self.value, placeholder=self.placeholder, suggester=PathSuggester(), id="prompt-input"
+            )
             yield Static(Text("enter: ok · escape: cancel · →: complete", style="dim"))
 
     @on(Input.Submitted)

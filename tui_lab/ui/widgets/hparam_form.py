@@ -77,6 +77,15 @@ class HparamForm(VerticalScroll):
                     yield Label(label, classes="field-label")
                     yield self._control(path, kind, meta, value)
                 yield Static("", classes="field-error", id=widget_id(path) + "-error")
+        with Horizontal(classes="field-row"):
+            yield Label("run detached", classes="field-label")
+            yield Checkbox(
+                "",
+                False,
+                compact=True,
+                id="hp-detached",
+                tooltip="train in a separate process that keeps going when the lab quits",
+            )
         yield Static("", id="hp-remote-code-warning")
 
     @staticmethod
@@ -85,11 +94,23 @@ class HparamForm(VerticalScroll):
         if kind is bool:
             return Checkbox("", value, compact=True, id=widget_id(path), tooltip=help_text(path))
         if "choices" in meta:
-            return Select([(c, c) for c in meta["choices"]], value=value, allow_blank=False,
-                          compact=True, id=widget_id(path), tooltip=help_text(path))
+            return Select(
+                [(c, c) for c in meta["choices"]],
+                value=value,
+                allow_blank=False,
+                compact=True,
+                id=widget_id(path),
+                tooltip=help_text(path),
+            )
         suggester = SuggestFromList(list(PRESETS)) if path == "model.name" else None
-        return Input(_display(value), placeholder=PLACEHOLDERS.get(path, ""), compact=True,
-                     suggester=suggester, id=widget_id(path), tooltip=help_text(path))
+        return Input(
+            _display(value),
+            placeholder=PLACEHOLDERS.get(path, ""),
+            compact=True,
+            suggester=suggester,
+            id=widget_id(path),
+            tooltip=help_text(path),
+        )
 
     def on_mount(self) -> None:
         self.border_title = "Hyperparameters  [F3]"
@@ -145,6 +166,11 @@ class HparamForm(VerticalScroll):
             self._mark(path, self.check(path, event.value))
             self._warn_remote_code()
 
+    @property
+    def detached(self) -> bool:
+        """Whether ctrl+t starts a run in its own process (it outlives the lab)."""
+        return self.query_one("#hp-detached", Checkbox).value
+
     def _path_of(self, wid: str | None) -> str | None:
         return next((p for p, _ in FORM_FIELDS if widget_id(p) == wid), None)
 
@@ -152,7 +178,9 @@ class HparamForm(VerticalScroll):
         on_ = self.config.model.trust_remote_code
         self.query_one("#hp-remote-code-warning", Static).update(
             Text("⚠ trust_remote_code is ON: the model's own Python code will run", style="bold yellow")
-            if on_ else "")
+            if on_
+            else ""
+        )
         self.app.sub_title = "⚠ trust_remote_code ON" if on_ else ""
 
     # .. whole form ..................................................................................

@@ -19,8 +19,14 @@ from tui_lab.ui.widgets.charts import (
     ThroughputChart,
 )
 
-STATUS_STYLE = {"idle": "dim", "running": "bold yellow", "completed": "bold green",
-                "early_stopped": "bold green", "stopped": "bold magenta", "failed": "bold red"}
+STATUS_STYLE = {
+    "idle": "dim",
+    "running": "bold yellow",
+    "completed": "bold green",
+    "early_stopped": "bold green",
+    "stopped": "bold magenta",
+    "failed": "bold red",
+}
 
 
 def status_text(h: RunHistory) -> Text:
@@ -36,8 +42,10 @@ def status_text(h: RunHistory) -> Text:
         text.append(f"{h.started.model} · {h.started.device} · {h.started.precision}", "dim")
     s = h.last_step
     if s is not None:
-        text.append(f"\nstep {s.step}/{s.total_steps} · epoch {s.epoch:.2f} · loss {s.loss:.4f} · "
-                    f"{s.samples_per_second:,.0f} samples/s")
+        text.append(
+            f"\nstep {s.step}/{s.total_steps} · epoch {s.epoch:.2f} · loss {s.loss:.4f} · "
+            f"{s.samples_per_second:,.0f} samples/s"
+        )
         if h.status == "running":
             text.append(" · ")
             text.append(f"ETA {format_seconds(s.eta_seconds)}", "bold")
@@ -52,8 +60,11 @@ def status_text(h: RunHistory) -> Text:
         text.append("\n" if h.best_eval is None else " · ")
         text.append(f"baseline acc {h.baseline.dev.get('accuracy', 0):.4f}", "dim")
     if h.test_eval is not None:
-        text.append(f"\ntest accuracy {h.test_eval.metrics.get('accuracy', 0):.4f} · "
-                    f"macro-F1 {h.test_eval.metrics.get('f1_macro', 0):.4f}", "cyan")
+        text.append(
+            f"\ntest accuracy {h.test_eval.metrics.get('accuracy', 0):.4f} · "
+            f"macro-F1 {h.test_eval.metrics.get('f1_macro', 0):.4f}",
+            "cyan",
+        )
     if h.failure is not None:
         text.append(f"\n{h.failure.message}", "bold red")
     elif h.finished is not None and h.finished.reason:
@@ -67,13 +78,22 @@ def confusion_table(h: RunHistory) -> Table | Text:
     if ev is None:
         return Text("confusion matrix\nafter the first\nevaluation", style="dim")
     short = [label[:5] for label in ev.labels]
-    table = Table(box=None, padding=(0, 0, 0, 1), show_edge=False, header_style="dim", title_style="dim",
-                  title=f"confusion @ {ev.step}", title_justify="left")
+    table = Table(
+        box=None,
+        padding=(0, 0, 0, 1),
+        show_edge=False,
+        header_style="dim",
+        title_style="dim",
+        title=f"confusion @ {ev.step}",
+        title_justify="left",
+    )
     table.add_column("true↓", style="dim", no_wrap=True, max_width=8)
     for label in short:
         table.add_column(label, justify="right", no_wrap=True)
     for i, (label, row) in enumerate(zip(ev.labels, ev.confusion_matrix)):
-        cells = [Text(str(v), style="bold green" if i == j else ("red" if v else "dim")) for j, v in enumerate(row)]
+        cells = [
+            Text(str(v), style="bold green" if i == j else ("red" if v else "dim")) for j, v in enumerate(row)
+        ]
         table.add_row(label[:8], *cells)
     return table
 
@@ -81,9 +101,16 @@ def confusion_table(h: RunHistory) -> Table | Text:
 def chart_legend() -> Text:
     """One line that says what each colour in the charts is."""
     text = Text()
-    for label, style in (("━ train loss ", "grey50"), ("━ smoothed ", "cyan"), ("● dev loss   ", "orange1"),
-                         ("━ accuracy ", "green"), ("━ macro-F1 ", "magenta"), ("─ TF-IDF baseline   ", "grey50"),
-                         ("━ util ", "green"), ("━ memory", "red")):
+    for label, style in (
+        ("━ train loss ", "grey50"),
+        ("━ smoothed ", "cyan"),
+        ("● dev loss   ", "orange1"),
+        ("━ accuracy ", "green"),
+        ("━ macro-F1 ", "magenta"),
+        ("─ TF-IDF baseline   ", "grey50"),
+        ("━ util ", "green"),
+        ("━ memory", "red"),
+    ):
         text.append(label, style)
     return text
 
@@ -92,7 +119,7 @@ class TrainingPane(Vertical):
     """Everything about the current run, redrawn at a bounded rate."""
 
     STATUS_SECONDS = 0.5  # status, progress bar, confusion matrix
-    CHART_SECONDS = 1.0   # charts: each redraws only if its own data changed
+    CHART_SECONDS = 1.0  # charts: each redraws only if its own data changed
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

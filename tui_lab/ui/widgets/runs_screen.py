@@ -1,0 +1,240 @@
+"""The Runs screen (F6): every run in the output folder; open one, stop one, compare two.
+
+A run is read from its ``events.jsonl`` alone, so runs written by this lab, by a ``tui-lab train``
+in another terminal, by a detached process or by a torchrun job all look the same here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual_plotext import PlotextPlot
+
+from tui_lab.core.events import read_events
+from tui_lab.core.history import RunHistory, downsample
+from tui_lab.core.runs import RunInfo, config_diff, list_runs, request_stop, run_config
+
+RUN_COLORS = ("cyan", "orange")  # plotext names
+LEGEND_COLORS = ("cyan", "orange1")  # the same colours as rich names
+STATUS_STYLE = {
+    "running": "bold yellow",
+    "completed": "green",
+    "early_stopped": "green",
+    "stopped": "magenta",
+    "failed": "bold red",
+    "interrupted": "red",
+}
+
+
+def load_history(run_dir: str | Path) -> RunHistory:
+    """A run's history replayed from its event log."""
+    history = RunHistory()
+    history.extend(read_events(Path(run_dir) / "events.jsonl"))
+    return history
+
+
+class RunsScreen(Screen[str | None]):
+    """The list of runs. Dismisses with a run folder to open, or ``None``."""
+
+    BINDINGS = [
+        Binding("escape,f6", "close", "Back"),
+        Binding("enter", "open", "Open"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare 2"),
+        Binding("s", "stop", "Stop run"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self, output_dir: str) -> None:
+        super().__init__()
+        self.output_dir = output_dir
+        self.runs: list[RunInfo] = []
+        self.marked: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="runs-box", classes="pane"):
+            yield Static("", id="runs-hint")
+            yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-box").border_title = f"Runs in {self.output_dir}/  [F6]"
+        table = self.query_one(DataTable)
+        for name in ("", "run", "status", "model", "started", "step", "accuracy", "macro-F1", "world"):
+            table.add_column(name, key=name or "mark")
+        self.action_refresh()
+        self.set_interval(2.0, self.action_refresh)
+        table.focus()
+
+    def action_refresh(self) -> None:
+        """Read the folder again (runs written elsewhere appear and move on)."""
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        self.runs = list_runs(self.output_dir)
+        table.clear()
+        for r in self.runs:
+            started = time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
+            table.add_row(
+                "●" if r.path in self.marked else " ",
+                r.name,
+                Text(r.status, STATUS_STYLE.get(r.status, "")),
+                r.model[:24],
+                started,
+                f"{r.step}/{r.total_steps}",
+                f"{r.best['accuracy']:.4f}" if "accuracy" in r.best else "-",
+                f"{r.best['f1_macro']:.4f}" if "f1_macro" in r.best else "-",
+                str(r.world_size),
+                key=r.path,
+            )
+        if self.runs:
+            table.move_cursor(row=min(cursor, len(self.runs) - 1))
+        hint = (
+            "enter: open in the Training pane · space: mark · c: compare the two marked · "
+            "s: stop a running run · escape: back"
+        )
+        if not self.runs:
+            hint = f"no runs in {self.output_dir}/ yet · " + hint
+        self.query_one("#runs-hint", Static).update(Text(hint, style="dim"))
+
+    def _selected(self) -> RunInfo | None:
+        table = self.query_one(DataTable)
+        if not self.runs or table.cursor_row < 0:
+            return None
+        return self.runs[min(table.cursor_row, len(self.runs) - 1)]
+
+    def action_open(self) -> None:
+        """Open the run under the cursor (replayed, and followed while it runs)."""
+        run = self._selected()
+        if run is not None:
+            self.dismiss(run.path)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_mark(self) -> None:
+        """Mark (or unmark) the run under the cursor for comparison; the last two count."""
+        run = self._selected()
+        if run is None:
+            return
+        if run.path in self.marked:
+            self.marked.remove(run.path)
+        else:
+            self.marked = (self.marked + [run.path])[-2:]
+        self.action_refresh()
+
+    def action_compare(self) -> None:
+        """Compare the two marked runs."""
+        if len(self.marked) != 2:
+            self.notify("Mark two runs with space first.", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(*self.marked))
+
+    def action_stop(self) -> None:
+        """Ask a running run to stop (any process: it polls its STOP file and saves last/)."""
+        run = self._selected()
+        if run is None or run.status != "running":
+            self.notify("Select a running run to stop.", severity="warning")
+            return
+        request_stop(run.path)
+        self.notify(f"Asked {run.name} to stop; it saves last/ first.")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class OverlayChart(PlotextPlot):
+    """One series of two runs on the same axes."""
+
+    def __init__(self, title: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.title = title
+        self.points = 0
+
+    def show(self, series: list[tuple[list[float], list[float]]]) -> None:
+        from tui_lab.ui.widgets.charts import yticks
+
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.title)
+        values: list[float] = []
+        self.points = 0
+        for (xs, ys), color in zip(series, RUN_COLORS):
+            if xs:
+                xs, ys = downsample(xs, ys, 300)
+                plt.plot(xs, ys, color=color, marker="braille" if len(xs) > 3 else "dot")
+                values += ys
+                self.points += len(xs)
+        yticks(plt, values, "{:.3f}")
+        self.refresh()
+
+
+class CompareScreen(Screen[None]):
+    """Two runs side by side: overlaid loss and metric curves, and the config keys that differ."""
+
+    BINDINGS = [Binding("escape,q", "close", "Back")]
+
+    def __init__(self, run_a: str, run_b: str) -> None:
+        super().__init__()
+        self.paths = (run_a, run_b)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="compare-box", classes="pane"):
+            yield Static("", id="compare-legend")
+            with Horizontal(id="compare-charts"):
+                yield OverlayChart("train loss (smoothed) by epoch", id="compare-loss")
+                yield OverlayChart("dev accuracy by epoch", id="compare-accuracy")
+                yield OverlayChart("dev macro-F1 by epoch", id="compare-f1")
+            yield DataTable(id="compare-diff", zebra_stripes=True, cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        a, b = (Path(p) for p in self.paths)
+        self.query_one("#compare-box").border_title = f"Compare {a.name} · {b.name}"
+        ha, hb = load_history(a), load_history(b)
+        legend = Text()
+        for path, h, color in ((a, ha, LEGEND_COLORS[0]), (b, hb, LEGEND_COLORS[1])):
+            best = h.best_eval.metrics if h.best_eval else {}
+            legend.append(f"━ {path.name}", f"bold {color}")
+            legend.append(
+                f"  {h.status} · best accuracy {best.get('accuracy', float('nan')):.4f}"
+                f" · macro-F1 {best.get('f1_macro', float('nan')):.4f}    "
+            )
+        self.query_one("#compare-legend", Static).update(legend)
+        self.query_one("#compare-loss", OverlayChart).show([(h.steps, h.smoothed) for h in (ha, hb)])
+        for name in ("accuracy", "f1"):
+            metric = "accuracy" if name == "accuracy" else "f1_macro"
+            self.query_one(f"#compare-{name}", OverlayChart).show(
+                [(h.eval_steps, h.metric_series(metric)) for h in (ha, hb)]
+            )
+        table = self.query_one("#compare-diff", DataTable)
+        table.add_column("setting", key="key")
+        table.add_column(a.name[:30], key="a")
+        table.add_column(b.name[:30], key="b")
+        self.diff = config_diff(run_config(a), run_config(b))
+        for key, va, vb in self.diff:
+            table.add_row(key, _show(va), _show(vb))
+        if not self.diff:
+            table.add_row("(no differences in the config)", "", "")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _epochs(h: RunHistory, steps: list[int]) -> list[float]:
+    per_epoch = h.started.steps_per_epoch if h.started and h.started.steps_per_epoch else 1
+    return [s / per_epoch for s in steps]
+
+
+def _show(value: Any) -> str:
+    return "-" if value is None else str(value)
