@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -192,21 +193,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     restore = _install_stop_handlers(stop)
     from tui_lab.progress import make_progress_sink
 
-    sink = make_progress_sink(sys.stderr)
+    sink = make_progress_sink(sys.stderr) if os.environ.get("RANK", "0") == "0" else None
     try:
         from tui_lab.core.train import Trainer
 
-        result = Trainer(config, [sink], stop=stop, resume=args.resume).run()
+        result = Trainer(config, [sink] if sink else [], stop=stop, resume=args.resume).run()
     finally:
-        sink.close()
+        if sink:
+            sink.close()
         restore()
     summary = result.summary()
-    if args.json:
+    if os.environ.get("RANK", "0") != "0":
+        pass  # under torchrun only rank 0 reports
+    elif args.json:
         print(json.dumps(summary))
     else:
         _print_train_summary(summary)
     if result.status == "stopped":
-        print(f"stopped: last/ saved; resume with: tui-lab train --resume {result.run_dir}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":
+            print(
+                f"stopped: last/ saved; resume with: tui-lab train --resume {result.run_dir}", file=sys.stderr
+            )
         return EXIT_INTERRUPTED
     return EXIT_OK
 

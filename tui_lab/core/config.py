@@ -86,6 +86,7 @@ class TrainConfig:
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+RUN_SECTION = "run"  # written into a run's config.toml: what the run was, not what to set
 
 
 @dataclass
@@ -163,6 +164,8 @@ class LabConfig:
         """
         config = cls()
         for section, values in raw.items():
+            if section == RUN_SECTION:
+                continue  # facts a run recorded (world size, versions), not settings
             if section not in SECTIONS:
                 known = ", ".join(SECTIONS)
                 raise ConfigError(f"{source}: unknown section [{section}] (known: {known}).")
@@ -178,19 +181,27 @@ class LabConfig:
                     raise ConfigError(f"{source}: {exc}", exc.errors) from None
         return config
 
-    def to_toml(self) -> str:
-        """The TOML text of this config (the file ``tui-lab train --config`` reads)."""
+    def to_toml(self, run: dict[str, Any] | None = None) -> str:
+        """The TOML text of this config (the file ``tui-lab train --config`` reads).
+
+        Args:
+            run: facts about the run that used it (world size, versions), written as a ``[run]``
+                table that loading skips.
+        """
         import tomli_w
 
         header = "# tui-lab configuration: tui-lab train --config THIS_FILE\n"
-        return header + tomli_w.dumps(self.to_dict())
+        data: dict[str, Any] = self.to_dict()
+        if run:
+            data[RUN_SECTION] = run
+        return header + tomli_w.dumps(data)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, run: dict[str, Any] | None = None) -> Path:
         """Write the TOML file, atomically (a temporary file renamed into place)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.to_toml(), encoding="utf-8")
+        tmp.write_text(self.to_toml(run), encoding="utf-8")
         tmp.replace(path)
         return path
 

@@ -426,6 +426,27 @@ class Trainer:
         )
         return tok, modeling.build_preset(cfg.model.name, tok, self.data.label_names, cfg.data.max_length)
 
+    def _run_facts(self) -> dict[str, Any]:
+        """What a run's config.toml records beside the settings."""
+        import platform
+
+        import torch
+        import transformers
+
+        from tui_lab import __version__
+
+        return {
+            "world_size": self.dist.world_size,
+            "device": self.dev_info.name,
+            "precision": self.dev_info.precision,
+            "learning_rate": self.lr,
+            "tui_lab": __version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
     def _open_run_dir(self) -> Path | None:
         cfg = self.config
         run_dir: Path | None
@@ -435,7 +456,7 @@ class Trainer:
             name = cfg.train.run_name or default_run_name(cfg.model.name)
             run_dir = create_run_dir(cfg.train.output_dir, name)
             cfg.train.run_name = name
-            cfg.save(run_dir / CONFIG_FILE)
+            cfg.save(run_dir / CONFIG_FILE, run=self._run_facts())
         else:
             run_dir = None
         run_dir = distributed.broadcast_object(self.dist, str(run_dir) if run_dir else None)
@@ -489,10 +510,24 @@ class Trainer:
         if self.baseline is None and tc.baseline and self.dist.is_main:
             self._run_baseline()
         if st:
-            checkpoint.set_rng_state(checkpoint.load_tensor_file(self._last_dir / checkpoint.RNG_FILE))
+            self._restore_rng()
             self._emit(Message(level="info", text=f"resumed from step {self.step} of {self.total_steps}"))
         status, reason = self._train_loop(st.get("epoch", 0), st.get("batch_in_epoch", 0))
         return self._finish(status, reason)
+
+    def _restore_rng(self) -> None:
+        """Each rank continues its own random stream (dropout) from where the checkpoint left it."""
+        ranks = checkpoint.load_tensor_file(self._last_dir / checkpoint.RNG_FILE)["ranks"]
+        if len(ranks) != self.dist.world_size:
+            self._emit(
+                Message(
+                    level="warning",
+                    text=f"resumed with {self.dist.world_size} process(es) "
+                    f"where the run had {len(ranks)}: the data order and "
+                    f"dropout differ from an uninterrupted run",
+                )
+            )
+        checkpoint.set_rng_state(ranks[min(self.dist.rank, len(ranks) - 1)])
 
     def _emit_started(self, world: int) -> None:
         cfg = self.config
@@ -726,6 +761,9 @@ class Trainer:
         return tc.patience > 0 and self.bad_evals >= tc.patience
 
     def _save(self, which: str, state: dict[str, Any] | None = None) -> None:
+        """Write ``best/`` or ``last/`` (rank 0; for ``last/`` every rank must call it)."""
+        # every rank's RNG (dropout masks differ per rank), gathered before rank 0 writes
+        rngs = distributed.gather_lists(self.dist, [checkpoint.rng_state()]) if which == "last" else None
         if not self.dist.is_main or self.run_dir is None:
             return
         extra: dict[str, Any] = {}
@@ -733,7 +771,7 @@ class Trainer:
             extra = dict(
                 optimizer=self.optimizer,
                 scheduler=self.scheduler,
-                rng=checkpoint.rng_state(),
+                rng={"ranks": rngs},
                 scaler=self.scaler if self.scaler.is_enabled() else None,
             )
         path = checkpoint.save_checkpoint(

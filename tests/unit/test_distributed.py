@@ -1,0 +1,84 @@
+"""`tui-lab train` under torchrun: two gloo processes on the CPU, one run folder, same accuracy band."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_rows, write_csv
+from tui_lab.core.config import LabConfig
+from tui_lab.core.events import RunStarted, read_events
+from tui_lab.core.runs import run_info
+
+pytestmark = pytest.mark.slow
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    write_csv(folder / "train.csv", make_rows(320, 1))
+    write_csv(folder / "dev.csv", make_rows(80, 2))
+    return folder
+
+
+def _train(args: list[str], cwd: Path, distributed: bool = True) -> subprocess.CompletedProcess:
+    command = [*TORCHRUN, "-m", "tui_lab"] if distributed else [sys.executable, "-m", "tui_lab"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return subprocess.run([*command, "train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def _flags(data: Path, out: Path, name: str, epochs: int = 3) -> list[str]:
+    return ["--train", str(data), "--output-dir", str(out), "--run-name", name, "--epochs", str(epochs),
+            "--max-length", "32", "--batch-size", "16", "--set", "model.vocab_size=300", "--no-baseline",
+            "--patience", "0", "--json"]
+
+
+def test_two_processes_train_one_run_in_the_accuracy_band(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    ddp = _train(_flags(data, out, "ddp"), tmp_path)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    lines = [ln for ln in ddp.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1  # only rank 0 reports
+    summary = json.loads(lines[0])
+    assert [p.name for p in out.iterdir()] == ["ddp"]  # exactly one run folder
+    single = _train(_flags(data, tmp_path / "single", "one"), tmp_path, distributed=False)
+    assert single.returncode == 0, single.stderr[-3000:]
+    one = json.loads(single.stdout.strip().splitlines()[-1])
+    assert summary["best"]["accuracy"] >= 0.9 and abs(summary["best"]["accuracy"] - one["best"]["accuracy"]) <= 0.1
+    started = next(e for e in read_events(out / "ddp" / "events.jsonl") if isinstance(e, RunStarted))
+    assert started.world_size == 2 and started.n_train == 320
+    # each step consumed a batch per rank: half the steps of one process
+    assert started.total_steps == 3 * 10
+    assert 'world_size = 2' in (out / "ddp" / "config.toml").read_text()
+    assert LabConfig.load(out / "ddp" / "config.toml").train.epochs == 3  # the [run] table is skipped
+
+
+def test_a_stopped_distributed_run_resumes_to_the_same_result(data: Path, tmp_path: Path) -> None:
+    full = _train(_flags(data, tmp_path / "a", "full", epochs=4), tmp_path)
+    assert full.returncode == 0, full.stderr[-3000:]
+    out = tmp_path / "b"
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    proc = subprocess.Popen([*TORCHRUN, "-m", "tui_lab", "train", *_flags(data, out, "part", epochs=4)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = out / "part" / "events.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (events.exists() and '"step":3,' in events.read_text()):
+        time.sleep(0.1)
+    (out / "part" / "STOP").write_text("stop")
+    proc.communicate(timeout=300)
+    assert run_info(out / "part").status == "stopped"
+    resumed = _train(["--resume", str(out / "part"), "--json"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads(full.stdout.strip().splitlines()[-1])
+    b = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert a["best"] == b["best"] and a["epochs_completed"] == b["epochs_completed"] == 4
+    shutil.rmtree(out, ignore_errors=True)
