@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- entry point ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_negative_numbers(sys.argv[1:] if argv is None else argv))
     commands = {
         "train": cmd_train,
         "eval": cmd_eval,
@@ -162,6 +162,29 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _attach_negative_numbers(argv: list[str]) -> list[str]:
+    """``--lr -1e-5`` -> ``--lr=-1e-5``: argparse would take ``-1e-5`` for an option and say only
+    "expected one argument"; attached, the value reaches the validator, which says what is wrong."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in TRAIN_FLAGS and i + 1 < len(argv) and _is_number(argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def config_from_args(args: argparse.Namespace, paths: list[str] | None = None) -> LabConfig:
@@ -287,6 +310,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
         else:
             texts.append(text)
+    if not texts:
+        raise LabError("no text to label: give TEXT arguments or lines on stdin with -.")
     from tui_lab.core.predict import Predictor
 
     predictor = Predictor.from_path(args.model)

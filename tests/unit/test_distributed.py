@@ -33,13 +33,32 @@ def data(tmp_path: Path) -> Path:
 def _train(args: list[str], cwd: Path, distributed: bool = True) -> subprocess.CompletedProcess:
     command = [*TORCHRUN, "-m", "tui_lab"] if distributed else [sys.executable, "-m", "tui_lab"]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    return subprocess.run([*command, "train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [*command, "train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 def _flags(data: Path, out: Path, name: str, epochs: int = 3) -> list[str]:
-    return ["--train", str(data), "--output-dir", str(out), "--run-name", name, "--epochs", str(epochs),
-            "--max-length", "32", "--batch-size", "16", "--set", "model.vocab_size=300", "--no-baseline",
-            "--patience", "0", "--json"]
+    return [
+        "--train",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--run-name",
+        name,
+        "--epochs",
+        str(epochs),
+        "--max-length",
+        "32",
+        "--batch-size",
+        "16",
+        "--set",
+        "model.vocab_size=300",
+        "--no-baseline",
+        "--patience",
+        "0",
+        "--json",
+    ]
 
 
 def test_two_processes_train_one_run_in_the_accuracy_band(data: Path, tmp_path: Path) -> None:
@@ -53,12 +72,15 @@ def test_two_processes_train_one_run_in_the_accuracy_band(data: Path, tmp_path: 
     single = _train(_flags(data, tmp_path / "single", "one"), tmp_path, distributed=False)
     assert single.returncode == 0, single.stderr[-3000:]
     one = json.loads(single.stdout.strip().splitlines()[-1])
-    assert summary["best"]["accuracy"] >= 0.9 and abs(summary["best"]["accuracy"] - one["best"]["accuracy"]) <= 0.1
+    assert (
+        summary["best"]["accuracy"] >= 0.9
+        and abs(summary["best"]["accuracy"] - one["best"]["accuracy"]) <= 0.1
+    )
     started = next(e for e in read_events(out / "ddp" / "events.jsonl") if isinstance(e, RunStarted))
     assert started.world_size == 2 and started.n_train == 320
     # each step consumed a batch per rank: half the steps of one process
     assert started.total_steps == 3 * 10
-    assert 'world_size = 2' in (out / "ddp" / "config.toml").read_text()
+    assert "world_size = 2" in (out / "ddp" / "config.toml").read_text()
     assert LabConfig.load(out / "ddp" / "config.toml").train.epochs == 3  # the [run] table is skipped
 
 
@@ -67,8 +89,14 @@ def test_a_stopped_distributed_run_resumes_to_the_same_result(data: Path, tmp_pa
     assert full.returncode == 0, full.stderr[-3000:]
     out = tmp_path / "b"
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    proc = subprocess.Popen([*TORCHRUN, "-m", "tui_lab", "train", *_flags(data, out, "part", epochs=4)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*TORCHRUN, "-m", "tui_lab", "train", *_flags(data, out, "part", epochs=4)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     events = out / "part" / "events.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and not (events.exists() and '"step":3,' in events.read_text()):

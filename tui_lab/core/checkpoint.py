@@ -40,21 +40,24 @@ def write_atomically(target: Path, write: Any) -> Path:
     target = Path(target)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     old = target.with_name(f"{target.name}.old")
+    gone = CheckpointError(
+        f"the run folder {target.parent} is gone (deleted or unmounted while "
+        f"training); nothing more can be saved there."
+    )
     if not target.parent.is_dir():
-        raise CheckpointError(
-            f"the run folder {target.parent} is gone (deleted or unmounted while "
-            f"training); nothing more can be saved there."
-        )
+        raise gone
     try:
         tmp.mkdir()
         write(tmp)
         _fsync_dir(tmp)
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not target.parent.is_dir():
+            raise gone from exc
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CheckpointError(
-            f"could not write checkpoint {target.name}/ ({reason}); the previous "
-            f"one is kept. Free disk space or check permissions."
+            f"could not write checkpoint {target.name}/ ({reason}); the previous one is kept. "
+            f"Free disk space or check permissions."
         ) from exc
     if old.exists():
         shutil.rmtree(old)

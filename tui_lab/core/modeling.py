@@ -210,10 +210,16 @@ def load_pretrained(
             ignore_mismatched_sizes=True,
         )
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+        # safetensors only: a pickled pytorch_model.bin could run code when it is loaded
+        model = AutoModelForSequenceClassification.from_pretrained(name, use_safetensors=True, **kwargs)
     except ValueError as exc:
         raise ModelError(f"'{name}' cannot be used as a text classifier: {_first(exc)}.") from None
     except OSError as exc:
+        if "safetensors" in str(exc).lower() or "model.safetensors" in str(exc):
+            raise ModelError(
+                f"'{name}' has no safetensors weights (only pickled ones, which tui-lab "
+                f"does not load); re-save it with save_pretrained(safe_serialization=True)."
+            ) from None
         raise ModelError(f"'{name}' could not be loaded: {_first(exc)}.") from None
     if tokenizer.pad_token is None:  # GPT-style tokenizers have no pad token
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
