@@ -85,8 +85,12 @@ def instrumented_trainer(cfg: Any, clock: PhaseClock, sinks: tuple[Any, ...] = (
 
     from tui_lab.core import train as core_train
 
-    originals = {"collate": core_train.collate, "build_optimizer": core_train.build_optimizer,
-                 "clip": torch.nn.utils.clip_grad_norm_, "backward": torch.Tensor.backward}
+    originals = {
+        "collate": core_train.collate,
+        "build_optimizer": core_train.build_optimizer,
+        "clip": torch.nn.utils.clip_grad_norm_,
+        "backward": torch.Tensor.backward,
+    }
 
     def build_optimizer(*a: Any, **k: Any) -> Any:
         optimizer = originals["build_optimizer"](*a, **k)
@@ -139,15 +143,21 @@ def restore(trainer: Any) -> None:
     torch.nn.utils.clip_grad_norm_, torch.Tensor.backward = p["clip"], p["backward"]
 
 
-def phase_table(seconds: dict[str, float], calls: dict[str, int], total: float, steps: int, title: str) -> str:
+def phase_table(
+    seconds: dict[str, float], calls: dict[str, int], total: float, steps: int, title: str
+) -> str:
     """Milliseconds per step of each phase and its share of ``total``."""
     lines = [f"{title}: {1000 * total / max(steps, 1):.1f} ms per step over {steps} steps"]
     for label, sec in sorted(seconds.items(), key=lambda kv: -kv[1]):
-        lines.append(f"  {label:<22} {1000 * sec / max(steps, 1):8.2f} ms  {100 * sec / total:5.1f}%"
-                     f"  ({calls.get(label, 0)} calls)")
+        lines.append(
+            f"  {label:<22} {1000 * sec / max(steps, 1):8.2f} ms  {100 * sec / total:5.1f}%"
+            f"  ({calls.get(label, 0)} calls)"
+        )
     rest = total - sum(seconds.values())
-    lines.append(f"  {'rest of the loop':<22} {1000 * rest / max(steps, 1):8.2f} ms  {100 * rest / total:5.1f}%"
-                 f"  (loss, logging events, stop-file check, device sampling, python)")
+    lines.append(
+        f"  {'rest of the loop':<22} {1000 * rest / max(steps, 1):8.2f} ms  {100 * rest / total:5.1f}%"
+        f"  (loss, logging events, stop-file check, device sampling, python)"
+    )
     return "\n".join(lines)
 
 
@@ -159,10 +169,19 @@ def run_phases(cfg: Any) -> None:
     finally:
         restore(trainer)
     loop = trainer.loop_seconds - clock.side_seconds
-    print(phase_table(clock.seconds, clock.calls, loop, trainer.step,
-                      "core loop phases (wall clock, evaluation and checkpoints left out)"))
-    print(f"  (evaluation + checkpoints + final report: {clock.side_seconds:.2f} s; core's own train time "
-          f"{trainer.train_time:.2f} s)")
+    print(
+        phase_table(
+            clock.seconds,
+            clock.calls,
+            loop,
+            trainer.step,
+            "core loop phases (wall clock, evaluation and checkpoints left out)",
+        )
+    )
+    print(
+        f"  (evaluation + checkpoints + final report: {clock.side_seconds:.2f} s; core's own train time "
+        f"{trainer.train_time:.2f} s)"
+    )
 
 
 def run_torch_profiler(cfg: Any, steps: int) -> None:
@@ -171,8 +190,9 @@ def run_torch_profiler(cfg: Any, steps: int) -> None:
     from tui_lab.core.events import StepLogged
 
     cfg.train.logging_steps = 1  # one StepLogged per step drives the profiler's schedule
-    prof = profile(activities=[ProfilerActivity.CPU],
-                   schedule=schedule(wait=3, warmup=2, active=steps, repeat=1))
+    prof = profile(
+        activities=[ProfilerActivity.CPU], schedule=schedule(wait=3, warmup=2, active=steps, repeat=1)
+    )
 
     def sink(event: Any) -> None:
         if isinstance(event, StepLogged):

@@ -29,17 +29,37 @@ from tui_lab.core.config import LabConfig  # noqa: E402
 
 def headless(config: Path, out: Path, name: str) -> float:
     """One ``tui-lab train --config`` run; its train samples/s."""
-    subprocess.run([sys.executable, "-m", "tui_lab", "train", "--config", str(config), "--output-dir", str(out),
-                    "--run-name", name, "--json"], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_lab",
+            "train",
+            "--config",
+            str(config),
+            "--output-dir",
+            str(out),
+            "--run-name",
+            name,
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     return json.loads((out / name / "report.json").read_text())["train_samples_per_second"]
 
 
 def in_lab(config: Path, out: Path, timeout: float = 900) -> float:
     """One run started with ctrl+t in the lab inside tmux (120x40); its train samples/s."""
     session = f"tui-lab-bench-{uuid.uuid4().hex[:6]}"
-    command = f"unset COLUMNS LINES; {shlex.quote(sys.executable)} -m tui_lab --config {shlex.quote(str(config))}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(ROOT), command],
-                   check=True)
+    command = (
+        f"unset COLUMNS LINES; {shlex.quote(sys.executable)} -m tui_lab --config {shlex.quote(str(config))}"
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(ROOT), command],
+        check=True,
+    )
     try:
         _wait(lambda: "%" in _screen(session) and "Hyperparameters" in _screen(session), 120)
         time.sleep(3)  # let the dataset pane finish its analysis, as a user would
@@ -53,7 +73,9 @@ def in_lab(config: Path, out: Path, timeout: float = 900) -> float:
 
 
 def _screen(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+    ).stdout
 
 
 def _wait(predicate, timeout: float) -> None:
@@ -82,7 +104,10 @@ def main() -> None:
     for i in range(args.repeat):  # alternate, so drift in machine load hits both alike
         rows["headless"].append(headless(config, work / "headless-runs", f"h{i}"))
         rows["lab"].append(in_lab(config, work / "lab-runs"))
-        print(f"round {i + 1}: headless {rows['headless'][-1]:,.0f}  lab {rows['lab'][-1]:,.0f} samples/s", flush=True)
+        print(
+            f"round {i + 1}: headless {rows['headless'][-1]:,.0f}  lab {rows['lab'][-1]:,.0f} samples/s",
+            flush=True,
+        )
     h, lab = statistics.median(rows["headless"]), statistics.median(rows["lab"])
     print(f"\n| run | train samples/s (median of {args.repeat}) | ratio |")
     print("|---|---:|---:|")

@@ -186,13 +186,13 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: len(app.history.steps) > 0)
         await wait_for(pilot, lambda: not app.training)
-        await pilot.pause(0.6)  # one redraw period
+        charts = list(app.query(RunChart))
+        await wait_for(pilot, lambda: all(c.up_to_date() for c in charts), timeout=5)  # within a redraw period
+        await wait_for(pilot, lambda: "completed" in _text(app, "#train-status"), timeout=5)
         h = app.history
         assert h.status == "completed" and h.started.epochs == 3
         assert len(h.steps) == 3 * 15 and len(h.eval_steps) == 3 and h.baseline is not None
-        charts = list(app.query(RunChart))
-        assert all(c.up_to_date() for c in charts)  # every chart drew the final state
-        assert all(c.points > 0 for c in charts)
+        assert all(c.points > 0 for c in charts)  # every chart drew the final state
         status = _text(app, "#train-status")
         assert "completed" in status and "best f1_macro" in status and "baseline" in status
         assert "confusion" in _text(app, "#confusion")
@@ -220,7 +220,7 @@ async def test_stop_mid_run_then_start_again(lab_config) -> None:
         assert first.status == "stopped" and first.last_step.step < 50 * 15
         run_dir = Path(first.started.run_dir)
         assert (run_dir / "last" / "trainer_state.json").exists()
-        assert "stopped" in _text(app, "#train-status")
+        await wait_for(pilot, lambda: "stopped" in _text(app, "#train-status"), timeout=10)
         app.config.train.epochs = 1
         await pilot.press("ctrl+t")
         await wait_for(
@@ -238,8 +238,7 @@ async def test_a_training_failure_is_shown_and_the_app_survives(tmp_path: Path, 
         app.config.data.train = str(tmp_path / "d")
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await pilot.pause(0.6)
-        assert "single label" in _text(app, "#train-status")
+        await wait_for(pilot, lambda: "single label" in _text(app, "#train-status"), timeout=10)
         assert any(n.severity == "error" and "single label" in n.message for n in app._notifications)
         app.config.data.train = good
         await pilot.press("ctrl+t")
@@ -256,8 +255,7 @@ async def test_an_unexpected_exception_in_the_worker_is_reported(lab_config, mon
         await settle(pilot)
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await pilot.pause(0.6)
-        assert "kaboom in the loop" in _text(app, "#train-status")
+        await wait_for(pilot, lambda: "kaboom in the loop" in _text(app, "#train-status"), timeout=10)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
 

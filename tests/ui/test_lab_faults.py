@@ -27,8 +27,7 @@ async def test_run_folder_deleted_while_training(lab_config) -> None:
         await wait_for(pilot, lambda: app.history.started is not None and app.history.best_checkpoint_step)
         shutil.rmtree(app.history.started.run_dir)
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await pilot.pause(0.6)
-        assert "is gone" in _text(app, "#train-status")
+        await wait_for(pilot, lambda: "is gone" in _text(app, "#train-status"), timeout=10)
         lab_config.train.epochs = 1
         await pilot.press("ctrl+t")  # the lab still trains
         await wait_for(pilot, lambda: app.history.status == "completed")
@@ -57,8 +56,7 @@ async def test_unknown_model_offline_fails_in_place_and_writes_nothing(lab_confi
         await pilot.pause()
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await pilot.pause(0.6)
-        assert "offline preset" in _text(app, "#train-status")
+        await wait_for(pilot, lambda: "offline preset" in _text(app, "#train-status"), timeout=10)
         out = Path(lab_config.train.output_dir)
         assert not out.exists() or not any(out.iterdir())
 

@@ -183,7 +183,6 @@ class ThroughputChart(RunChart):
             xs, ys = downsample(h.steps, h.throughput, MAX_POINTS)
             self.line(xs, ys, "blue", "braille")
             yticks(plt, ys, "{:,.0f}", lo=0.0)
-            plt.title(f"samples/s (now {h.throughput[-1]:,.0f})")
         _step_axis(plt, h)
 
 

@@ -187,6 +187,9 @@ class LengthHistogram(PlotextPlot):
             plt.vline(max_length, "red")
             top = int(counts.max())
             plt.yticks([0, top // 2, top], ["0", str(top // 2), str(top)])
+            right = max(max_length, max(lengths))
+            ticks = [round(right * i / 4) for i in range(5)]
+            plt.xticks(ticks, [str(t) for t in ticks])
         self.refresh()
 
 

@@ -15,12 +15,13 @@ from tui_lab.ui.widgets.dataset_pane import PathSuggester
 
 KEYS: list[tuple[str, str]] = [
     ("ctrl+t", "start training with the form's settings"),
-    ("ctrl+x", "stop training (saves last/, the run stays resumable)"),
+    ("ctrl+x", "stop training (saves last/, the run stays resumable; also a watched or detached run)"),
     ("f1", "this help"),
     ("f2", "Dataset: files, columns, preview, labels, token lengths"),
     ("f3", "Hyperparameters: the form (validated as you type)"),
     ("f4", "Training: live charts, progress, confusion matrix"),
     ("f5", "Console: type a sentence, see the label"),
+    ("f6", "Runs: open, stop (s) or compare (space, c) the runs in the output folder"),
     ("ctrl+s", "save the config as TOML (tui-lab train --config reads it)"),
     ("ctrl+o", "open a TOML config"),
     ("ctrl+l", "open a run or model folder in the console"),

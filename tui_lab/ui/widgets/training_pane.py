@@ -30,7 +30,7 @@ STATUS_STYLE = {
 
 
 def status_text(h: RunHistory) -> Text:
-    """Run state, progress figures, the best metric and the baseline, on up to four lines.
+    """Run state, progress, the best metric and the baseline: six short lines at most.
 
     Separators end the segment before them (no segment starts with a space), which keeps the
     spacing right in SVG screenshots too.
@@ -38,37 +38,36 @@ def status_text(h: RunHistory) -> Text:
     text = Text()
     text.append(f"● {h.status.replace('_', ' ')}   ", STATUS_STYLE.get(h.status, ""))
     if h.started is not None:
-        text.append(f"{h.started.run_name}   ", "bold")
-        text.append(f"{h.started.model} · {h.started.device} · {h.started.precision}", "dim")
+        text.append(h.started.run_name, "bold")
+        world = f" · {h.started.world_size} processes" if h.started.world_size > 1 else ""
+        text.append(f"\n{h.started.model} · {h.started.device} · {h.started.precision}{world}", "dim")
     s = h.last_step
     if s is not None:
-        text.append(
-            f"\nstep {s.step}/{s.total_steps} · epoch {s.epoch:.2f} · loss {s.loss:.4f} · "
-            f"{s.samples_per_second:,.0f} samples/s"
-        )
+        text.append(f"\nstep {s.step}/{s.total_steps} · epoch {s.epoch:.2f}")
         if h.status == "running":
             text.append(" · ")
             text.append(f"ETA {format_seconds(s.eta_seconds)}", "bold")
+        text.append(f"\nloss {s.loss:.4f} · {s.samples_per_second:,.0f} samples/s")
+    if h.failure is not None:
+        text.append(f"\n{h.failure.message}", "bold red")
+        return text
     if h.best_eval is not None:
         name, m = h.metric_name, h.best_eval.metrics
         text.append("\n")
         if name in m:
             text.append(f"best {name} {m[name]:.4f} @ {h.best_eval.step}", "green")
         if "accuracy" in m and name != "accuracy":
-            text.append(f" · accuracy {m['accuracy']:.4f}", "green")
+            text.append(f" · acc {m['accuracy']:.4f}", "green")
+    extra = []
     if h.baseline is not None:
-        text.append("\n" if h.best_eval is None else " · ")
-        text.append(f"baseline acc {h.baseline.dev.get('accuracy', 0):.4f}", "dim")
+        extra.append((f"baseline acc {h.baseline.dev.get('accuracy', 0):.4f}", "dim"))
     if h.test_eval is not None:
-        text.append(
-            f"\ntest accuracy {h.test_eval.metrics.get('accuracy', 0):.4f} · "
-            f"macro-F1 {h.test_eval.metrics.get('f1_macro', 0):.4f}",
-            "cyan",
-        )
-    if h.failure is not None:
-        text.append(f"\n{h.failure.message}", "bold red")
+        extra.append((f"test acc {h.test_eval.metrics.get('accuracy', 0):.4f}", "cyan"))
     elif h.finished is not None and h.finished.reason:
-        text.append(f"\n{h.finished.reason}", "dim")
+        extra.append((h.finished.reason, "dim"))
+    for i, (part, style) in enumerate(extra):
+        text.append("\n" if i == 0 else " · ")
+        text.append(part, style)
     return text
 
 
@@ -102,14 +101,14 @@ def chart_legend() -> Text:
     """One line that says what each colour in the charts is."""
     text = Text()
     for label, style in (
-        ("━ train loss ", "grey50"),
-        ("━ smoothed ", "cyan"),
-        ("● dev loss   ", "orange1"),
-        ("━ accuracy ", "green"),
+        ("━ train ", "grey50"),
+        ("━ EMA ", "cyan"),
+        ("● dev loss  ", "orange1"),
+        ("━ acc ", "green"),
         ("━ macro-F1 ", "magenta"),
-        ("─ TF-IDF baseline   ", "grey50"),
+        ("─ baseline  ", "grey50"),
         ("━ util ", "green"),
-        ("━ memory", "red"),
+        ("━ mem", "red"),
     ):
         text.append(label, style)
     return text
@@ -166,7 +165,12 @@ class TrainingPane(Vertical):
         self._drawn = h.version
         # fixed-size boxes: an update repaints them without a new layout of the screen
         self.query_one("#train-status", Static).update(status_text(h), layout=False)
-        self.query_one("#confusion", Static).update(confusion_table(h), layout=False)
+        confusion = self.query_one("#confusion", Static)
+        labels = len(h.started.labels) if h.started else 0
+        width = min(44, 12 + 7 * labels) if labels else 18
+        if confusion.styles.width is None or confusion.styles.width.value != width:
+            confusion.styles.width = width  # sized once per run, by its number of labels
+        confusion.update(confusion_table(h), layout=False)
         bar = self.query_one("#train-progress", ProgressBar)
         if h.last_step is not None:
             bar.update(total=h.last_step.total_steps, progress=h.last_step.step)
