@@ -47,6 +47,30 @@ def write_csv(path: Path, rows: list[tuple], header: tuple = ("text", "label")) 
     return path
 
 
+def tiny_train_flags(data: Path, out: Path, name: str, epochs: int = 4) -> list[str]:
+    """`tui-lab train` flags for a fast run on ``tiny_data``-style folders (JSON summary last)."""
+    return [
+        "--train",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--run-name",
+        name,
+        "--epochs",
+        str(epochs),
+        "--max-length",
+        "32",
+        "--batch-size",
+        "16",
+        "--set",
+        "model.vocab_size=300",
+        "--no-baseline",
+        "--patience",
+        "0",
+        "--json",
+    ]
+
+
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
     """A folder with train.csv (240 rows), dev.csv (60) and test.csv (60)."""

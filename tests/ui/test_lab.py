@@ -187,7 +187,9 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         await wait_for(pilot, lambda: len(app.history.steps) > 0)
         await wait_for(pilot, lambda: not app.training)
         charts = list(app.query(RunChart))
-        await wait_for(pilot, lambda: all(c.up_to_date() for c in charts), timeout=5)  # within a redraw period
+        await wait_for(
+            pilot, lambda: all(c.up_to_date() for c in charts), timeout=5
+        )  # within a redraw period
         await wait_for(pilot, lambda: "completed" in _text(app, "#train-status"), timeout=5)
         h = app.history
         assert h.status == "completed" and h.started.epochs == 3

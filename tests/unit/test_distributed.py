@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_rows, write_csv
+from tests.conftest import make_rows, tiny_train_flags, write_csv
 from tui_lab.core.config import LabConfig
 from tui_lab.core.events import RunStarted, read_events
 from tui_lab.core.runs import run_info
@@ -38,38 +38,15 @@ def _train(args: list[str], cwd: Path, distributed: bool = True) -> subprocess.C
     )
 
 
-def _flags(data: Path, out: Path, name: str, epochs: int = 3) -> list[str]:
-    return [
-        "--train",
-        str(data),
-        "--output-dir",
-        str(out),
-        "--run-name",
-        name,
-        "--epochs",
-        str(epochs),
-        "--max-length",
-        "32",
-        "--batch-size",
-        "16",
-        "--set",
-        "model.vocab_size=300",
-        "--no-baseline",
-        "--patience",
-        "0",
-        "--json",
-    ]
-
-
 def test_two_processes_train_one_run_in_the_accuracy_band(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    ddp = _train(_flags(data, out, "ddp"), tmp_path)
+    ddp = _train(tiny_train_flags(data, out, "ddp", epochs=3), tmp_path)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     lines = [ln for ln in ddp.stdout.splitlines() if ln.startswith("{")]
     assert len(lines) == 1  # only rank 0 reports
     summary = json.loads(lines[0])
     assert [p.name for p in out.iterdir()] == ["ddp"]  # exactly one run folder
-    single = _train(_flags(data, tmp_path / "single", "one"), tmp_path, distributed=False)
+    single = _train(tiny_train_flags(data, tmp_path / "single", "one", epochs=3), tmp_path, distributed=False)
     assert single.returncode == 0, single.stderr[-3000:]
     one = json.loads(single.stdout.strip().splitlines()[-1])
     assert (
@@ -85,12 +62,12 @@ def test_two_processes_train_one_run_in_the_accuracy_band(data: Path, tmp_path: 
 
 
 def test_a_stopped_distributed_run_resumes_to_the_same_result(data: Path, tmp_path: Path) -> None:
-    full = _train(_flags(data, tmp_path / "a", "full", epochs=4), tmp_path)
+    full = _train(tiny_train_flags(data, tmp_path / "a", "full", epochs=4), tmp_path)
     assert full.returncode == 0, full.stderr[-3000:]
     out = tmp_path / "b"
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     proc = subprocess.Popen(
-        [*TORCHRUN, "-m", "tui_lab", "train", *_flags(data, out, "part", epochs=4)],
+        [*TORCHRUN, "-m", "tui_lab", "train", *tiny_train_flags(data, out, "part", epochs=4)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

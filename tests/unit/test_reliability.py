@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, make_rows, write_csv
+from tests.conftest import SAMPLE, make_rows, tiny_train_flags, write_csv
 from tui_lab.cli import main
 from tui_lab.core import checkpoint
 from tui_lab.core.config import LabConfig
@@ -30,29 +30,6 @@ from tui_lab.core.train import Trainer
 
 CLI = [sys.executable, "-m", "tui_lab"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def _flags(data: Path, out: Path, name: str, epochs: int = 4) -> list[str]:
-    return [
-        "--train",
-        str(data),
-        "--output-dir",
-        str(out),
-        "--run-name",
-        name,
-        "--epochs",
-        str(epochs),
-        "--max-length",
-        "32",
-        "--batch-size",
-        "16",
-        "--set",
-        "model.vocab_size=300",
-        "--no-baseline",
-        "--patience",
-        "0",
-        "--json",
-    ]
 
 
 def _start(args: list[str]) -> subprocess.Popen:
@@ -76,11 +53,14 @@ def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(
     tiny_data: Path, tmp_path: Path
 ) -> None:
     full = subprocess.run(
-        [*CLI, "train", *_flags(tiny_data, tmp_path / "a", "full")], capture_output=True, text=True, env=ENV
+        [*CLI, "train", *tiny_train_flags(tiny_data, tmp_path / "a", "full")],
+        capture_output=True,
+        text=True,
+        env=ENV,
     )
     assert full.returncode == 0, full.stderr
     out = tmp_path / "b"
-    proc = _start(_flags(tiny_data, out, "killed"))
+    proc = _start(tiny_train_flags(tiny_data, out, "killed"))
     events = out / "killed" / "events.jsonl"
     _wait_for(events, '"which":"last"')  # the first epoch's last/ is on disk
     _wait_for(events, '"step":20,')  # ... and the second epoch is under way (15 steps an epoch)
@@ -104,7 +84,7 @@ def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_save_last_exit_130_and_resume(tiny_data: Path, tmp_path: Path, sig: int) -> None:
     out = tmp_path / "runs"
-    proc = _start(_flags(tiny_data, out, "sig", epochs=200))
+    proc = _start(tiny_train_flags(tiny_data, out, "sig", epochs=200))
     _wait_for(out / "sig" / "events.jsonl", '"event":"step"')
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)

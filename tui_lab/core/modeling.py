@@ -60,7 +60,6 @@ def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 
         (and so ``transformers.pipeline``) loads back.
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
 
     normalizer = normalizers.BertNormalizer(
         lowercase=True, handle_chinese_chars=True, strip_accents=None, clean_text=True
@@ -78,8 +77,15 @@ def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 
         special_tokens=[("[CLS]", vocab.index("[CLS]")), ("[SEP]", vocab.index("[SEP]"))],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
+    return wrap_wordpiece(tok, max_length)
+
+
+def wrap_wordpiece(backend: Any, max_length: int) -> Any:
+    """A ``tokenizers.Tokenizer`` built by :func:`train_wordpiece` as a ``transformers`` tokenizer."""
+    from transformers import BertTokenizerFast
+
     return BertTokenizerFast(
-        tokenizer_object=tok,
+        tokenizer_object=backend,
         unk_token="[UNK]",
         sep_token="[SEP]",
         pad_token="[PAD]",

@@ -331,7 +331,6 @@ class Trainer:
 
     # .. set-up ....................................................................................
     def _prepare(self) -> None:
-
         from tui_lab.core.device import configure_cuda_speed, pick_device, resolve_precision
 
         state: dict[str, Any] | None = None
@@ -404,26 +403,15 @@ class Trainer:
     def _build_preset_distributed(self) -> tuple[Any, Any]:
         """Rank 0 trains the tokenizer and sends it, so every rank has the same vocabulary."""
         from tokenizers import Tokenizer
-        from transformers import BertTokenizerFast
 
         cfg = self.config
+        max_length = max(512, cfg.data.max_length)
         spec = None
         if self.dist.is_main:
-            tok = modeling.train_wordpiece(
-                self.data.train.texts, cfg.model.vocab_size, max(512, cfg.data.max_length)
-            )
+            tok = modeling.train_wordpiece(self.data.train.texts, cfg.model.vocab_size, max_length)
             spec = tok.backend_tokenizer.to_str()
         spec = distributed.broadcast_object(self.dist, spec)
-        tok = BertTokenizerFast(
-            tokenizer_object=Tokenizer.from_str(spec),
-            unk_token="[UNK]",
-            sep_token="[SEP]",
-            pad_token="[PAD]",
-            cls_token="[CLS]",
-            mask_token="[MASK]",
-            model_max_length=max(512, cfg.data.max_length),
-            do_lower_case=True,
-        )
+        tok = modeling.wrap_wordpiece(Tokenizer.from_str(spec), max_length)
         return tok, modeling.build_preset(cfg.model.name, tok, self.data.label_names, cfg.data.max_length)
 
     def _run_facts(self) -> dict[str, Any]:

@@ -154,36 +154,34 @@ class MetricsChart(RunChart):
         _step_axis(plt, h)
 
 
-class LearningRateChart(RunChart):
+class StepSeriesChart(RunChart):
+    """One per-step series of the history (``series`` names the attribute) against the step."""
+
+    series = ""
+    color = "white"
+    tick_format = "{:g}"
+
+    def data_key(self, h: RunHistory) -> Any:
+        return len(h.steps)
+
+    def draw(self, plt: Any, h: RunHistory) -> None:
+        if h.steps:
+            xs, ys = downsample(h.steps, getattr(h, self.series), MAX_POINTS)
+            self.line(xs, ys, self.color, "braille")
+            yticks(plt, ys, self.tick_format, lo=0.0)
+        _step_axis(plt, h)
+
+
+class LearningRateChart(StepSeriesChart):
     """The learning rate schedule as it was applied."""
 
-    title = "learning rate"
-
-    def data_key(self, h: RunHistory) -> Any:
-        return len(h.steps)
-
-    def draw(self, plt: Any, h: RunHistory) -> None:
-        if h.steps:
-            xs, ys = downsample(h.steps, h.learning_rate, MAX_POINTS)
-            self.line(xs, ys, "yellow", "braille")
-            yticks(plt, ys, "{:.0e}", lo=0.0)
-        _step_axis(plt, h)
+    title, series, color, tick_format = "learning rate", "learning_rate", "yellow", "{:.0e}"
 
 
-class ThroughputChart(RunChart):
+class ThroughputChart(StepSeriesChart):
     """Training samples per second."""
 
-    title = "samples/s"
-
-    def data_key(self, h: RunHistory) -> Any:
-        return len(h.steps)
-
-    def draw(self, plt: Any, h: RunHistory) -> None:
-        if h.steps:
-            xs, ys = downsample(h.steps, h.throughput, MAX_POINTS)
-            self.line(xs, ys, "blue", "braille")
-            yticks(plt, ys, "{:,.0f}", lo=0.0)
-        _step_axis(plt, h)
+    title, series, color, tick_format = "samples/s", "throughput", "blue", "{:,.0f}"
 
 
 class DeviceChart(RunChart):
