@@ -158,7 +158,7 @@ def length_summary(stats: dict[str, Any], max_length: int) -> Text:
     text = Text()
     text.append(
         f"p50 {int(np.percentile(lengths, 50))} · p95 {int(np.percentile(lengths, 95))} · "
-        f"max {int(lengths.max())} tokens · "
+        f"max {int(lengths.max())} · "
     )
     text.append(f"{100 * cut:.1f}% cut at {max_length}", "bold red" if cut > 0.05 else "")
     shared = stats["shared_train_dev"]
@@ -217,7 +217,7 @@ class DatasetPane(Vertical):
             yield Input(
                 d.dev, placeholder="folder's or split", suggester=PathSuggester(), compact=True, id="data-dev"
             )
-            yield Label(" test", classes="field-label")
+            yield Label("test", classes="field-label second")
             yield Input(
                 d.test,
                 placeholder="folder's, if any",
@@ -228,7 +228,7 @@ class DatasetPane(Vertical):
         with Horizontal(classes="field-row"):
             yield Label("text", classes="field-label")
             yield Select([], prompt="(inferred)", compact=True, id="data-text-column")
-            yield Label(" label", classes="field-label")
+            yield Label("label", classes="field-label second")
             yield Select([], prompt="(inferred)", compact=True, id="data-label-column")
         yield Static("", id="data-error")
         yield DataTable(id="data-preview", zebra_stripes=True, cursor_type="row")

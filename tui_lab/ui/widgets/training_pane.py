@@ -105,7 +105,7 @@ def chart_legend() -> Text:
         ("━ EMA ", "cyan"),
         ("● dev loss  ", "orange1"),
         ("━ acc ", "green"),
-        ("━ macro-F1 ", "magenta"),
+        ("━ F1 ", "magenta"),
         ("─ baseline  ", "grey50"),
         ("━ util ", "green"),
         ("━ mem", "red"),
