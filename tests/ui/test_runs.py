@@ -9,7 +9,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from tests.conftest import make_rows, write_csv
+from tests.conftest import make_rows, tiny_train_flags, write_csv
 from tests.ui.conftest import settle, wait_for
 from tui_lab.core.runs import run_info
 from tui_lab.core.train import Trainer
@@ -19,29 +19,7 @@ from tui_lab.ui.widgets.runs_screen import CompareScreen, OverlayChart, RunsScre
 
 def _train_process(data: Path, out: Path, name: str, epochs: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tui_lab",
-            "train",
-            "--train",
-            str(data),
-            "--output-dir",
-            str(out),
-            "--run-name",
-            name,
-            "--epochs",
-            str(epochs),
-            "--max-length",
-            "32",
-            "--no-baseline",
-            "--set",
-            "model.vocab_size=300",
-            "--batch-size",
-            "16",
-            "--patience",
-            "0",
-        ],
+        [sys.executable, "-m", "tui_lab", "train", *tiny_train_flags(data, out, name, epochs)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
