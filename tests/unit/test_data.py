@@ -11,12 +11,13 @@ from tests.conftest import make_rows, write_csv
 from tui_lab.core.config import DataConfig
 from tui_lab.core.data import (
     Split,
+    label_counts,
+    length_stats,
     load_data,
     read_preview,
     read_table,
     resolve_sources,
     shared_texts,
-    split_stats,
     stratified_split,
 )
 from tui_lab.core.errors import DataError
@@ -92,9 +93,10 @@ def test_preview_reads_only_the_head(tmp_path: Path) -> None:
 
 def test_stats_report_percentiles_truncation_and_counts() -> None:
     split = Split(["a"] * 4, [0, 0, 1, 1])
-    stats = split_stats(split, ["neg", "pos"], [5, 10, 50, 200], max_length=64)
-    assert stats.label_counts == {"neg": 2, "pos": 2}
-    assert stats.truncated_share == 0.25 and stats.length_percentiles["max"] == 200
+    assert label_counts(split, ["neg", "pos", "meh"]) == {"neg": 2, "pos": 2, "meh": 0}
+    stats = length_stats([5, 10, 50, 200], max_length=64)
+    assert stats["truncated"] == 0.25 and stats["max"] == 200 and stats["p50"] == 30
+    assert length_stats([], 64)["truncated"] == 0.0
 
 
 def test_shared_texts_counts_leakage() -> None:

@@ -412,7 +412,7 @@ def clean_rows(
         texts.append(text if isinstance(text, str) else str(text))
         labels.append(label)
     if bad and not drop_empty:
-        rows = ", ".join(str(_row_number(table, i)) for i in bad[:5])
+        rows = ", ".join(str(i + 1) for i in bad[:5])  # data rows as a user counts them, from 1
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise DataError(
             f"{table.source} has {len(bad)} row(s) with an empty text or label "
@@ -425,11 +425,6 @@ def clean_rows(
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _row_number(table: Table, index: int) -> int:
-    """1-based data row number as a user counts it in the file (header not counted)."""
-    return index + 1
 
 
 # -- labels --------------------------------------------------------------------------------------
@@ -546,31 +541,22 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
 
 
 # -- statistics ----------------------------------------------------------------------------------
-@dataclass
-class SplitStats:
-    """What a user wants to know about one split before training on it."""
-
-    rows: int
-    label_counts: dict[str, int]
-    length_percentiles: dict[str, int]
-    truncated_share: float
-    max_length: int
+def label_counts(split: Split, label_names: list[str]) -> dict[str, int]:
+    """Examples per label name, in label order (zero for a label the split lacks)."""
+    counts = Counter(split.labels)
+    return {name: counts.get(i, 0) for i, name in enumerate(label_names)}
 
 
-def split_stats(
-    split: Split, label_names: list[str], token_lengths: list[int], max_length: int
-) -> SplitStats:
-    """Counts per label, token-length percentiles and the share longer than ``max_length``."""
+def length_stats(token_lengths: list[int], max_length: int) -> dict[str, Any]:
+    """Token-length percentiles (``p50``, ``p90``, ``p95``, ``p99``, ``max``) and ``truncated``, the
+    share of texts longer than ``max_length``."""
     import numpy as np
 
-    counts = Counter(split.labels)
     lengths = np.asarray(token_lengths or [0])
-    pcts = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99)}
-    pcts["max"] = int(lengths.max())
-    truncated = float((lengths > max_length).mean()) if token_lengths else 0.0
-    return SplitStats(
-        len(split), {n: counts.get(i, 0) for i, n in enumerate(label_names)}, pcts, truncated, max_length
-    )
+    stats: dict[str, Any] = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99)}
+    stats["max"] = int(lengths.max())
+    stats["truncated"] = float((lengths > max_length).mean()) if token_lengths else 0.0
+    return stats
 
 
 def shared_texts(a: Split, b: Split) -> int:

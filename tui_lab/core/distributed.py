@@ -87,18 +87,6 @@ def any_flag(info: DistInfo, flag: bool, device: str) -> bool:
     return bool(t.item() > 0)
 
 
-def sum_floats(info: DistInfo, values: list[float], device: str) -> list[float]:
-    """Element-wise sum over ranks."""
-    if not info.enabled:
-        return values
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
 def broadcast_object(info: DistInfo, obj: Any) -> Any:
     """Rank 0's ``obj`` on every rank."""
     if not info.enabled:

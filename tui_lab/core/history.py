@@ -8,7 +8,6 @@ drawing (:func:`downsample`), so a 100,000-step run costs the same to draw as a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from tui_lab.core.events import (
     BaselineReady,
@@ -127,28 +126,11 @@ class RunHistory:
         return [m.get(name, float("nan")) for m in self.eval_metrics]
 
     @property
-    def progress(self) -> float:
-        """Share of the total steps done, 0..1."""
-        if self.last_step is None or not self.last_step.total_steps:
-            return 0.0
-        return min(1.0, self.last_step.step / self.last_step.total_steps)
-
-    @property
     def metric_name(self) -> str:
         """The metric that picks best/ (from the run's config)."""
         if self.started is None:
             return "f1_macro"
         return str(self.started.config.get("train", {}).get("metric_for_best_model", "f1_macro"))
-
-    def summary(self) -> dict[str, Any]:
-        """A small dict for status lines and the runs list."""
-        best = self.best_eval.metrics if self.best_eval else {}
-        return {
-            "status": self.status,
-            "step": self.last_step.step if self.last_step else 0,
-            "best": best,
-            "baseline": self.baseline.dev if self.baseline else None,
-        }
 
 
 _HANDLERS = {

@@ -148,14 +148,6 @@ def write_report(run_dir: Path, report: dict[str, Any]) -> Path:
     return path
 
 
-def read_report(run_dir: str | Path) -> dict[str, Any] | None:
-    """``report.json`` of a finished run, or ``None``."""
-    try:
-        return json.loads((Path(run_dir) / REPORT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def request_stop(run_dir: str | Path) -> Path:
     """Ask the trainer writing ``run_dir`` (in any process) to stop: it polls a STOP file every
     step, saves ``last/`` and ends with status ``stopped``."""

@@ -15,10 +15,12 @@ and one to pause, and sends :mod:`tui_lab.core.events` to any number of sinks.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -535,7 +537,7 @@ class Trainer:
                 precision=self.dev_info.precision,
                 world_size=world,
                 start_step=self.step,
-                pid=_pid(),
+                pid=os.getpid(),
                 config=cfg.to_dict(),
             )
         )
@@ -641,7 +643,7 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         dtype = self.dev_info.autocast_dtype
         # DDP all-reduces gradients only on the micro-batch that completes an optimiser step
-        ctx = self.ddp.no_sync() if self.dist.enabled and not sync_grads else _null()
+        ctx = self.ddp.no_sync() if self.dist.enabled and not sync_grads else nullcontext()
         with ctx:
             with torch.autocast(
                 self.device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None
@@ -886,20 +888,6 @@ class Trainer:
             "baseline": self.baseline,
             "config": self.config.to_dict(),
         }
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _oom_message(exc: BaseException, config: LabConfig) -> str | None:

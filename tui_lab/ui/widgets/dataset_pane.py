@@ -82,7 +82,7 @@ def analyse(cfg: LabConfig) -> dict[str, Any]:
     import random
 
     from tui_lab.core import modeling
-    from tui_lab.core.data import load_data, shared_texts
+    from tui_lab.core.data import label_counts, load_data, shared_texts
 
     bundle = load_data(cfg.data, cfg.train.seed)
     rng = random.Random(0)
@@ -111,12 +111,9 @@ def analyse(cfg: LabConfig) -> dict[str, Any]:
         split = getattr(bundle, name)
         if split is None:
             continue
-        counts = [0] * len(bundle.label_names)
-        for label in split.labels:
-            counts[label] += 1
         splits[name] = {
             "rows": len(split),
-            "counts": dict(zip(bundle.label_names, counts)),
+            "counts": label_counts(split, bundle.label_names),
             "lengths": lengths(split.texts),
         }
     return {
@@ -151,15 +148,12 @@ def label_bars(stats: dict[str, Any], width: int = 14) -> Text:
 
 def length_summary(stats: dict[str, Any], max_length: int) -> Text:
     """Percentiles of train token lengths, the share cut at ``max_length``, and train/dev overlap."""
-    import numpy as np
+    from tui_lab.core.data import length_stats
 
-    lengths = np.asarray(stats["splits"]["train"]["lengths"] or [0])
-    cut = float((lengths > max_length).mean())
+    ls = length_stats(stats["splits"]["train"]["lengths"], max_length)
+    cut = ls["truncated"]
     text = Text()
-    text.append(
-        f"p50 {int(np.percentile(lengths, 50))} · p95 {int(np.percentile(lengths, 95))} · "
-        f"max {int(lengths.max())} · "
-    )
+    text.append(f"p50 {ls['p50']} · p95 {ls['p95']} · max {ls['max']} · ")
     text.append(f"{100 * cut:.1f}% cut at {max_length}", "bold red" if cut > 0.05 else "")
     shared = stats["shared_train_dev"]
     text.append(f"\n{shared} shared by train/dev", "bold red" if shared else "dim")
