@@ -127,3 +127,37 @@ def test_folder_without_config_or_missing_folder(tmp_path: Path) -> None:
 def test_default_learning_rates() -> None:
     assert modeling.default_learning_rate("tiny-bert") == 1e-3
     assert modeling.default_learning_rate("bert-base-uncased") == 3e-5
+
+
+def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from tui_lab.core import data, hub
+    from tui_lab.core.config import DataConfig
+
+    monkeypatch.setattr(hub, "offline", lambda: False)
+    calls: list[tuple] = []
+
+    def no_network(repo_id, timeout=None, **kw):
+        calls.append((repo_id, timeout))
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "model_info", no_network)
+    monkeypatch.setattr(huggingface_hub, "dataset_info", no_network)
+    with pytest.raises(ModelError, match="hub cannot be reached.*--model tiny-bert or small-bert"):
+        modeling.load_pretrained("someone/model", ["a", "b"], 32)
+    with pytest.raises(data.DataError, match="hub cannot be reached.*local .csv"):
+        data.load_data(DataConfig(train="someone/dataset"))
+    assert calls == [("someone/model", hub.PROBE_TIMEOUT), ("someone/dataset", hub.PROBE_TIMEOUT)]
+
+    class Response:  # the two attributes the hub's HTTP errors read
+        headers: dict = {}
+        request = None
+
+    def missing(repo_id, timeout=None, **kw):
+        raise RepositoryNotFoundError("404 Repository Not Found", response=Response())
+
+    monkeypatch.setattr(huggingface_hub, "model_info", missing)
+    with pytest.raises(ModelError, match="does not exist on the Hugging Face hub"):
+        modeling.load_pretrained("someone/model", ["a", "b"], 32)

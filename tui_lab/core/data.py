@@ -325,7 +325,15 @@ def _read_hub(dataset_id: str, split: str) -> Table:
 
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     datasets.disable_progress_bars()
+    from tui_lab.core import hub
+
     names = {"train": ["train"], "dev": ["validation", "dev", "valid", "test"], "test": ["test"]}
+    if not hub.offline():  # a quick answer instead of ~25 s of retries when the hub is out of reach
+        status = hub.probe(dataset_id, "dataset")
+        if status != "ok":
+            raise DataError(
+                hub.explain(dataset_id, status, "dataset", "give a local .csv/.jsonl/.parquet path")
+            )
     try:
         builder_splits = datasets.get_dataset_split_names(dataset_id)
     except Exception:

@@ -246,6 +246,7 @@ def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
 def _auto_config(name: str, trust_remote_code: bool) -> Any:
     from transformers import AutoConfig
 
+    _probe_hub(name)
     try:
         return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except ValueError as exc:
@@ -258,6 +259,27 @@ def _auto_config(name: str, trust_remote_code: bool) -> Any:
         raise ModelError(_unreachable(name, exc)) from None
 
 
+def _probe_hub(name: str) -> None:
+    """Fail in a moment, not after ~25 s of retries, when a hub id cannot be loaded from the hub.
+
+    Skipped for local paths and when the hub is switched off (the local cache may still have it).
+    """
+    from tui_lab.core import hub
+
+    if Path(name).expanduser().exists() or hub.offline() or not _looks_like_hub_id(name):
+        return
+    status = hub.probe(name, "model")
+    if status != "ok":
+        raise ModelError(hub.explain(name, status, "model", WAY_OUT))
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return not name.startswith((".", "/", "~")) and name.count("/") <= 1
+
+
+WAY_OUT = "use an offline preset (--model tiny-bert or small-bert) or a local model folder"
+
+
 def _unreachable(name: str, exc: BaseException) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
@@ -265,12 +287,11 @@ def _unreachable(name: str, exc: BaseException) -> str:
         return f"{path} is not a Hugging Face model folder ({missing} missing or unreadable: {_first(exc)})."
     if path.exists():
         return f"{path} is a file; give the folder that holds config.json and the weights."
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+    if not _looks_like_hub_id(name):
         return f"model folder {name} does not exist."
     return (
         f"model '{name}' is not a local folder and could not be fetched from the Hugging Face "
-        f"hub (offline, or no such model); use an offline preset (--model tiny-bert or "
-        f"small-bert) or a local model folder."
+        f"hub (offline, or no such model); {WAY_OUT}."
     )
 
 
