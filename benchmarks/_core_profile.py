@@ -1,9 +1,10 @@
 """Where a step of the core training loop spends its time (``train_throughput.py --profile``).
 
-The real :class:`tui_lab.core.train.Trainer` runs; only its phases are labelled, from outside:
-``collate`` and ``build_optimizer`` are wrapped where the loop looks them up, the model's
-``forward``, ``Tensor.backward`` and ``clip_grad_norm_`` are wrapped too, and evaluation and
-checkpoints (``_evaluate_and_save``, ``_save_last``, ``_finish``) are timed apart and kept out of the phases.
+The real :class:`tui_lab.core.train.Trainer` runs; its phases are labelled through its hooks
+(:mod:`tui_lab.core.hooks`): the task's ``collate`` and the model's ``forward`` are wrapped at
+set-up, the optimizer's step is timed by its own step hooks, ``Tensor.backward`` and
+``clip_grad_norm_`` are wrapped while the run lasts, and evaluation and checkpoints (the
+``evaluate``, ``save`` and ``finish`` phases) are timed apart and kept out of the phases.
 
 Modes:
 
@@ -20,6 +21,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
+
+from tui_lab.core.hooks import Hooks
 
 PHASE_PREFIX = "## "
 
@@ -79,68 +82,46 @@ class PhaseClock:
                 self.side_seconds += time.perf_counter() - start
 
 
-def instrumented_trainer(cfg: Any, clock: PhaseClock, sinks: tuple[Any, ...] = ()) -> Any:
-    """The core ``Trainer`` with its phases labelled by ``clock`` (patches undone by :func:`restore`)."""
+class PhaseHooks(Hooks):
+    """Labels the core's phases through its hooks: ``collate`` and the model's ``forward`` are
+    wrapped once the run is set up, the optimizer's step is timed through its own hooks, and
+    evaluation and checkpoints are timed apart (kept out of the phases)."""
+
+    def __init__(self, clock: PhaseClock) -> None:
+        self.clock = clock
+        self.loop_seconds = 0.0
+
+    def on_setup(self, setup: Any) -> None:
+        setup.task.collate = self.clock.wrap("collate", setup.task.collate)
+        setup.model.forward = self.clock.wrap("forward", setup.model.forward)
+        if not self.clock.record_ranges:  # torch.profiler labels the optimizer's step itself
+            self.clock.time_optimizer(setup.optimizer)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        if name != "train_loop":
+            with self.clock.aside():
+                yield
+            return
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.loop_seconds += time.perf_counter() - start
+
+
+@contextmanager
+def patched_torch(clock: PhaseClock) -> Iterator[None]:
+    """``Tensor.backward`` and ``clip_grad_norm_`` timed while the block runs."""
     import torch
 
-    from tui_lab.core import train as core_train
-
-    originals = {
-        "collate": core_train.collate,
-        "build_optimizer": core_train.build_optimizer,
-        "clip": torch.nn.utils.clip_grad_norm_,
-        "backward": torch.Tensor.backward,
-    }
-
-    def build_optimizer(*a: Any, **k: Any) -> Any:
-        optimizer = originals["build_optimizer"](*a, **k)
-        if not clock.record_ranges:  # torch.profiler labels the optimizer's step itself
-            clock.time_optimizer(optimizer)
-        return optimizer
-
-    core_train.collate = clock.wrap("collate", originals["collate"])
-    core_train.build_optimizer = build_optimizer
-    torch.nn.utils.clip_grad_norm_ = clock.wrap("clip_grad_norm_", originals["clip"])
-    torch.Tensor.backward = clock.wrap("backward", originals["backward"])
-
-    class Instrumented(core_train.Trainer):
-        restore_patches = originals
-
-        def _prepare(self) -> None:
-            super()._prepare()
-            self.model.forward = clock.wrap("forward", self.model.forward)
-
-        def _train_loop(self, *a: Any, **k: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return super()._train_loop(*a, **k)
-            finally:
-                self.loop_seconds = time.perf_counter() - start
-
-        def _evaluate_and_save(self, *a: Any, **k: Any) -> Any:
-            with clock.aside():
-                return super()._evaluate_and_save(*a, **k)
-
-        def _save_last(self, *a: Any, **k: Any) -> Any:
-            with clock.aside():
-                return super()._save_last(*a, **k)
-
-        def _finish(self, *a: Any, **k: Any) -> Any:
-            with clock.aside():
-                return super()._finish(*a, **k)
-
-    return Instrumented(cfg, sinks=sinks)
-
-
-def restore(trainer: Any) -> None:
-    """Undo the patches of :func:`instrumented_trainer`."""
-    import torch
-
-    from tui_lab.core import train as core_train
-
-    p = trainer.restore_patches
-    core_train.collate, core_train.build_optimizer = p["collate"], p["build_optimizer"]
-    torch.nn.utils.clip_grad_norm_, torch.Tensor.backward = p["clip"], p["backward"]
+    originals = (torch.nn.utils.clip_grad_norm_, torch.Tensor.backward)
+    torch.nn.utils.clip_grad_norm_ = clock.wrap("clip_grad_norm_", originals[0])
+    torch.Tensor.backward = clock.wrap("backward", originals[1])
+    try:
+        yield
+    finally:
+        torch.nn.utils.clip_grad_norm_, torch.Tensor.backward = originals
 
 
 def phase_table(
@@ -162,25 +143,25 @@ def phase_table(
 
 
 def run_phases(cfg: Any) -> None:
+    from tui_lab.core.train import Trainer
+
     clock = PhaseClock()
-    trainer = instrumented_trainer(cfg, clock)
-    try:
-        trainer.run()
-    finally:
-        restore(trainer)
-    loop = trainer.loop_seconds - clock.side_seconds
+    hooks = PhaseHooks(clock)
+    with patched_torch(clock):
+        result = Trainer(cfg, hooks=[hooks]).run()
+    loop = hooks.loop_seconds - clock.side_seconds
     print(
         phase_table(
             clock.seconds,
             clock.calls,
             loop,
-            trainer.step,
+            result.step,
             "core loop phases (wall clock, evaluation and checkpoints left out)",
         )
     )
     print(
         f"  (evaluation + checkpoints + final report: {clock.side_seconds:.2f} s; core's own train time "
-        f"{trainer.train_time:.2f} s)"
+        f"{result.report.get('train_seconds', 0.0):.2f} s)"
     )
 
 
@@ -198,13 +179,11 @@ def run_torch_profiler(cfg: Any, steps: int) -> None:
         if isinstance(event, StepLogged):
             prof.step()
 
+    from tui_lab.core.train import Trainer
+
     clock = PhaseClock(record_ranges=True)
-    trainer = instrumented_trainer(cfg, clock, sinks=(sink,))
-    try:
-        with prof:
-            trainer.run()
-    finally:
-        restore(trainer)
+    with patched_torch(clock), prof:
+        Trainer(cfg, [sink], hooks=[PhaseHooks(clock)]).run()
     averages = prof.key_averages()
     print(averages.table(sort_by="cpu_time_total", row_limit=35))
     print(averages.table(sort_by="self_cpu_time_total", row_limit=25))

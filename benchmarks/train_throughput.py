@@ -63,6 +63,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CONTENDERS = ("core", "hf-trainer", "hf-trainer-group-by-length", "tutorial")
+REF = "core-ref"  # the core of another checkout (--ref DIR): a before/after comparison in one run
 REFERENCE = "hf-trainer"
 RESULT_MARKER = "@@BENCH_RESULT "
 SETTINGS_FILE = "settings.json"
@@ -100,6 +101,7 @@ class Settings:
     total_steps: int = 0
     warmup_steps: int = 0
     sources: dict[str, str] = dataclasses.field(default_factory=dict)
+    ref: str = ""  # --ref: the other checkout whose core runs as core-ref
 
     @property
     def train_file(self) -> str:
@@ -182,7 +184,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "torch.profiler op tables, or cProfile",
     )
     p.add_argument("--profile-steps", type=int, default=20, help="steps recorded by --profile torch")
-    p.add_argument("--worker", choices=CONTENDERS + ("floor",), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--ref",
+        default="",
+        metavar="DIR",
+        help=f"another checkout of tui-lab (e.g. a git worktree of an older commit): adds '{REF}', its core "
+        "run through the public Trainer API only, to compare before/after side by side",
+    )
+    p.add_argument("--worker", choices=CONTENDERS + (REF, "floor"), help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if min(args.epochs, args.repeat_train, args.rounds) < 1 or min(args.threads, args.retries) < 0:
@@ -191,6 +200,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.contenders) - set(CONTENDERS))
     if unknown:
         p.error(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
+    if args.ref:
+        if not (Path(args.ref) / "tui_lab" / "core" / "train.py").exists():
+            p.error(f"--ref {args.ref} is not a tui-lab checkout (no tui_lab/core/train.py)")
+        args.contenders.append(REF)
     return args
 
 
@@ -237,7 +250,12 @@ def prepare(args: argparse.Namespace, workdir: Path) -> Settings:
     from tui_lab.core.train import seed_everything
 
     quiet_transformers()
-    s = Settings(workdir=str(workdir), epochs=args.epochs, threads=args.threads)
+    s = Settings(
+        workdir=str(workdir),
+        epochs=args.epochs,
+        threads=args.threads,
+        ref=str(Path(args.ref).resolve()) if args.ref else "",
+    )
     source, described = resolve_train_source(args.train, workdir)
     bundle = load_data(DataConfig(train=source, dev=args.dev, max_length=s.max_length), s.seed)
     write_split(
@@ -269,9 +287,12 @@ def prepare(args: argparse.Namespace, workdir: Path) -> Settings:
 def run_worker(name: str, settings: Settings, verbose: bool) -> dict[str, Any]:
     """Run one contender in a fresh interpreter; its JSON result (or an ``error``)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--workdir", settings.workdir]
+    env = dict(os.environ)
+    if name == REF:  # the other checkout's tui_lab comes first on the path
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [settings.ref, env.get("PYTHONPATH", "")]))
     started = time.perf_counter()
     proc = subprocess.run(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=None if verbose else subprocess.PIPE, text=True
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=None if verbose else subprocess.PIPE, text=True
     )
     wall = time.perf_counter() - started
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARKER)]
@@ -362,7 +383,7 @@ def ratio_lines(results: list[dict[str, Any]]) -> list[str]:
     core = ok["core"]["samples_per_second"]
     return [
         f"core / {name}: {core / ok[name]['samples_per_second']:.2f}x train samples/s"
-        for name in CONTENDERS[1:]
+        for name in (*CONTENDERS[1:], REF)
         if name in ok
     ]
 
@@ -593,50 +614,40 @@ def evaluate(model: Any, tokenizer: Any, texts: list[str], labels: list[int], ma
     return correct / max(1, len(texts))
 
 
-def make_core_trainer(cfg: Any) -> Any:
-    """The core ``Trainer`` with stopwatches around its loop and its evaluation/checkpoints.
+def timed_hooks() -> Any:
+    """Stopwatches around the core's loop and its evaluation/checkpoints, through its hooks."""
+    from tui_lab.core.hooks import Hooks
 
-    Only timing wraps the (private) loop methods; the core's behaviour is untouched.
-    """
-    from tui_lab.core.train import Trainer
+    class TimedHooks(Hooks):
+        """Stopwatches around the core's loop and its evaluation/checkpoints, through its hooks."""
 
-    class TimedTrainer(Trainer):
-        loop_seconds = 0.0
-        loop_cpu_seconds = 0.0
-        loop_others_seconds = 0.0
-        side_seconds = 0.0
-        _depth = 0
+        def __init__(self) -> None:
+            self.loop_seconds = self.loop_cpu_seconds = self.loop_others_seconds = 0.0
+            self.side_seconds = 0.0
+            self._depth = 0
 
         @contextmanager
-        def _side(self) -> Iterator[None]:
+        def phase(self, name: str) -> Iterator[None]:
+            if name == "train_loop":
+                took: dict[str, float] = {}
+                try:
+                    with stopwatch() as took:
+                        yield
+                finally:
+                    self.loop_seconds += took.get("wall", 0.0)
+                    self.loop_cpu_seconds += took.get("cpu", 0.0)
+                    self.loop_others_seconds += took.get("others", 0.0)
+                return
             self._depth += 1
             start = time.perf_counter()
             try:
                 yield
             finally:
                 self._depth -= 1
-                if self._depth == 0:
+                if self._depth == 0 and name != "finish":
                     self.side_seconds += time.perf_counter() - start
 
-        def _train_loop(self, *a: Any, **k: Any) -> Any:
-            took: dict[str, float] = {}
-            try:
-                with stopwatch() as took:
-                    return super()._train_loop(*a, **k)
-            finally:
-                self.loop_seconds += took.get("wall", 0.0)
-                self.loop_cpu_seconds += took.get("cpu", 0.0)
-                self.loop_others_seconds += took.get("others", 0.0)
-
-        def _evaluate_and_save(self, *a: Any, **k: Any) -> Any:
-            with self._side():
-                return super()._evaluate_and_save(*a, **k)
-
-        def _save_last(self, *a: Any, **k: Any) -> Any:
-            with self._side():
-                return super()._save_last(*a, **k)
-
-    return TimedTrainer(cfg)
+    return TimedHooks()
 
 
 def core_config(s: Settings, output_dir: str) -> Any:
@@ -665,9 +676,11 @@ def train_core(s: Settings) -> Trained:
     from tui_lab.core import checkpoint
 
     runs = Path(s.workdir) / f"core-runs-{os.getpid()}"  # one per worker: rounds share the work folder
-    trainer = make_core_trainer(core_config(s, str(runs)))
+    from tui_lab.core.train import Trainer
+
+    trainer = timed_hooks()
     started = time.perf_counter()
-    result = trainer.run()
+    result = Trainer(core_config(s, str(runs)), hooks=[trainer]).run()
     wall = time.perf_counter() - started
     train_seconds = float(result.report.get("train_seconds") or 0.0)
     samples = s.n_train * s.epochs
@@ -803,8 +816,32 @@ def train_tutorial(s: Settings) -> Trained:
     return Trained(model, took["wall"], took["cpu"] / took["wall"], took["others"] / took["wall"])
 
 
+def train_core_ref(s: Settings) -> Trained:
+    """The other checkout's core through its public API: ``Trainer(config).run()`` and its report."""
+    from transformers import AutoModelForSequenceClassification
+
+    from tui_lab.core import checkpoint
+    from tui_lab.core.train import Trainer
+
+    runs = Path(s.workdir) / f"core-ref-runs-{os.getpid()}"
+    with stopwatch() as took:
+        result = Trainer(core_config(s, str(runs))).run()
+    last = checkpoint.resolve(Path(result.run_dir) / "last")
+    model = AutoModelForSequenceClassification.from_pretrained(str(last))
+    shutil.rmtree(runs, ignore_errors=True)
+    train_seconds = float(result.report.get("train_seconds") or 0.0)
+    return Trained(
+        model,
+        train_seconds,
+        took["cpu"] / took["wall"],
+        took["others"] / took["wall"],
+        {"core_reported_samples_per_second": result.train_samples_per_second, "status": result.status},
+    )
+
+
 TRAINERS: dict[str, Callable[[Settings], Trained]] = {
     "core": train_core,
+    REF: train_core_ref,
     "hf-trainer": lambda s: train_hf(s, group_by_length=False),
     "hf-trainer-group-by-length": lambda s: train_hf(s, group_by_length=True),
     "tutorial": train_tutorial,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tui_lab.core import checkpoint
-from tui_lab.core.errors import ConfigError, TrainingAborted
+from tui_lab.core.batching import encode, from_lists, length_grouped_batches
+from tui_lab.core.errors import CheckpointError, ConfigError, TrainingAborted
 from tui_lab.core.events import (
     BaselineReady,
     CheckpointSaved,
@@ -21,8 +22,10 @@ from tui_lab.core.events import (
     StepLogged,
     read_events,
 )
+from tui_lab.core.optim import build_scheduler
 from tui_lab.core.runs import list_runs, run_info
-from tui_lab.core.train import Trainer, collate, length_grouped_batches, linear_schedule
+from tui_lab.core.tasks import ClassifyTask
+from tui_lab.core.train import Trainer
 
 
 def _run(cfg, **kw):
@@ -54,17 +57,24 @@ def test_a_run_emits_events_writes_the_run_folder_and_learns(tiny_config) -> Non
     assert run_info(run).status == "completed" and list_runs(run.parent)[0].name == "t"
 
 
-def test_learning_rate_schedule_warms_up_then_decays() -> None:
+def test_learning_rate_schedule_is_transformers_linear_warmup_and_decay() -> None:
     import torch
+    from transformers import get_linear_schedule_with_warmup
 
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = linear_schedule(opt, warmup_steps=2, total_steps=10)
-    lrs = []
-    for _ in range(10):
-        lrs.append(sched.get_last_lr()[0])
-        opt.step()
-        sched.step()
-    assert lrs[0] < lrs[1] <= 1.0 and lrs[2] == 1.0 and lrs[-1] < lrs[3]
+    def rates(make) -> list[float]:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = make(opt)
+        out = []
+        for _ in range(10):
+            out.append(sched.get_last_lr()[0])
+            opt.step()
+            sched.step()
+        return out
+
+    ours = rates(lambda opt: build_scheduler(opt, warmup_steps=2, total_steps=10))
+    theirs = rates(lambda opt: get_linear_schedule_with_warmup(opt, 2, 10))
+    assert ours == pytest.approx(theirs)
+    assert ours[:4] == pytest.approx([0.0, 0.5, 1.0, 0.875])  # warm up from 0, peak at step 2, then decay
 
 
 def test_length_grouping_reduces_padding_and_is_seeded() -> None:
@@ -76,18 +86,35 @@ def test_length_grouping_reduces_padding_and_is_seeded() -> None:
     def padding(batches):
         return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
 
-    grouped = length_grouped_batches(lengths, 32, seed=1)
-    plain = length_grouped_batches(lengths, 32, seed=1, group=False)
+    def batches(seed: int, group: bool = True) -> list[list[int]]:
+        return [b.tolist() for b in length_grouped_batches(lengths, 32, seed=seed, group=group)]
+
+    grouped = batches(1)
+    plain = batches(1, group=False)
     assert sorted(i for b in grouped for i in b) == list(range(2000))
     assert padding(grouped) < padding(plain) / 5
-    assert grouped == length_grouped_batches(lengths, 32, seed=1)
-    assert grouped != length_grouped_batches(lengths, 32, seed=2)
+    assert grouped == batches(1)
+    assert grouped != batches(2)
 
 
 def test_collate_pads_to_the_longest_in_the_batch() -> None:
-    batch = collate([[2, 5, 3], [2, 3]], [1, 0], pad_id=0, multiple=8)
+    tokens = from_lists([[7, 7], [2, 5, 3], [2, 3]])
+    task = ClassifyTask(["neg", "pos"])
+    batch = task.collate(tokens, [1, 2], task.targets([0, 1, 0]), pad_id=0, multiple=8)
     assert batch["input_ids"].shape == (2, 8)
+    assert batch["input_ids"][0, :3].tolist() == [2, 5, 3] and batch["input_ids"][1, 2:].sum() == 0
     assert batch["attention_mask"].sum().item() == 5 and batch["labels"].tolist() == [1, 0]
+
+
+def test_token_arrays_hold_the_tokenizers_ids_in_chunks() -> None:
+    from tui_lab.core.modeling import train_wordpiece
+
+    texts = [f"text number {i} " + "word " * (i % 7) for i in range(50)]
+    tok = train_wordpiece(texts, vocab_size=200)
+    flat = encode(tok, texts, max_length=6, chunk=7)  # several chunks, some rows truncated
+    expected = tok(texts, truncation=True, max_length=6)["input_ids"]
+    assert len(flat) == 50 and [flat.row(i).tolist() for i in range(50)] == expected
+    assert flat.lengths.max() == 6 and flat.values.dtype.name == "int32"
 
 
 def test_stop_saves_last_and_resume_matches_an_uninterrupted_run(tiny_config, tmp_path: Path) -> None:
@@ -116,10 +143,10 @@ def test_stop_saves_last_and_resume_matches_an_uninterrupted_run(tiny_config, tm
 def test_resume_refuses_a_finished_run_or_a_folder_without_last(tiny_config, tmp_path: Path) -> None:
     tiny_config.train.epochs = 1
     done, _ = _run(tiny_config)
-    with pytest.raises(Exception, match="already finished"):
+    with pytest.raises(CheckpointError, match="already finished"):
         Trainer(tiny_config, resume=done.run_dir).run()
     (tmp_path / "empty-run").mkdir()
-    with pytest.raises(Exception, match="no last/ checkpoint"):
+    with pytest.raises(CheckpointError, match="no last/ checkpoint"):
         Trainer(tiny_config, resume=tmp_path / "empty-run").run()
 
 
@@ -178,7 +205,7 @@ def test_out_of_memory_gets_a_hint(tiny_config, monkeypatch) -> None:
     events: list = []
     with pytest.raises(torch.OutOfMemoryError):
         Trainer(tiny_config, [events.append]).run()
-    assert "lower --batch-size or --max-length" in events[-1].message
+    assert "lower train.batch_size or data.max_length" in events[-1].message
 
 
 def test_invalid_config_is_refused_before_anything_is_written(tiny_config) -> None:

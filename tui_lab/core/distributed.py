@@ -104,3 +104,40 @@ def barrier(info: DistInfo) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def reduce_step_stats(info: DistInfo, loss_sum: Any, count: int, stop: bool) -> tuple[float, list[int], bool]:
+    """What every rank must agree on at a logging step, in one collective.
+
+    Args:
+        loss_sum: this rank's summed micro-batch losses since the last logging step (a device scalar).
+        count: how many losses ``loss_sum`` holds.
+        stop: whether a stop was requested on this rank.
+
+    Returns:
+        (mean loss over every rank's micro-batches, the ranks whose loss is not finite, whether any
+        rank asked to stop). Every rank gets the same answer, so all stop or abort together.
+    """
+    import math
+
+    import torch
+
+    if not info.enabled:
+        total = float(loss_sum.item())  # the host waits for the device here, once per logging step
+        mean = total / max(count, 1)
+        return mean, ([] if math.isfinite(mean) else [0]), stop
+    import torch.distributed as dist
+
+    mine = torch.stack(
+        [
+            loss_sum.float(),
+            torch.tensor(float(count), device=loss_sum.device),
+            torch.tensor(float(stop), device=loss_sum.device),
+        ]
+    )  # (3,)
+    parts = [torch.empty_like(mine) for _ in range(info.world_size)]
+    dist.all_gather(parts, mine)
+    rows = torch.stack(parts).cpu().tolist()  # (world, 3)
+    bad = [r for r, (s, n, _) in enumerate(rows) if not math.isfinite(s / max(n, 1))]
+    total, n = sum(r[0] for r in rows), sum(r[1] for r in rows)
+    return total / max(n, 1), bad, any(r[2] > 0 for r in rows)

@@ -1,0 +1,44 @@
+"""Named points of a run that a benchmark, a profiler or a test can attach to.
+
+The trainer calls :meth:`Hooks.on_setup` once the model, optimiser and data are ready, and wraps
+each phase (``train_loop``, ``evaluate``, ``save``, ``finish``) in :meth:`Hooks.phase`. Nothing
+in the trainer depends on what a hook does; the default hooks do nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+PHASES = ("train_loop", "evaluate", "save", "finish")
+
+
+class Hooks:
+    """Override what you need; every method is a no-op here."""
+
+    def on_setup(self, setup: Any) -> None:
+        """The run's :class:`~tui_lab.core.setup.RunSetup` is built (model on its device, optimiser made)."""
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Around one phase of the run (one of :data:`PHASES`)."""
+        yield
+
+
+class HookList(Hooks):
+    """Several hooks called in order (phases nest: the first hook's is outermost)."""
+
+    def __init__(self, hooks: Iterable[Hooks] = ()) -> None:
+        self.hooks = list(hooks)
+
+    def on_setup(self, setup: Any) -> None:
+        for hook in self.hooks:
+            hook.on_setup(setup)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        with ExitStack() as stack:
+            for hook in self.hooks:
+                stack.enter_context(hook.phase(name))
+            yield

@@ -1,0 +1,246 @@
+"""Setting up a run: data, task, tokenizer, model, token ids, optimiser, schedule and state.
+
+:func:`prepare` returns one :class:`RunSetup` that the loop, evaluation and checkpoints read; it
+writes nothing, so a run that fails here leaves no folder behind. A resume reads the run's own
+``config.toml`` and ``last/`` and rebuilds the same setup, so the loop goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tui_lab.core import checkpoint, distributed
+from tui_lab.core.batching import TokenArrays, encode, length_grouped_batches
+from tui_lab.core.config import LabConfig
+from tui_lab.core.data import DataBundle, load_data
+from tui_lab.core.errors import CheckpointError
+from tui_lab.core.optim import build_optimizer, build_scheduler
+from tui_lab.core.runs import CONFIG_FILE
+from tui_lab.core.tasks import DEFAULT_TASK, Task, task_for
+
+
+@dataclass
+class TrainState:
+    """Where a run is; saved as ``last/trainer_state.json`` (the keys are that file's)."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    total_steps: int = 0
+    best_metric: float | None = None
+    best: dict[str, float] | None = None
+    bad_evals: int = 0
+    train_time: float = 0.0
+    samples_seen: int = 0
+    baseline: dict[str, Any] | None = None
+    metric_for_best_model: str = ""
+    finished: bool = False
+    status: str = "running"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainState:
+        """From a saved ``trainer_state.json`` (unknown keys ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EncodedSplit:
+    """One split ready for the loop: token ids and the task's targets, row for row."""
+
+    tokens: TokenArrays
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class RunSetup:
+    """Everything a run computes with; built by :func:`prepare`."""
+
+    config: LabConfig
+    dist: distributed.DistInfo
+    device: str  # "cuda:0", "cpu"
+    device_info: Any  # tui_lab.core.device.DeviceInfo: name, precision, autocast dtype
+    task: Task
+    data: DataBundle
+    tokenizer: Any
+    model: Any  # the bare model (what is saved)
+    learning_rate: float
+    pad_id: int
+    multiple: int  # pad widths to a multiple of this (8 on CUDA, for tensor cores)
+    train: EncodedSplit
+    dev: EncodedSplit
+    test: EncodedSplit | None
+    state: TrainState
+    last_dir: Path | None = None  # the last/ a resume continues from
+    steps_per_epoch: int = 1
+    total_steps: int = 1
+    optimizer: Any = None
+    scheduler: Any = None
+    scaler: Any = None
+    ddp: Any = None  # the model as the loop calls it (DistributedDataParallel under torchrun)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """This rank's batches of one epoch: the same global order on every rank, dealt out."""
+        tc = self.config.train
+        lengths = self.train.tokens.lengths
+        batches = length_grouped_batches(lengths, tc.batch_size, tc.seed + epoch, tc.group_by_length)
+        world = self.dist.world_size
+        if world > 1:
+            usable = (len(batches) // world) * world or world
+            batches = (batches * world)[:usable]  # every rank gets the same number of batches
+            batches = batches[self.dist.rank :: world]
+        return batches
+
+
+def task_name(config: LabConfig) -> str:
+    """The task a config trains."""
+    return getattr(config.model, "task", DEFAULT_TASK)
+
+
+def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None = None) -> RunSetup:
+    """Build a run's setup (or a resumed run's, from its folder).
+
+    Raises:
+        LabError: an invalid config, unusable data or model, or a run that cannot be resumed.
+    """
+    from tui_lab.core.device import configure_cuda_speed, pick_device, resolve_precision
+
+    state, last_dir = TrainState(), None
+    if resume is not None:
+        config, state, last_dir = load_resume(resume)
+    config = config.copy()
+    config.raise_if_invalid()
+    device = pick_device(dist.local_rank)
+    device_info = resolve_precision(config.train.precision, device)
+    configure_cuda_speed(device)
+    distributed.init(dist, device)
+    seed_everything(config.train.seed)
+    data = load_data(config.data, config.train.seed)
+    task = task_for(task_name(config), data.label_names)
+    tokenizer, model = _build_model(config, task, data, last_dir)
+    from tui_lab.core import modeling
+
+    lr = config.train.learning_rate or modeling.default_learning_rate(config.model.name)
+    config.train.learning_rate = lr
+    max_length = config.data.max_length
+    enc = lambda split: EncodedSplit(encode(tokenizer, split.texts, max_length), task.targets(split.labels))  # noqa: E731
+    setup = RunSetup(
+        config=config,
+        dist=dist,
+        device=device,
+        device_info=device_info,
+        task=task,
+        data=data,
+        tokenizer=tokenizer,
+        model=model.to(device),
+        learning_rate=lr,
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        multiple=8 if device.startswith("cuda") else 1,
+        train=enc(data.train),
+        dev=enc(data.dev),
+        test=enc(data.test) if data.test is not None else None,
+        state=state,
+        last_dir=last_dir,
+    )
+    _build_optimisation(setup)
+    return setup
+
+
+def load_resume(run_dir: Path) -> tuple[LabConfig, TrainState, Path]:
+    """The config, state and ``last/`` folder of a run to resume.
+
+    Raises:
+        CheckpointError: not a run folder, nothing saved yet, or the run already finished.
+    """
+    if not run_dir.is_dir():
+        raise CheckpointError(f"cannot resume: {run_dir} is not a run folder.")
+    last = checkpoint.resolve(run_dir / "last")
+    if last is None:
+        raise CheckpointError(
+            f"cannot resume: {run_dir} has no last/ checkpoint (it was stopped before the first save)."
+        )
+    config = LabConfig.load(run_dir / CONFIG_FILE)
+    state = TrainState.from_dict(checkpoint.load_state(last))
+    if state.finished:
+        raise CheckpointError(
+            f"cannot resume: {run_dir.name} already finished ({state.status or 'completed'}); start a new run."
+        )
+    return config, state, last
+
+
+def _build_model(config: LabConfig, task: Task, data: DataBundle, last_dir: Path | None) -> tuple[Any, Any]:
+    if last_dir is not None:
+        return _load_checkpoint(last_dir, data)
+    # every rank builds the same tokenizer: the preset vocabulary learner is deterministic across
+    # processes, so no rank waits in a collective while another learns it
+    return task.build_model(config, data.train.texts)
+
+
+def _load_checkpoint(last_dir: Path, data: DataBundle) -> tuple[Any, Any]:
+    """Tokenizer and model of ``last/``, in fp32 whatever dtype they were saved in."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(last_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        last_dir, use_safetensors=True, dtype=torch.float32
+    )
+    if [model.config.id2label[i] for i in range(model.config.num_labels)] != data.label_names:
+        raise CheckpointError("cannot resume: the data's labels differ from the checkpoint's.")
+    return tok, model
+
+
+def _build_optimisation(s: RunSetup) -> None:
+    """Steps, optimiser, schedule, loss scaler and the DDP wrapper; state restored on resume."""
+    import torch
+
+    tc = s.config.train
+    batches_per_epoch = len(s.epoch_batches(0))
+    s.steps_per_epoch = max(1, math.ceil(batches_per_epoch / tc.gradient_accumulation_steps))
+    s.total_steps = s.steps_per_epoch * tc.epochs
+    s.optimizer = build_optimizer(s.model, s.learning_rate, tc.weight_decay)
+    s.scheduler = build_scheduler(s.optimizer, int(tc.warmup_ratio * s.total_steps), s.total_steps)
+    s.scaler = torch.amp.GradScaler("cuda", enabled=s.device_info.precision == "fp16")
+    if s.last_dir is not None:
+        _restore_optimisation(s, s.last_dir)
+    s.ddp = s.model
+    if s.dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        s.ddp = DDP(
+            s.model,
+            device_ids=[s.device] if s.device.startswith("cuda") else None,
+            broadcast_buffers=False,  # BERT's buffers (position ids) never change
+        )
+
+
+def _restore_optimisation(s: RunSetup, last: Path) -> None:
+    s.optimizer.load_state_dict(checkpoint.load_tensor_file(last / checkpoint.OPTIMIZER_FILE))
+    s.scheduler.load_state_dict(checkpoint.load_tensor_file(last / checkpoint.SCHEDULER_FILE))
+    if (last / checkpoint.SCALER_FILE).exists():
+        s.scaler.load_state_dict(checkpoint.load_tensor_file(last / checkpoint.SCALER_FILE))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -1,0 +1,78 @@
+"""The task interface: everything that differs between objectives, behind one small class."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tui_lab.core.batching import TokenArrays
+
+
+class Task(ABC):
+    """One training objective (single-label classification, multi-label, NER, masked LM...).
+
+    A task turns a split's labels into training targets, a batch of rows into model inputs, model
+    outputs into a loss, evaluation outputs into metrics, and one output into a prediction. It is
+    stateless beyond its label names, so every rank and every resume builds the same one.
+
+    Attributes:
+        name: the value of the ``task`` setting.
+        default_metric: the dev metric that picks ``best/`` unless the config says otherwise.
+        metric_names: the scalar metrics :meth:`metrics` reports (for validation and charts).
+        lower_is_better: metrics that improve downwards (``loss``, ``perplexity``).
+    """
+
+    name: ClassVar[str]
+    default_metric: ClassVar[str]
+    metric_names: ClassVar[tuple[str, ...]]
+    lower_is_better: ClassVar[frozenset[str]] = frozenset({"loss"})
+
+    def __init__(self, label_names: list[str]) -> None:
+        self.label_names = list(label_names)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Label name -> index (the order the head's outputs have)."""
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    # -- data ----------------------------------------------------------------------------------
+    @abstractmethod
+    def targets(self, labels: Sequence[Any]) -> np.ndarray:
+        """A split's labels as one array the collate function indexes by row."""
+
+    @abstractmethod
+    def collate(
+        self, tokens: TokenArrays, idx: Sequence[int], targets: np.ndarray | None, pad_id: int, multiple: int
+    ) -> dict[str, Any]:
+        """The tensors of one batch (``input_ids``, ``attention_mask`` and, with targets, ``labels``)."""
+
+    # -- model ---------------------------------------------------------------------------------
+    @abstractmethod
+    def build_model(self, config: Any, train_texts: Sequence[str]) -> tuple[Any, Any]:
+        """(tokenizer, model) for a new run of this task: a preset from scratch or a pretrained model."""
+
+    @abstractmethod
+    def loss(self, logits: Any, labels: Any) -> Any:
+        """The scalar training loss of a batch, computed in fp32."""
+
+    # -- evaluation and prediction ------------------------------------------------------------
+    @abstractmethod
+    def outputs(self, logits: Any) -> Any:
+        """What evaluation keeps of a batch's logits (e.g. class probabilities), on the CPU."""
+
+    @abstractmethod
+    def metrics(self, targets: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
+        """Every metric of an evaluation (scalars plus task-specific tables), ``loss`` included."""
+
+    @abstractmethod
+    def decode(self, text: str, output: Sequence[float]) -> Any:
+        """One prediction for the console and the CLI."""
+
+    def is_improvement(self, value: float, best: float | None, metric: str) -> bool:
+        """Whether ``value`` beats ``best`` for ``metric``."""
+        if best is None:
+            return True
+        return value < best if metric in self.lower_is_better else value > best
