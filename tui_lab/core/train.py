@@ -426,6 +426,8 @@ class Trainer:
     def _save(self, which: str, state: dict[str, Any] | None = None) -> None:
         with self.hooks.phase("save"):
             path = saving.save(self.s, self.run_dir, which, state)
+            if which == "last":
+                distributed.barrier(self.dist)  # no rank runs ahead while rank 0 writes last/
         if path is not None:
             self._emit(CheckpointSaved(step=self.s.state.step, which=which, path=str(path)))
 
@@ -438,7 +440,6 @@ class Trainer:
         st.train_time, st.samples_seen = self.clock.total, self.clock.samples
         st.metric_for_best_model = s.config.train.metric_for_best_model
         self._save("last", st.to_dict())
-        distributed.barrier(self.dist)
 
     # .. the end ....................................................................................
     def _finish(self, status: str, reason: str) -> RunResult:
