@@ -15,7 +15,6 @@ sends :mod:`tui_lab.core.events` to any number of sinks.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -29,33 +28,12 @@ from tui_lab.core.clock import TrainClock
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError, TrainingAborted
 from tui_lab.core.evaluation import evaluate
-from tui_lab.core.events import (
-    BaselineReady,
-    Broadcast,
-    CheckpointSaved,
-    Evaluated,
-    Event,
-    JsonlSink,
-    Message,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    Sink,
-    StepLogged,
-)
+from tui_lab.core.events import CheckpointSaved, Evaluated, Message, RunFinished, Sink
 from tui_lab.core.hooks import HookList, Hooks
 from tui_lab.core.metrics import scalars
-from tui_lab.core.runs import (
-    CONFIG_FILE,
-    EVENTS_FILE,
-    STOP_FILE,
-    create_run_dir,
-    default_run_name,
-    write_report,
-)
+from tui_lab.core.runlog import RunLog
+from tui_lab.core.runs import write_report
 from tui_lab.core.setup import RunSetup, prepare
-
-DEVICE_SAMPLE_SECONDS = 1.0
 
 
 @dataclass
@@ -110,19 +88,14 @@ class Trainer:
         hooks: Iterable[Hooks] = (),
     ) -> None:
         self.config = config
-        self.emit = Broadcast(sinks)
+        self.log = RunLog(sinks, distributed.from_env())
         self.stop = stop or threading.Event()
         self.pause = pause
         self.resume_dir = Path(resume).expanduser().resolve() if resume else None
         self.hooks = HookList(hooks)
-        self.dist = distributed.from_env()
-        self.run_dir: Path | None = None
+        self.dist = self.log.dist
         self.s: RunSetup | None = None
         self.clock = TrainClock()
-        self._jsonl: JsonlSink | None = None
-        self._baseline: _Background | None = None
-        self._monitor: Any = None  # DeviceMonitor, made on rank 0 at the first logging step
-        self._last_sample = 0.0
 
     # .. public ....................................................................................
     def run(self) -> RunResult:
@@ -131,8 +104,8 @@ class Trainer:
             self.s = prepare(self.config, self.dist, self.resume_dir)
             self.config = self.s.config
             self.hooks.on_setup(self.s)
-            self._open_run_dir()
-            self._emit_started()
+            self.run_dir = self.log.open(self.s, self.resume_dir)
+            self.log.started(self.s)
             status, reason = self._train()
             with self.hooks.phase("finish"):
                 return self._finish(status, reason)
@@ -141,11 +114,12 @@ class Trainer:
         except Exception as exc:
             oom = _oom_message(exc, self.config)
             message = str(exc) if isinstance(exc, LabError) else oom or f"{type(exc).__name__}: {exc}"
-            self._fail(message, exc, user_error=isinstance(exc, LabError) or oom is not None)
+            self.log.failed(
+                message, type(exc).__name__, self.step, isinstance(exc, LabError) or oom is not None
+            )
             raise
         finally:
-            if self._jsonl is not None:
-                self._jsonl.close()
+            self.log.close()
             distributed.shutdown(self.dist)
             self.s = None  # the model, optimiser and data go with the run, not with the trainer
 
@@ -155,78 +129,18 @@ class Trainer:
         return self.s.state.step if self.s else 0
 
     # .. events ....................................................................................
-    def _emit(self, event: Event) -> None:
-        if self.dist.is_main:
-            self.emit(event)
-
-    def _fail(self, message: str, exc: BaseException, user_error: bool) -> None:
-        failed = RunFailed(
-            message=message, error_type=type(exc).__name__, step=self.step, user_error=user_error
-        )
-        if self.dist.is_main:
-            self.emit(failed)
-        elif self.run_dir is not None:  # rank 0 writes the log; another rank's failure must reach it too
-            sink = JsonlSink(self.run_dir / EVENTS_FILE)
-            sink(RunFailed(f"rank {self.dist.rank}: {message}", failed.error_type, failed.step, user_error))
-            sink.close()
-
-    def _open_run_dir(self) -> None:
-        """Create (or reuse, on resume) the run folder on rank 0 and tell every rank where it is."""
-        s, run_dir = self.s, self.resume_dir
-        if run_dir is None and self.dist.is_main:
-            name = s.config.train.run_name or default_run_name(s.config.model.name)
-            run_dir = create_run_dir(s.config.train.output_dir, name)
-            s.config.train.run_name = name
-            s.config.save(run_dir / CONFIG_FILE, run=_run_facts(s))
-        shared = distributed.broadcast_object(self.dist, str(run_dir) if run_dir else None)
-        self.run_dir = Path(shared) if shared else None
-        if not all(distributed.gather_lists(self.dist, [self.run_dir is not None and self.run_dir.is_dir()])):
-            raise LabError(  # every rank loads best/ from rank 0's folder: it must be shared
-                f"the run folder {self.run_dir} is not visible on every node; put train.output_dir on a "
-                f"file system that every node mounts at the same path."
-            )
-        if self.dist.is_main and self.run_dir is not None:
-            self._jsonl = JsonlSink(self.run_dir / EVENTS_FILE)
-            self.emit.add(self._jsonl)
-            (self.run_dir / STOP_FILE).unlink(missing_ok=True)
-
-    def _emit_started(self) -> None:
-        s, cfg = self.s, self.s.config
-        self._emit(
-            RunStarted(
-                run_dir=str(self.run_dir),
-                run_name=cfg.train.run_name,
-                model=cfg.model.name,
-                labels=s.data.label_names,
-                n_train=len(s.data.train),
-                n_dev=len(s.data.dev),
-                n_test=len(s.data.test) if s.data.test else 0,
-                epochs=cfg.train.epochs,
-                steps_per_epoch=s.steps_per_epoch,
-                total_steps=s.total_steps,
-                device=s.device_info.name,
-                precision=s.device_info.precision,
-                world_size=self.dist.world_size,
-                start_step=s.state.step,
-                pid=os.getpid(),
-                config=cfg.to_dict(),
-            )
-        )
-        for note in s.data.notes:
-            self._emit(Message(level="warning", text=note))
-
     # .. the run .................................................................................
     def _train(self) -> tuple[str, str]:
         """Start the baseline beside training, restore the RNG on resume, run the loop."""
         s = self.s
         self.clock = TrainClock(s.device, s.state.train_time, s.state.samples_seen)
-        if s.state.baseline is None and s.config.train.baseline and self.dist.is_main:
-            self._baseline = _Background(_fit_baseline, s)
+        if s.state.baseline is None and s.config.train.baseline:
+            self.log.start_baseline(lambda: _fit_baseline(s))
         if s.last_dir is not None:
             warning = saving.restore_rng(s)
             if warning:
-                self._emit(Message(level="warning", text=warning))
-            self._emit(Message(level="info", text=f"resumed from step {s.state.step} of {s.total_steps}"))
+                self.log.emit(Message(level="warning", text=warning))
+            self.log.emit(Message(level="info", text=f"resumed from step {s.state.step} of {s.total_steps}"))
         with self.hooks.phase("train_loop"):
             return self._loop(s.state.epoch, s.state.batch_in_epoch)
 
@@ -329,62 +243,13 @@ class Trainer:
                 f"rate (train.learning_rate, now {s.learning_rate:g}) or use train.precision fp32. "
                 f"best/ is kept."
             )
-        self._log_step(mean_loss, grad_norm, epoch)
-        self._sample_device()
-        self._collect_baseline()
+        self.log.step_logged(s, self.clock, mean_loss, grad_norm, epoch)
+        self.log.collect_baseline(s.state)
         return stop_any or (not self.dist.enabled and self._stop_requested())
 
     def _stop_requested(self) -> bool:
         """The stop event, or a STOP file in the run folder (rank 0 looks)."""
-        return self.stop.is_set() or (
-            self.dist.is_main and self.run_dir is not None and (self.run_dir / STOP_FILE).exists()
-        )
-
-    def _log_step(self, loss: float, grad_norm: Any, epoch: float) -> None:
-        rate = self.clock.lap()
-        s = self.s
-        elapsed = self.clock.elapsed()
-        per_step = elapsed / max(1, s.state.step)
-        self._emit(
-            StepLogged(
-                step=s.state.step,
-                total_steps=s.total_steps,
-                epoch=round(epoch, 4),
-                loss=loss,
-                learning_rate=s.scheduler.get_last_lr()[0],
-                grad_norm=float(grad_norm) if grad_norm is not None else None,
-                samples_per_second=rate,
-                elapsed=elapsed,
-                eta_seconds=(s.total_steps - s.state.step) * per_step if per_step else None,
-            )
-        )
-
-    def _sample_device(self) -> None:
-        if not self.dist.is_main:
-            return
-        if self._monitor is None:
-            from tui_lab.core.device import DeviceMonitor
-
-            self._monitor = DeviceMonitor(self.s.device)
-        now = time.perf_counter()
-        if now - self._last_sample >= DEVICE_SAMPLE_SECONDS:
-            self._emit(self._monitor.sample())
-            self._last_sample = now
-
-    def _collect_baseline(self, wait: bool = False) -> None:
-        """Emit the baseline once its thread is done (``wait``: block until it is)."""
-        job = self._baseline
-        if job is None or not (wait or job.done()):
-            return
-        self._baseline = None
-        result, error = job.result()
-        if error is not None or result is None or "skipped" in result:
-            reason = error or (result or {}).get("skipped", "no result")
-            self.s.state.baseline = {"skipped": reason}
-            self._emit(Message(level="warning", text=f"baseline skipped: {reason}"))
-            return
-        self.s.state.baseline = result
-        self._emit(BaselineReady(dev=result["dev"], test=result["test"], seconds=result["seconds"]))
+        return self.stop.is_set() or self.log.stop_file_exists()
 
     def _wait_while_paused(self) -> None:
         if self.pause is None or not self.pause.is_set():
@@ -406,7 +271,7 @@ class Trainer:
             st.best_metric, st.best, st.bad_evals = value, scalars(metrics), 0
         else:
             st.bad_evals += 1
-        self._emit(
+        self.log.emit(
             Evaluated(
                 step=st.step,
                 epoch=round(epoch + batch_in_epoch / n_batches, 4),
@@ -421,7 +286,8 @@ class Trainer:
         if improved:
             self._save("best")
         self._save_last(epoch, batch_in_epoch, n_batches)
-        return tc.patience > 0 and st.bad_evals >= tc.patience
+        # out of patience with steps left to skip (at the last evaluation the run simply completes)
+        return tc.patience > 0 and st.bad_evals >= tc.patience and st.step < s.total_steps
 
     def _save(self, which: str, state: dict[str, Any] | None = None) -> None:
         with self.hooks.phase("save"):
@@ -429,7 +295,7 @@ class Trainer:
             if which == "last":
                 distributed.barrier(self.dist)  # no rank runs ahead while rank 0 writes last/
         if path is not None:
-            self._emit(CheckpointSaved(step=self.s.state.step, which=which, path=str(path)))
+            self.log.emit(CheckpointSaved(step=self.s.state.step, which=which, path=str(path)))
 
     def _save_last(self, epoch: int, batch_in_epoch: int, n_batches: int) -> None:
         """Save everything a resume needs; at an epoch's end the position is the next epoch's start."""
@@ -442,29 +308,35 @@ class Trainer:
         self._save("last", st.to_dict())
 
     # .. the end ....................................................................................
+    def _final_evaluation(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Dev and test metrics of the best weights (test also emitted as an ``Evaluated``)."""
+        s, st = self.s, self.s.state
+        saving.load_best_weights(s, self.run_dir)
+        with self.hooks.phase("evaluate"):
+            dev = evaluate(s, s.dev)
+            test = evaluate(s, s.test) if s.test is not None else None
+        if test is not None:
+            self.log.emit(
+                Evaluated(
+                    step=st.step,
+                    epoch=st.step / s.steps_per_epoch,
+                    split="test",
+                    metrics=scalars(test),
+                    confusion_matrix=test.get("confusion_matrix"),
+                    labels=s.data.label_names,
+                )
+            )
+        return dev, test
+
     def _finish(self, status: str, reason: str) -> RunResult:
         """Test the best weights, write report.json, emit ``RunFinished``."""
         s, st = self.s, self.s.state
         full_dev = full_test = test_metrics = None
         if status != "stopped" and st.best is not None:
-            saving.load_best_weights(s, self.run_dir)
-            with self.hooks.phase("evaluate"):
-                full_dev = evaluate(s, s.dev)
-                full_test = evaluate(s, s.test) if s.test is not None else None
-            if full_test is not None:
-                test_metrics = scalars(full_test)
-                self._emit(
-                    Evaluated(
-                        step=st.step,
-                        epoch=st.step / s.steps_per_epoch,
-                        split="test",
-                        metrics=test_metrics,
-                        confusion_matrix=full_test.get("confusion_matrix"),
-                        labels=s.data.label_names,
-                    )
-                )
+            full_dev, full_test = self._final_evaluation()
+            test_metrics = scalars(full_test) if full_test is not None else None
         if status != "stopped":
-            self._collect_baseline(wait=True)
+            self.log.collect_baseline(st, wait=True)
         rate = self.clock.samples / self.clock.total if self.clock.total else 0.0
         result = RunResult(
             str(self.run_dir),
@@ -482,7 +354,7 @@ class Trainer:
                 saving.mark_finished(self.run_dir, status)
             result.report = _report(s, self.clock, result, full_dev, full_test)
             write_report(self.run_dir, result.report)
-        self._emit(
+        self.log.emit(
             RunFinished(
                 status=status,
                 step=st.step,
@@ -519,56 +391,11 @@ class _StepStats:
         return result
 
 
-class _Background:
-    """A function run on a daemon thread (a stopped run does not wait for it)."""
-
-    def __init__(self, fn: Any, *args: Any) -> None:
-        self._out: tuple[Any, str | None] = (None, None)
-        self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True, name="baseline")
-        self._thread.start()
-
-    def _run(self, fn: Any, *args: Any) -> None:
-        try:
-            self._out = (fn(*args), None)
-        except Exception as exc:  # the baseline must never take the run down
-            self._out = (None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def result(self) -> tuple[Any, str | None]:
-        """(value, None) or (None, one-line error); waits for the thread."""
-        self._thread.join()
-        return self._out
-
-
 def _fit_baseline(s: RunSetup) -> dict[str, Any]:
     from tui_lab.core.baseline import run_baseline
 
     d = s.data
     return run_baseline(d.train, d.dev, d.test, d.label_names, s.config.train.seed)
-
-
-def _run_facts(s: RunSetup) -> dict[str, Any]:
-    """What a run's config.toml records beside the settings."""
-    import platform
-
-    import torch
-    import transformers
-
-    from tui_lab import __version__
-
-    return {
-        "world_size": s.dist.world_size,
-        "device": s.device_info.name,
-        "precision": s.device_info.precision,
-        "learning_rate": s.learning_rate,
-        "tui_lab": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 def _report(
