@@ -139,7 +139,7 @@ async def test_invalid_field_is_marked_and_refuses_to_start(lab_config) -> None:
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert not app.training
-        assert any("Cannot start: train.epochs" in n.message for n in app._notifications)
+        assert any('Cannot start: the "epochs" field' in n.message for n in app._notifications)
         await pilot.press("f3", "tab", "3")
         await pilot.pause()
         assert not error.display and app.config.train.epochs == 3
