@@ -387,8 +387,10 @@ class LabApp(App[int]):
     def _config_changed(self, message: ConfigChanged) -> None:
         if message.path == "data.max_length":
             self.query_one(DatasetPane).refresh_lengths()
-        elif message.path == "model.name":
+        elif message.path in ("model.name", "model.vocab_size"):
             self.query_one(DatasetPane).schedule_load()  # token lengths depend on the tokenizer
+        elif message.path in ("data.drop_empty", "data.dev_fraction"):
+            self.query_one(DatasetPane).schedule_load()  # the rows and the split they keep
 
 
 def run_lab(
