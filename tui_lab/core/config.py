@@ -138,7 +138,7 @@ class TrainConfig:
     batch_size: int = setting(32, "examples per optimiser step (per process)", min=1)
     learning_rate: float | None = setting(
         None,
-        "peak AdamW learning rate; auto = 1e-3 for presets, 3e-5 for pretrained",
+        "peak AdamW learning rate; auto = 1e-3 presets, 3e-5 pretrained",
         flag="--lr",
         gt=0.0,
     )
