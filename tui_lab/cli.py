@@ -22,31 +22,30 @@ from tui_lab.core.errors import LabError
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# flag -> config path; values go through LabConfig.set so every bad value gets the same message
-TRAIN_FLAGS: dict[str, tuple[str, str]] = {
-    "--train": ("data.train", "PATH"),
-    "--dev": ("data.dev", "PATH"),
-    "--test": ("data.test", "PATH"),
-    "--text-column": ("data.text_column", "C"),
-    "--label-column": ("data.label_column", "C"),
-    "--max-length": ("data.max_length", "N"),
-    "--model": ("model.name", "NAME_OR_PATH"),
-    "--epochs": ("train.epochs", "N"),
-    "--batch-size": ("train.batch_size", "N"),
-    "--lr": ("train.learning_rate", "F"),
-    "--weight-decay": ("train.weight_decay", "F"),
-    "--warmup-ratio": ("train.warmup_ratio", "F"),
-    "--grad-accum": ("train.gradient_accumulation_steps", "N"),
-    "--eval-steps": ("train.eval_steps", "N"),
-    "--logging-steps": ("train.logging_steps", "N"),
-    "--patience": ("train.patience", "N"),
-    "--metric": ("train.metric_for_best_model", "NAME"),
-    "--precision": ("train.precision", "P"),
-    "--seed": ("train.seed", "N"),
-    "--output-dir": ("train.output_dir", "DIR"),
-    "--run-name": ("train.run_name", "NAME"),
-}
-LAB_FLAGS = ("--train", "--dev", "--test", "--model")
+
+def add_setting_flags(parser: argparse.ArgumentParser, paths: list[str] | None = None) -> None:
+    """One flag per setting, generated from the declaration in :mod:`tui_lab.core.config`.
+
+    Values are kept as typed (``dest`` is the setting's path, default ``None`` = not given) and go
+    through ``LabConfig.set``, so every bad value gets the validator's message. A boolean gets a
+    ``--flag`` / ``--no-flag`` pair.
+    """
+    from tui_lab.core.config import flag_of, help_text, iter_fields, metavar_of
+
+    for path in paths or [p for p, _ in iter_fields()]:
+        metavar = metavar_of(path)
+        if metavar is None:
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag_of(path), dest=path, action=action, default=None, help=help_text(path))
+        else:
+            parser.add_argument(flag_of(path), dest=path, metavar=metavar, help=help_text(path))
+
+
+def valued_flags() -> set[str]:
+    """The setting flags that take a value (the ones a negative number may follow)."""
+    from tui_lab.core.config import flag_of, iter_fields, metavar_of
+
+    return {flag_of(p) for p, _ in iter_fields() if metavar_of(p) is not None}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,14 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"tui-lab {__version__}")
     p.add_argument("--config", metavar="FILE", help="a TOML config to prefill the lab's form")
-    for flag in LAB_FLAGS:
-        p.add_argument(
-            flag,
-            dest=TRAIN_FLAGS[flag][0],
-            metavar=TRAIN_FLAGS[flag][1],
-            help=f"prefill {TRAIN_FLAGS[flag][0]}",
-        )
     p.add_argument("--model-dir", metavar="DIR", help="a run or model folder for the console")
+    add_setting_flags(p.add_argument_group("settings (prefill the lab's form; see tui-lab train --help)"))
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     t = sub.add_parser(
@@ -81,31 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune a classifier without the lab. Flags override --config.",
     )
     t.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
-    for flag, (path, metavar) in TRAIN_FLAGS.items():
-        from tui_lab.core.config import help_text
-
-        t.add_argument(flag, dest=path, metavar=metavar, help=help_text(path))
-    t.add_argument(
-        "--drop-empty",
-        dest="data.drop_empty",
-        action="store_const",
-        const="true",
-        help="drop rows with an empty text or label instead of failing",
-    )
-    t.add_argument(
-        "--trust-remote-code",
-        dest="model.trust_remote_code",
-        action="store_const",
-        const="true",
-        help="allow a hub model's own code to run",
-    )
-    t.add_argument(
-        "--no-baseline",
-        dest="train.baseline",
-        action="store_const",
-        const="false",
-        help="skip the TF-IDF baseline",
-    )
+    add_setting_flags(t)
     t.add_argument(
         "--set",
         action="append",
@@ -121,8 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--data", required=True, metavar="PATH", help="a labelled file (or a folder: its test file)"
     )
-    e.add_argument("--text-column", default="", metavar="C")
-    e.add_argument("--label-column", default="", metavar="C")
+    add_setting_flags(e, ["data.text_column", "data.label_column"])
     e.add_argument("--json", action="store_true")
 
     pr = sub.add_parser("predict", help="label texts with a run or model folder")
@@ -155,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.render('flag')}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -164,13 +132,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _quiet() -> None:
+    """The libraries' own progress bars and warnings off: this command prints its own."""
+    from tui_lab.core.imports import quiet_libraries
+
+    quiet_libraries()
+
+
 def _attach_negative_numbers(argv: list[str]) -> list[str]:
     """``--lr -1e-5`` -> ``--lr=-1e-5``: argparse would take ``-1e-5`` for an option and say only
     "expected one argument"; attached, the value reaches the validator, which says what is wrong."""
+    flags = valued_flags()
     out: list[str] = []
     i = 0
     while i < len(argv):
-        if argv[i] in TRAIN_FLAGS and i + 1 < len(argv) and _is_number(argv[i + 1]):
+        if argv[i] in flags and i + 1 < len(argv) and _is_number(argv[i + 1]):
             out.append(f"{argv[i]}={argv[i + 1]}")
             i += 2
         else:
@@ -187,15 +163,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def config_from_args(args: argparse.Namespace, paths: list[str] | None = None) -> LabConfig:
-    """A ``LabConfig`` from ``--config`` (or the defaults) with the flags applied on top."""
+def config_from_args(args: argparse.Namespace) -> LabConfig:
+    """A ``LabConfig`` from ``--config`` (or the defaults) with the setting flags applied on top."""
+    from tui_lab.core.config import iter_fields
+
     config = LabConfig.load(args.config) if getattr(args, "config", None) else LabConfig()
     values = vars(args)
-    for path in paths or [p for p, _ in TRAIN_FLAGS.values()] + [
-        "data.drop_empty",
-        "model.trust_remote_code",
-        "train.baseline",
-    ]:
+    for path, _ in iter_fields():
         if values.get(path) is not None:
             config.set(path, values[path])
     for item in getattr(args, "set", []) or []:
@@ -212,6 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not args.resume:
         config.raise_if_invalid()
+    _quiet()
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
     from tui_lab.progress import make_progress_sink
@@ -283,9 +258,11 @@ def _print_train_summary(summary: dict[str, Any]) -> None:
 # -- eval ------------------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
     """Metrics of a trained model on a labelled file."""
+    _quiet()
     from tui_lab.core.evaluate import evaluate_path
 
-    result = evaluate_path(args.model, args.data, args.text_column, args.label_column)
+    columns = [getattr(args, p) or "" for p in ("data.text_column", "data.label_column")]
+    result = evaluate_path(args.model, args.data, *columns)
     if args.json:
         print(json.dumps(result))
         return EXIT_OK
@@ -312,6 +289,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             texts.append(text)
     if not texts:
         raise LabError("no text to label: give TEXT arguments or lines on stdin with -.")
+    _quiet()
     from tui_lab.core.predict import Predictor
 
     predictor = Predictor.from_path(args.model)
@@ -378,12 +356,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # -- the lab ---------------------------------------------------------------------------------------
 def cmd_lab(args: argparse.Namespace) -> int:
     """Open the Textual lab, prefilled from ``--config`` and the flags."""
-    config = config_from_args(args, [TRAIN_FLAGS[f][0] for f in LAB_FLAGS])
-    try:
-        from tui_lab.ui.app import run_lab
-    except ImportError:
-        print("error: the lab is not available yet; use tui-lab train (see tui-lab --help).", file=sys.stderr)
-        return EXIT_USER
+    config = config_from_args(args)
+    from tui_lab.ui.app import run_lab
+
     if args.model_dir and not Path(args.model_dir).exists():
         raise LabError(f"--model-dir {args.model_dir} does not exist.")
     return run_lab(config, model_dir=args.model_dir, config_path=args.config)

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tests.conftest import make_rows, write_csv
 from tests.ui.conftest import settle, wait_for
-from tui_lab.core.config import LabConfig
+from tui_lab.core.config import LabConfig, form_fields, help_text, label_of
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.charts import RunChart
 from tui_lab.ui.widgets.console import ConsolePane, PredictionCard
@@ -129,7 +129,8 @@ async def test_invalid_field_is_marked_and_refuses_to_start(lab_config) -> None:
     app = LabApp(lab_config, warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("f3", "tab")  # model -> epochs
+        tabs = ["tab"] * [p for p, _ in form_fields()].index("train.epochs")
+        await pilot.press("f3", *tabs)  # model -> epochs
         assert app.focused.id == widget_id("train.epochs")
         await pilot.press("0")  # focusing selected the old value; typing replaces it
         await pilot.pause()
@@ -139,8 +140,8 @@ async def test_invalid_field_is_marked_and_refuses_to_start(lab_config) -> None:
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert not app.training
-        assert any("Cannot start: train.epochs" in n.message for n in app._notifications)
-        await pilot.press("f3", "tab", "3")
+        assert any('Cannot start: the "epochs" field' in n.message for n in app._notifications)
+        await pilot.press("f3", *tabs, "3")
         await pilot.pause()
         assert not error.display and app.config.train.epochs == 3
         lr = app.query_one("#" + widget_id("train.learning_rate"), Input)
@@ -303,3 +304,37 @@ def test_snapshot_main_screen(snap_compare, size) -> None:
 
     app = LabApp(LabConfig(), warm_imports=False)
     assert snap_compare(app, terminal_size=size, run_before=loaded)
+
+
+async def test_the_form_has_a_field_per_setting_from_the_declaration(lab_config) -> None:
+    from textual.widgets import Label
+
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form = app.query_one("#hparams")
+        for path, _ in form_fields():
+            row = form.query_one("#" + widget_id(path) + "-row")
+            assert str(row.query_one(Label).render()) == label_of(path)
+            assert row.query_one("#" + widget_id(path)).tooltip == help_text(path)
+        groups = [str(g.render()) for g in form.query(".form-group")]
+        assert groups == list(dict.fromkeys(g for _, g in form_fields()))
+        run_name = app.query_one("#" + widget_id("train.run_name"), Input)
+        run_name.value = "../elsewhere"  # refused by LabConfig.validate(), shown beside the field
+        await pilot.pause()
+        error = _text(app, "#" + widget_id("train.run_name") + "-error")
+        assert "must be a plain folder name" in error and app.config.train.run_name == ""
+
+
+async def test_a_core_message_names_the_field_label_in_the_lab(tmp_path: Path, lab_config) -> None:
+    write_csv(tmp_path / "gaps" / "train.csv", make_rows(60) + [("", "pos")])
+    lab_config.data.train = str(tmp_path / "gaps")
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        error = _text(app, "#data-error")
+        assert error.endswith('fix them or set "drop empty rows" = on.'), error
+        app.query_one("#" + widget_id("data.drop_empty")).value = True  # the field it names
+        pane = app.query_one(DatasetPane)
+        await wait_for(pilot, lambda: pane.stats is not None, timeout=60)  # reloaded, rows dropped
+        assert app.config.data.drop_empty is True and "dropped 1" in " ".join(pane.stats["notes"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, make_rows, write_csv
+from tests.conftest import SAMPLE, make_rows, tiny_train_flags, write_csv
 from tui_lab.cli import main
 
 CLI = [sys.executable, "-m", "tui_lab"]
@@ -227,3 +227,31 @@ def test_usage_errors_are_one_line_with_exit_2() -> None:
         proc.stderr.startswith("error: unrecognized arguments: --no-such-flag")
         and proc.stderr.count("\n") == 1
     )
+
+
+def test_multi_label_data_is_one_line_error(tmp_path: Path) -> None:
+    rows = [
+        {"text": f"{t} number {i}", "label": ["pos", "fun"] if i % 2 else ["neg"]}
+        for i, (t, _) in enumerate(make_rows(20))
+    ]
+    data = tmp_path / "multi.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "runs"
+    proc = _cli("train", "--train", str(data), "--output-dir", str(out))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "are lists (multi-label data" in proc.stderr and "--task multilabel" in proc.stderr
+    assert "one label per row" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_predict_and_eval_write_nothing_on_stderr(tiny_data: Path, tmp_path: Path) -> None:
+    trained = _cli("train", *tiny_train_flags(tiny_data, tmp_path / "runs", "quiet", epochs=1))
+    assert trained.returncode == 0, trained.stderr
+    run_dir = json.loads(trained.stdout.strip().splitlines()[-1])["run_dir"]
+    predicted = _cli("predict", run_dir, "the film was great")
+    assert predicted.returncode == 0 and predicted.stdout.startswith(("pos", "neg"))
+    assert predicted.stderr == ""
+    evaluated = _cli("eval", run_dir, "--data", str(tiny_data / "test.csv"))
+    assert evaluated.returncode == 0 and "accuracy" in evaluated.stdout
+    assert evaluated.stderr == ""

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import json
+import types
+import typing
+from typing import Any
+
+from tui_lab.core import events
 from tui_lab.core.events import (
     Broadcast,
-    Evaluated,
     EventFollower,
     JsonlSink,
     RunFinished,
@@ -28,22 +35,38 @@ def _step(i: int) -> StepLogged:
     )
 
 
-def test_every_event_round_trips_through_json() -> None:
-    ev = Evaluated(
-        step=3,
-        epoch=1.0,
-        split="dev",
-        metrics={"accuracy": 0.5},
-        confusion_matrix=[[1, 0], [1, 0]],
-        labels=["a", "b"],
-        is_best=True,
-        best_metric=0.5,
-    )
-    import json
+def _sample(hint: Any) -> Any:
+    """A non-default example value of a (possibly nested, possibly Optional) type hint."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _sample(args[0])
+    if origin is list:
+        return [_sample(args[0]), _sample(args[0])]
+    if origin is dict:
+        return {"accuracy": _sample(args[1]), "f1_macro": _sample(args[1])}
+    examples = {int: 3, float: 0.25, str: "héllo", bool: True, Any: 0.5}
+    return examples[hint]
 
-    raw = json.loads(ev.to_json())
-    assert raw["event"] == "evaluated" and "\n" not in ev.to_json()
-    assert event_from_dict(raw) == ev
+
+def _event_classes() -> list[type]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(events, inspect.isclass)
+        if issubclass(cls, events.Event) and cls is not events.Event and cls.__module__ == events.__name__
+    ]
+
+
+def test_every_event_round_trips_through_json() -> None:
+    classes = _event_classes()
+    assert len(classes) >= 9 and {c.kind for c in classes} == set(events.EVENT_TYPES)
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        ev = cls(**{f.name: _sample(hints[f.name]) for f in dataclasses.fields(cls)})
+        line = ev.to_json()
+        raw = json.loads(line)
+        assert raw["event"] == cls.kind and "\n" not in line
+        assert event_from_dict(raw) == ev, cls.__name__
 
 
 def test_reader_tolerates_a_truncated_last_line(tmp_path) -> None:

@@ -4,14 +4,18 @@ The hyperparameter form edits it, CLI flags override it, TOML saves and loads it
 :meth:`LabConfig.validate` returns field-level errors (``{"train.epochs": "must be at least 1"}``)
 that the form shows beside each field and the CLI prints as one line.
 
-Every field carries its help text and limits in ``dataclasses.field(metadata=...)`` so that the
-form, the CLI and the validator read the same source.
+Each setting is declared once, with :func:`setting` (default, help, limits, CLI flag, metavar,
+form label and form group), and everything else is generated from that declaration: the CLI's
+flags, the lab's form, TOML loading and validation. Core messages name a setting with
+:func:`~tui_lab.core.errors.setting_ref`; :func:`render_settings` turns that into a flag for the
+CLI or a field label for the lab.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,59 +34,174 @@ BEST_METRICS = ("f1_macro", "accuracy", "f1_weighted", "loss")
 DEFAULT_DATA = "sample_data/sentiment"
 
 
-def _f(default: Any, help: str, **limits: Any) -> Any:
-    """A dataclass field with its help text and limits (min, max, choices, gt) as metadata."""
-    return field(default=default, metadata={"help": help, **limits})
+FORM_GROUPS = ("model", "training", "evaluation", "data", "run")
+"""The hyperparameter form's groups, in the order they are shown."""
+DATASET_PANE = "dataset"
+"""``form=DATASET_PANE``: edited in the Dataset pane, not in the hyperparameter form."""
+_SECTION_GROUP = {"data": "data", "model": "model", "train": "training"}
+_DEFAULT_METAVAR = {int: "N", float: "F", str: "TEXT"}
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    metavar: str | None = None,
+    label: str | None = None,
+    form: str | None = "",
+    **limits: Any,
+) -> Any:
+    """Declare one setting: the only place its default, limits, help, flag and label are written.
+
+    Args:
+        default: the value when nothing sets it (``None`` = unset, chosen at run time).
+        help: one line for ``--help``, the form's tooltip and its placeholder (the part after
+            ``"; "``, e.g. ``"empty = <model>-<date>-<time>"``).
+        flag: the CLI flag; default ``--`` + the key with dashes (``--max-length``). A boolean gets
+            the pair ``--flag`` / ``--no-flag``.
+        metavar: the flag's value placeholder; default N (int), F (float), TEXT (str).
+        label: the field's label in the lab; default the key with spaces (``max length``).
+        form: the form group it shows in (one of :data:`FORM_GROUPS`); ``""`` = its section's
+            group; :data:`DATASET_PANE` = edited in the Dataset pane; ``None`` = not in the lab.
+        **limits: ``min``, ``max``, ``gt``, ``lt``, ``choices``, or ``pattern`` (a full-match
+            regular expression) with ``pattern_help`` (what a valid value looks like).
+    """
+    meta = {"help": help, "flag": flag, "metavar": metavar, "label": label, "form": form, **limits}
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class DataConfig:
     """Where the examples come from and how they are cut."""
 
-    train: str = _f(DEFAULT_DATA, "train file, a folder with train/dev/test files, or a HF dataset id")
-    dev: str = _f("", "dev file; empty = the folder's dev file or a stratified split of train")
-    test: str = _f("", "test file; empty = the folder's test file, if any")
-    text_column: str = _f("", "text column; empty = inferred (text, sentence, review...)")
-    label_column: str = _f("", "label column; empty = inferred (label, labels, sentiment...)")
-    max_length: int = _f(128, "tokens kept per text; longer texts are truncated", min=8, max=8192)
-    dev_fraction: float = _f(0.1, "share of train held out as dev when no dev file", gt=0.0, lt=0.5)
-    drop_empty: bool = _f(False, "drop rows with an empty text or label instead of failing")
+    train: str = setting(
+        DEFAULT_DATA,
+        "train file, a folder with train/dev/test files, or a HF dataset id",
+        metavar="PATH",
+        form=DATASET_PANE,
+    )
+    dev: str = setting(
+        "",
+        "dev file; empty = the folder's dev file or a stratified split of train",
+        metavar="PATH",
+        form=DATASET_PANE,
+    )
+    test: str = setting(
+        "", "test file; empty = the folder's test file, if any", metavar="PATH", form=DATASET_PANE
+    )
+    text_column: str = setting(
+        "",
+        "text column; empty = inferred (text, sentence, review...)",
+        metavar="C",
+        label="text",
+        form=DATASET_PANE,
+    )
+    label_column: str = setting(
+        "",
+        "label column; empty = inferred (label, labels, sentiment...)",
+        metavar="C",
+        label="label",
+        form=DATASET_PANE,
+    )
+    max_length: int = setting(128, "tokens kept per text; longer texts are truncated", min=8, max=8192)
+    dev_fraction: float = setting(
+        0.1, "share of train held out as dev when no dev file", label="dev share", gt=0.0, lt=0.5
+    )
+    drop_empty: bool = setting(
+        False, "drop rows with an empty text or label instead of failing", label="drop empty rows"
+    )
 
 
 @dataclass
 class ModelConfig:
     """Which network to fine-tune."""
 
-    name: str = _f("tiny-bert", "a preset (tiny-bert, small-bert), a HF model id or a local dir")
-    trust_remote_code: bool = _f(False, "run code shipped with a hub model (off unless you trust it)")
-    vocab_size: int = _f(8000, "WordPiece vocabulary size of a from-scratch preset", min=100)
+    name: str = setting(
+        "tiny-bert",
+        "a preset (tiny-bert, small-bert), a HF model id or a local dir",
+        flag="--model",
+        metavar="NAME_OR_PATH",
+        label="model",
+    )
+    trust_remote_code: bool = setting(False, "run code shipped with a hub model (off unless you trust it)")
+    vocab_size: int = setting(
+        8000, "WordPiece vocabulary size of a from-scratch preset", label="preset vocab", min=100
+    )
 
 
 @dataclass
 class TrainConfig:
     """How to train: the optimiser, schedule, evaluation and where the run is written."""
 
-    epochs: int = _f(5, "passes over the training data", min=1)
-    batch_size: int = _f(32, "examples per optimiser step (per process)", min=1)
-    learning_rate: float | None = _f(
-        None, "peak AdamW learning rate; unset = 1e-3 for presets, 3e-5 for pretrained", gt=0.0
+    epochs: int = setting(5, "passes over the training data", min=1)
+    batch_size: int = setting(32, "examples per optimiser step (per process)", min=1)
+    learning_rate: float | None = setting(
+        None,
+        "peak AdamW learning rate; auto = 1e-3 presets, 3e-5 pretrained",
+        flag="--lr",
+        gt=0.0,
     )
-    weight_decay: float = _f(0.01, "AdamW weight decay (not on bias and LayerNorm)", min=0.0)
-    warmup_ratio: float = _f(0.1, "share of steps with linear warmup", min=0.0, max=1.0)
-    gradient_accumulation_steps: int = _f(1, "micro-batches summed per optimiser step", min=1)
-    max_grad_norm: float = _f(1.0, "gradient clipping norm; 0 = no clipping", min=0.0)
-    eval_steps: int = _f(0, "evaluate every N optimiser steps; 0 = at the end of each epoch", min=0)
-    logging_steps: int = _f(
-        0, "emit the train loss every N steps; 0 = every step on CPU, every 10 on CUDA", min=0
+    weight_decay: float = setting(0.01, "AdamW weight decay (not on bias and LayerNorm)", min=0.0)
+    warmup_ratio: float = setting(0.1, "share of steps with linear warmup", min=0.0, max=1.0)
+    gradient_accumulation_steps: int = setting(
+        1, "micro-batches summed per optimiser step", flag="--grad-accum", label="grad accum", min=1
     )
-    patience: int = _f(3, "evaluations without improvement before stopping; 0 = never", min=0)
-    metric_for_best_model: str = _f("f1_macro", "dev metric that picks best/", choices=BEST_METRICS)
-    precision: str = _f("auto", "auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16", choices=PRECISIONS)
-    seed: int = _f(42, "seed for initialisation, data order and dropout", min=0)
-    group_by_length: bool = _f(True, "batch texts of similar length together (less padding)")
-    baseline: bool = _f(True, "fit a TF-IDF + logistic regression baseline on the same split")
-    output_dir: str = _f("runs", "folder that holds the run folders")
-    run_name: str = _f("", "name of the run folder; empty = <model>-<date>-<time>")
+    max_grad_norm: float = setting(1.0, "gradient clipping norm; 0 = no clipping", label="clip norm", min=0.0)
+    eval_steps: int = setting(
+        0,
+        "evaluate every N optimiser steps; 0 = every epoch",
+        label="eval every N",
+        form="evaluation",
+        min=0,
+    )
+    logging_steps: int = setting(
+        0,
+        "emit the train loss every N steps; 0 = every step on CPU, every 10 on CUDA",
+        label="log every N",
+        form="evaluation",
+        min=0,
+    )
+    patience: int = setting(
+        3, "evaluations without improvement before stopping; 0 = never", form="evaluation", min=0
+    )
+    metric_for_best_model: str = setting(
+        "f1_macro",
+        "dev metric that picks best/",
+        flag="--metric",
+        metavar="NAME",
+        label="best metric",
+        form="evaluation",
+        choices=BEST_METRICS,
+    )
+    precision: str = setting(
+        "auto",
+        "auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16",
+        metavar="P",
+        choices=PRECISIONS,
+    )
+    device: str = setting(
+        "auto",
+        "where to train: auto = cuda:<local rank> when a GPU is visible, else cpu",
+        metavar="DEV",
+        pattern=r"auto|cpu|cuda(:\d+)?",
+        pattern_help="auto, cpu, cuda or cuda:N",
+    )
+    seed: int = setting(42, "seed for initialisation, data order and dropout", min=0)
+    group_by_length: bool = setting(True, "batch texts of similar length together (less padding)")
+    baseline: bool = setting(
+        True,
+        "fit a TF-IDF + logistic regression baseline on the same split",
+        label="TF-IDF baseline",
+        form="evaluation",
+    )
+    output_dir: str = setting("runs", "folder that holds the run folders", metavar="DIR", form="run")
+    run_name: str = setting(
+        "",
+        "name of the run folder; empty = <model>-<date>-<time>",
+        metavar="NAME",
+        form="run",
+    )
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -111,12 +230,6 @@ class LabConfig:
         """
         section, key = _split(path)
         setattr(getattr(self, section), key, coerce(path, value))
-
-    def update(self, overrides: dict[str, Any]) -> None:
-        """Apply several ``{"section.key": value}`` overrides; ``None`` values are skipped."""
-        for path, value in overrides.items():
-            if value is not None:
-                self.set(path, value)
 
     def copy(self) -> LabConfig:
         """A deep copy."""
@@ -256,6 +369,82 @@ def help_text(path: str) -> str:
     return field_spec(path).metadata.get("help", "")
 
 
+def flag_of(path: str) -> str:
+    """The CLI flag of a setting: declared, or ``--`` + the key with dashes (``--max-length``)."""
+    meta = field_spec(path).metadata
+    return meta.get("flag") or "--" + _split(path)[1].replace("_", "-")
+
+
+def label_of(path: str) -> str:
+    """The lab's label of a setting: declared, or the key with spaces (``max length``)."""
+    meta = field_spec(path).metadata
+    return meta.get("label") or _split(path)[1].replace("_", " ")
+
+
+def metavar_of(path: str) -> str | None:
+    """The value placeholder of a setting's flag (``None`` for a boolean, which takes none)."""
+    if field_type(path) is bool:
+        return None
+    return field_spec(path).metadata.get("metavar") or _DEFAULT_METAVAR[field_type(path)]
+
+
+def form_group_of(path: str) -> str | None:
+    """The form group a setting shows in, :data:`DATASET_PANE`, or ``None`` (not in the lab)."""
+    form = field_spec(path).metadata.get("form", "")
+    return _SECTION_GROUP[_split(path)[0]] if form == "" else form
+
+
+def placeholder_of(path: str) -> str:
+    """What an empty form field means: the help text after ``"; "`` (``"0 = every epoch"``)."""
+    _, sep, rest = help_text(path).partition("; ")
+    return rest if sep else ""
+
+
+def form_fields() -> list[tuple[str, str]]:
+    """``(path, group)`` of every setting in the hyperparameter form, in display order."""
+    grouped = [(p, form_group_of(p)) for p, _ in iter_fields()]
+    return [(p, g) for group in FORM_GROUPS for p, g in grouped if g == group]
+
+
+# -- naming a setting in a message ---------------------------------------------------------------
+_REF = re.compile(r"\{setting:([a-z_]+\.[a-z_]+)(?:=([^}]*))?\}")
+STYLES = ("flag", "label", "path")
+
+
+def render_settings(text: str, style: str) -> str:
+    """Replace each ``{setting:path[=value]}`` marker (see :func:`setting_ref`) for one face.
+
+    Args:
+        text: a message from the core; text without markers comes back unchanged.
+        style: ``"flag"`` (CLI: ``--max-length 512``, ``--drop-empty``, ``--no-baseline``),
+            ``"label"`` (lab: ``"max length" = 512``, ``"drop empty rows" = on``,
+            ``the "text" field``) or
+            ``"path"`` (neutral: ``data.max_length = 512``).
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    return _REF.sub(lambda m: _render_one(m.group(1), m.group(2), style), text)
+
+
+def _render_one(path: str, value: str | None, style: str) -> str:
+    try:
+        kind = field_type(path)
+    except ConfigError:
+        return path if value is None else f"{path} = {value}"
+    on = kind is bool and value is not None and value.lower() in ("true", "on", "yes", "1")
+    if style == "flag":
+        flag = flag_of(path)
+        if kind is bool:
+            return flag if value is None or on else "--no-" + flag.removeprefix("--")
+        return flag if value is None else f"{flag} {value}"
+    if style == "label":
+        where = "the Dataset pane's" if form_group_of(path) == DATASET_PANE else "the"
+        if value is None:
+            return f'{where} "{label_of(path)}" field'
+        return f'"{label_of(path)}" = ' + (("on" if on else "off") if kind is bool else value)
+    return path if value is None else f"{path} = {value}"
+
+
 def coerce(path: str, value: Any) -> Any:
     """Turn a typed value or a string into the field's type.
 
@@ -321,6 +510,8 @@ def check_value(path: str, value: Any) -> str | None:
         return f"must be greater than {meta['gt']}"
     if "lt" in meta and value >= meta["lt"]:
         return f"must be less than {meta['lt']}"
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], str(value)):
+        return f"must be {meta.get('pattern_help', 'like ' + meta['pattern'])}"
     return None
 
 

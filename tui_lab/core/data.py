@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.config import DataConfig
-from tui_lab.core.errors import DataError
+from tui_lab.core.errors import DataError, setting_ref
 
 FORMATS = {
     ".csv": "csv",
@@ -140,7 +140,7 @@ def resolve_sources(cfg: DataConfig) -> dict[str, str | None]:
         if "train" not in found:
             raise DataError(
                 f"{path} is a folder without a train file (train.csv, train.jsonl, "
-                f"train.parquet...); give the file itself with --train."
+                f"train.parquet...); give the file itself with {setting_ref('data.train')}."
             )
         sources["train"] = found["train"]
         sources["dev"] = sources["dev"] or found.get("dev")
@@ -368,11 +368,11 @@ def infer_columns(table: Table, text_column: str = "", label_column: str = "") -
     have = ", ".join(cols)
     if text_column and text_column not in cols:
         raise DataError(
-            f"{table.source} has no column '{text_column}' (it has: {have}); pick one with --text-column."
+            f"{table.source} has no column '{text_column}' (it has: {have}); pick one with {setting_ref('data.text_column')}."
         )
     if label_column and label_column not in cols:
         raise DataError(
-            f"{table.source} has no column '{label_column}' (it has: {have}); pick one with --label-column."
+            f"{table.source} has no column '{label_column}' (it has: {have}); pick one with {setting_ref('data.label_column')}."
         )
     label = label_column or next((lowered[n] for n in LABEL_NAMES if n in lowered), "")
     text = text_column or next((lowered[n] for n in TEXT_NAMES if n in lowered and lowered[n] != label), "")
@@ -381,12 +381,12 @@ def infer_columns(table: Table, text_column: str = "", label_column: str = "") -
         text = strings[0] if len(strings) == 1 else ""
     if not text:
         raise DataError(
-            f"{table.source} has no text column I can recognise (it has: {have}); name it with --text-column."
+            f"{table.source} has no text column I can recognise (it has: {have}); name it with {setting_ref('data.text_column')}."
         )
     if not label:
         raise DataError(
             f"{table.source} has no label column I can recognise (it has: {have}); "
-            f"name it with --label-column."
+            f"name it with {setting_ref('data.label_column')}."
         )
     if text == label:
         raise DataError(f"text and label column are both '{text}'; they must differ.")
@@ -424,11 +424,37 @@ def clean_rows(
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise DataError(
             f"{table.source} has {len(bad)} row(s) with an empty text or label "
-            f"(row {rows}{more}); fix them or pass --drop-empty."
+            f"(row {rows}{more}); fix them or set {setting_ref('data.drop_empty', True)}."
         )
     if not texts:
         raise DataError(f"{table.source} has no row with both a text and a label.")
+    _check_single_labels(labels, table.source, label_col)
     return texts, labels, len(bad)
+
+
+# the `task` setting does not exist yet; when it does, name it with setting_ref("...task", "multilabel")
+MULTILABEL_HINT = "multi-label training is planned as --task multilabel (not available yet)"
+
+
+def _check_single_labels(labels: list[Any], source: str, label_col: str) -> None:
+    """Refuse labels that are not single values (lists: multi-label data; objects).
+
+    Raises:
+        DataError: a label is a list or a mapping.
+    """
+    row = next((i for i, v in enumerate(labels) if isinstance(v, (list, tuple, dict))), None)
+    if row is None:
+        return
+    if isinstance(labels[row], dict):
+        raise DataError(
+            f"{source}: the labels in '{label_col}' are objects (e.g. {labels[row]!r}); "
+            f"give one label per row."
+        )
+    raise DataError(
+        f"{source}: the labels in '{label_col}' are lists (multi-label data, e.g. "
+        f"{labels[row]!r}), which single-label classification cannot train; {MULTILABEL_HINT}, "
+        f"so for now give one label per row."
+    )
 
 
 def _missing(value: Any) -> bool:
@@ -519,11 +545,11 @@ def _load_split(
         if source.startswith("hf:") and "has no" in str(exc):
             return None, "", 0
         raise
-    for col, flag in ((text_col, "--text-column"), (label_col, "--label-column")):
+    for col, path in ((text_col, "data.text_column"), (label_col, "data.label_column")):
         if col not in table.columns:
             raise DataError(
                 f"{table.source} has no column '{col}' like the train file "
-                f"(it has: {', '.join(table.column_names)}); rename it or use {flag}."
+                f"(it has: {', '.join(table.column_names)}); rename it or use {setting_ref(path)}."
             )
     texts, raw, dropped = clean_rows(table, text_col, label_col, cfg.drop_empty)
     return Split(texts, encode_labels(raw, label2id, table.source, table.class_names)), table.source, dropped
@@ -540,7 +566,7 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
     if len(data) - n_dev < 1:
         raise DataError(
             f"only {len(data)} training example(s): too few to hold out a dev split; "
-            f"give a dev file with --dev."
+            f"give a dev file with {setting_ref('data.dev')}."
         )
     idx = list(range(len(data)))
     tr, dv = train_test_split(idx, test_size=n_dev, random_state=seed, stratify=stratify)

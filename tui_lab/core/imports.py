@@ -4,6 +4,9 @@
 can see a half-initialised module (``module 'transformers' has no attribute ...``). The lab has
 several workers (dataset, training, prediction, a warm-up); each calls :func:`import_heavy`
 first, so the first one imports everything and the others wait for it.
+
+:func:`quiet_libraries` turns off the libraries' own progress bars and warnings (transformers'
+"Loading weights" bar, datasets' "Generating split" bar): the faces show their own progress.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def import_heavy() -> None:
         import torch  # noqa: F401
         import transformers
 
+        quiet_libraries()
         for name in (
             "PreTrainedTokenizerBase",
             "AutoTokenizer",
@@ -38,3 +42,20 @@ def import_heavy() -> None:
         ):
             getattr(transformers, name)
         _done = True
+
+
+def quiet_libraries() -> None:
+    """Silence the progress bars and info/warning logs of transformers, datasets and the hub.
+
+    The CLI calls it before it loads a model or data (``predict`` then writes nothing on stderr);
+    the lab through :func:`import_heavy`. Errors are still logged.
+    """
+    import datasets
+    import huggingface_hub.utils
+    import transformers.utils.logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    datasets.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()

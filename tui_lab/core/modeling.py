@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.errors import ConfigError, ModelError
+from tui_lab.core.errors import ConfigError, ModelError, setting_ref
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def load_pretrained(
     if positions and max_length > positions:
         raise ConfigError(
             f"data.max_length {max_length} is above the {positions} positions of "
-            f"'{name}'; use --max-length {positions} or less.",
+            f"'{name}'; set {setting_ref('data.max_length', positions)} or less.",
             {"data.max_length": f"must be at most {positions} for this model"},
         )
     same_head = [config.id2label.get(i) for i in range(len(config.id2label))] == label_names
@@ -252,7 +252,7 @@ def _auto_config(name: str, trust_remote_code: bool) -> Any:
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
             raise ModelError(
-                f"'{name}' ships its own code; pass --trust-remote-code only if you trust its author."
+                f"'{name}' ships its own code; set {setting_ref('model.trust_remote_code', True)} only if you trust its author."
             ) from None
         raise ModelError(_unreachable(name, exc)) from None
     except Exception as exc:
@@ -277,7 +277,9 @@ def _looks_like_hub_id(name: str) -> bool:
     return not name.startswith((".", "/", "~")) and name.count("/") <= 1
 
 
-WAY_OUT = "use an offline preset (--model tiny-bert or small-bert) or a local model folder"
+WAY_OUT = (
+    f"use an offline preset ({setting_ref('model.name', 'tiny-bert')} or small-bert) or a local model folder"
+)
 
 
 def _unreachable(name: str, exc: BaseException) -> str:
@@ -324,7 +326,7 @@ def check_classifier(path: str, model_config: Any) -> list[str]:
     if archs and not any("SequenceClassification" in a for a in archs):
         raise ModelError(
             f"{path} holds a {archs[0]} without a classification head; fine-tune it "
-            f"first with tui-lab train --model {path}."
+            f"first: train with {setting_ref('model.name', path)}."
         )
     id2label = model_config.id2label
     return [str(id2label[i]) for i in range(len(id2label))]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.config import run_name_problem
-from tui_lab.core.errors import ConfigError, LabError
+from tui_lab.core.errors import ConfigError, LabError, setting_ref
 from tui_lab.core.events import Evaluated, RunFailed, RunFinished, RunStarted, read_events
 
 EVENTS_FILE = "events.jsonl"
@@ -49,7 +49,7 @@ def create_run_dir(output_dir: str | Path, run_name: str) -> Path:
         )
     if path.exists() and any(path.iterdir()):
         raise ConfigError(
-            f"run folder {path} already exists; choose another --run-name or "
+            f"run folder {path} already exists; change {setting_ref('train.run_name')} or "
             f"continue it with --resume {path}.",
             {"train.run_name": "already exists"},
         )

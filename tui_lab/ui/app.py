@@ -22,7 +22,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
-from tui_lab.core.config import LabConfig
+from tui_lab.core.config import LabConfig, render_settings
+from tui_lab.core.errors import LabError, setting_ref
 from tui_lab.core.events import CheckpointSaved, RunFailed, RunFinished, RunStarted
 from tui_lab.core.history import RunHistory
 from tui_lab.detached import Detached
@@ -148,7 +149,8 @@ class LabApp(App[int]):
         errors = form.all_errors()
         if errors:
             path, reason = next(iter(errors.items()))
-            self.notify(f"Cannot start: {path} {reason}.", title="Invalid setting", severity="error")
+            name = render_settings(setting_ref(path), "label")
+            self.notify(f"Cannot start: {name} {reason}.", title="Invalid setting", severity="error")
             self.action_show("hparams")
             form.focus_field(path)
             return
@@ -167,7 +169,7 @@ class LabApp(App[int]):
         try:
             self.detached = start_detached(self.config)
         except LabError as exc:
-            self.notify(str(exc), title="Not started", severity="error")
+            self.notify(exc.render("label"), title="Not started", severity="error")
             return
         self.view_run(str(self.detached.run_dir))
         self.notify(
@@ -277,7 +279,7 @@ class LabApp(App[int]):
             try:
                 loaded = LabConfig.load(path)
             except LabError as exc:
-                self.notify(str(exc), title="Config not loaded", severity="error")
+                self.notify(exc.render("label"), title="Config not loaded", severity="error")
                 return
             for section in ("data", "model", "train"):
                 setattr(self.config, section, getattr(loaded, section))
@@ -365,7 +367,8 @@ class LabApp(App[int]):
                 best = f" best dev accuracy {acc:.3f}." if acc is not None else ""
                 self.notify(f"Run {event.status.replace('_', ' ')}.{best} F5 to try it.", timeout=6)
             elif isinstance(event, RunFailed) and len(message.events) < 100:
-                self.notify(event.message, title="Training failed", severity="error", timeout=10)
+                message = render_settings(event.message, "label")
+                self.notify(message, title="Training failed", severity="error", timeout=10)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -373,9 +376,10 @@ class LabApp(App[int]):
             return
         if self.history.failure is None:  # failed before the trainer could say why
             error = event.worker.error
-            self.notify(
-                f"{type(error).__name__}: {error}", title="Training failed", severity="error", timeout=10
+            message = (
+                error.render("label") if isinstance(error, LabError) else f"{type(error).__name__}: {error}"
             )
+            self.notify(message, title="Training failed", severity="error", timeout=10)
             self.history.status = "failed"
             self.history.version += 1
 
@@ -383,8 +387,10 @@ class LabApp(App[int]):
     def _config_changed(self, message: ConfigChanged) -> None:
         if message.path == "data.max_length":
             self.query_one(DatasetPane).refresh_lengths()
-        elif message.path == "model.name":
+        elif message.path in ("model.name", "model.vocab_size"):
             self.query_one(DatasetPane).schedule_load()  # token lengths depend on the tokenizer
+        elif message.path in ("data.drop_empty", "data.dev_fraction"):
+            self.query_one(DatasetPane).schedule_load()  # the rows and the split they keep
 
 
 def run_lab(

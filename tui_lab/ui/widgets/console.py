@@ -103,7 +103,7 @@ class ConsolePane(Vertical):
                 preds = predictor.predict(texts)
             self.post_message(Predicted(preds, predictor.source))
         except LabError as exc:
-            self.post_message(Predicted([], model_dir, str(exc)))
+            self.post_message(Predicted([], model_dir, exc.render("label")))
         except Exception as exc:
             self.post_message(Predicted([], model_dir, f"{type(exc).__name__}: {exc}"))
 

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from tui_lab.core.config import LabConfig
+from tui_lab.core.config import LabConfig, label_of
 from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DatasetPreviewed
 
 PREVIEW_ROWS = 100
@@ -198,7 +198,7 @@ class DatasetPane(Vertical):
     def compose(self) -> ComposeResult:
         d = self.config.data
         with Horizontal(classes="field-row"):
-            yield Label("train", classes="field-label")
+            yield Label(label_of("data.train"), classes="field-label")
             yield Input(
                 d.train,
                 placeholder="file, folder (train/dev/test) or HF dataset id",
@@ -207,11 +207,11 @@ class DatasetPane(Vertical):
                 id="data-train",
             )
         with Horizontal(classes="field-row"):
-            yield Label("dev", classes="field-label")
+            yield Label(label_of("data.dev"), classes="field-label")
             yield Input(
                 d.dev, placeholder="folder's or split", suggester=PathSuggester(), compact=True, id="data-dev"
             )
-            yield Label("test", classes="field-label second")
+            yield Label(label_of("data.test"), classes="field-label second")
             yield Input(
                 d.test,
                 placeholder="folder's, if any",
@@ -220,9 +220,9 @@ class DatasetPane(Vertical):
                 id="data-test",
             )
         with Horizontal(classes="field-row"):
-            yield Label("text", classes="field-label")
+            yield Label(label_of("data.text_column"), classes="field-label")
             yield Select([], prompt="(inferred)", compact=True, id="data-text-column")
-            yield Label("label", classes="field-label second")
+            yield Label(label_of("data.label_column"), classes="field-label second")
             yield Select([], prompt="(inferred)", compact=True, id="data-label-column")
         yield Static("", id="data-error")
         yield DataTable(id="data-preview", zebra_stripes=True, cursor_type="row")
@@ -275,7 +275,7 @@ class DatasetPane(Vertical):
             source = resolve_sources(cfg.data)["train"]
             table = read_preview(source, PREVIEW_ROWS)
         except LabError as exc:
-            self.post_message(DatasetAnalysed(None, str(exc)))
+            self.post_message(DatasetAnalysed(None, exc.render("label")))
             return
         if worker.is_cancelled:
             return
@@ -285,7 +285,7 @@ class DatasetPane(Vertical):
         try:
             stats = analyse(cfg)
         except LabError as exc:
-            stats, error = None, str(exc)
+            stats, error = None, exc.render("label")
         except Exception as exc:  # the pane must survive anything a file can do
             stats, error = None, f"{type(exc).__name__}: {exc}"
         else:

@@ -1,7 +1,8 @@
 """The Hyperparameters pane: a form over ``LabConfig``, validated as it is typed.
 
-Fields, help texts, choices and limits all come from the config's field metadata, so the form,
-the CLI flags and the TOML file cannot drift apart. An invalid value is marked with its reason
+Fields, groups, labels, help texts, placeholders, choices and limits all come from the settings'
+declaration in :mod:`tui_lab.core.config`, so the form, the CLI flags and the TOML file cannot
+drift apart; a value is checked by ``LabConfig.validate()``, whose reason shows beside the field. An invalid value is marked with its reason
 beside the field and the config keeps its last valid value; starting a run is refused while any
 field is invalid.
 """
@@ -17,38 +18,19 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from tui_lab.core.config import LabConfig, check_value, coerce, field_spec, field_type, help_text
+from tui_lab.core.config import (
+    LabConfig,
+    coerce,
+    field_spec,
+    field_type,
+    form_fields,
+    help_text,
+    label_of,
+    placeholder_of,
+)
 from tui_lab.core.errors import ConfigError
 from tui_lab.core.modeling import PRESETS
 from tui_lab.ui.messages import ConfigChanged
-
-FORM_FIELDS: list[tuple[str, str]] = [
-    ("model.name", "model"),
-    ("train.epochs", "epochs"),
-    ("train.batch_size", "batch size"),
-    ("train.learning_rate", "learning rate"),
-    ("data.max_length", "max length"),
-    ("train.weight_decay", "weight decay"),
-    ("train.warmup_ratio", "warmup ratio"),
-    ("train.gradient_accumulation_steps", "grad accum"),
-    ("train.patience", "patience"),
-    ("train.eval_steps", "eval every N"),
-    ("train.metric_for_best_model", "best metric"),
-    ("train.precision", "precision"),
-    ("train.seed", "seed"),
-    ("train.run_name", "run name"),
-    ("train.max_grad_norm", "clip norm"),
-    ("train.group_by_length", "group by length"),
-    ("train.baseline", "TF-IDF baseline"),
-    ("model.trust_remote_code", "trust remote code"),
-    ("train.output_dir", "output dir"),
-]
-PLACEHOLDERS = {
-    "train.learning_rate": "auto: 1e-3 presets, 3e-5 pretrained",
-    "train.run_name": "auto: <model>-<date>-<time>",
-    "model.name": "tiny-bert, small-bert, HF id or folder",
-    "train.eval_steps": "0 = every epoch",
-}
 
 
 def widget_id(path: str) -> str:
@@ -69,13 +51,16 @@ class HparamForm(VerticalScroll):
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        for path, label in FORM_FIELDS:
+        group = None
+        for path, field_group in form_fields():
+            if field_group != group:
+                group = field_group
+                yield Label(group, classes="form-group")
             kind, meta = field_type(path), field_spec(path).metadata
-            value = self.config.get(path)
             with Vertical(classes="field"):
                 with Horizontal(classes="field-row", id=widget_id(path) + "-row"):
-                    yield Label(label, classes="field-label")
-                    yield self._control(path, kind, meta, value)
+                    yield Label(label_of(path), classes="field-label")
+                    yield self._control(path, kind, meta, self.config.get(path))
                 yield Static("", classes="field-error", id=widget_id(path) + "-error")
         with Horizontal(classes="field-row"):
             yield Label("run detached", classes="field-label")
@@ -105,7 +90,7 @@ class HparamForm(VerticalScroll):
         suggester = SuggestFromList(list(PRESETS)) if path == "model.name" else None
         return Input(
             _display(value),
-            placeholder=PLACEHOLDERS.get(path, ""),
+            placeholder=placeholder_of(path),
             compact=True,
             suggester=suggester,
             id=widget_id(path),
@@ -124,15 +109,12 @@ class HparamForm(VerticalScroll):
             value = coerce(path, raw)
         except ConfigError as exc:
             return next(iter(exc.errors.values()), str(exc))
-        problem = check_value(path, value)
-        if problem is None and path == "train.run_name" and value:
-            from tui_lab.core.config import run_name_problem
-
-            problem = run_name_problem(value)
-        if problem is None and path == "model.name" and not str(value).strip():
-            problem = "is required"
-        if problem is None and self.config.get(path) != value:
-            self.config.set(path, value)
+        previous = self.config.get(path)
+        self.config.set(path, value)
+        problem = self.config.validate().get(path)
+        if problem is not None:
+            self.config.set(path, previous)  # the config keeps its last valid value
+        elif previous != value:
             self.post_message(ConfigChanged(path, value))
         return problem
 
@@ -172,7 +154,7 @@ class HparamForm(VerticalScroll):
         return self.query_one("#hp-detached", Checkbox).value
 
     def _path_of(self, wid: str | None) -> str | None:
-        return next((p for p, _ in FORM_FIELDS if widget_id(p) == wid), None)
+        return next((p for p, _ in form_fields() if widget_id(p) == wid), None)
 
     def _warn_remote_code(self) -> None:
         on_ = self.config.model.trust_remote_code
@@ -197,7 +179,7 @@ class HparamForm(VerticalScroll):
 
     def sync_from_config(self) -> None:
         """Show the config's values (after a TOML load), clearing every error."""
-        for path, _ in FORM_FIELDS:
+        for path, _ in form_fields():
             widget = self.query_one("#" + widget_id(path))
             value = self.config.get(path)
             if isinstance(widget, Input):
@@ -214,4 +196,4 @@ class HparamForm(VerticalScroll):
 
     def focus_first(self) -> None:
         """Focus the first field."""
-        self.focus_field(FORM_FIELDS[0][0])
+        self.focus_field(form_fields()[0][0])

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
+from tui_lab.core.config import render_settings
 from tui_lab.core.history import RunHistory
 from tui_lab.progress import format_seconds
 from tui_lab.ui.widgets.charts import (
@@ -49,7 +50,7 @@ def status_text(h: RunHistory) -> Text:
             text.append(f"ETA {format_seconds(s.eta_seconds)}", "bold")
         text.append(f"\nloss {s.loss:.4f} · {s.samples_per_second:,.0f} samples/s")
     if h.failure is not None:
-        text.append(f"\n{h.failure.message}", "bold red")
+        text.append(f"\n{render_settings(h.failure.message, 'label')}", "bold red")
         return text
     if h.best_eval is not None:
         name, m = h.metric_name, h.best_eval.metrics
