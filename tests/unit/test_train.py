@@ -205,7 +205,9 @@ def test_out_of_memory_gets_a_hint(tiny_config, monkeypatch) -> None:
     events: list = []
     with pytest.raises(torch.OutOfMemoryError):
         Trainer(tiny_config, [events.append]).run()
-    assert "lower train.batch_size or data.max_length" in events[-1].message
+    from tui_lab.core.config import render_settings
+
+    assert "lower --batch-size or --max-length" in render_settings(events[-1].message, "flag")
 
 
 def test_invalid_config_is_refused_before_anything_is_written(tiny_config) -> None:

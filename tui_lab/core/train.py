@@ -26,7 +26,7 @@ from typing import Any
 from tui_lab.core import distributed, saving
 from tui_lab.core.clock import TrainClock
 from tui_lab.core.config import LabConfig
-from tui_lab.core.errors import LabError, TrainingAborted
+from tui_lab.core.errors import LabError, TrainingAborted, setting_ref
 from tui_lab.core.evaluation import evaluate
 from tui_lab.core.events import CheckpointSaved, Evaluated, Message, RunFinished, Sink
 from tui_lab.core.hooks import HookList, Hooks
@@ -113,7 +113,7 @@ class Trainer:
             raise
         except Exception as exc:
             oom = _oom_message(exc, self.config)
-            message = str(exc) if isinstance(exc, LabError) else oom or f"{type(exc).__name__}: {exc}"
+            message = exc.message if isinstance(exc, LabError) else oom or f"{type(exc).__name__}: {exc}"
             self.log.failed(
                 message, type(exc).__name__, self.step, isinstance(exc, LabError) or oom is not None
             )
@@ -239,9 +239,9 @@ class Trainer:
         if bad_ranks:
             where = f" on rank {', '.join(map(str, bad_ranks))}" if self.dist.enabled else ""
             raise TrainingAborted(
-                f"the training loss became {mean_loss} at step {step}{where}; lower the learning "
-                f"rate (train.learning_rate, now {s.learning_rate:g}) or use train.precision fp32. "
-                f"best/ is kept."
+                f"the training loss became {mean_loss} at step {step}{where}; lower "
+                f"{setting_ref('train.learning_rate')} (now {s.learning_rate:g}) or use "
+                f"{setting_ref('train.precision', 'fp32')}. best/ is kept."
             )
         self.log.step_logged(s, self.clock, mean_loss, grad_norm, epoch)
         self.log.collect_baseline(s.state)
@@ -430,7 +430,8 @@ def _oom_message(exc: BaseException, config: LabConfig) -> str | None:
         tc = config.train
         return (
             f"the GPU ran out of memory at batch size {tc.batch_size} and max length "
-            f"{config.data.max_length}; lower train.batch_size or data.max_length (or raise "
-            f"train.gradient_accumulation_steps to keep the effective batch)."
+            f"{config.data.max_length}; lower {setting_ref('train.batch_size')} or "
+            f"{setting_ref('data.max_length')} (or raise {setting_ref('train.gradient_accumulation_steps')} "
+            f"to keep the effective batch)."
         )
     return None
