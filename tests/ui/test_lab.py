@@ -193,7 +193,7 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         await wait_for(pilot, lambda: "completed" in _text(app, "#train-status"), timeout=5)
         h = app.history
         assert h.status == "completed" and h.started.epochs == 3
-        assert len(h.steps) == 3 * 15 and len(h.eval_steps) == 3 and h.baseline is not None
+        assert len(h.steps) == 3 * 15 and len(h.evaluated_at_steps) == 3 and h.baseline is not None
         assert all(c.points > 0 for c in charts)  # every chart drew the final state
         status = _text(app, "#train-status")
         assert "completed" in status and "best f1_macro" in status and "baseline" in status

@@ -40,7 +40,7 @@ async def test_watch_follows_a_run_another_process_is_writing(lab_config, tmp_pa
             assert app.history.status == "running" and app.viewing == str(run_dir.resolve())
             await wait_for(pilot, lambda: app.history.status == "completed", timeout=300)
             assert len(app.history.steps) == 8 * 15 > first  # it followed the lines as they came
-            assert len(app.history.eval_steps) == 8
+            assert len(app.history.evaluated_at_steps) == 8
     finally:
         proc.wait(timeout=300)
     assert proc.returncode == 0, proc.stderr.read()
