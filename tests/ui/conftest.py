@@ -5,6 +5,14 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def no_cursor_blink(monkeypatch):
+    """A steady cursor, so a screenshot never catches it half-way through a blink."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "cursor_blink", False)
+
+
 @pytest.fixture
 def lab_config(tiny_config):
     """The tests' fast config (tiny data, tiny-bert, 2 epochs) with an automatic run name."""

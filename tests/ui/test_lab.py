@@ -198,6 +198,8 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         status = _text(app, "#train-status")
         assert "completed" in status and "best f1_macro" in status and "baseline" in status
         assert "confusion" in _text(app, "#confusion")
+        assert any("Run completed" in n.message for n in app._notifications)  # a live finish is announced
+
         await pilot.press("f5")
         await pilot.press(*"the hotel was superb")
         await pilot.press("enter")
@@ -208,6 +210,55 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         assert console.model_dir == h.started.run_dir and console._predictor.source.endswith("best")
 
 
+async def test_pause_then_resume_a_run(lab_config) -> None:
+    from tui_lab.core.events import StepLogged, read_events
+
+    lab_config.train.epochs, lab_config.train.patience = 6, 0
+    lab_config.train.logging_steps = 1
+    app = LabApp(lab_config, warm_imports=False)
+
+    def logged_steps() -> int:
+        log = Path(app.history.started.run_dir) / "events.jsonl"
+        return sum(isinstance(e, StepLogged) for e in read_events(log))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: len(app.history.steps) >= 3)
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: "● paused" in _text(app, "#train-status"), timeout=10)
+        assert app.history.status == "paused" and app.training
+        paused_at = logged_steps()
+        await pilot.pause(2.0)  # a window in which an unpaused run logs several steps
+        assert logged_steps() <= paused_at + 1  # at most the step in flight when f7 was pressed
+        assert app.training and app.history.status == "paused"
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: "● running" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: not app.training and app.history.status == "completed")
+        assert app.history.last_step.step == app.history.started.total_steps == logged_steps()
+
+
+async def test_a_failed_run_lets_go_of_its_model(lab_config, monkeypatch) -> None:
+    import gc
+    import weakref
+
+    models: list[weakref.ref] = []
+
+    def boom(self, *a, **k):
+        models.append(weakref.ref(self.model))
+        raise RuntimeError("kaboom after the first backward pass")
+
+    monkeypatch.setattr("tui_lab.core.train.Trainer._optimizer_step", boom)
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: app.history.status == "failed" and not app.training)
+        # until the next run, the worker's error would hold the trainer through its traceback
+        await wait_for(pilot, lambda: models and gc.collect() >= 0 and models[0]() is None, timeout=10)
+        assert app.train_worker.error is not None  # the message is kept, only its frames went
+
+
 async def test_stop_mid_run_then_start_again(lab_config) -> None:
     lab_config.train.epochs, lab_config.train.patience = 50, 0
     app = LabApp(lab_config, warm_imports=False)
@@ -216,8 +267,7 @@ async def test_stop_mid_run_then_start_again(lab_config) -> None:
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: len(app.history.steps) >= 3)
         await pilot.press("ctrl+x")
-        await wait_for(pilot, lambda: not app.training)
-        await pilot.pause(0.6)
+        await wait_for(pilot, lambda: not app.training and app.history.finished is not None)
         first = app.history
         assert first.status == "stopped" and first.last_step.step < 50 * 15
         run_dir = Path(first.started.run_dir)
@@ -286,10 +336,12 @@ async def test_help_screen_and_command_palette() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
+        assert "f7" in str(app.screen.query_one("#help-keys", Static).render())
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for expected in ("Start training", "Stop training", "Show Console", "Save config", "Open model"):
+        expected_titles = ("Start training", "Stop training", "Pause or resume training", "Show Console")
+        for expected in (*expected_titles, "Save config", "Open model"):
             assert expected in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
