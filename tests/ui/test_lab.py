@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import pytest
@@ -213,7 +215,7 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
 async def test_pause_then_resume_a_run(lab_config) -> None:
     from tui_lab.core.events import StepLogged, read_events
 
-    lab_config.train.epochs, lab_config.train.patience = 6, 0
+    lab_config.train.epochs, lab_config.train.patience = 3, 0
     lab_config.train.logging_steps = 1
     app = LabApp(lab_config, warm_imports=False)
 
@@ -234,7 +236,7 @@ async def test_pause_then_resume_a_run(lab_config) -> None:
         assert app.training and app.history.status == "paused"
         await pilot.press("f7")
         await wait_for(pilot, lambda: "● running" in _text(app, "#train-status"), timeout=10)
-        await wait_for(pilot, lambda: not app.training and app.history.status == "completed")
+        await wait_for(pilot, lambda: not app.training and app.history.status == "completed", timeout=300)
         assert app.history.last_step.step == app.history.started.total_steps == logged_steps()
 
 
@@ -336,7 +338,11 @@ async def test_help_screen_and_command_palette() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        assert "f7" in str(app.screen.query_one("#help-keys", Static).render())
+        from rich.console import Console
+
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#help-keys", Static).content)
+        assert re.search(r"^f7 +pause", console.export_text(), re.MULTILINE)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]

@@ -445,12 +445,14 @@ def release_run_memory(error: BaseException | None) -> None:
 
     A failed worker keeps its exception, whose traceback frames hold the trainer (and through it
     the model, the optimizer state and the batch tensors) until the next run replaces it. Clear
-    those frames (of the chained exceptions too), collect, and hand cached CUDA blocks back.
+    those frames and drop the traceback (of the chained exceptions too; the message stays), collect,
+    and hand cached CUDA blocks back.
     """
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         traceback.clear_frames(error.__traceback__)
+        error.__traceback__ = None  # and the frames themselves (a cleared frame may keep a locals dict)
         error = error.__cause__ or error.__context__
     gc.collect()
     torch = sys.modules.get("torch")
