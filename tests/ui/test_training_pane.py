@@ -45,3 +45,18 @@ def test_snapshot_training_pane_replaying_a_saved_run(snap_compare) -> None:
         await wait_for(pilot, lambda: all(c.up_to_date() and c.points > 0 for c in charts), timeout=10)
 
     assert snap_compare(ReplayApp(), terminal_size=(120, 40), run_before=drawn)
+
+
+def test_every_status_has_one_style_shared_by_the_pane_and_the_runs_screen() -> None:
+    from tui_lab.ui.status import STATUS_STYLE, status_cell
+    from tui_lab.ui.widgets.training_pane import status_text
+
+    assert set(STATUS_STYLE) == set(RunStatus)
+    history = RunHistory()
+    history.extend(read_events(FIXTURE))
+    line = status_text(history)
+    cell = status_cell(history.status)
+    assert cell.plain == "completed" and cell.style == STATUS_STYLE[RunStatus.COMPLETED]
+    assert line.plain.startswith("● completed") and any(
+        span.style == STATUS_STYLE[RunStatus.COMPLETED] for span in line.spans
+    )

@@ -4,8 +4,8 @@ Four panes (Dataset, Hyperparameters, Training, Console) share one :class:`LabCo
 runs in a thread worker; its events reach the UI only as :class:`RunEvents` messages and feed one
 :class:`RunHistory` that the charts draw at a bounded rate. When a run's worker ends, the lab drops
 every reference to its trainer (and the model and optimizer it holds), so their memory is freed
-before the next run. On a small terminal (under 100x32)
-one pane fills the screen at a time and F2-F5 switch between them.
+before the next run. On a small terminal (under 100x32) one pane fills the screen at a time and
+F2-F5 switch between them.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ class LabApp(App[int]):
     def action_pause(self) -> None:
         """Pause the lab's own run between two steps, or resume it."""
         if self.viewing != "live" or not self.training:
-            self.notify("Only a run started here (not detached) can pause.", severity="warning", timeout=3)
+            self.notify("No run of this lab to pause (a detached or watched run cannot).", timeout=3)
             return
         if self.pause_event.is_set():
             self.pause_event.clear()

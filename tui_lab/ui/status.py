@@ -6,7 +6,7 @@ from rich.text import Text
 
 from tui_lab.core.events import RunStatus
 
-STATUS_STYLE: dict[RunStatus, str] = {
+STATUS_STYLE: dict[str, str] = {  # RunStatus -> rich style (a RunStatus is a str)
     RunStatus.EMPTY: "dim",
     RunStatus.IDLE: "dim",
     RunStatus.STARTING: "yellow",
@@ -27,4 +27,4 @@ def status_label(status: str) -> str:
 
 def status_cell(status: str, prefix: str = "") -> Text:
     """The status as styled text (``prefix`` goes before the label, in the same style)."""
-    return Text(f"{prefix}{status_label(status)}", STATUS_STYLE.get(status, ""))  # type: ignore[call-overload]
+    return Text(f"{prefix}{status_label(status)}", STATUS_STYLE.get(status, ""))
