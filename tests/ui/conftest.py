@@ -35,3 +35,16 @@ async def wait_for(pilot, predicate, timeout: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await pilot.pause(0.1)
+
+
+def record_notifications(app) -> list[str]:
+    """Every message the app notifies from now on (kept after the toast expires)."""
+    seen: list[str] = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        seen.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = recording
+    return seen

@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.conftest import make_rows, write_csv
-from tests.ui.conftest import settle, wait_for
+from tests.ui.conftest import record_notifications, settle, wait_for
 from tui_lab.core.config import LabConfig
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.charts import RunChart
@@ -180,6 +180,7 @@ async def test_save_and_load_toml_from_the_form(tmp_path: Path, lab_config) -> N
 
 async def test_whole_flow_train_watch_predict(lab_config) -> None:
     app = LabApp(lab_config, warm_imports=False)
+    notes = record_notifications(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("f3")
@@ -200,7 +201,7 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         status = _text(app, "#train-status")
         assert "completed" in status and "best f1_macro" in status and "baseline" in status
         assert "confusion" in _text(app, "#confusion")
-        assert any("Run completed" in n.message for n in app._notifications)  # a live finish is announced
+        assert any("Run completed" in n for n in notes)  # a live finish is announced
 
         await pilot.press("f5")
         await pilot.press(*"the hotel was superb")

@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widgets import DataTable
 
 from tests.conftest import make_rows, tiny_train_flags, write_csv
-from tests.ui.conftest import settle, wait_for
+from tests.ui.conftest import record_notifications, settle, wait_for
 from tui_lab.core.runs import run_info
 from tui_lab.core.train import Trainer
 from tui_lab.ui.app import LabApp
@@ -50,13 +50,14 @@ async def test_a_finished_run_replays_into_the_same_charts(lab_config) -> None:
     lab_config.train.run_name = "done"
     result = Trainer(lab_config).run()
     app = LabApp(lab_config, warm_imports=False, watch=result.run_dir)
+    notes = record_notifications(app)
     async with app.run_test(size=(120, 40)) as pilot:
         from tui_lab.ui.widgets.charts import LossChart
 
         await wait_for(pilot, lambda: app.history.status == "completed")
         await wait_for(pilot, lambda: app.query_one(LossChart).points > 0, timeout=10)
         assert len(app.history.steps) == result.step and app.history.best_eval is not None
-        assert not any("Run completed" in n.message for n in app._notifications)  # a replay is quiet
+        assert not any("Run completed" in n for n in notes)  # a replay is quiet
 
 
 async def test_start_detached_then_stop_it_from_the_lab(lab_config) -> None:
