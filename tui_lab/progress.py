@@ -14,7 +14,7 @@ from tui_lab.core.events import (
     CheckpointSaved,
     Evaluated,
     Event,
-    Message,
+    Notice,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -43,7 +43,7 @@ def event_line(event: Event) -> str | None:
     if isinstance(event, Evaluated):
         best = "  (best)" if event.is_best else ""
         return f"{event.split} at step {event.step} (epoch {event.epoch:.2f}): {describe_metrics(event.metrics)}{best}"
-    if isinstance(event, Message):
+    if isinstance(event, Notice):
         return f"{event.level}: {event.text}"
     if isinstance(event, RunFinished):
         why = f" ({event.reason})" if event.reason else ""

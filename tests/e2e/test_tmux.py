@@ -45,6 +45,23 @@ class Tmux:
         out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
         return out.stdout
 
+    def cursor_line(self) -> str:
+        """The screen line the terminal cursor is on (Textual puts it in the focused input)."""
+        out = subprocess.run(
+            ["tmux", "display-message", "-p", "-t", self.name, "#{cursor_y}"], capture_output=True, text=True
+        )
+        lines = self.screen().splitlines()
+        row = int(out.stdout.strip() or -1)
+        return lines[row] if 0 <= row < len(lines) else ""
+
+    def wait_for_cursor_on(self, needle: str, timeout: float) -> None:
+        """Wait until the cursor sits on a line holding ``needle`` (that input has the focus)."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.cursor_line():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the cursor never reached {needle!r}; it is on:\n{self.cursor_line()}")
+            time.sleep(0.2)
+
     def keys(self, *keys: str, literal: bool = False) -> None:
         subprocess.run(
             ["tmux", "send-keys", "-t", self.name, *(["-l"] if literal else []), *keys], check=True
@@ -73,7 +90,7 @@ def test_train_then_predict_in_a_real_terminal(tmp_path: Path) -> None:
         lab.wait_for("● completed", timeout=600)
         assert list((tmp_path / "runs").glob("*/best/model.safetensors"))
         lab.keys("F5")
-        time.sleep(0.5)
+        lab.wait_for_cursor_on("type a sentence", timeout=30)  # the console's input has the focus
         lab.keys("The room was spotless and the staff were wonderful.", literal=True)
         lab.keys("Enter")
         screen = lab.wait_for("› The room was spotless", timeout=120)

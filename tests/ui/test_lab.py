@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.conftest import make_rows, write_csv
-from tests.ui.conftest import settle, wait_for
+from tests.ui.conftest import record_notifications, settle, wait_for
 from tui_lab.core.config import LabConfig, form_fields, help_text, label_of
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.charts import RunChart
@@ -179,6 +181,7 @@ async def test_save_and_load_toml_from_the_form(tmp_path: Path, lab_config) -> N
 
 async def test_whole_flow_train_watch_predict(lab_config) -> None:
     app = LabApp(lab_config, warm_imports=False)
+    notes = record_notifications(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("f3")
@@ -194,11 +197,13 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         await wait_for(pilot, lambda: "completed" in _text(app, "#train-status"), timeout=5)
         h = app.history
         assert h.status == "completed" and h.started.epochs == 3
-        assert len(h.steps) == 3 * 15 and len(h.eval_steps) == 3 and h.baseline is not None
+        assert len(h.steps) == 3 * 15 and len(h.evaluated_at_steps) == 3 and h.baseline is not None
         assert all(c.points > 0 for c in charts)  # every chart drew the final state
         status = _text(app, "#train-status")
         assert "completed" in status and "best f1_macro" in status and "baseline" in status
         assert "confusion" in _text(app, "#confusion")
+        assert any("Run completed" in n for n in notes)  # a live finish is announced
+
         await pilot.press("f5")
         await pilot.press(*"the hotel was superb")
         await pilot.press("enter")
@@ -209,6 +214,55 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         assert console.model_dir == h.started.run_dir and console._predictor.source.endswith("best")
 
 
+async def test_pause_then_resume_a_run(lab_config) -> None:
+    from tui_lab.core.events import StepLogged, read_events
+
+    lab_config.train.epochs, lab_config.train.patience = 3, 0
+    lab_config.train.logging_steps = 1
+    app = LabApp(lab_config, warm_imports=False)
+
+    def logged_steps() -> int:
+        log = Path(app.history.started.run_dir) / "events.jsonl"
+        return sum(isinstance(e, StepLogged) for e in read_events(log))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: len(app.history.steps) >= 3)
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: "● paused" in _text(app, "#train-status"), timeout=10)
+        assert app.history.status == "paused" and app.training
+        paused_at = logged_steps()
+        await pilot.pause(2.0)  # a window in which an unpaused run logs several steps
+        assert logged_steps() <= paused_at + 1  # at most the step in flight when f7 was pressed
+        assert app.training and app.history.status == "paused"
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: "● running" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: not app.training and app.history.status == "completed", timeout=300)
+        assert app.history.last_step.step == app.history.started.total_steps == logged_steps()
+
+
+async def test_a_failed_run_lets_go_of_its_model(lab_config, monkeypatch) -> None:
+    import gc
+    import weakref
+
+    models: list[weakref.ref] = []
+
+    def boom(self, *a, **k):
+        models.append(weakref.ref(self.model))
+        raise RuntimeError("kaboom after the first backward pass")
+
+    monkeypatch.setattr("tui_lab.core.train.Trainer._optimizer_step", boom)
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: app.history.status == "failed" and not app.training)
+        # until the next run, the worker's error would hold the trainer through its traceback
+        await wait_for(pilot, lambda: models and gc.collect() >= 0 and models[0]() is None, timeout=10)
+        assert app.train_worker.error is not None  # the message is kept, only its frames went
+
+
 async def test_stop_mid_run_then_start_again(lab_config) -> None:
     lab_config.train.epochs, lab_config.train.patience = 50, 0
     app = LabApp(lab_config, warm_imports=False)
@@ -217,8 +271,7 @@ async def test_stop_mid_run_then_start_again(lab_config) -> None:
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: len(app.history.steps) >= 3)
         await pilot.press("ctrl+x")
-        await wait_for(pilot, lambda: not app.training)
-        await pilot.pause(0.6)
+        await wait_for(pilot, lambda: not app.training and app.history.finished is not None)
         first = app.history
         assert first.status == "stopped" and first.last_step.step < 50 * 15
         run_dir = Path(first.started.run_dir)
@@ -287,10 +340,16 @@ async def test_help_screen_and_command_palette() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
+        from rich.console import Console
+
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#help-keys", Static).content)
+        assert re.search(r"^f7 +pause", console.export_text(), re.MULTILINE)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for expected in ("Start training", "Stop training", "Show Console", "Save config", "Open model"):
+        expected_titles = ("Start training", "Stop training", "Pause or resume training", "Show Console")
+        for expected in (*expected_titles, "Save config", "Open model"):
             assert expected in titles
         await pilot.press("ctrl+p")
         await pilot.pause()

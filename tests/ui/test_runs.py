@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widgets import DataTable
 
 from tests.conftest import make_rows, tiny_train_flags, write_csv
-from tests.ui.conftest import settle, wait_for
+from tests.ui.conftest import record_notifications, settle, wait_for
 from tui_lab.core.runs import run_info
 from tui_lab.core.train import Trainer
 from tui_lab.ui.app import LabApp
@@ -40,7 +40,7 @@ async def test_watch_follows_a_run_another_process_is_writing(lab_config, tmp_pa
             assert app.history.status == "running" and app.viewing == str(run_dir.resolve())
             await wait_for(pilot, lambda: app.history.status == "completed", timeout=300)
             assert len(app.history.steps) == 8 * 15 > first  # it followed the lines as they came
-            assert len(app.history.eval_steps) == 8
+            assert len(app.history.evaluated_at_steps) == 8
     finally:
         proc.wait(timeout=300)
     assert proc.returncode == 0, proc.stderr.read()
@@ -50,13 +50,14 @@ async def test_a_finished_run_replays_into_the_same_charts(lab_config) -> None:
     lab_config.train.run_name = "done"
     result = Trainer(lab_config).run()
     app = LabApp(lab_config, warm_imports=False, watch=result.run_dir)
+    notes = record_notifications(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.history.status == "completed")
-        await pilot.pause(1.1)
-        assert len(app.history.steps) == result.step and app.history.best_eval is not None
         from tui_lab.ui.widgets.charts import LossChart
 
-        assert app.query_one(LossChart).points > 0
+        await wait_for(pilot, lambda: app.history.status == "completed")
+        await wait_for(pilot, lambda: app.query_one(LossChart).points > 0, timeout=10)
+        assert len(app.history.steps) == result.step and app.history.best_eval is not None
+        assert not any("Run completed" in n for n in notes)  # a replay is quiet
 
 
 async def test_start_detached_then_stop_it_from_the_lab(lab_config) -> None:
@@ -88,6 +89,7 @@ async def test_a_detached_run_outlives_the_lab(lab_config) -> None:
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.detached is not None)
         process = app.detached.process
+        assert os.getsid(process.pid) == process.pid != os.getsid(0)  # a session of its own
         await pilot.press("ctrl+q")
     assert process.poll() is None or process.returncode == 0  # quitting the lab did not stop it
     assert process.wait(timeout=300) == 0
@@ -109,9 +111,15 @@ async def test_runs_screen_lists_opens_and_compares_two_runs(lab_config) -> None
         assert table.row_count == 2
         assert {r.name for r in app.screen.runs} == {"slow-lr", "fast-lr"}
         await pilot.press("space", "down", "space", "c")
-        await pilot.pause(0.3)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, CompareScreen)
+                and all(c.points > 0 for c in app.screen.query(OverlayChart))
+            ),
+            timeout=10,
+        )
         compare = app.screen
-        assert isinstance(compare, CompareScreen)
         diff = {key: {a, b} for key, a, b in compare.diff}
         assert diff["train.learning_rate"] == {1e-4, 2e-3} and diff["train.run_name"] == {
             "slow-lr",
@@ -119,8 +127,7 @@ async def test_runs_screen_lists_opens_and_compares_two_runs(lab_config) -> None
         }
         assert all(c.points > 0 for c in compare.query(OverlayChart))
         await pilot.press("escape", "enter")  # back to the list, open the run under the cursor
-        await pilot.pause(0.5)
-        assert not isinstance(app.screen, RunsScreen)
+        await wait_for(pilot, lambda: not isinstance(app.screen, (RunsScreen, CompareScreen)), timeout=10)
         await wait_for(pilot, lambda: app.history.status == "completed")
         assert app.viewing.endswith(("slow-lr", "fast-lr"))
 

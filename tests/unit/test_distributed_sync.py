@@ -20,7 +20,7 @@ from tui_lab.core.events import RunFailed, read_events
 
 pytestmark = pytest.mark.slow
 
-DRIVER = r'''
+DRIVER = r"""
 import json, os, sys
 from contextlib import contextmanager
 import torch
@@ -71,7 +71,7 @@ result = Trainer(cfg, [lambda e: steps.append(e)], hooks=[Where()]).run()
 logged = sum(1 for e in steps if type(e).__name__ == "StepLogged")
 print("@@" + json.dumps({"rank": int(os.environ["RANK"]), "loop": counts["loop"],
                          "steps": result.step, "logged": logged}), flush=True)
-'''
+"""
 
 
 def _torchrun(tmp_path: Path, mode: str) -> subprocess.CompletedProcess:
@@ -106,7 +106,9 @@ def test_a_nan_on_one_rank_stops_every_rank_and_names_it(tmp_path: Path) -> None
     proc = _torchrun(tmp_path, "nan")
     assert proc.returncode != 0
     failed = [e for e in read_events(tmp_path / "runs" / "sync" / "events.jsonl") if isinstance(e, RunFailed)]
-    assert failed and "at step 5 on rank 1;" in failed[0].message and "train.learning_rate" in failed[0].message
+    assert (
+        failed and "at step 5 on rank 1;" in failed[0].message and "train.learning_rate" in failed[0].message
+    )
     # the ranks decided together: the run ended with this reason long before any collective
     # timeout (gloo's default is 30 minutes; the subprocess is given 300 s)
     assert "TrainingAborted" in proc.stderr

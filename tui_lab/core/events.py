@@ -15,8 +15,34 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
+
+
+class RunStatus(StrEnum):
+    """Where a run stands. A ``StrEnum``: it compares equal to, and serialises as, its value.
+
+    ``RunFinished.status`` is one of completed, early_stopped, stopped. ``interrupted`` is read
+    from a log that ends without a finish while the process that wrote it is gone; ``starting``
+    and ``paused`` are the lab's own (a run it launched that has not spoken yet, or is paused).
+    """
+
+    EMPTY = "empty"  # a run folder with no run_started yet
+    IDLE = "idle"  # nothing shown yet
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    EARLY_STOPPED = "early_stopped"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def active(self) -> bool:
+        """Whether the run may still make progress (starting, running or paused)."""
+        return self in (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -124,8 +150,11 @@ class DeviceSampled(Event):
 
 
 @dataclass(frozen=True)
-class Message(Event):
-    """A one-line note for the user (a warning, a resumed run, a dropped row count)."""
+class Notice(Event):
+    """A one-line note for the user (a warning, a resumed run, a dropped row count).
+
+    Its JSON ``event`` name stays ``"message"`` (the name it had before), so old logs still read.
+    """
 
     kind: ClassVar[str] = "message"
     level: str
@@ -134,7 +163,7 @@ class Message(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    """The run ended: ``status`` is completed, early_stopped or stopped."""
+    """The run ended: ``status`` is completed, early_stopped or stopped (a :class:`RunStatus` value)."""
 
     kind: ClassVar[str] = "run_finished"
     status: str
@@ -167,7 +196,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Evaluated,
         CheckpointSaved,
         DeviceSampled,
-        Message,
+        Notice,
         RunFinished,
         RunFailed,
     )

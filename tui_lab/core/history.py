@@ -1,7 +1,7 @@
-"""The series of one run, rebuilt from its events: what the charts draw.
+"""The one fold of a run's events: its status, progress and the series the charts draw.
 
-A live run, a replayed ``events.jsonl`` and a run watched while another process writes it all go
-through :meth:`RunHistory.apply`, so the charts cannot tell them apart. Series are downsampled for
+A live run, a replayed ``events.jsonl``, a run watched while another process writes it and a row
+of ``tui-lab runs`` all go through :meth:`RunHistory.apply`, so they cannot disagree. Series are downsampled for
 drawing (:func:`downsample`), so a 100,000-step run costs the same to draw as a short one.
 """
 
@@ -15,12 +15,15 @@ from tui_lab.core.events import (
     DeviceSampled,
     Evaluated,
     Event,
-    Message,
+    Notice,
     RunFailed,
     RunFinished,
     RunStarted,
+    RunStatus,
     StepLogged,
 )
+
+__all__ = ["RunHistory", "RunStatus", "downsample", "finish_status"]
 
 SMOOTHING = 0.9  # exponential moving average of the train loss, like TensorBoard's slider
 
@@ -30,13 +33,15 @@ class RunHistory:
     """Everything a chart or a status line needs to know about one run so far."""
 
     started: RunStarted | None = None
-    status: str = "idle"  # idle, running, completed, early_stopped, stopped, failed
+    status: RunStatus = RunStatus.IDLE
+    first_started_at: float | None = None  # the first run_started (a resume keeps it)
+    step: int = 0  # the furthest optimiser step any event reported
     steps: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     smoothed: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)
     throughput: list[float] = field(default_factory=list)
-    eval_steps: list[int] = field(default_factory=list)
+    evaluated_at_steps: list[int] = field(default_factory=list)  # one per dev evaluation
     eval_metrics: list[dict[str, float]] = field(default_factory=list)
     device_times: list[float] = field(default_factory=list)
     device: list[DeviceSampled] = field(default_factory=list)
@@ -47,13 +52,16 @@ class RunHistory:
     baseline: BaselineReady | None = None
     finished: RunFinished | None = None
     failure: RunFailed | None = None
-    messages: list[Message] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
     best_checkpoint_step: int | None = None
     version: int = 0  # bumped on every change, so a chart knows whether to redraw
 
     def apply(self, event: Event) -> None:
         """Fold one event into the series."""
         self.version += 1
+        step = getattr(event, "step", None)
+        if isinstance(step, int):
+            self.step = max(self.step, step)
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
@@ -70,15 +78,16 @@ class RunHistory:
         else:
             self.__init__()  # type: ignore[misc]
             self.version = 1
-        self.started, self.status = e, "running"
+        self.started, self.status, self.step = e, RunStatus.RUNNING, e.start_step
+        self.first_started_at = self.first_started_at or e.time
         self.finished = self.failure = None
 
     def _truncate(self, step: int) -> None:
         keep = sum(1 for s in self.steps if s <= step)
         for name in ("steps", "loss", "smoothed", "learning_rate", "throughput"):
             del getattr(self, name)[keep:]
-        keep = sum(1 for s in self.eval_steps if s <= step)
-        del self.eval_steps[keep:]
+        keep = sum(1 for s in self.evaluated_at_steps if s <= step)
+        del self.evaluated_at_steps[keep:]
         del self.eval_metrics[keep:]
 
     def _step(self, e: StepLogged) -> None:
@@ -94,7 +103,7 @@ class RunHistory:
         if e.split != "dev":
             self.test_eval = e
             return
-        self.eval_steps.append(e.step)
+        self.evaluated_at_steps.append(e.step)
         self.eval_metrics.append(e.metrics)
         self.last_eval = e
         if e.is_best:
@@ -109,18 +118,25 @@ class RunHistory:
             self.best_checkpoint_step = e.step
 
     def _finished(self, e: RunFinished) -> None:
-        self.finished, self.status = e, e.status
+        self.finished, self.status, self.step = e, finish_status(e.status), e.step
 
     def _failed(self, e: RunFailed) -> None:
-        self.failure, self.status = e, "failed"
+        self.failure, self.status = e, RunStatus.FAILED
 
     def _baseline(self, e: BaselineReady) -> None:
         self.baseline = e
 
-    def _message(self, e: Message) -> None:
-        self.messages.append(e)
+    def _notice(self, e: Notice) -> None:
+        self.notices.append(e)
 
     # .. views ..
+    @property
+    def best_metrics(self) -> dict[str, float]:
+        """The best dev metrics: the finish's summary, else the last evaluation marked best."""
+        if self.finished is not None and self.finished.best:
+            return dict(self.finished.best)
+        return dict(self.best_eval.metrics) if self.best_eval is not None else {}
+
     def metric_series(self, name: str) -> list[float]:
         """One dev metric at every evaluation (``nan`` where it was not reported)."""
         return [m.get(name, float("nan")) for m in self.eval_metrics]
@@ -142,8 +158,16 @@ _HANDLERS = {
     RunFinished: RunHistory._finished,
     RunFailed: RunHistory._failed,
     BaselineReady: RunHistory._baseline,
-    Message: RunHistory._message,
+    Notice: RunHistory._notice,
 }
+
+
+def finish_status(value: str) -> RunStatus:
+    """The status a ``run_finished`` event names; an unknown word (a newer writer) reads as stopped."""
+    try:
+        return RunStatus(value)
+    except ValueError:
+        return RunStatus.STOPPED
 
 
 def downsample(xs: list[float], ys: list[float], max_points: int = 400) -> tuple[list[float], list[float]]:

@@ -22,7 +22,7 @@ from tui_lab.core.events import (
     Broadcast,
     Event,
     JsonlSink,
-    Message,
+    Notice,
     RunFailed,
     RunStarted,
     Sink,
@@ -99,7 +99,7 @@ class RunLog:
             )
         )
         for note in s.data.notes:
-            self.emit(Message(level="warning", text=note))
+            self.emit(Notice(level="warning", text=note))
 
     def failed(self, message: str, error_type: str, step: int, user_error: bool) -> None:
         """``RunFailed``; on a rank other than 0 appended to the run's log with the rank named."""
@@ -162,7 +162,7 @@ class RunLog:
         if error is not None or result is None or "skipped" in result:
             reason = error or (result or {}).get("skipped", "no result")
             state.baseline = {"skipped": reason}
-            self.emit(Message(level="warning", text=f"baseline skipped: {reason}"))
+            self.emit(Notice(level="warning", text=f"baseline skipped: {reason}"))
             return
         state.baseline = result
         self.emit(BaselineReady(dev=result["dev"], test=result["test"], seconds=result["seconds"]))

@@ -17,7 +17,8 @@ from typing import Any
 
 from tui_lab.core.config import run_name_problem
 from tui_lab.core.errors import ConfigError, LabError, setting_ref
-from tui_lab.core.events import Evaluated, RunFailed, RunFinished, RunStarted, read_events
+from tui_lab.core.events import RunStarted, read_events
+from tui_lab.core.history import RunHistory, RunStatus
 
 EVENTS_FILE = "events.jsonl"
 CONFIG_FILE = "config.toml"
@@ -72,7 +73,7 @@ class RunInfo:
 
     name: str
     path: str
-    status: str
+    status: RunStatus
     model: str = ""
     started: float | None = None
     step: int = 0
@@ -83,8 +84,35 @@ class RunInfo:
     message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return dict(self.__dict__)
+        """JSON-ready dict (``status`` as its plain string)."""
+        return {**self.__dict__, "status": str(self.status)}
+
+    @property
+    def model_label(self) -> str:
+        """The model as a listing shows it (see :func:`model_label`)."""
+        return model_label(self.model)
+
+
+def model_label(model: str) -> str:
+    """A model as a list shows it: a hub id as it is, a folder by its own name.
+
+    ``/opt/venv/models/my-bert`` -> ``my-bert``; a run's checkpoint ``runs/x/best`` -> ``x/best``
+    (``best`` alone says nothing); ``org/name`` (a hub id) -> ``org/name``.
+    """
+    text = model.strip().rstrip("/")
+    if not _looks_like_path(text):
+        return text
+    path = Path(text).expanduser()
+    if path.name in ("best", "last") and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or text
+
+
+def _looks_like_path(model: str) -> bool:
+    """A hub id is ``name`` or ``org/name``; anything else with a separator, or a folder, is a path."""
+    if model.startswith(("/", ".", "~")) or model.count("/") > 1:
+        return True
+    return "/" in model and Path(model).is_dir()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -102,32 +130,38 @@ def _pid_alive(pid: int) -> bool:
 def run_info(path: str | Path) -> RunInfo:
     """What a run folder's event log says: status, model, progress, best and test metrics.
 
-    Status is the last finish (completed, early_stopped, stopped) or failure; a run with
-    neither is ``running`` while its process lives and ``interrupted`` after (a crash or a kill).
+    The log is folded by :class:`RunHistory` (the same fold the lab's charts use). Status is the
+    last finish (completed, early_stopped, stopped) or failure; a run with neither is ``running``
+    while its process lives and ``interrupted`` after (a crash or a kill); ``empty`` before any
+    ``run_started``.
     """
     path = Path(path)
-    info = RunInfo(name=path.name, path=str(path), status="empty")
-    started: RunStarted | None = None
-    for event in read_events(path / EVENTS_FILE):
-        if isinstance(event, RunStarted):
-            started = event
-            info.status, info.model, info.total_steps = "running", event.model, event.total_steps
-            info.world_size, info.step = event.world_size, event.start_step
-            info.started = info.started or event.time
-        elif isinstance(event, Evaluated) and event.split == "dev":
-            info.step = max(info.step, event.step)
-            if event.is_best:
-                info.best = dict(event.metrics)
-        elif isinstance(event, RunFinished):
-            info.status, info.step, info.test = event.status, event.step, event.test
-            info.best = dict(event.best or info.best)
-        elif isinstance(event, RunFailed):
-            info.status, info.message = "failed", event.message
-        elif getattr(event, "step", None) is not None and isinstance(event.step, int):
-            info.step = max(info.step, event.step)
-    if info.status == "running" and started is not None and not _pid_alive(started.pid):
-        info.status = "interrupted"
+    history = RunHistory()
+    history.extend(read_events(path / EVENTS_FILE))
+    return _info_from_history(path, history)
+
+
+def _info_from_history(path: Path, h: RunHistory) -> RunInfo:
+    started: RunStarted | None = h.started
+    info = RunInfo(name=path.name, path=str(path), status=settled_status(h))
+    if started is not None:
+        info.model, info.total_steps, info.world_size = started.model, started.total_steps, started.world_size
+    info.started, info.step, info.best = h.first_started_at, h.step, h.best_metrics
+    info.test = h.finished.test if h.finished is not None else None
+    info.message = h.failure.message if h.failure is not None else ""
     return info
+
+
+def settled_status(h: RunHistory) -> RunStatus:
+    """The history's status, with a run whose writer is gone shown as ``interrupted``.
+
+    A log without ``run_started`` is ``empty`` (unless it recorded a failure).
+    """
+    if h.status == RunStatus.IDLE:
+        return RunStatus.EMPTY
+    if h.status.active and h.started is not None and not _pid_alive(h.started.pid):
+        return RunStatus.INTERRUPTED
+    return h.status
 
 
 def list_runs(output_dir: str | Path) -> list[RunInfo]:

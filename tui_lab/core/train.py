@@ -28,7 +28,7 @@ from tui_lab.core.clock import TrainClock
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError, TrainingAborted, setting_ref
 from tui_lab.core.evaluation import evaluate
-from tui_lab.core.events import CheckpointSaved, Evaluated, Message, RunFinished, Sink
+from tui_lab.core.events import CheckpointSaved, Evaluated, Notice, RunFinished, Sink
 from tui_lab.core.hooks import HookList, Hooks
 from tui_lab.core.metrics import scalars
 from tui_lab.core.runlog import RunLog
@@ -139,8 +139,8 @@ class Trainer:
         if s.last_dir is not None:
             warning = saving.restore_rng(s)
             if warning:
-                self.log.emit(Message(level="warning", text=warning))
-            self.log.emit(Message(level="info", text=f"resumed from step {s.state.step} of {s.total_steps}"))
+                self.log.emit(Notice(level="warning", text=warning))
+            self.log.emit(Notice(level="info", text=f"resumed from step {s.state.step} of {s.total_steps}"))
         with self.hooks.phase("train_loop"):
             return self._loop(s.state.epoch, s.state.batch_in_epoch)
 

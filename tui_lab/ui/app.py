@@ -2,13 +2,18 @@
 
 Four panes (Dataset, Hyperparameters, Training, Console) share one :class:`LabConfig`. Training
 runs in a thread worker; its events reach the UI only as :class:`RunEvents` messages and feed one
-:class:`RunHistory` that the charts draw at a bounded rate. On a small terminal (under 100x32)
-one pane fills the screen at a time and F2-F5 switch between them.
+:class:`RunHistory` that the charts draw at a bounded rate. When a run's worker ends, the lab drops
+every reference to its trainer (and the model and optimizer it holds), so their memory is freed
+before the next run. On a small terminal (under 100x32) one pane fills the screen at a time and
+F2-F5 switch between them.
 """
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
+import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,10 +29,10 @@ from textual.worker import Worker, WorkerState
 
 from tui_lab.core.config import LabConfig, render_settings
 from tui_lab.core.errors import LabError, setting_ref
-from tui_lab.core.events import CheckpointSaved, RunFailed, RunFinished, RunStarted
+from tui_lab.core.events import CheckpointSaved, RunFailed, RunFinished, RunStatus
 from tui_lab.core.history import RunHistory
 from tui_lab.detached import Detached
-from tui_lab.ui.messages import ConfigChanged, RunEvents
+from tui_lab.ui.messages import ConfigChanged, DetachedFailed, RunEvents
 from tui_lab.ui.pump import EventPump
 from tui_lab.ui.widgets.console import ConsolePane
 from tui_lab.ui.widgets.dataset_pane import DatasetPane
@@ -53,6 +58,7 @@ class LabApp(App[int]):
         Binding("f4", "show('training')", "Charts", priority=True),
         Binding("f5", "show('console')", "Console", priority=True),
         Binding("f6", "runs", "Runs", priority=True),
+        Binding("f7", "pause", "Pause", priority=True),
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
@@ -75,6 +81,7 @@ class LabApp(App[int]):
         self.active = "dataset"
         self.compact = False
         self.stop_event = threading.Event()
+        self.pause_event = threading.Event()  # the trainer waits between steps while it is set
         self.train_worker: Worker | None = None
         self.history = RunHistory()
         self.viewing = "live"  # "live" (this process's run) or the folder of a watched run
@@ -157,9 +164,9 @@ class LabApp(App[int]):
         if form.detached:
             self._start_detached()
             return
-        self.stop_event = threading.Event()
+        self.stop_event, self.pause_event = threading.Event(), threading.Event()
         self._show_new_history("live")
-        self.train_worker = self._train(self.config.copy(), self.stop_event)
+        self.train_worker = self._train(self.config.copy(), self.stop_event, self.pause_event)
         self.notify("Training started.", timeout=2)
 
     def _start_detached(self) -> None:
@@ -181,7 +188,7 @@ class LabApp(App[int]):
     def _show_new_history(self, source: str) -> None:
         self.viewing = source
         self.history = RunHistory()
-        self.history.status = "starting"
+        self.history.status = RunStatus.STARTING
         self.query_one(TrainingPane).show_history(self.history)
 
     def action_stop(self) -> None:
@@ -193,13 +200,34 @@ class LabApp(App[int]):
         if self.viewing == "live" and self.training:
             self.stop_event.set()
             self.notify("Stopping after this step; saving last/…", timeout=3)
-        elif self.viewing != "live" and self.history.status in ("running", "starting"):
+        elif self.viewing != "live" and self.history.status.active:
             from tui_lab.core.runs import request_stop
 
             request_stop(self.viewing)
             self.notify(f"Asked {Path(self.viewing).name} to stop; it saves last/ first.", timeout=4)
         else:
             self.notify("No run in progress.", severity="information", timeout=2)
+
+    def action_pause(self) -> None:
+        """Pause the lab's own run between two steps, or resume it."""
+        if self.viewing != "live" or not self.training:
+            self.notify("No run of this lab to pause (a detached or watched run cannot).", timeout=3)
+            return
+        if self.pause_event.is_set():
+            self.pause_event.clear()
+            self.notify("Resumed.", timeout=2)
+        else:
+            self.pause_event.set()
+            self.notify("Paused after this step; f7 resumes.", timeout=3)
+        self._show_pause()
+
+    def _show_pause(self) -> None:
+        """Show the pause in the status line (a paused run is still a run in progress)."""
+        h = self.history
+        wanted = RunStatus.PAUSED if self.pause_event.is_set() else RunStatus.RUNNING
+        if h.status in (RunStatus.RUNNING, RunStatus.PAUSED) and h.status != wanted:
+            h.status = wanted
+            h.version += 1
 
     async def action_quit(self) -> None:
         """Stop this process's run (it saves last/) before leaving; detached runs go on."""
@@ -226,32 +254,43 @@ class LabApp(App[int]):
         """Show a run from its event log in the Training pane, following it while it grows."""
         run_dir = str(Path(run_dir).expanduser().resolve())
         self._show_new_history(run_dir)
-        self.history.status = "idle"
+        self.history.status = RunStatus.IDLE
         self.query_one(ConsolePane).use_model(run_dir)
-        self._follow(run_dir)
+        detached = self.detached if self.detached and str(self.detached.run_dir) == run_dir else None
+        self._follow(run_dir, detached)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow", description="follow a run")
-    def _follow(self, run_dir: str) -> None:
-        """Replay events.jsonl, then post each new batch of lines as it is written."""
-        import time
+    def _follow(self, run_dir: str, detached: Detached | None) -> None:
+        """Replay events.jsonl, then post each new batch of lines as it is written.
 
+        What the log holds at the first read is a replay; later lines are live. This thread only
+        reads and posts messages; it waits on the worker's cancel event, so it ends at once.
+        """
         from textual.worker import get_current_worker
 
         from tui_lab.core.events import EventFollower
 
         worker = get_current_worker()
         follower = EventFollower(Path(run_dir) / "events.jsonl")
+        replay = True
         while not worker.is_cancelled:
             events = follower.poll()
             if events:
-                self.post_message(RunEvents(events, source=run_dir))
-            detached = self.detached
-            failure = detached.failed_early() if detached and str(detached.run_dir) == run_dir else None
+                self.post_message(RunEvents(events, source=run_dir, replay=replay))
+            replay = False
+            failure = detached.failed_early() if detached is not None else None
             if failure:
-                self.detached = None
-                failed = RunFailed(message=failure, error_type="exit", user_error=True)
-                self.post_message(RunEvents([failed], source=run_dir))
-            time.sleep(0.25 if events else 0.5)
+                detached = None
+                self.post_message(DetachedFailed(run_dir, failure))
+            if worker.cancelled_event.wait(0.25 if events else 0.5):
+                break
+
+    @on(DetachedFailed)
+    def _detached_failed(self, message: DetachedFailed) -> None:
+        if self.detached is not None and str(self.detached.run_dir) == message.run_dir:
+            self.detached = None
+        failed = RunFailed(message=message.message, error_type="exit", user_error=True)
+        self.post_message(RunEvents([failed], source=message.run_dir))
 
     def action_save_config(self) -> None:
         """Save the config as TOML."""
@@ -312,6 +351,9 @@ class LabApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Start training", "Train with the form's settings (ctrl+t)", self.action_start)
         yield SystemCommand("Stop training", "Stop after this step, saving last/ (ctrl+x)", self.action_stop)
+        yield SystemCommand(
+            "Pause or resume training", "Wait between two steps, or go on (f7)", self.action_pause
+        )
         for pane, key, what in (
             ("dataset", "f2", "Dataset"),
             ("hparams", "f3", "Hyperparameters"),
@@ -340,15 +382,18 @@ class LabApp(App[int]):
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
-    def _train(self, config: LabConfig, stop: threading.Event) -> Any:
-        """Run the core trainer; its events leave this thread only as posted messages."""
+    def _train(self, config: LabConfig, stop: threading.Event, pause: threading.Event) -> Any:
+        """Run the core trainer; its events leave this thread only as posted messages.
+
+        The trainer is never stored: when this returns (or raises) it is garbage.
+        """
         from tui_lab.core.imports import import_heavy
         from tui_lab.core.train import Trainer
 
         import_heavy()
         pump = EventPump(lambda events: self.post_message(RunEvents(events, source="live")))
         try:
-            return Trainer(config, [pump], stop=stop).run()
+            return Trainer(config, [pump], stop=stop, pause=pause).run()
         finally:
             pump.flush()
 
@@ -357,31 +402,39 @@ class LabApp(App[int]):
         if message.source != self.viewing:
             return  # a run the Training pane no longer shows
         self.history.extend(message.events)
+        if message.source == "live":
+            self._show_pause()  # a run_started that arrives after f7 still shows "paused"
         for event in message.events:
-            if isinstance(event, RunStarted):
-                self.run_dir = event.run_dir
-            elif isinstance(event, CheckpointSaved) and event.which == "best":
+            if isinstance(event, CheckpointSaved) and event.which == "best":
                 self.query_one(ConsolePane).use_model(str(Path(event.path).parent))
-            elif isinstance(event, RunFinished) and len(message.events) < 100:  # not on replays
+            elif message.replay:
+                continue  # an opened log's past: drawn, never announced
+            elif isinstance(event, RunFinished):
                 acc = (event.best or {}).get("accuracy")
                 best = f" best dev accuracy {acc:.3f}." if acc is not None else ""
                 self.notify(f"Run {event.status.replace('_', ' ')}.{best} F5 to try it.", timeout=6)
-            elif isinstance(event, RunFailed) and len(message.events) < 100:
-                message = render_settings(event.message, "label")
-                self.notify(message, title="Training failed", severity="error", timeout=10)
+            elif isinstance(event, RunFailed):
+                text = render_settings(event.message, "label")
+                self.notify(text, title="Training failed", severity="error", timeout=10)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "train" or event.state != WorkerState.ERROR:
+        if event.worker.group != "train" or event.state not in (
+            WorkerState.ERROR,
+            WorkerState.SUCCESS,
+            WorkerState.CANCELLED,
+        ):
             return
-        if self.history.failure is None:  # failed before the trainer could say why
-            error = event.worker.error
-            message = (
+        error = event.worker.error
+        if event.state == WorkerState.ERROR and self.history.failure is None:
+            # failed before the trainer could say why
+            text = (
                 error.render("label") if isinstance(error, LabError) else f"{type(error).__name__}: {error}"
             )
-            self.notify(message, title="Training failed", severity="error", timeout=10)
-            self.history.status = "failed"
+            self.notify(text, title="Training failed", severity="error", timeout=10)
+            self.history.status = RunStatus.FAILED
             self.history.version += 1
+        release_run_memory(error)
 
     @on(ConfigChanged)
     def _config_changed(self, message: ConfigChanged) -> None:
@@ -391,6 +444,26 @@ class LabApp(App[int]):
             self.query_one(DatasetPane).schedule_load()  # token lengths depend on the tokenizer
         elif message.path in ("data.drop_empty", "data.dev_fraction"):
             self.query_one(DatasetPane).schedule_load()  # the rows and the split they keep
+
+
+def release_run_memory(error: BaseException | None) -> None:
+    """Let a finished run's trainer, model and optimizer go, and give their memory back.
+
+    A failed worker keeps its exception, whose traceback frames hold the trainer (and through it
+    the model, the optimizer state and the batch tensors) until the next run replaces it. Clear
+    those frames and drop the traceback (of the chained exceptions too; the message stays), collect,
+    and hand cached CUDA blocks back.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error.__traceback__ = None  # and the frames themselves (a cleared frame may keep a locals dict)
+        error = error.__cause__ or error.__context__
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def run_lab(

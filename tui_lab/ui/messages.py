@@ -12,10 +12,23 @@ from tui_lab.core.events import Event
 
 @dataclass
 class RunEvents(Message):
-    """A batch of core events from a training worker (or a replayed / watched log)."""
+    """A batch of core events from a training worker (or a replayed / watched log).
+
+    ``replay`` marks what a log already held when the lab opened it: it is drawn, but only events
+    that happen while the lab watches (``replay=False``) raise notifications.
+    """
 
     events: list[Event]
     source: str = "live"
+    replay: bool = False
+
+
+@dataclass
+class DetachedFailed(Message):
+    """A detached run's process exited before its trainer could write a word (bad flags, import error)."""
+
+    run_dir: str
+    message: str
 
 
 @dataclass

@@ -50,7 +50,7 @@ class RunChart(PlotextPlot):
 
     def data_key(self, h: RunHistory) -> Any:
         """Changes exactly when what this chart draws changes (so other news costs nothing)."""
-        return len(h.steps), len(h.eval_steps)
+        return len(h.steps), len(h.evaluated_at_steps)
 
     def redraw(self) -> bool:
         """Redraw if this chart's data changed; returns whether it did."""
@@ -121,7 +121,7 @@ class LossChart(RunChart):
             self.line(xs, ys, "gray", "braille")
             xs, ys = downsample(h.steps, h.smoothed, MAX_POINTS)
             self.line(xs, ys, "cyan", "braille")
-        dx, dy = _finite(h.eval_steps, h.metric_series("loss"))
+        dx, dy = _finite(h.evaluated_at_steps, h.metric_series("loss"))
         if dx:
             self.line(dx, dy, "orange", "dot")
         yticks(plt, h.loss[-2000:] + dy)
@@ -134,17 +134,17 @@ class MetricsChart(RunChart):
     title = "dev accuracy · macro-F1"
 
     def data_key(self, h: RunHistory) -> Any:
-        return len(h.eval_steps), h.baseline is not None
+        return len(h.evaluated_at_steps), h.baseline is not None
 
     def draw(self, plt: Any, h: RunHistory) -> None:
         values: list[float] = []
         for name, color in (("accuracy", "green"), ("f1_macro", "magenta")):
-            xs, ys = _finite(h.eval_steps, h.metric_series(name))
+            xs, ys = _finite(h.evaluated_at_steps, h.metric_series(name))
             if xs:
                 self.line(xs, ys, color, "dot" if len(xs) < 3 else "braille")
                 values += ys
         acc = h.baseline.dev.get("accuracy") if h.baseline is not None else None
-        if acc is not None and h.eval_steps:
+        if acc is not None and h.evaluated_at_steps:
             plt.hline(acc, "gray")
             values.append(acc)
         if values:

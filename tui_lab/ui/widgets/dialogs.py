@@ -16,6 +16,7 @@ from tui_lab.ui.widgets.dataset_pane import PathSuggester
 KEYS: list[tuple[str, str]] = [
     ("ctrl+t", "start training with the form's settings"),
     ("ctrl+x", "stop training (saves last/, the run stays resumable; also a watched or detached run)"),
+    ("f7", "pause the lab's own run between two steps; f7 again resumes"),
     ("f1", "this help"),
     ("f2", "Dataset: files, columns, preview, labels, token lengths"),
     ("f3", "Hyperparameters: the form (validated as you type)"),
@@ -57,7 +58,7 @@ class HelpScreen(ModalScreen[None]):
                     style="dim",
                 )
             )
-            yield Static(keys_table())
+            yield Static(keys_table(), id="help-keys")
             yield Static(Text("\nescape closes this help", style="dim"))
 
     def action_dismiss(self, result: None = None) -> None:

@@ -19,20 +19,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
-from tui_lab.core.events import read_events
+from tui_lab.core.events import RunStatus, read_events
 from tui_lab.core.history import RunHistory, downsample
 from tui_lab.core.runs import RunInfo, config_diff, list_runs, request_stop, run_config
+from tui_lab.ui.status import status_cell, status_label
 
 RUN_COLORS = ("cyan", "orange")  # plotext names
 LEGEND_COLORS = ("cyan", "orange1")  # the same colours as rich names
-STATUS_STYLE = {
-    "running": "bold yellow",
-    "completed": "green",
-    "early_stopped": "green",
-    "stopped": "magenta",
-    "failed": "bold red",
-    "interrupted": "red",
-}
 
 
 def load_history(run_dir: str | Path) -> RunHistory:
@@ -86,8 +79,8 @@ class RunsScreen(Screen[str | None]):
             table.add_row(
                 "●" if r.path in self.marked else " ",
                 r.name,
-                Text(r.status, STATUS_STYLE.get(r.status, "")),
-                r.model[:24],
+                status_cell(r.status),
+                r.model_label[:24],
                 started,
                 f"{r.step}/{r.total_steps}",
                 f"{r.best['accuracy']:.4f}" if "accuracy" in r.best else "-",
@@ -142,7 +135,7 @@ class RunsScreen(Screen[str | None]):
     def action_stop(self) -> None:
         """Ask a running run to stop (any process: it polls its STOP file and saves last/)."""
         run = self._selected()
-        if run is None or run.status != "running":
+        if run is None or run.status not in (RunStatus.RUNNING, RunStatus.PAUSED):
             self.notify("Select a running run to stop.", severity="warning")
             return
         request_stop(run.path)
@@ -207,7 +200,7 @@ class CompareScreen(Screen[None]):
             best = h.best_eval.metrics if h.best_eval else {}
             legend.append(f"━ {path.name}", f"bold {color}")
             legend.append(
-                f"  {h.status} · best accuracy {best.get('accuracy', float('nan')):.4f}"
+                f"  {status_label(h.status)} · best accuracy {best.get('accuracy', float('nan')):.4f}"
                 f" · macro-F1 {best.get('f1_macro', float('nan')):.4f}    "
             )
         self.query_one("#compare-legend", Static).update(legend)
@@ -215,7 +208,7 @@ class CompareScreen(Screen[None]):
         for name in ("accuracy", "f1"):
             metric = "accuracy" if name == "accuracy" else "f1_macro"
             self.query_one(f"#compare-{name}", OverlayChart).show(
-                [(h.eval_steps, h.metric_series(metric)) for h in (ha, hb)]
+                [(h.evaluated_at_steps, h.metric_series(metric)) for h in (ha, hb)]
             )
         table = self.query_one("#compare-diff", DataTable)
         table.add_column("setting", key="key")

@@ -9,8 +9,9 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
 from tui_lab.core.config import render_settings
-from tui_lab.core.history import RunHistory
+from tui_lab.core.history import RunHistory, RunStatus
 from tui_lab.progress import format_seconds
+from tui_lab.ui.status import status_cell
 from tui_lab.ui.widgets.charts import (
     DeviceChart,
     LearningRateChart,
@@ -20,15 +21,6 @@ from tui_lab.ui.widgets.charts import (
     ThroughputChart,
 )
 
-STATUS_STYLE = {
-    "idle": "dim",
-    "running": "bold yellow",
-    "completed": "bold green",
-    "early_stopped": "bold green",
-    "stopped": "bold magenta",
-    "failed": "bold red",
-}
-
 
 def status_text(h: RunHistory) -> Text:
     """Run state, progress, the best metric and the baseline: six short lines at most.
@@ -37,7 +29,8 @@ def status_text(h: RunHistory) -> Text:
     spacing right in SVG screenshots too.
     """
     text = Text()
-    text.append(f"● {h.status.replace('_', ' ')}   ", STATUS_STYLE.get(h.status, ""))
+    text.append_text(status_cell(h.status, prefix="● "))
+    text.append("   ")
     if h.started is not None:
         text.append(h.started.run_name, "bold")
         world = f" · {h.started.world_size} processes" if h.started.world_size > 1 else ""
@@ -45,7 +38,7 @@ def status_text(h: RunHistory) -> Text:
     s = h.last_step
     if s is not None:
         text.append(f"\nstep {s.step}/{s.total_steps} · epoch {s.epoch:.2f}")
-        if h.status == "running":
+        if h.status == RunStatus.RUNNING:
             text.append(" · ")
             text.append(f"ETA {format_seconds(s.eta_seconds)}", "bold")
         text.append(f"\nloss {s.loss:.4f} · {s.samples_per_second:,.0f} samples/s")
