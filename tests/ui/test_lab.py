@@ -249,7 +249,7 @@ async def test_a_failed_run_lets_go_of_its_model(lab_config, monkeypatch) -> Non
     models: list[weakref.ref] = []
 
     def boom(self, *a, **k):
-        models.append(weakref.ref(self.model))
+        models.append(weakref.ref(self.s.model))
         raise RuntimeError("kaboom after the first backward pass")
 
     monkeypatch.setattr("tui_lab.core.train.Trainer._optimizer_step", boom)
