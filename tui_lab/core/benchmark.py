@@ -7,8 +7,9 @@ interleaved (a, b, c, a, b, c, ...) so a neighbour's load on a shared machine hi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROUNDS = 3
 LATENCY_CALLS = 40  # batch-1 calls per variant per round

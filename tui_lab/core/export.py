@@ -18,8 +18,11 @@ eager attention: on torch 2.13 it exports BERT-family models in a fraction of a 
 from __future__ import annotations
 
 import json
+import logging
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tui_lab.core.errors import ModelError
 from tui_lab.core.predict import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
@@ -63,16 +66,18 @@ def export_onnx(model_dir: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     target = out / ONNX_FILE
     try:
-        torch.onnx.export(
-            model,
-            tuple(sample[n] for n in names),
-            str(target),
-            input_names=names,
-            output_names=["logits"],
-            dynamic_axes={**axes, "logits": {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings about Python control flow in the model
+            torch.onnx.export(
+                model,
+                tuple(sample[n] for n in names),
+                str(target),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes={**axes, "logits": {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
     except Exception as exc:
         raise ModelError(f"{model_dir} could not be exported to ONNX: {str(exc).splitlines()[0]}.") from None
     model.config.save_pretrained(out)
@@ -89,6 +94,8 @@ def quantize_int8(onnx_file: Path, config: Any, target: Path) -> Path:
     fused = onnx_file.with_name(".fused.onnx")
     if getattr(config, "model_type", "") in BERT_LIKE:
         from onnxruntime.transformers.optimizer import optimize_model
+
+        logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
 
         heads = getattr(config, "num_attention_heads", 0) or getattr(config, "n_heads", 0)
         hidden = getattr(config, "hidden_size", 0) or getattr(config, "dim", 0)
@@ -210,4 +217,3 @@ def reference_config(model_dir: Path) -> Any:
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(model_dir)
-

@@ -104,14 +104,15 @@ class OrtBackend:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # idle threads sleep instead of spinning: a shared CPU (or a PyTorch model measured in the
+        # same process) keeps its cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         self.path = Path(path)
         try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ModelError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0]}.") from None
         self.input_names = {i.name for i in self.session.get_inputs()}
@@ -210,7 +211,9 @@ class Predictor:
     def _from_onnx(cls, onnx_file: Path, threads: int | None) -> Predictor:
         folder = onnx_file.parent
         if not (folder / "config.json").is_file():
-            raise ModelError(f"{folder} has no config.json beside {onnx_file.name}; re-export it with tui-lab export.")
+            raise ModelError(
+                f"{folder} has no config.json beside {onnx_file.name}; re-export it with tui-lab export."
+            )
         if not any((folder / name).is_file() for name in TOKENIZER_FILES):
             raise ModelError(
                 f"{folder} has no tokenizer files (tokenizer.json); re-export it with tui-lab export."
@@ -241,7 +244,7 @@ class Predictor:
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """Tokens per text with special tokens, before truncation."""
-        return [len(ids) for ids in self.tokenizer(texts, truncation=False)["input_ids"]]
+        return [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
 
     def logits(self, texts: list[str], batch_size: int = 64) -> Any:
         """Raw scores, a numpy array of shape (len(texts), len(labels)), in the texts' order.
