@@ -25,7 +25,10 @@ def add_parsers(sub: Any) -> None:
     x.add_argument("model", metavar="MODEL_OR_RUN_DIR")
     x.add_argument("--format", default="all", choices=("onnx", "onnx-int8", "all"))
     x.add_argument("--out", metavar="DIR", help="export folder (default: RUN_DIR/export)")
-    x.add_argument("--data", metavar="PATH", help="labelled data to measure on (default: the run's dev split)")
+    x.add_argument(
+        "--data", metavar="PATH", help="labelled data to measure on (default: the run's dev split)"
+    )
+    x.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved timing rounds")
     x.add_argument("--json", action="store_true", help="print the report as one JSON line last")
 
     s = sub.add_parser(
@@ -48,7 +51,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export, check and measure; the table on stdout (``--json``: the report as the last line)."""
     from tui_lab.core.export import export
 
-    report = export(args.model, args.format, args.out, args.data, log=lambda m: print(m, file=sys.stderr))
+    report = export(args.model, args.format, args.out, args.data, _stderr, args.rounds)
     if args.json:
         keys = ("name", "path", "size_mb", "accuracy", "f1_macro", "latency_ms_p50", "latency_ms_p95")
         variants = [{k: v[k] for k in (*keys, "throughput_sps")} for v in report["variants"]]
@@ -56,6 +59,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     print_table(report)
     return 0
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def print_table(report: dict[str, Any]) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROUNDS = 3
-LATENCY_CALLS = 40  # batch-1 calls per variant per round
-THROUGHPUT_SAMPLES = 256  # texts per variant per round, in batches of 32
+ROUNDS = 5
+LATENCY_CALLS = 20  # batch-1 calls per variant per round
+THROUGHPUT_SAMPLES = 128  # texts per variant per round, in batches of 32
 BATCH = 32
 
 

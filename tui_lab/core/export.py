@@ -167,8 +167,17 @@ def export(
     out: str | Path | None = None,
     data: str | None = None,
     log: Callable[[str], None] = lambda _: None,
+    rounds: int = 5,
 ) -> dict[str, Any]:
     """Export a run or model folder and measure every variant side by side.
+
+    Args:
+        path: a run folder (its best/) or a model folder.
+        fmt: ``onnx``, ``onnx-int8`` or ``all``.
+        out: the export folder (default: :func:`default_out`).
+        data: labelled data to measure on (default: the run's dev split).
+        log: called with one line per stage.
+        rounds: interleaved timing rounds (each: 20 batch-1 calls, 128 texts at batch 32).
 
     Returns:
         The report also saved as ``out/export_report.json``: ``out``, ``threads``, ``n``,
@@ -181,6 +190,8 @@ def export(
     """
     import torch
 
+    if rounds < 1:
+        raise ModelError(f"--rounds must be at least 1, got {rounds}.")
     if fmt not in FORMATS:
         raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'.")
     if find_onnx(path) is not None and Path(path, "config.json").is_file():
@@ -207,7 +218,7 @@ def export(
     log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
     from tui_lab.core.benchmark import measure_variants
 
-    report["variants"] = measure_variants(variants, texts, gold, file_size_mb)
+    report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
     (target / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
