@@ -29,6 +29,7 @@ def add_parsers(sub: Any) -> None:
         "--data", metavar="PATH", help="labelled data to measure on (default: the run's dev split)"
     )
     x.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved timing rounds")
+    x.add_argument("--threads", type=int, default=0, metavar="N", help="threads for every variant")
     x.add_argument("--json", action="store_true", help="print the report as one JSON line last")
 
     s = sub.add_parser(
@@ -51,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export, check and measure; the table on stdout (``--json``: the report as the last line)."""
     from tui_lab.core.export import export
 
-    report = export(args.model, args.format, args.out, args.data, _stderr, args.rounds)
+    report = export(args.model, args.format, args.out, args.data, _stderr, args.rounds, args.threads or None)
     if args.json:
         keys = ("name", "path", "size_mb", "accuracy", "f1_macro", "latency_ms_p50", "latency_ms_p95")
         variants = [{k: v[k] for k in (*keys, "throughput_sps")} for v in report["variants"]]

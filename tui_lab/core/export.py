@@ -168,6 +168,7 @@ def export(
     data: str | None = None,
     log: Callable[[str], None] = lambda _: None,
     rounds: int = 5,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Export a run or model folder and measure every variant side by side.
 
@@ -178,6 +179,7 @@ def export(
         data: labelled data to measure on (default: the run's dev split).
         log: called with one line per stage.
         rounds: interleaved timing rounds (each: 20 batch-1 calls, 128 texts at batch 32).
+        threads: intra-op threads for PyTorch and ONNX Runtime alike (default: torch's own count).
 
     Returns:
         The report also saved as ``out/export_report.json``: ``out``, ``threads``, ``n``,
@@ -202,6 +204,8 @@ def export(
     target = Path(out).expanduser() if out else default_out(path)
     log(f"exporting {model_dir} to {target}/{ONNX_FILE}")
     onnx_file = export_onnx(model_dir, target)
+    if threads:
+        torch.set_num_threads(threads)
     threads = torch.get_num_threads()
     variants = {"pytorch": (reference, model_dir)}
     fp32 = Predictor.from_path(onnx_file, threads=threads)
