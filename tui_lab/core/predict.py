@@ -7,6 +7,7 @@ checkpoint folder, or ONNX Runtime on a folder written by ``tui-lab export``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,9 @@ class Predictor:
         self.max_length = max_length
         self.source = source
         self.multi_label = multi_label
+        # a fast tokenizer is not re-entrant when its truncation/padding settings change between
+        # calls ("Already borrowed"): the server counts tokens while a forward pass encodes
+        self._tokenizer_lock = threading.Lock()
 
     @classmethod
     def from_path(
@@ -236,15 +240,18 @@ class Predictor:
 
     def encode(self, texts: list[str]) -> dict[str, Any]:
         """The tokenised batch (numpy arrays), padded to its longest text, truncated to max_length."""
-        return dict(
-            self.tokenizer(
-                texts, truncation=True, padding=True, max_length=self.max_length, return_tensors="np"
+        with self._tokenizer_lock:
+            return dict(
+                self.tokenizer(
+                    texts, truncation=True, padding=True, max_length=self.max_length, return_tensors="np"
+                )
             )
-        )
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """Tokens per text with special tokens, before truncation."""
-        return [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+        with self._tokenizer_lock:
+            encoded = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        return [len(ids) for ids in encoded]
 
     def logits(self, texts: list[str], batch_size: int = 64) -> Any:
         """Raw scores, a numpy array of shape (len(texts), len(labels)), in the texts' order.
