@@ -246,6 +246,11 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
         state.metrics.requests.labels(str(exc.status)).inc()
         return _error(exc.status, exc.message, exc.error_type)
 
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        state.metrics.requests.labels("500").inc()
+        return _error(500, f"Inference failed: {type(exc).__name__}: {exc}", "backend")
+
     @app.post("/predict")
     async def predict(request: Request) -> Any:
         started = time.perf_counter()
