@@ -95,3 +95,21 @@ def tiny_config(tiny_data: Path, tmp_path: Path):
     cfg.train.output_dir = str(tmp_path / "runs")
     cfg.train.run_name = "t"
     return cfg
+
+
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory) -> tuple[Path, dict]:
+    """One tiny-bert run, trained once and exported (fp32 + int8) to ``RUN/export``: (run, report)."""
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.export import export
+    from tui_lab.core.train import Trainer
+
+    root = tmp_path_factory.mktemp("deploy")
+    write_csv(root / "data" / "train.csv", make_rows(240, 1))
+    write_csv(root / "data" / "dev.csv", make_rows(60, 2))
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.max_length, cfg.model.vocab_size = str(root / "data"), 32, 300
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.output_dir = 3, 16, str(root / "runs")
+    cfg.train.baseline = False
+    run = Path(Trainer(cfg).run().run_dir)
+    return run, export(run, rounds=1)

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list the runs in the output folder")
     r.add_argument("--output-dir", default="runs", metavar="DIR")
     r.add_argument("--json", action="store_true")
+    from tui_lab.cli_deploy import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -120,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         "runs": cmd_runs,
         "watch": cmd_watch,
     }
+    from tui_lab.cli_deploy import COMMANDS
+
+    commands.update(COMMANDS)
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:

@@ -1,13 +1,24 @@
-"""Serving a trained classifier: labels and per-class probabilities for a batch of texts."""
+"""Serving a trained classifier: labels and per-class probabilities for a batch of texts.
+
+This is the one inference path: the console, ``predict``, ``eval``, ``export``'s checks and the
+HTTP server all call :class:`Predictor`, whatever runs the forward pass — PyTorch on a
+checkpoint folder, or ONNX Runtime on a folder written by ``tui-lab export``.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui_lab.core import checkpoint
 from tui_lab.core.errors import ModelError
+
+BACKENDS = ("auto", "pytorch", "onnx")
+ONNX_FILE = "model.onnx"
+EXPORT_DIR = "export"  # a run's default export folder: runs/<name>/export/
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
 @dataclass(frozen=True)
@@ -49,42 +60,145 @@ def resolve_model_dir(path: str | Path) -> Path:
     )
 
 
+def find_onnx(path: str | Path) -> Path | None:
+    """The ONNX file behind a path: the file itself, a folder's ``model.onnx`` (else its only
+    ``*.onnx``), or a run folder's ``export/model.onnx``; None when there is none."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".onnx":
+        return p
+    for folder in (p, p / EXPORT_DIR):
+        if (folder / ONNX_FILE).is_file():
+            return folder / ONNX_FILE
+        found = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+class TorchBackend:
+    """The forward pass of a transformers model in PyTorch."""
+
+    name = "pytorch"
+
+    def __init__(self, model: Any, device: str = "cpu") -> None:
+        import inspect
+
+        self.model = model.eval()
+        self.device = device
+        self.input_names = set(inspect.signature(model.forward).parameters)
+
+    def logits(self, enc: dict[str, Any]) -> Any:
+        """Logits (numpy, float32) of a tokenised batch given as numpy arrays."""
+        import torch
+
+        batch = {k: torch.from_numpy(v).to(self.device) for k, v in enc.items() if k in self.input_names}
+        with torch.inference_mode():
+            return self.model(**batch).logits.float().cpu().numpy()
+
+
+class OrtBackend:
+    """The forward pass of an exported model in ONNX Runtime (CPU)."""
+
+    name = "onnx"
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # idle threads sleep instead of spinning: a shared CPU (or a PyTorch model measured in the
+        # same process) keeps its cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.path = Path(path)
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0]}.") from None
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    def logits(self, enc: dict[str, Any]) -> Any:
+        """Logits (numpy, float32) of a tokenised batch given as numpy arrays."""
+        import numpy as np
+
+        feed = {k: v.astype(np.int64) for k, v in enc.items() if k in self.input_names}
+        return self.session.run(None, feed)[0]
+
+
 class Predictor:
-    """A loaded classifier. Thread-safe for concurrent ``predict`` calls under inference mode."""
+    """A loaded classifier. Thread-safe for concurrent ``predict`` calls (both backends).
+
+    Attributes:
+        labels: class names in id order.
+        max_length: the longest input in tokens; longer texts are truncated.
+        backend: the forward pass (``backend.name`` is ``"pytorch"`` or ``"onnx"``).
+        multi_label: scores are independent sigmoids rather than a softmax.
+        source: the folder (or ONNX file) the model was loaded from.
+    """
 
     def __init__(
-        self, model: Any, tokenizer: Any, max_length: int = 512, device: str = "cpu", source: str = ""
+        self,
+        backend: Any,
+        tokenizer: Any,
+        labels: list[str],
+        max_length: int = 512,
+        source: str = "",
+        multi_label: bool = False,
     ) -> None:
-        self.model = model.eval()
+        self.backend = backend
         self.tokenizer = tokenizer
+        self.labels = labels
         self.max_length = max_length
-        self.device = device
         self.source = source
-        cfg = model.config
-        self.labels = [str(cfg.id2label[i]) for i in range(cfg.num_labels)]
-        self._accepts = _forward_args(model)
+        self.multi_label = multi_label
+        # a fast tokenizer is not re-entrant when its truncation/padding settings change between
+        # calls ("Already borrowed"): the server counts tokens while a forward pass encodes
+        self._tokenizer_lock = threading.Lock()
 
     @classmethod
     def from_path(
-        cls, path: str | Path, device: str | None = None, trust_remote_code: bool = False
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> Predictor:
-        """Load from a run folder or a Hugging Face model folder.
+        """Load from a run folder, a Hugging Face model folder or an export folder.
+
+        Args:
+            path: a run folder, a model folder, an export folder or an ``.onnx`` file.
+            device: torch device for the PyTorch backend (default: the best available).
+            trust_remote_code: allow a hub model's own code (PyTorch backend only).
+            backend: ``pytorch``, ``onnx``, or ``auto`` (ONNX for an export folder or an
+                ``.onnx`` file, PyTorch otherwise).
+            threads: intra-op threads for ONNX Runtime (default: its own choice).
 
         Raises:
-            ModelError: not a classifier folder, or it cannot be loaded.
+            ModelError: not a classifier, a missing export or tokenizer, or unloadable weights.
         """
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+        if backend not in BACKENDS:
+            raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'.")
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise ModelError(f"{p} does not exist; give a run folder, a model folder or an export folder.")
+        onnx_file = find_onnx(p) if backend != "pytorch" else None
+        direct = onnx_file is not None and (p.is_file() or onnx_file.parent == p)
+        if backend == "onnx" or (backend == "auto" and direct):
+            if onnx_file is None:
+                raise ModelError(f"{p} has no ONNX model; export one first with tui-lab export {p}.")
+            return cls._from_onnx(onnx_file, threads)
+        return cls._from_checkpoint(p, device, trust_remote_code)
+
+    @classmethod
+    def _from_checkpoint(cls, path: Path, device: str | None, trust_remote_code: bool) -> Predictor:
+        from transformers import AutoModelForSequenceClassification
 
         from tui_lab.core.device import pick_device
-        from tui_lab.core.modeling import check_classifier, load_tokenizer
 
         folder = resolve_model_dir(path)
-        try:
-            config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
-        except Exception as exc:
-            raise ModelError(f"{folder}/config.json is unreadable: {str(exc).splitlines()[0]}.") from None
-        check_classifier(str(folder), config)
-        tokenizer = load_tokenizer(str(folder), trust_remote_code)
+        config, tokenizer = _config_and_tokenizer(folder, trust_remote_code)
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
                 folder, trust_remote_code=trust_remote_code, use_safetensors=True
@@ -95,40 +209,97 @@ class Predictor:
                 f"{str(exc).splitlines()[0]}."
             ) from None
         device = device or pick_device()
+        return cls._build(TorchBackend(model.to(device), device), config, tokenizer, str(folder))
+
+    @classmethod
+    def _from_onnx(cls, onnx_file: Path, threads: int | None) -> Predictor:
+        folder = onnx_file.parent
+        if not (folder / "config.json").is_file():
+            raise ModelError(
+                f"{folder} has no config.json beside {onnx_file.name}; re-export it with tui-lab export."
+            )
+        if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+            raise ModelError(
+                f"{folder} has no tokenizer files (tokenizer.json); re-export it with tui-lab export."
+            )
+        config, tokenizer = _config_and_tokenizer(folder, False)
+        return cls._build(OrtBackend(onnx_file, threads), config, tokenizer, str(onnx_file))
+
+    @classmethod
+    def _build(cls, backend: Any, config: Any, tokenizer: Any, source: str) -> Predictor:
+        from tui_lab.core.modeling import check_classifier
+
+        labels = check_classifier(source, config)
         max_length = min(
             getattr(config, "max_position_embeddings", 512) or 512,
             int(getattr(tokenizer, "model_max_length", 512) or 512),
             8192,
         )
-        return cls(model.to(device), tokenizer, max_length, device, str(folder))
+        multi = getattr(config, "problem_type", None) == "multi_label_classification"
+        return cls(backend, tokenizer, labels, max_length, source, multi)
+
+    def encode(self, texts: list[str]) -> dict[str, Any]:
+        """The tokenised batch (numpy arrays), padded to its longest text, truncated to max_length."""
+        with self._tokenizer_lock:
+            return dict(
+                self.tokenizer(
+                    texts, truncation=True, padding=True, max_length=self.max_length, return_tensors="np"
+                )
+            )
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens per text with special tokens, before truncation."""
+        with self._tokenizer_lock:
+            encoded = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def logits(self, texts: list[str], batch_size: int = 64) -> Any:
+        """Raw scores, a numpy array of shape (len(texts), len(labels)), in the texts' order.
+
+        Texts are batched by length so little padding is computed.
+        """
+        import numpy as np
+
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            ids = order[start : start + batch_size]
+            out[ids] = self.backend.logits(self.encode([texts[i] for i in ids]))
+        return out
+
+    def scores(self, logits: Any, function: str | None = None) -> Any:
+        """Logits turned into scores: ``softmax``, ``sigmoid`` or ``none`` (default: sigmoid for a
+        multi-label model, softmax otherwise — what transformers' pipeline does)."""
+        import numpy as np
+
+        function = function or ("sigmoid" if self.multi_label or len(self.labels) == 1 else "softmax")
+        if function == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-logits))
+        if function == "softmax":
+            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            return shifted / shifted.sum(axis=-1, keepdims=True)
+        return logits
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         """Label and probabilities for each text (empty texts are allowed)."""
-        import torch
-
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: dict[int, Prediction] = {}
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                ids = order[start : start + batch_size]
-                enc = self.tokenizer(
-                    [texts[i] for i in ids],
-                    truncation=True,
-                    padding=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                batch = {k: v.to(self.device) for k, v in enc.items() if k in self._accepts}
-                probs = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
-                for i, row in zip(ids, probs):
-                    best = max(range(len(row)), key=row.__getitem__)
-                    results[i] = Prediction(
-                        texts[i], self.labels[best], row[best], dict(zip(self.labels, row))
-                    )
-        return [results[i] for i in range(len(texts))]
+        probs = self.scores(self.logits(texts, batch_size)).tolist()
+        results = []
+        for text, row in zip(texts, probs):
+            best = max(range(len(row)), key=row.__getitem__)
+            results.append(Prediction(text, self.labels[best], row[best], dict(zip(self.labels, row))))
+        return results
 
 
-def _forward_args(model: Any) -> set[str]:
-    import inspect
+def _config_and_tokenizer(folder: Path, trust_remote_code: bool) -> tuple[Any, Any]:
+    from transformers import AutoConfig
 
-    return set(inspect.signature(model.forward).parameters)
+    from tui_lab.core.modeling import load_tokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise ModelError(f"{folder}/config.json is unreadable: {str(exc).splitlines()[0]}.") from None
+    from tui_lab.core.modeling import check_classifier
+
+    check_classifier(str(folder), config)
+    return config, load_tokenizer(str(folder), trust_remote_code)

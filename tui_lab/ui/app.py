@@ -59,6 +59,7 @@ class LabApp(App[int]):
         Binding("f5", "show('console')", "Console", priority=True),
         Binding("f6", "runs", "Runs", priority=True),
         Binding("f7", "pause", "Pause", priority=True),
+        Binding("f8", "export", "Export", priority=True),
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
@@ -250,6 +251,13 @@ class LabApp(App[int]):
         if not isinstance(self.screen, RunsScreen):
             self.push_screen(RunsScreen(self.config.train.output_dir), opened)
 
+    def action_export(self) -> None:
+        """Export a run to ONNX, see the trade-off table, serve it (F7)."""
+        from tui_lab.ui.widgets.export_screen import ExportScreen
+
+        if not isinstance(self.screen, ExportScreen):
+            self.push_screen(ExportScreen(self.config.train.output_dir))
+
     def view_run(self, run_dir: str) -> None:
         """Show a run from its event log in the Training pane, following it while it grows."""
         run_dir = str(Path(run_dir).expanduser().resolve())
@@ -370,6 +378,7 @@ class LabApp(App[int]):
         )
         yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
         yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)
+        yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f7)", self.action_export)
         yield SystemCommand("Show keys", "The help screen (f1)", self.action_help)
 
     # .. training ....................................................................................

@@ -23,6 +23,7 @@ KEYS: list[tuple[str, str]] = [
     ("f4", "Training: live charts, progress, confusion matrix"),
     ("f5", "Console: type a sentence, see the label"),
     ("f6", "Runs: open, stop (s) or compare (space, c) the runs in the output folder"),
+    ("f8", "Export: ONNX fp32/int8 with a trade-off table (e); serve it over HTTP (s)"),
     ("ctrl+s", "save the config as TOML (tui-lab train --config reads it)"),
     ("ctrl+o", "open a TOML config"),
     ("ctrl+l", "open a run or model folder in the console"),

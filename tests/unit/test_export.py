@@ -1,0 +1,140 @@
+"""ONNX export and int8 quantization: logits against PyTorch, the JSON contract, a plain load."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui_lab.cli import main
+from tui_lab.core.errors import ModelError
+from tui_lab.core.export import INT8_FILE, REPORT_FILE
+from tui_lab.core.predict import Predictor
+
+TEXTS = [
+    "",
+    "the film was wonderful",
+    "the pizza was awful",
+    "the hotel was superb " + "room staff plot screen " * 40,  # truncated to max_length
+    "the service was bland book phone",
+]
+ROW_KEYS = {"name", "path", "size_mb", "accuracy", "f1_macro", "latency_ms_p50", "latency_ms_p95"}
+
+
+def test_onnx_logits_match_pytorch_at_any_batch_and_length(exported_run) -> None:
+    run, report = exported_run
+    assert report["onnx_max_abs_logit_diff"] <= 1e-4
+    torch_p = Predictor.from_path(run, device="cpu")
+    onnx_p = Predictor.from_path(run / "export")
+    assert torch_p.backend.name == "pytorch" and onnx_p.backend.name == "onnx"
+    for batch in (1, 2, 5):
+        diff = abs(torch_p.logits(TEXTS, batch_size=batch) - onnx_p.logits(TEXTS, batch_size=batch)).max()
+        assert diff <= 1e-4, (batch, diff)
+    assert [p.label for p in onnx_p.predict(TEXTS)] == [p.label for p in torch_p.predict(TEXTS)]
+
+
+def test_int8_is_smaller_and_agrees_with_fp32(exported_run) -> None:
+    run, report = exported_run
+    rows = {row["name"]: row for row in report["variants"]}
+    assert list(rows) == ["pytorch", "onnx", "onnx-int8"]
+    assert report["int8_agreement"] >= 0.95
+    assert rows["onnx-int8"]["size_mb"] < rows["onnx"]["size_mb"] / 2
+    assert abs(rows["onnx-int8"]["accuracy_delta"]) <= 0.05
+    assert rows["pytorch"]["accuracy"] >= 0.9
+    int8 = Predictor.from_path(run / "export" / INT8_FILE)
+    assert [p.label for p in int8.predict(TEXTS[1:3])] == ["pos", "neg"]
+    saved = json.loads((run / "export" / REPORT_FILE).read_text())
+    assert saved["variants"] == report["variants"] and report["n"] == 60
+
+
+def test_export_json_contract_and_table(exported_run, tmp_path: Path, capsys) -> None:
+    run, _ = exported_run
+    out = tmp_path / "onnx-only"
+    data = Path(_run_config(run)["data"]["train"]) / "dev.csv"
+    args = ["export", str(run), "--format", "onnx", "--out", str(out), "--data", str(data)]
+    assert main([*args, "--rounds", "1", "--json"]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(last) == {"out", "variants"} and last["out"] == str(out)
+    assert [v["name"] for v in last["variants"]] == ["pytorch", "onnx"]
+    for row in last["variants"]:
+        assert set(row) == ROW_KEYS | {"throughput_sps"}
+        assert row["size_mb"] > 0 and row["throughput_sps"] > 0 and 0 <= row["accuracy"] <= 1
+    assert not (out / INT8_FILE).exists() and (out / REPORT_FILE).exists()
+    assert main([*args, "--rounds", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "max |Δ logit|" in table and table.count("\n") >= 5 and "onnx " in table
+
+
+def test_export_folder_loads_with_onnxruntime_alone(exported_run) -> None:
+    """Optimum's layout, readable without torch or transformers: tokenizers + onnxruntime."""
+    run, _ = exported_run
+    folder = run / "export"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] == {"0": "neg", "1": "pos"} and config["label2id"] == {"neg": 0, "pos": 1}
+    script = f"""
+import json, sys, numpy as np, onnxruntime as ort
+from tokenizers import Tokenizer
+folder = {str(folder)!r}
+tok = Tokenizer.from_file(folder + "/tokenizer.json")
+tok.enable_padding(); tok.enable_truncation(32)
+enc = tok.encode_batch(["the film was wonderful", "the pizza was awful"])
+feed = {{"input_ids": np.array([e.ids for e in enc]), "attention_mask": np.array([e.attention_mask for e in enc]),
+        "token_type_ids": np.array([e.type_ids for e in enc])}}
+sess = ort.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])
+feed = {{i.name: feed[i.name].astype(np.int64) for i in sess.get_inputs()}}
+id2label = json.load(open(folder + "/config.json"))["id2label"]
+print(json.dumps([id2label[str(i)] for i in sess.run(None, feed)[0].argmax(-1)]))
+print(json.dumps(sorted(m for m in ("torch", "transformers") if m in sys.modules)))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert proc.returncode == 0, proc.stderr
+    labels, heavy = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
+    assert labels == ["pos", "neg"] and heavy == []
+
+
+def test_bad_inputs_are_one_line(exported_run, tmp_path: Path, capsys) -> None:
+    run, _ = exported_run
+    empty_run = tmp_path / "empty"
+    empty_run.mkdir()
+    (empty_run / "config.toml").write_text("")
+    assert main(["export", str(empty_run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no best/" in err and "\n" not in err
+
+    pretrain = tmp_path / "mlm"
+    pretrain.mkdir()
+    (pretrain / "config.json").write_text(
+        json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]})
+    )
+    assert main(["export", str(pretrain)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "without a classification head" in err and "\n" not in err
+
+    assert main(["export", str(run / "export")]) == 2
+    assert "already an export" in capsys.readouterr().err
+
+
+def test_an_export_folder_without_its_tokenizer_is_refused(exported_run, tmp_path: Path) -> None:
+    import shutil
+
+    run, _ = exported_run
+    broken = tmp_path / "broken"
+    shutil.copytree(run / "export", broken)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (broken / name).unlink()
+    with pytest.raises(ModelError, match="no tokenizer files"):
+        Predictor.from_path(broken)
+    with pytest.raises(ModelError, match="no ONNX model"):
+        Predictor.from_path(run / "best", backend="onnx")
+
+
+def _run_config(run: Path) -> dict:
+    from tui_lab.core.runs import run_config
+
+    return run_config(run)

@@ -1,0 +1,111 @@
+"""``tui-lab export`` and ``tui-lab serve``: taking a trained classifier out of the lab.
+
+Registered by :mod:`tui_lab.cli` with :func:`add_parsers` and :data:`COMMANDS`. Imports stay
+light here; each command imports torch, ONNX Runtime or FastAPI when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tui_lab.core.errors import LabError
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the ``export`` and ``serve`` subcommands to the CLI's subparsers."""
+    x = sub.add_parser(
+        "export",
+        help="export a run to ONNX (fp32 and int8) and measure the trade-off",
+        description="Write model.onnx / model_quantized.onnx with config and tokenizer beside them, "
+        "check them against PyTorch and print size, accuracy, latency and throughput side by side.",
+    )
+    x.add_argument("model", metavar="MODEL_OR_RUN_DIR")
+    x.add_argument("--format", default="all", choices=("onnx", "onnx-int8", "all"))
+    x.add_argument("--out", metavar="DIR", help="export folder (default: RUN_DIR/export)")
+    x.add_argument(
+        "--data", metavar="PATH", help="labelled data to measure on (default: the run's dev split)"
+    )
+    x.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved timing rounds")
+    x.add_argument("--threads", type=int, default=0, metavar="N", help="threads for every variant")
+    x.add_argument("--json", action="store_true", help="print the report as one JSON line last")
+
+    s = sub.add_parser(
+        "serve",
+        help="serve a run or export over HTTP (TEI-style POST /predict)",
+        description="FastAPI + uvicorn with dynamic batching; binds 127.0.0.1 unless --host.",
+    )
+    s.add_argument("model", metavar="MODEL_OR_RUN_OR_EXPORT_DIR")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--backend", default="auto", choices=("auto", "pytorch", "onnx"))
+    s.add_argument("--max-batch-size", type=int, default=32, metavar="N", help="texts per forward pass")
+    s.add_argument(
+        "--max-batch-tokens", type=int, default=0, metavar="N", help="padded tokens per forward pass"
+    )
+    s.add_argument("--max-client-batch-size", type=int, default=64, metavar="N", help="texts per request")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export, check and measure; the table on stdout (``--json``: the report as the last line)."""
+    from tui_lab.core.export import export
+
+    report = export(args.model, args.format, args.out, args.data, _stderr, args.rounds, args.threads or None)
+    if args.json:
+        keys = ("name", "path", "size_mb", "accuracy", "f1_macro", "latency_ms_p50", "latency_ms_p95")
+        variants = [{k: v[k] for k in (*keys, "throughput_sps")} for v in report["variants"]]
+        print(json.dumps({"out": report["out"], "variants": variants}))
+        return 0
+    print_table(report)
+    return 0
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """The trade-off table, one line per variant, deltas against PyTorch fp32."""
+    print(f"export:  {report['out']}  ({report['n']} texts, {report['threads']} thread(s))")
+    print(f"onnx fp32 vs pytorch: max |Δ logit| {report['onnx_max_abs_logit_diff']:.2e}")
+    if "int8_agreement" in report:
+        print(f"onnx int8 vs fp32:    same label on {report['int8_agreement']:.1%} of texts")
+    print(
+        f"{'variant':<10} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'f1':>7} {'Δf1':>7} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'samples/s':>10}"
+    )
+    for v in report["variants"]:
+        print(
+            f"{v['name']:<10} {v['size_mb']:>8.2f} {v['accuracy']:>7.4f} {v['accuracy_delta']:>+7.4f} "
+            f"{v['f1_macro']:>7.4f} {v['f1_macro_delta']:>+7.4f} {v['latency_ms_p50']:>8.2f} "
+            f"{v['latency_ms_p95']:>8.2f} {v['throughput_sps']:>10.1f}"
+        )
+    print("latency: batch 1; throughput: batch 32; measured side by side in one process")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Load the model, bind the port, serve until SIGINT/SIGTERM (in-flight requests finish)."""
+    for flag in ("max_batch_size", "max_client_batch_size", "port"):
+        if getattr(args, flag) < 1:
+            raise LabError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}.")
+    from tui_lab.core.predict import Predictor
+    from tui_lab.serve import Limits, bind, create_app, run_server
+
+    predictor = Predictor.from_path(args.model, device="cpu", backend=args.backend)
+    sock = bind(args.host, args.port)
+    limits = Limits(args.max_batch_size, max(args.max_batch_tokens, 0), args.max_client_batch_size)
+    app = create_app(predictor, limits)
+    print(
+        f"serving {predictor.source} ({predictor.backend.name}) on http://{args.host}:{args.port} "
+        f"- POST /predict, GET /health /info /metrics; Ctrl-C or SIGTERM stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    run_server(app, sock)
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"export": cmd_export, "serve": cmd_serve}

@@ -1,0 +1,234 @@
+"""Taking a trained classifier out: ONNX export, int8 quantization and the trade-off table.
+
+An export folder is self-contained and laid out the way Optimum's
+``ORTModelForSequenceClassification`` reads it::
+
+    export/model.onnx             fp32 graph, dynamic batch and sequence axes
+           model_quantized.onnx   int8 (ONNX Runtime transformer fusions, then dynamic quantization)
+           config.json            id2label / label2id
+           tokenizer files
+           export_report.json     the trade-off table (size, accuracy, latency, throughput)
+
+The graph is traced with the TorchScript exporter (``dynamo=False``) from the model loaded with
+eager attention: on torch 2.13 it exports BERT-family models in a fraction of a second without
+``onnxscript``, and its graph is the one ONNX Runtime's ``bert`` optimizer fuses into
+``Attention``/``EmbedLayerNormalization`` kernels — the fusions that make int8 fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tui_lab.core.errors import ModelError
+from tui_lab.core.predict import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
+
+INT8_FILE = "model_quantized.onnx"
+REPORT_FILE = "export_report.json"
+FORMATS = ("onnx", "onnx-int8", "all")
+OPSET = 17
+FP32_TOLERANCE = 1e-4
+# ONNX Runtime's transformer optimizer knows these encoders as "bert"
+BERT_LIKE = {"bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert", "mpnet"}
+
+
+def default_out(path: str | Path) -> Path:
+    """``<run>/export`` for a run folder, ``<model>-export`` beside a model folder."""
+    from tui_lab.core.runs import is_run_dir
+
+    p = Path(path).expanduser()
+    return p / "export" if is_run_dir(p) else p.with_name(f"{p.name}-export")
+
+
+def export_onnx(model_dir: Path, out: Path) -> Path:
+    """Write ``out/model.onnx`` with config.json and tokenizer files beside it.
+
+    Raises:
+        ModelError: the model cannot be traced.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, attn_implementation="eager", use_safetensors=True
+    ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    sample = tokenizer(["a short text", "a second, slightly longer text"], padding=True, return_tensors="pt")
+    import inspect
+
+    # positional inputs must follow forward()'s order (input_ids, attention_mask, token_type_ids)
+    names = [n for n in inspect.signature(model.forward).parameters if n in sample]
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / ONNX_FILE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings about Python control flow in the model
+            torch.onnx.export(
+                model,
+                tuple(sample[n] for n in names),
+                str(target),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes={**axes, "logits": {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+    except Exception as exc:
+        raise ModelError(f"{model_dir} could not be exported to ONNX: {str(exc).splitlines()[0]}.") from None
+    model.config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return target
+
+
+def quantize_int8(onnx_file: Path, config: Any, target: Path) -> Path:
+    """Fuse transformer ops (for BERT-like encoders), then quantize weights to int8 dynamically."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source = onnx_file
+    fused = onnx_file.with_name(".fused.onnx")
+    if getattr(config, "model_type", "") in BERT_LIKE:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
+
+        heads = getattr(config, "num_attention_heads", 0) or getattr(config, "n_heads", 0)
+        hidden = getattr(config, "hidden_size", 0) or getattr(config, "dim", 0)
+        optimized = optimize_model(str(onnx_file), model_type="bert", num_heads=heads, hidden_size=hidden)
+        optimized.save_model_to_file(str(fused))
+        source = fused
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        fused.unlink(missing_ok=True)
+    return target
+
+
+def file_size_mb(path: Path) -> float:
+    """Size of a file, or of every weight file in a folder, in MB."""
+    files = [path] if path.is_file() else [f for f in path.iterdir() if f.suffix in (".safetensors", ".bin")]
+    return round(sum(f.stat().st_size for f in files) / 1e6, 3)
+
+
+def eval_split(path: str | Path, data: str | None) -> tuple[list[str], list[str]]:
+    """Texts and label names to score the variants on: ``data`` (a labelled file, or a folder's
+    test/dev file), else the run's dev split rebuilt from its config.toml.
+
+    Raises:
+        LabError: no data given for a bare model folder, or the data cannot be read.
+    """
+    from tui_lab.core.data import clean_rows, infer_columns, load_data, read_table
+    from tui_lab.core.runs import CONFIG_FILE
+
+    if data:
+        from tui_lab.core.evaluate import eval_source
+
+        table = read_table(eval_source(data))
+        text_col, label_col = infer_columns(table)
+        texts, raw, _ = clean_rows(table, text_col, label_col, True)
+        names = [table.class_names[v] if table.class_names and isinstance(v, int) else str(v) for v in raw]
+        return texts, names
+    config_file = Path(path).expanduser() / CONFIG_FILE
+    if not config_file.is_file():
+        raise ModelError(f"{path} is not a run folder; give labelled data to measure on with --data.")
+    from tui_lab.core.config import LabConfig
+
+    config = LabConfig.load(config_file)
+    bundle = load_data(config.data, config.train.seed)
+    return bundle.dev.texts, [bundle.label_names[y] for y in bundle.dev.labels]
+
+
+def max_logit_diff(a: Predictor, b: Predictor, texts: list[str]) -> float:
+    """Largest absolute difference of the two predictors' logits on ``texts``."""
+    import numpy as np
+
+    return float(np.abs(a.logits(texts) - b.logits(texts)).max())
+
+
+def agreement(a: Predictor, b: Predictor, texts: list[str]) -> float:
+    """Fraction of texts on which both predictors choose the same label."""
+    la, lb = a.logits(texts).argmax(-1), b.logits(texts).argmax(-1)
+    return float((la == lb).mean())
+
+
+def export(
+    path: str | Path,
+    fmt: str = "all",
+    out: str | Path | None = None,
+    data: str | None = None,
+    log: Callable[[str], None] = lambda _: None,
+    rounds: int = 5,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Export a run or model folder and measure every variant side by side.
+
+    Args:
+        path: a run folder (its best/) or a model folder.
+        fmt: ``onnx``, ``onnx-int8`` or ``all``.
+        out: the export folder (default: :func:`default_out`).
+        data: labelled data to measure on (default: the run's dev split).
+        log: called with one line per stage.
+        rounds: interleaved timing rounds (each: 20 batch-1 calls, 128 texts at batch 32).
+        threads: intra-op threads for PyTorch and ONNX Runtime alike (default: torch's own count).
+
+    Returns:
+        The report also saved as ``out/export_report.json``: ``out``, ``threads``, ``n``,
+        ``onnx_max_abs_logit_diff``, ``int8_agreement`` and ``variants`` (one dict each with
+        ``name``, ``path``, ``size_mb``, ``accuracy``, ``f1_macro``, ``latency_ms_p50``,
+        ``latency_ms_p95``, ``throughput_sps``, ``accuracy_delta``, ``f1_macro_delta``).
+
+    Raises:
+        ModelError: a pretrain or non-classifier run, no best/ checkpoint, or a failed export.
+    """
+    import torch
+
+    if rounds < 1:
+        raise ModelError(f"--rounds must be at least 1, got {rounds}.")
+    if fmt not in FORMATS:
+        raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'.")
+    if find_onnx(path) is not None and Path(path, "config.json").is_file():
+        raise ModelError(f"{path} is already an export; give the run or model folder it came from.")
+    model_dir = resolve_model_dir(path)
+    reference = Predictor.from_path(model_dir, device="cpu", backend="pytorch")
+    texts, gold = eval_split(path, data)
+    target = Path(out).expanduser() if out else default_out(path)
+    log(f"exporting {model_dir} to {target}/{ONNX_FILE}")
+    onnx_file = export_onnx(model_dir, target)
+    if threads:
+        torch.set_num_threads(threads)
+    threads = torch.get_num_threads()
+    variants = {"pytorch": (reference, model_dir)}
+    fp32 = Predictor.from_path(onnx_file, threads=threads)
+    report: dict[str, Any] = {"out": str(target), "threads": threads, "n": len(texts)}
+    report["onnx_max_abs_logit_diff"] = max_logit_diff(reference, fp32, texts)
+    if fmt in ("onnx", "all"):
+        variants["onnx"] = (fp32, onnx_file)
+    if fmt in ("onnx-int8", "all"):
+        log(f"quantizing to {target}/{INT8_FILE}")
+        int8_file = quantize_int8(onnx_file, reference_config(model_dir), target / INT8_FILE)
+        int8 = Predictor.from_path(int8_file, threads=threads)
+        report["int8_agreement"] = agreement(fp32, int8, texts)
+        variants["onnx-int8"] = (int8, int8_file)
+    log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
+    from tui_lab.core.benchmark import measure_variants
+
+    report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
+    (target / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def reference_config(model_dir: Path) -> Any:
+    """The transformers config of a checkpoint folder."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(model_dir)

@@ -1,0 +1,242 @@
+"""The Export screen (F8): export a run to ONNX, read its trade-off table, serve it.
+
+``e`` exports the run under the cursor in a thread worker (the core's :func:`export`) and shows
+the table of PyTorch fp32 / ONNX fp32 / ONNX int8 it measured. ``s`` starts ``tui-lab serve`` on
+that run's export in a child process (127.0.0.1, a free port) or stops it (SIGTERM: in-flight
+requests finish); the URL and the live request count (read from its ``/metrics``) are shown.
+A server outlives this screen and stops when the lab exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from tui_lab.core.runs import RunInfo, list_runs
+
+REPORT = "export_report.json"
+_SERVERS: dict[str, tuple[subprocess.Popen, str]] = {}  # run path -> (process, url)
+
+
+def _stop_all() -> None:
+    for proc, _ in _SERVERS.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+
+atexit.register(_stop_all)
+
+
+def free_port(start: int = 8080) -> int:
+    """The first port from ``start`` that 127.0.0.1 can bind."""
+    for port in range(start, start + 100):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free port between 8080 and 8179")
+
+
+def request_count(url: str) -> int | None:
+    """Requests answered so far, from the server's ``/metrics``; None when it does not answer."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=1) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name == "tui_lab_requests":
+            return int(sum(s.value for s in family.samples if s.name == "tui_lab_requests_total"))
+    return 0
+
+
+class ExportScreen(Screen[None]):
+    """Runs on top, the selected run's trade-off table and server below."""
+
+    BINDINGS = [
+        Binding("escape,f8", "close", "Back"),
+        Binding("e", "export", "Export"),
+        Binding("s", "serve", "Serve/stop"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self, output_dir: str) -> None:
+        super().__init__()
+        self.output_dir = output_dir
+        self.runs: list[RunInfo] = []
+        self.exporting: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="export-box", classes="pane"):
+            yield Static("", id="export-hint")
+            yield DataTable(id="export-runs", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="export-status")
+            yield DataTable(id="export-table", cursor_type="none", zebra_stripes=True)
+            yield Static("", id="export-server")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#export-box").border_title = f"Export runs in {self.output_dir}/  [F8]"
+        runs = self.query_one("#export-runs", DataTable)
+        for name in ("run", "status", "model", "accuracy", "export"):
+            runs.add_column(name, key=name)
+        table = self.query_one("#export-table", DataTable)
+        for name in ("variant", "size MB", "accuracy", "macro-F1", "p50 ms", "p95 ms", "samples/s"):
+            table.add_column(name, key=name)
+        hint = "e: export the selected run (ONNX fp32 + int8, measured) · s: serve it / stop · escape: back"
+        self.query_one("#export-hint", Static).update(Text(hint, style="dim"))
+        self.action_refresh()
+        self.set_interval(1.0, self._poll_server)
+        runs.focus()
+
+    def action_refresh(self) -> None:
+        """Read the runs again."""
+        table = self.query_one("#export-runs", DataTable)
+        cursor = table.cursor_row
+        self.runs = list_runs(self.output_dir)
+        table.clear()
+        for r in self.runs:
+            exported = "yes" if (Path(r.path) / "export" / REPORT).exists() else "-"
+            acc = f"{r.best['accuracy']:.4f}" if "accuracy" in r.best else "-"
+            table.add_row(r.name, r.status, r.model[:24], acc, exported, key=r.path)
+        if self.runs:
+            table.move_cursor(row=min(max(cursor, 0), len(self.runs) - 1))
+        self._show_selected()
+
+    def _selected(self) -> RunInfo | None:
+        table = self.query_one("#export-runs", DataTable)
+        if not self.runs or table.cursor_row < 0:
+            return None
+        return self.runs[min(table.cursor_row, len(self.runs) - 1)]
+
+    @on(DataTable.RowHighlighted, "#export-runs")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        run = self._selected()
+        report = Path(run.path) / "export" / REPORT if run else None
+        table = self.query_one("#export-table", DataTable)
+        table.clear()
+        if report is None or not report.exists():
+            status = "no run selected" if run is None else f"{run.name}: not exported yet (press e)"
+            self.query_one("#export-status", Static).update(status)
+            self._poll_server()
+            return
+        data = json.loads(report.read_text(encoding="utf-8"))
+        for v in data["variants"]:
+            table.add_row(
+                v["name"],
+                f"{v['size_mb']:.2f}",
+                f"{v['accuracy']:.4f} ({v['accuracy_delta']:+.4f})",
+                f"{v['f1_macro']:.4f} ({v['f1_macro_delta']:+.4f})",
+                f"{v['latency_ms_p50']:.2f}",
+                f"{v['latency_ms_p95']:.2f}",
+                f"{v['throughput_sps']:.0f}",
+            )
+        status = (
+            f"{data['out']}  ·  {data['n']} dev texts, {data['threads']} thread(s)  ·  "
+            f"max |Δ logit| onnx vs pytorch {data['onnx_max_abs_logit_diff']:.1e}"
+        )
+        self.query_one("#export-status", Static).update(status)
+        self._poll_server()
+
+    def action_export(self) -> None:
+        """Export the selected run in a worker (seconds to a minute: it also measures)."""
+        run = self._selected()
+        if run is None or self.exporting:
+            return
+        self.exporting = run.path
+        self.query_one("#export-status", Static).update(f"exporting {run.name}… (export, check, measure)")
+        self._export(run.path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export a run")
+    def _export(self, run_path: str) -> dict[str, Any]:
+        from tui_lab.core.export import export
+
+        return export(run_path, rounds=3)
+
+    @on(Worker.StateChanged)
+    def _export_done(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "export" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        self.exporting = None
+        if event.state == WorkerState.ERROR:
+            self.notify(str(event.worker.error), severity="error", timeout=8)
+        self.action_refresh()
+
+    def action_serve(self) -> None:
+        """Start a server on the selected run's export, or stop the one running."""
+        run = self._selected()
+        if run is None:
+            return
+        running = _SERVERS.get(run.path)
+        if running and running[0].poll() is None:
+            running[0].send_signal(signal.SIGTERM)
+            _SERVERS.pop(run.path)
+            self.notify(f"stopping the server of {run.name}", timeout=3)
+        elif not (Path(run.path) / "export" / "model.onnx").exists():
+            self.notify("export the run first (press e)", severity="warning", timeout=4)
+        else:
+            port = free_port()
+            cmd = [
+                sys.executable,
+                "-m",
+                "tui_lab",
+                "serve",
+                str(Path(run.path) / "export"),
+                "--port",
+                str(port),
+            ]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _SERVERS[run.path] = (proc, f"http://127.0.0.1:{port}")
+        self._poll_server()
+
+    def _poll_server(self) -> None:
+        run = self._selected()
+        line = Text("no server · s: serve the selected run's export on 127.0.0.1", style="dim")
+        server = _SERVERS.get(run.path) if run else None
+        if server is not None:
+            proc, url = server
+            if proc.poll() is not None:
+                line = Text(f"server exited with code {proc.returncode}", style="red")
+            else:
+                self._count(url)
+                return
+        self.query_one("#export-server", Static).update(line)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="metrics", description="server metrics")
+    def _count(self, url: str) -> None:
+        count = request_count(url)
+        state = "starting…" if count is None else f"{count} request(s) answered"
+        text = Text.assemble(("serving ", "green"), (url, "bold"), f"  ·  POST {url}/predict  ·  {state}")
+        self.app.call_from_thread(self._show_server, text)
+
+    def _show_server(self, text: Text) -> None:
+        if self.is_attached:
+            self.query_one("#export-server", Static).update(text)
+
+    def action_close(self) -> None:
+        """Back to the lab (a running server goes on)."""
+        self.dismiss(None)
