@@ -69,13 +69,33 @@ SPLIT_NAMES = {
 
 @dataclass
 class Split:
-    """The texts and integer labels of one split."""
+    """The texts and integer labels of one split, and where each came from.
+
+    ``rows[i]`` is the 0-based data row (header not counted) of example ``i`` in its source file,
+    before empty rows were dropped or a dev split was cut, so an error analysis can point at the
+    user's own file. Left out, it is ``0 .. len(texts) - 1``.
+    """
 
     texts: list[str]
     labels: list[int]
+    rows: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows is None:
+            self.rows = list(range(len(self.texts)))
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def subset(self, indices: Any) -> Split:
+        """The examples at ``indices`` (in that order), rows included."""
+        rows = self.rows or []
+        return Split([self.texts[i] for i in indices], [self.labels[i] for i in indices], [rows[i] for i in indices])
+
+
+def label_map(label_names: list[str]) -> dict[str, int]:
+    """Label name -> class index: the one place the mapping is spelled out."""
+    return {name: i for i, name in enumerate(label_names)}
 
 
 @dataclass
@@ -94,7 +114,7 @@ class DataBundle:
     @property
     def label2id(self) -> dict[str, int]:
         """Label name -> class index."""
-        return {name: i for i, name in enumerate(self.label_names)}
+        return label_map(self.label_names)
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -409,9 +429,22 @@ def clean_rows(
     Raises:
         DataError: empty or missing texts or labels and ``drop_empty`` is off.
     """
+    texts, labels, kept = clean_rows_indexed(table, text_col, label_col, drop_empty)
+    return texts, labels, len(table) - len(kept)
+
+
+def clean_rows_indexed(
+    table: Table, text_col: str, label_col: str, drop_empty: bool
+) -> tuple[list[str], list[Any], list[int]]:
+    """Like :func:`clean_rows`, but returns the 0-based data row of each kept example.
+
+    Returns:
+        (texts, labels, kept rows)
+    """
     texts_raw, labels_raw = table.columns[text_col], table.columns[label_col]
     texts: list[str] = []
     labels: list[Any] = []
+    kept: list[int] = []
     bad: list[int] = []
     for i, (text, label) in enumerate(zip(texts_raw, labels_raw)):
         if _missing(text) or _missing(label) or (isinstance(text, str) and not text.strip()):
@@ -419,6 +452,7 @@ def clean_rows(
             continue
         texts.append(text if isinstance(text, str) else str(text))
         labels.append(label)
+        kept.append(i)
     if bad and not drop_empty:
         rows = ", ".join(str(i + 1) for i in bad[:5])  # data rows as a user counts them, from 1
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
@@ -428,7 +462,7 @@ def clean_rows(
         )
     if not texts:
         raise DataError(f"{table.source} has no row with both a text and a label.")
-    return texts, labels, len(bad)
+    return texts, labels, kept
 
 
 def _missing(value: Any) -> bool:
@@ -480,7 +514,9 @@ def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
     train_table = read_table(sources["train"], "train")
     text_col, label_col = infer_columns(train_table, cfg.text_column, cfg.label_column)
     notes: list[str] = []
-    texts, raw_labels, dropped = clean_rows(train_table, text_col, label_col, cfg.drop_empty)
+    texts, raw_labels, kept = clean_rows_indexed(train_table, text_col, label_col, cfg.drop_empty)
+    dropped = len(train_table) - len(kept)
+    train_table.columns.clear()  # the raw columns are done with (large at 1M rows)
     if dropped:
         notes.append(f"dropped {dropped} train row(s) with an empty text or label")
     names = label_names_from(raw_labels, train_table.class_names)
@@ -488,8 +524,8 @@ def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
         raise DataError(
             f"{train_table.source} has a single label ({names[0]!r}); a classifier needs at least two."
         )
-    label2id = {n: i for i, n in enumerate(names)}
-    train = Split(texts, encode_labels(raw_labels, label2id, train_table.source, train_table.class_names))
+    label2id = label_map(names)
+    train = Split(texts, encode_labels(raw_labels, label2id, train_table.source, train_table.class_names), kept)
 
     dev_source = sources["dev"] or (sources["train"] if sources["train"].startswith("hf:") else None)
     used = {"train": train_table.source}
@@ -525,8 +561,9 @@ def _load_split(
                 f"{table.source} has no column '{col}' like the train file "
                 f"(it has: {', '.join(table.column_names)}); rename it or use {flag}."
             )
-    texts, raw, dropped = clean_rows(table, text_col, label_col, cfg.drop_empty)
-    return Split(texts, encode_labels(raw, label2id, table.source, table.class_names)), table.source, dropped
+    texts, raw, kept = clean_rows_indexed(table, text_col, label_col, cfg.drop_empty)
+    split = Split(texts, encode_labels(raw, label2id, table.source, table.class_names), kept)
+    return split, table.source, len(table) - len(kept)
 
 
 def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:
@@ -544,8 +581,7 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
         )
     idx = list(range(len(data)))
     tr, dv = train_test_split(idx, test_size=n_dev, random_state=seed, stratify=stratify)
-    pick = lambda ids: Split([data.texts[i] for i in ids], [data.labels[i] for i in ids])  # noqa: E731
-    return pick(sorted(tr)), pick(sorted(dv))
+    return data.subset(sorted(tr)), data.subset(sorted(dv))
 
 
 # -- statistics ----------------------------------------------------------------------------------
