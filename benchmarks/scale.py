@@ -133,7 +133,11 @@ def run_child(code: str, args: list[str], timeout: float) -> tuple[dict, float, 
     env.setdefault("HF_DATASETS_OFFLINE", "1")
     launched = time.time()
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -182,7 +186,10 @@ def _one(n: int, folder: str, timeout: float) -> None:
 
 def _part(part: str, n: int, folder: str, timeout: float) -> None:
     took, launched, ended, peak = run_child(PARTS, [part, str(Path(folder) / f"reviews_{n}.csv")], timeout)
-    print("ROW " + json.dumps({"part": part, "rows": n, "peak_rss_mb": peak, "wall_s": ended - launched, **took}))
+    print(
+        "ROW "
+        + json.dumps({"part": part, "rows": n, "peak_rss_mb": peak, "wall_s": ended - launched, **took})
+    )
 
 
 def measure_part(part: str, n: int, folder: Path, timeout: float) -> dict:
@@ -239,7 +246,9 @@ def main() -> None:
             for n in sizes:
                 for part in ("load", "tokenizer", "baseline"):
                     r = measure_part(part, n, folder, args.timeout)
-                    secs = " ".join(f"{k} {v:.1f}" for k, v in r.items() if k in ("load", "learn", "encode", "baseline"))
+                    secs = " ".join(
+                        f"{k} {v:.1f}" for k, v in r.items() if k in ("load", "learn", "encode", "baseline")
+                    )
                     print(f"{part:>10} {n:>10,} {secs:>30} {r['peak_rss_mb']:>12.0f}", flush=True)
                     if r.get("baseline_result"):
                         print(f"{'':>10} {json.dumps(r['baseline_result'])}")

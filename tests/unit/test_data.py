@@ -219,3 +219,13 @@ def test_the_label_map_is_the_bundles(tiny_data: Path) -> None:
 
     bundle = load_data(_cfg(tiny_data))
     assert bundle.label2id == label_map(bundle.label_names) == {"neg": 0, "pos": 1}
+
+
+def test_default_sample_data_resolves_through_the_package_from_any_folder(tmp_path, monkeypatch) -> None:
+    import tui_lab
+
+    monkeypatch.chdir(tmp_path)  # no sample_data/ here
+    train = Path(resolve_sources(DataConfig())["train"])
+    assert train.is_file() and train.is_relative_to(Path(tui_lab.__file__).parent / "sample_data")
+    assert resolve_sources(DataConfig(train="sample_data/topics"))["train"].endswith("topics/train.csv")
+    assert len(load_data(DataConfig()).train) == 1500

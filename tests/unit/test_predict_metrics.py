@@ -107,9 +107,9 @@ def test_baseline_keeps_one_character_words_and_never_raises() -> None:
 
 
 def test_baseline_learns_from_a_stratified_sample_of_a_large_train(monkeypatch) -> None:
-    from tests.conftest import make_rows
     from collections import Counter
 
+    from tests.conftest import make_rows
     from tui_lab.core import baseline
 
     rows = make_rows(300)
