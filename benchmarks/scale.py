@@ -9,7 +9,8 @@ so the run ends right after its first step. The parent measures from launching t
 reads the child's own peak RSS with ``os.wait4``.
 
 ``--parts`` also times the data-path pieces one at a time, each in its own process:
-``load_data``, the preset tokenizer (learn + encode all training texts) and the baseline.
+``load_data``, the preset tokenizer (learn, then encode all training texts in one call) and
+the baseline. Every child starts with empty tokenizer and ``datasets`` caches (a first launch).
 
 Usage::
 
@@ -25,6 +26,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,7 +130,14 @@ def write_csv(path: Path, n: int, seed: int = 0) -> Path:
 
 def run_child(code: str, args: list[str], timeout: float) -> tuple[dict, float, float, float]:
     """(the child's RESULT json, launch time, exit time, peak RSS in MB)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TOKENIZERS_PARALLELISM="false")
+    fresh = tempfile.mkdtemp(prefix="tui-lab-scale-cache-")  # a first launch: nothing cached yet
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        TOKENIZERS_PARALLELISM="false",
+        TUI_LAB_CACHE=fresh,
+        HF_DATASETS_CACHE=fresh + "/datasets",
+    )
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
     launched = time.time()
@@ -145,6 +154,7 @@ def run_child(code: str, args: list[str], timeout: float) -> tuple[dict, float, 
         proc.kill()
         stdout, stderr = proc.communicate()
     ended = time.time()
+    shutil.rmtree(fresh, ignore_errors=True)
     # communicate() reaped the child; its peak RSS is in the children's rusage of this process
     import resource
 
