@@ -182,7 +182,9 @@ def measure(n: int, folder: Path, timeout: float) -> dict:
 
 def _one(n: int, folder: str, timeout: float) -> None:
     path = Path(folder) / f"reviews_{n}.csv"
-    seen, launched, _, peak = run_child(DRIVER, [str(path), str(Path(folder) / f"runs_{n}")], timeout)
+    runs = Path(folder) / f"runs_{n}"
+    shutil.rmtree(runs, ignore_errors=True)  # a kept folder's earlier run
+    seen, launched, _, peak = run_child(DRIVER, [str(path), str(runs)], timeout)
     row = {
         "rows": n,
         "first_step_s": seen["first_step"] - launched if "first_step" in seen else None,
