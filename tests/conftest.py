@@ -16,6 +16,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="tui-lab-hf-datasets-"))
+# learned tokenizers are cached; never in the real home folder (subprocesses inherit this)
+os.environ["TUI_LAB_CACHE"] = tempfile.mkdtemp(prefix="tui-lab-cache-")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"

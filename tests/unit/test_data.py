@@ -192,3 +192,40 @@ def test_unknown_hub_dataset_offline(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="neither a local file nor reachable on the Hugging Face hub"):
         load_data(DataConfig(train="someone/no-such-dataset"))
+
+
+def test_rows_point_at_the_source_file_after_drops_and_the_dev_cut(tmp_path: Path) -> None:
+    rows = make_rows(60, 7)
+    rows[3] = ("", "pos")  # dropped
+    rows[10] = ("   ", "neg")  # dropped
+    path = write_csv(tmp_path / "train.csv", rows)
+    bundle = load_data(_cfg(path, drop_empty=True, dev_fraction=0.2), seed=3)
+    for split in (bundle.train, bundle.dev):
+        assert len(split.rows) == len(split)
+        for text, row in zip(split.texts, split.rows):
+            assert rows[row][0] == text  # row i of the file (0-based, header not counted)
+    assert sorted(bundle.train.rows + bundle.dev.rows) == [i for i in range(60) if i not in (3, 10)]
+
+
+def test_rows_default_to_positions_and_follow_subsets() -> None:
+    split = Split(["a", "b", "c"], [0, 1, 0])
+    assert split.rows == [0, 1, 2]
+    sub = Split(["a", "b", "c"], [0, 1, 0], [5, 9, 12]).subset([2, 0])
+    assert (sub.texts, sub.labels, sub.rows) == (["c", "a"], [0, 0], [12, 5])
+
+
+def test_the_label_map_is_the_bundles(tiny_data: Path) -> None:
+    from tui_lab.core.data import label_map
+
+    bundle = load_data(_cfg(tiny_data))
+    assert bundle.label2id == label_map(bundle.label_names) == {"neg": 0, "pos": 1}
+
+
+def test_default_sample_data_resolves_through_the_package_from_any_folder(tmp_path, monkeypatch) -> None:
+    import tui_lab
+
+    monkeypatch.chdir(tmp_path)  # no sample_data/ here
+    train = Path(resolve_sources(DataConfig())["train"])
+    assert train.is_file() and train.is_relative_to(Path(tui_lab.__file__).parent / "sample_data")
+    assert resolve_sources(DataConfig(train="sample_data/topics"))["train"].endswith("topics/train.csv")
+    assert len(load_data(DataConfig()).train) == 1500

@@ -162,3 +162,87 @@ def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None
     monkeypatch.setattr(huggingface_hub, "model_info", missing)
     with pytest.raises(ModelError, match="does not exist on the Hugging Face hub"):
         modeling.load_pretrained("someone/model", ["a", "b"], 32)
+
+
+def test_word_counting_matches_tokenizers_on_every_text() -> None:
+    """The fast count (split once, each distinct chunk through tokenizers) equals the plain one."""
+    normalizer, pre = modeling._bert_components()
+    texts = TEXTS + [
+        "Ünïcode\tTAB\u0000ctrl, café CAFÉ Straße ﬁ İstanbul",
+        "a\x1fb c\x0bd e\x85f g\x0ch",  # control characters BERT deletes but Python splits at
+        "zero\u200bwidth\u200d x\u3000y\u2028z snake_case 5€ x\r\ny\ufffdz ｆｕｌｌ",
+        "虽然贵，但是很好吃!!! (ok)",
+        "",
+        "   ",
+    ]
+    expected: Counter[str] = Counter()
+    for text in texts:
+        expected.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    assert modeling.count_words(texts) == expected
+
+
+def test_the_vocabulary_sample_is_bounded_and_fixed() -> None:
+    texts = [f"text {i}" for i in range(1000)]
+    a = modeling.vocab_sample(texts, 100)
+    assert len(a) == 100 and a == modeling.vocab_sample(texts, 100) and len(set(a)) == 100
+    assert a == sorted(a, key=lambda t: int(t.split()[1]))  # file order kept
+    assert modeling.vocab_sample(texts[:50], 100) == texts[:50]
+
+
+def test_the_vocabulary_is_the_same_in_processes_with_different_hash_seeds(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import make_rows
+
+    data = tmp_path / "texts.json"
+    data.write_text(json.dumps([t for t, _ in make_rows(400, 5)] + TEXTS))
+    code = (
+        "import json, sys\nfrom tui_lab.core import modeling\n"
+        "texts = json.load(open(sys.argv[1]))\n"
+        "print(json.dumps(modeling.train_wordpiece(texts, 150).backend_tokenizer.get_vocab(), sort_keys=True))"
+    )
+    vocabs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(data)], env=env, capture_output=True, text=True, check=True
+        )
+        vocabs.append(json.loads(out.stdout))
+    assert len(vocabs[0]) == 150 and vocabs[0] == vocabs[1]
+
+
+def test_the_preset_tokenizer_is_learned_once_and_cached(monkeypatch, tmp_path: Path) -> None:
+    from tui_lab.core import cache
+
+    monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))
+    cache.clear_memory()
+    learned = []
+    real = modeling._learn_backend
+    monkeypatch.setattr(modeling, "_learn_backend", lambda *a: learned.append(1) or real(*a))
+    first = modeling.preset_tokenizer(TEXTS, 120, 64)
+    files = list((tmp_path / "cache" / "tokenizers").glob("*.json"))
+    assert learned == [1] and len(files) == 1  # written to disk, no temporary file left
+    again = modeling.preset_tokenizer(TEXTS, 120, 256)  # from memory
+    cache.clear_memory()
+    other_process = modeling.preset_tokenizer(TEXTS, 120, 64)  # from disk
+    assert learned == [1]
+    assert first.get_vocab() == again.get_vocab() == other_process.get_vocab()
+    assert again.model_max_length == 256
+    modeling.preset_tokenizer(TEXTS, 130, 64)  # another vocabulary size is another entry
+    modeling.preset_tokenizer(TEXTS[:-1], 120, 64)  # and so are other texts
+    assert learned == [1, 1, 1]
+    assert first.get_vocab() == modeling.train_wordpiece(TEXTS, 120).get_vocab()
+
+
+def test_a_cache_that_cannot_be_written_only_costs_time(monkeypatch, tmp_path: Path) -> None:
+    from tui_lab.core import cache
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TUI_LAB_CACHE", str(blocker))
+    cache.clear_memory()
+    tok = modeling.preset_tokenizer(TEXTS, 120, 64)
+    assert tok.get_vocab() == modeling.train_wordpiece(TEXTS, 120).get_vocab()

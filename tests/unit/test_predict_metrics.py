@@ -93,3 +93,31 @@ def test_cpu_precision_and_readings() -> None:
         resolve_precision("fp16", "cpu")
     sample = DeviceMonitor("cpu").sample()
     assert sample.device == "cpu" and sample.memory_total_mb > 0 and sample.process_memory_mb > 0
+
+
+def test_baseline_keeps_one_character_words_and_never_raises() -> None:
+    digits = Split(["1", "2", "1", "2"] * 5, [0, 1, 0, 1] * 5)
+    result = run_baseline(digits, digits, None, ["a", "b"])
+    assert result["dev"]["accuracy"] == 1.0
+    assert (result["train_rows"], result["sampled"]) == (20, False)
+    punctuation = Split(["!!", "?", "...", "--"] * 3, [0, 1, 0, 1] * 3)
+    skipped = run_baseline(punctuation, punctuation, None, ["a", "b"])
+    assert "empty vocabulary" in skipped["skipped"] and "\n" not in skipped["skipped"]
+    assert "dev" not in skipped
+
+
+def test_baseline_learns_from_a_stratified_sample_of_a_large_train(monkeypatch) -> None:
+    from collections import Counter
+
+    from tests.conftest import make_rows
+    from tui_lab.core import baseline
+
+    rows = make_rows(300)
+    labels = [0] * 100 + [1] * 200
+    train = Split([t for t, _ in rows], labels)
+    monkeypatch.setattr(baseline, "MAX_TRAIN_ROWS", 60)
+    result = run_baseline(train, train, None, ["neg", "pos"])
+    assert (result["train_rows"], result["sampled"]) == (60, True)
+    sample = baseline.sample_train(train, 60, 42)
+    assert Counter(sample.labels) == {0: 20, 1: 40} and sample.rows == sorted(sample.rows)
+    assert all(train.texts[r] == t for r, t in zip(sample.rows, sample.texts))

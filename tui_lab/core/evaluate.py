@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.data import clean_rows, encode_labels, find_split_files, infer_columns, read_table
+from tui_lab.core.data import (
+    clean_rows,
+    encode_labels,
+    find_split_files,
+    infer_columns,
+    label_map,
+    read_table,
+)
 from tui_lab.core.errors import DataError
 from tui_lab.core.metrics import classification_metrics
 
@@ -36,7 +43,7 @@ def evaluate_path(
     text_col, label_col = infer_columns(table, text_column, label_column)
     texts, raw, _ = clean_rows(table, text_col, label_col, drop_empty)
     predictor = Predictor.from_path(model)
-    label2id = {name: i for i, name in enumerate(predictor.labels)}
+    label2id = label_map(predictor.labels)
     try:
         y_true = encode_labels(raw, label2id, table.source, table.class_names)
     except DataError:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tui_lab.core.data import label_map
 from tui_lab.core.errors import ConfigError, ModelError, setting_ref
 
 
@@ -47,28 +48,79 @@ def default_learning_rate(name: str) -> float:
 
 
 # -- tokenizers ----------------------------------------------------------------------------------
+VOCAB_SAMPLE = 200_000  # texts the preset vocabulary is learned from, at most
+# characters Python splits at but BERT deletes (control characters): removed before splitting
+_NOT_SPACE = str.maketrans("", "", "\x0b\x0c\x1c\x1d\x1e\x1f\x85")
+ALGORITHM_VERSION = 2  # bump when the vocabulary a given input yields changes (invalidates caches)
+
+
+def vocab_sample(texts: list[str], limit: int = VOCAB_SAMPLE) -> list[str]:
+    """The texts a preset vocabulary is learned from: all of them, or ``limit`` chosen by a fixed seed.
+
+    The choice depends only on the number of texts (not on the run's seed or the process), and
+    keeps file order, so the same data always gives the same sample.
+    """
+    if len(texts) <= limit:
+        return list(texts)
+    import numpy as np
+
+    picked = np.sort(np.random.default_rng(0).choice(len(texts), size=limit, replace=False))
+    return [texts[i] for i in picked.tolist()]
+
+
+def count_words(texts: list[str]) -> Counter[str]:
+    """Word counts after BERT normalisation and pre-tokenisation (CJK characters one word each).
+
+    The same counts as normalising and pre-tokenising every text with ``tokenizers``, much
+    faster: the texts are split at whitespace in one C-level pass (BERT splits there too), and
+    only each distinct chunk goes through ``tokenizers``; a plain ASCII letters-and-digits chunk
+    (most of them) is just lower-cased, which is all BERT would do to it.
+    """
+    normalizer, pre = _bert_components()
+    chunks = Counter("\n".join(texts).translate(_NOT_SPACE).split())
+    counts: Counter[str] = Counter()
+    for chunk, n in chunks.items():
+        if chunk.isascii() and chunk.isalnum():
+            counts[chunk.lower()] += n
+        else:
+            for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(chunk)):
+                counts[word] += n
+    return counts
+
+
+def _bert_components() -> tuple[Any, Any]:
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(
+        lowercase=True, handle_chinese_chars=True, strip_accents=None, clean_text=True
+    )
+    return normalizer, pre_tokenizers.BertPreTokenizer()
+
+
 def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 512) -> Any:
     """A BERT-style uncased WordPiece tokenizer whose vocabulary is learned from ``texts``.
 
     Normalisation and pre-tokenisation are the ``tokenizers`` library's BERT components (CJK
-    characters become one word each). The vocabulary is learned by :func:`learn_wordpiece_vocab`
-    rather than ``tokenizers.trainers.WordPieceTrainer``, whose result varies between processes
-    when merge counts tie; a run must be reproducible from its seed and resumable.
+    characters become one word each). Words are counted over :func:`vocab_sample` (at most
+    ``VOCAB_SAMPLE`` texts), and the vocabulary is learned by :func:`learn_wordpiece_vocab` rather
+    than ``tokenizers.trainers.WordPieceTrainer``, whose result varies between processes because
+    ids of continuing subwords follow hash-map order and break ties between merges
+    (huggingface/tokenizers#1794, fix proposed in #2066); a run must be reproducible from its
+    seed and resumable. Most callers want the cached :func:`preset_tokenizer`.
 
     Returns:
         A ``transformers`` fast tokenizer that ``save_pretrained`` writes and ``AutoTokenizer``
         (and so ``transformers.pipeline``) loads back.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    return wrap_wordpiece(_learn_backend(vocab_sample(texts), vocab_size), max_length)
 
-    normalizer = normalizers.BertNormalizer(
-        lowercase=True, handle_chinese_chars=True, strip_accents=None, clean_text=True
-    )
-    pre = pre_tokenizers.BertPreTokenizer()
-    counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update(word for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
-    vocab = learn_wordpiece_vocab(counts, vocab_size, SPECIAL_TOKENS)
+
+def _learn_backend(sample: list[str], vocab_size: int) -> Any:
+    """The ``tokenizers.Tokenizer`` learned from ``sample`` (no sampling here)."""
+    from tokenizers import Tokenizer, decoders, models, processors
+
+    normalizer, pre = _bert_components()
+    vocab = learn_wordpiece_vocab(count_words(sample), vocab_size, SPECIAL_TOKENS)
     tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer, tok.pre_tokenizer = normalizer, pre
     tok.post_processor = processors.TemplateProcessing(
@@ -77,7 +129,27 @@ def train_wordpiece(texts: list[str], vocab_size: int = 8000, max_length: int = 
         special_tokens=[("[CLS]", vocab.index("[CLS]")), ("[SEP]", vocab.index("[SEP]"))],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
-    return wrap_wordpiece(tok, max_length)
+    return tok
+
+
+def preset_tokenizer(texts: list[str], vocab_size: int = 8000, max_length: int = 512) -> Any:
+    """:func:`train_wordpiece`, learned once per sample and vocabulary size, then cached.
+
+    The cache key hashes the sampled texts, ``vocab_size`` and ``ALGORITHM_VERSION``; hits come
+    from an in-process LRU (the lab's Dataset pane and its training run share one) or from
+    ``<cache>/tokenizers/<key>.json`` (see :func:`tui_lab.core.cache.cache_dir`) across processes.
+    """
+    from tokenizers import Tokenizer
+
+    from tui_lab.core import cache
+
+    sample = vocab_sample(texts)
+    key = cache.text_key(sample, f"wordpiece-v{ALGORITHM_VERSION}", vocab_size)
+    spec = cache.get_text("tokenizers", key, ".json")
+    if spec is None:
+        spec = _learn_backend(sample, vocab_size).to_str()
+        cache.put_text("tokenizers", key, ".json", spec)
+    return wrap_wordpiece(Tokenizer.from_str(spec), max_length)
 
 
 def wrap_wordpiece(backend: Any, max_length: int) -> Any:
@@ -177,7 +249,7 @@ def build_preset(name: str, tokenizer: Any, label_names: list[str], max_length: 
         pad_token_id=tokenizer.pad_token_id,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
-        label2id={n: i for i, n in enumerate(label_names)},
+        label2id=label_map(label_names),
     )
     config._attn_implementation = "sdpa"
     return BertForSequenceClassification(config)
@@ -212,7 +284,7 @@ def load_pretrained(
         kwargs.update(
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)},
+            label2id=label_map(label_names),
             ignore_mismatched_sizes=True,
         )
     try:
@@ -311,7 +383,7 @@ def build(
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model."""
     if is_preset(model_name):
-        tokenizer = train_wordpiece(train_texts, vocab_size, max(512, max_length))
+        tokenizer = preset_tokenizer(train_texts, vocab_size, max(512, max_length))
         return tokenizer, build_preset(model_name, tokenizer, label_names, max_length)
     return load_pretrained(model_name, label_names, max_length, trust_remote_code)
 

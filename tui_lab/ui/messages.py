@@ -7,6 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
+from tui_lab.core.dataset_stats import DatasetStats
 from tui_lab.core.events import Event
 
 
@@ -44,7 +45,7 @@ class DatasetPreviewed(Message):
 class DatasetAnalysed(Message):
     """The whole split set loaded and described (or the reason it could not be)."""
 
-    stats: dict[str, Any] | None
+    stats: DatasetStats | None
     error: str | None = None
 
 

@@ -21,10 +21,10 @@ from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from tui_lab.core.config import LabConfig, label_of
+from tui_lab.core.dataset_stats import DatasetStats, describe, file_stamps
 from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DatasetPreviewed
 
 PREVIEW_ROWS = 100
-LENGTH_SAMPLE = 20_000
 BAR_COLORS = ("green", "red", "cyan", "magenta", "yellow", "blue")
 
 
@@ -52,90 +52,14 @@ class PathSuggester(Suggester):
         return value + names[0][len(stem) :]
 
 
-def file_stamps(cfg: LabConfig) -> dict[str, tuple[float, int]]:
-    """(mtime, size) of every local data file the config points at; missing files count too."""
-    from tui_lab.core.data import resolve_sources
-    from tui_lab.core.errors import LabError
-
-    try:
-        sources = resolve_sources(cfg.data)
-    except LabError:
-        return {"?": (0.0, 0)}
-    stamps: dict[str, tuple[float, int]] = {}
-    for source in sources.values():
-        if source and not source.startswith("hf:"):
-            try:
-                st = os.stat(source)
-                stamps[source] = (st.st_mtime, st.st_size)
-            except OSError:
-                stamps[source] = (0.0, -1)
-    return stamps
-
-
-def analyse(cfg: LabConfig) -> dict[str, Any]:
-    """Load every split and describe it: counts per label, token lengths, leakage.
-
-    Token lengths come from the tokenizer the run would use: a WordPiece trained on (a sample of)
-    the training texts for a preset, or the model's own tokenizer; if that cannot be loaded (an
-    offline hub id), from whitespace words, and the stats say so.
-    """
-    import random
-
-    from tui_lab.core import modeling
-    from tui_lab.core.data import label_counts, load_data, shared_texts
-
-    bundle = load_data(cfg.data, cfg.train.seed)
-    rng = random.Random(0)
-    sample = (
-        bundle.train.texts
-        if len(bundle.train) <= LENGTH_SAMPLE
-        else rng.sample(bundle.train.texts, LENGTH_SAMPLE)
-    )
-    tokenizer, note = None, ""
-    try:
-        if modeling.is_preset(cfg.model.name):
-            tokenizer = modeling.train_wordpiece(sample, cfg.model.vocab_size)
-        else:
-            tokenizer = modeling.load_tokenizer(cfg.model.name, cfg.model.trust_remote_code)
-    except Exception as exc:  # an offline hub id: estimate, and say so
-        note = f"token lengths estimated from words ({str(exc).split(';')[0]})"
-
-    def lengths(texts: list[str]) -> list[int]:
-        texts = texts if len(texts) <= LENGTH_SAMPLE else rng.sample(texts, LENGTH_SAMPLE)
-        if tokenizer is None:
-            return [len(t.split()) + 2 for t in texts]
-        return [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
-
-    splits: dict[str, Any] = {}
-    for name in ("train", "dev", "test"):
-        split = getattr(bundle, name)
-        if split is None:
-            continue
-        splits[name] = {
-            "rows": len(split),
-            "counts": label_counts(split, bundle.label_names),
-            "lengths": lengths(split.texts),
-        }
-    return {
-        "labels": bundle.label_names,
-        "splits": splits,
-        "sources": bundle.sources,
-        "text_column": bundle.text_column,
-        "label_column": bundle.label_column,
-        "shared_train_dev": shared_texts(bundle.train, bundle.dev),
-        "notes": bundle.notes,
-        "note": note,
-    }
-
-
-def label_bars(stats: dict[str, Any], width: int = 14) -> Text:
+def label_bars(stats: DatasetStats, width: int = 14) -> Text:
     """``positive ██████████░░░░ 752 50.1%``: one line per label of the train split."""
     text = Text()
-    train = stats["splits"]["train"]["counts"]
+    train = stats.splits["train"].counts
     total = max(sum(train.values()), 1)
     top = max(max(train.values()), 1)
-    name_w = min(max(len(n) for n in stats["labels"]), 12)
-    for i, label in enumerate(stats["labels"]):
+    name_w = min(max(len(n) for n in stats.labels), 12)
+    for i, label in enumerate(stats.labels):
         n = train[label]
         filled = round(width * n / top)
         text.append(f"{label[:name_w]:<{name_w}} ", "bold")
@@ -146,20 +70,18 @@ def label_bars(stats: dict[str, Any], width: int = 14) -> Text:
     return text
 
 
-def length_summary(stats: dict[str, Any], max_length: int) -> Text:
+def length_summary(stats: DatasetStats, max_length: int) -> Text:
     """Percentiles of train token lengths, the share cut at ``max_length``, and train/dev overlap."""
-    from tui_lab.core.data import length_stats
-
-    ls = length_stats(stats["splits"]["train"]["lengths"], max_length)
+    ls = stats.lengths(max_length)
     cut = ls["truncated"]
     text = Text()
     text.append(f"p50 {ls['p50']} · p95 {ls['p95']} · max {ls['max']} · ")
     text.append(f"{100 * cut:.1f}% cut at {max_length}", "bold red" if cut > 0.05 else "")
-    shared = stats["shared_train_dev"]
+    shared = stats.shared_train_dev
     text.append(f"\n{shared} shared by train/dev", "bold red" if shared else "dim")
-    rows = " · ".join(f"{k} {v['rows']:,}" for k, v in stats["splits"].items())
+    rows = " · ".join(f"{k} {v.rows:,}" for k, v in stats.splits.items())
     text.append(f" · {rows}", "dim")
-    for note in stats["notes"] + ([stats["note"]] if stats["note"] else []):
+    for note in stats.notes + ([stats.length_note] if stats.length_note else []):
         text.append(f"\n{note}", "yellow")
     return text
 
@@ -167,11 +89,12 @@ def length_summary(stats: dict[str, Any], max_length: int) -> Text:
 class LengthHistogram(PlotextPlot):
     """Histogram of train token lengths with the max-length cut marked."""
 
-    def show(self, lengths: list[int], max_length: int) -> None:
+    def show(self, lengths: list[int], max_length: int, sampled: bool = False) -> None:
+        """Draw ``lengths`` (of a sample of the train texts when ``sampled``)."""
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("token lengths (train)")
+        plt.title("token lengths (train, sampled)" if sampled else "token lengths (train)")
         if lengths:
             import numpy as np
 
@@ -193,7 +116,7 @@ class DatasetPane(Vertical):
     def __init__(self, config: LabConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
-        self.stats: dict[str, Any] | None = None
+        self.stats: DatasetStats | None = None
 
     def compose(self) -> ComposeResult:
         d = self.config.data
@@ -239,9 +162,9 @@ class DatasetPane(Vertical):
 
     def _check_files(self) -> None:
         """Reload when a previewed file changed on disk (rewritten, grown, deleted)."""
-        if self._stamps and file_stamps(self.config) != self._stamps:
+        if self._stamps and file_stamps(self.config.data) != self._stamps:
             changed = [
-                Path(p).name for p, st in file_stamps(self.config).items() if self._stamps.get(p) != st
+                Path(p).name for p, st in file_stamps(self.config.data).items() if self._stamps.get(p) != st
             ]
             self.notify(f"{', '.join(changed) or 'a data file'} changed on disk; reloading.", timeout=3)
             self.load()
@@ -260,7 +183,7 @@ class DatasetPane(Vertical):
 
     def load(self) -> None:
         """Read the preview, then analyse everything, in a worker."""
-        self._stamps = file_stamps(self.config)
+        self._stamps = file_stamps(self.config.data)
         self._say("loading…")
         self._load(self.config.copy())
 
@@ -283,7 +206,7 @@ class DatasetPane(Vertical):
         self.post_message(DatasetPreviewed(table.source, table.column_names, rows))
         import_heavy()  # after the preview: the rows show while torch loads
         try:
-            stats = analyse(cfg)
+            stats = describe(cfg)
         except LabError as exc:
             stats, error = None, exc.render("label")
         except Exception as exc:  # the pane must survive anything a file can do
@@ -328,8 +251,8 @@ class DatasetPane(Vertical):
         self.stats = stats
         self._say("")
         for sid, col in (
-            ("#data-text-column", stats["text_column"]),
-            ("#data-label-column", stats["label_column"]),
+            ("#data-text-column", stats.text_column),
+            ("#data-label-column", stats.label_column),
         ):
             select = self.query_one(sid, Select)
             with select.prevent(Select.Changed):
@@ -342,7 +265,8 @@ class DatasetPane(Vertical):
         if self.stats is None:
             return
         max_length = self.config.data.max_length
-        self.query_one(LengthHistogram).show(self.stats["splits"]["train"]["lengths"], max_length)
+        train = self.stats.splits["train"]
+        self.query_one(LengthHistogram).show(train.lengths, max_length, train.sampled)
         self.query_one("#length-summary", Static).update(length_summary(self.stats, max_length))
 
     # .. edits ....................................................................................

@@ -1,0 +1,123 @@
+"""Describing a data set before training, without a UI: label balance, token lengths, leakage.
+
+The lab's Dataset pane renders a :class:`DatasetStats`; anything else (a report, a CLI command)
+can too. Labels are counted over every row and train/dev overlap is exact; token lengths come
+from at most ``LENGTH_SAMPLE`` rows per split (chosen with a fixed seed), measured with the
+tokenizer the run would use: the cached preset tokenizer (:func:`modeling.preset_tokenizer`,
+so the training run that follows does not learn it again) or the model's own.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from tui_lab.core.config import DataConfig, LabConfig
+from tui_lab.core.data import Split, label_counts, length_stats, load_data, resolve_sources, shared_texts
+from tui_lab.core.errors import LabError
+
+LENGTH_SAMPLE = 100_000
+
+
+@dataclass(frozen=True)
+class SplitStats:
+    """One split: its size, examples per label, and token lengths of (a sample of) its texts."""
+
+    rows: int
+    counts: dict[str, int]
+    lengths: list[int]  # one per measured text, [CLS] and [SEP] included
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the lengths come from a sample of the rows."""
+        return len(self.lengths) < self.rows
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """What the model would be trained on."""
+
+    labels: list[str]
+    splits: dict[str, SplitStats]  # "train", "dev" and, when there is one, "test"
+    sources: dict[str, str]
+    text_column: str
+    label_column: str
+    shared_train_dev: int  # distinct dev texts also in train (after strip + lower-case)
+    notes: list[str]  # what loading did (dropped rows...)
+    length_note: str = ""  # how the lengths were measured, when not exactly
+
+    def lengths(self, max_length: int) -> dict[str, Any]:
+        """Percentiles of the train token lengths and the share cut at ``max_length``."""
+        return length_stats(self.splits["train"].lengths, max_length)
+
+
+def describe(cfg: LabConfig) -> DatasetStats:
+    """Load every split as a run would and describe it.
+
+    Raises:
+        DataError: the data cannot be loaded (the same sentence a run would give).
+    """
+    bundle = load_data(cfg.data, cfg.train.seed)
+    tokenizer, note = _tokenizer(cfg, bundle.train.texts)
+    rng = random.Random(0)
+    splits: dict[str, SplitStats] = {}
+    for name in ("train", "dev", "test"):
+        split: Split | None = getattr(bundle, name)
+        if split is not None:
+            texts = split.texts if len(split) <= LENGTH_SAMPLE else rng.sample(split.texts, LENGTH_SAMPLE)
+            lengths = _lengths(tokenizer, texts)
+            splits[name] = SplitStats(len(split), label_counts(split, bundle.label_names), lengths)
+    if splits["train"].sampled:
+        note = "; ".join(filter(None, [note, f"lengths from {LENGTH_SAMPLE:,} sampled rows"]))
+    return DatasetStats(
+        labels=list(bundle.label_names),
+        splits=splits,
+        sources=dict(bundle.sources),
+        text_column=bundle.text_column,
+        label_column=bundle.label_column,
+        shared_train_dev=shared_texts(bundle.train, bundle.dev),
+        notes=list(bundle.notes),
+        length_note=note,
+    )
+
+
+def _tokenizer(cfg: LabConfig, train_texts: list[str]) -> tuple[Any, str]:
+    """The run's tokenizer, or ``None`` and why (an unreachable hub id: lengths from words)."""
+    from tui_lab.core import modeling
+
+    try:
+        if modeling.is_preset(cfg.model.name):
+            max_length = max(512, cfg.data.max_length)
+            return modeling.preset_tokenizer(train_texts, cfg.model.vocab_size, max_length), ""
+        return modeling.load_tokenizer(cfg.model.name, cfg.model.trust_remote_code), ""
+    except Exception as exc:  # an offline hub id: estimate, and say so
+        return None, f"token lengths estimated from words ({str(exc).split(';')[0]})"
+
+
+def _lengths(tokenizer: Any, texts: list[str]) -> list[int]:
+    if tokenizer is None:
+        return [len(t.split()) + 2 for t in texts]
+    encoded = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    return [len(ids) for ids in encoded]
+
+
+def file_stamps(cfg: DataConfig) -> dict[str, tuple[float, int]]:
+    """(mtime, size) of every local data file the config points at; missing files count too.
+
+    Two equal results mean nothing changed on disk since the data was described.
+    """
+    try:
+        sources = resolve_sources(cfg)
+    except LabError:
+        return {"?": (0.0, 0)}
+    stamps: dict[str, tuple[float, int]] = {}
+    for source in sources.values():
+        if source and not source.startswith("hf:"):
+            try:
+                st = os.stat(source)
+                stamps[source] = (st.st_mtime, st.st_size)
+            except OSError:
+                stamps[source] = (0.0, -1)
+    return stamps
