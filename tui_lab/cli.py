@@ -257,8 +257,12 @@ def _print_train_summary(summary: dict[str, Any]) -> None:
     print(f"best dev: {fmt(summary['best'])}")
     if summary["test"]:
         print(f"test:     {fmt(summary['test'])}")
-    if summary["baseline"]:
-        print(f"baseline: TF-IDF + logistic regression dev {fmt(summary['baseline'].get('dev'))}")
+    baseline = summary["baseline"]
+    if baseline and "skipped" in baseline:
+        print(f"baseline: skipped ({baseline['skipped']})")
+    elif baseline:
+        sample = f" (fitted on a {baseline['train_rows']:,}-row sample)" if baseline.get("sampled") else ""
+        print(f"baseline: TF-IDF + logistic regression dev {fmt(baseline.get('dev'))}{sample}")
 
 
 # -- eval ------------------------------------------------------------------------------------------

@@ -39,7 +39,13 @@ def event_line(event: Event) -> str | None:
             f"{', '.join(event.labels)}, {event.total_steps} steps{resumed}"
         )
     if isinstance(event, BaselineReady):
-        return f"baseline (TF-IDF + logistic regression): dev {describe_metrics(event.dev, ('accuracy', 'f1_macro'))}"
+        sample = (
+            f", fitted on a {event.train_rows:,}-row sample" if event.sampled and event.train_rows else ""
+        )
+        return (
+            f"baseline (TF-IDF + logistic regression{sample}): "
+            f"dev {describe_metrics(event.dev, ('accuracy', 'f1_macro'))}"
+        )
     if isinstance(event, Evaluated):
         best = "  (best)" if event.is_best else ""
         return f"{event.split} at step {event.step} (epoch {event.epoch:.2f}): {describe_metrics(event.metrics)}{best}"

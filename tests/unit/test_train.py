@@ -222,3 +222,35 @@ def test_checkpoint_events_name_best_and_last(tiny_config) -> None:
     _, events = _run(tiny_config)
     saved = [(e.which, e.step) for e in events if isinstance(e, CheckpointSaved)]
     assert saved == [("best", 15), ("last", 15)]
+
+
+def test_a_failing_baseline_is_skipped_with_its_reason_and_the_run_completes(
+    tiny_config, monkeypatch
+) -> None:
+    from tui_lab.core.events import Notice
+
+    def broken(*a, **k):
+        raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+
+    monkeypatch.setattr("tui_lab.core.baseline.run_baseline", broken)
+    tiny_config.train.epochs = 1
+    result, events = _run(tiny_config)
+    assert result.status == "completed" and result.baseline["skipped"].startswith(
+        "ValueError: empty vocabulary"
+    )
+    notes = [e.text for e in events if isinstance(e, Notice)]
+    assert any(n.startswith("baseline skipped: ValueError: empty vocabulary") for n in notes)
+    assert not any(isinstance(e, BaselineReady) for e in events)
+
+
+def test_one_character_texts_train_with_a_baseline(tiny_config, tmp_path: Path) -> None:
+    from tests.conftest import write_csv
+
+    rows = [(str(i % 10), "odd" if i % 2 else "even") for i in range(200)]
+    write_csv(tmp_path / "digits" / "train.csv", rows)
+    tiny_config.data.train = str(tmp_path / "digits")
+    tiny_config.train.epochs = 1
+    result, events = _run(tiny_config)
+    assert result.status == "completed"
+    ready = [e for e in events if isinstance(e, BaselineReady)]
+    assert ready and ready[0].dev["accuracy"] == 1.0  # "1", "3"... are odd: a 1-character vocabulary suffices

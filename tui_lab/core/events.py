@@ -92,6 +92,8 @@ class BaselineReady(Event):
     dev: dict[str, Any]
     test: dict[str, Any] | None = None
     seconds: float = 0.0
+    train_rows: int | None = None  # rows it was fitted on
+    sampled: bool = False  # fitted on a stratified sample of the training rows
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,15 @@ class RunLog:
             self.emit(Notice(level="warning", text=f"baseline skipped: {reason}"))
             return
         state.baseline = result
-        self.emit(BaselineReady(dev=result["dev"], test=result["test"], seconds=result["seconds"]))
+        self.emit(
+            BaselineReady(
+                dev=result["dev"],
+                test=result["test"],
+                seconds=result["seconds"],
+                train_rows=result.get("train_rows"),
+                sampled=bool(result.get("sampled")),
+            )
+        )
 
     def close(self) -> None:
         """Close ``events.jsonl``."""
