@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui_lab.core import checkpoint
+from tui_lab.core.device import inference_autocast_dtype
 from tui_lab.core.errors import ModelError
 
 
@@ -60,24 +62,33 @@ class Predictor:
         self.max_length = max_length
         self.device = device
         self.source = source
+        # bf16 autocast on Ampere+ GPUs (capability >= 8.0) on purpose: same labels, far faster
+        self.autocast_dtype = inference_autocast_dtype(device)
         cfg = model.config
         self.labels = [str(cfg.id2label[i]) for i in range(cfg.num_labels)]
         self._accepts = _forward_args(model)
 
     @classmethod
     def from_path(
-        cls, path: str | Path, device: str | None = None, trust_remote_code: bool = False
+        cls, path: str | Path, device: str | None = "auto", trust_remote_code: bool = False
     ) -> Predictor:
         """Load from a run folder or a Hugging Face model folder.
 
+        Args:
+            path: a run folder (its ``best/``, else ``last/``) or a model folder.
+            device: ``auto`` (the first GPU, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+            trust_remote_code: let a model folder's own code run.
+
         Raises:
             ModelError: not a classifier folder, or it cannot be loaded.
+            ConfigError: the device is not there.
         """
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         from tui_lab.core.device import pick_device
         from tui_lab.core.modeling import check_classifier, load_tokenizer
 
+        device = pick_device(device or "auto", 0, world_size=1)
         folder = resolve_model_dir(path)
         try:
             config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
@@ -94,7 +105,6 @@ class Predictor:
                 f"{folder} weights could not be loaded (only safetensors are read): "
                 f"{str(exc).splitlines()[0]}."
             ) from None
-        device = device or pick_device()
         max_length = min(
             getattr(config, "max_position_embeddings", 512) or 512,
             int(getattr(tokenizer, "model_max_length", 512) or 512),
@@ -119,13 +129,23 @@ class Predictor:
                     return_tensors="pt",
                 )
                 batch = {k: v.to(self.device) for k, v in enc.items() if k in self._accepts}
-                probs = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
+                with self._autocast():
+                    logits = self.model(**batch).logits
+                probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
                 for i, row in zip(ids, probs):
                     best = max(range(len(row)), key=row.__getitem__)
                     results[i] = Prediction(
                         texts[i], self.labels[best], row[best], dict(zip(self.labels, row))
                     )
         return [results[i] for i in range(len(texts))]
+
+    def _autocast(self) -> Any:
+        """bf16 autocast where :attr:`autocast_dtype` says so, else nothing."""
+        if self.autocast_dtype is None:
+            return nullcontext()
+        import torch
+
+        return torch.autocast(device_type="cuda", dtype=self.autocast_dtype)
 
 
 def _forward_args(model: Any) -> set[str]:
