@@ -374,3 +374,70 @@ def test_the_predictor_refuses_a_gpu_that_is_not_there(
     FakeCuda([]).install(monkeypatch)
     with pytest.raises(ConfigError, match="cuda:1 asked for a GPU"):
         Predictor.from_path(tmp_path, "cuda:1")
+
+
+# -- fp32 weights for training -----------------------------------------------------------------------
+def _save_half_precision_classifier(folder: Path) -> Path:
+    """A tiny BERT classifier saved in bf16, as a model shared in half precision is."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from tests.conftest import make_rows
+    from tui_lab.core import modeling
+
+    tok = modeling.train_wordpiece([t for t, _ in make_rows(200)], vocab_size=120, max_length=64)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+        id2label={0: "neg", 1: "pos"},
+        label2id={"neg": 0, "pos": 1},
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(cfg).to(torch.bfloat16).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _weight_dtypes(folder: Path) -> set[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as fh:
+        return {str(fh.get_slice(k).get_dtype()) for k in fh.keys()}  # noqa: SIM118
+
+
+def test_a_half_precision_checkpoint_is_loaded_in_fp32_for_training(tmp_path: Path) -> None:
+    from tui_lab.core import modeling
+
+    folder = _save_half_precision_classifier(tmp_path / "bf16")
+    assert _weight_dtypes(folder) == {"BF16"}
+    _, model = modeling.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    _, again = modeling.load_for_training(folder)
+    assert {p.dtype for p in again.parameters()} == {torch.float32}
+    _, kept = modeling.load_for_training(folder, dtype="auto")
+    assert {p.dtype for p in kept.parameters()} == {torch.bfloat16}
+
+
+def test_fine_tuning_a_bf16_model_through_the_cli_trains_fp32_weights(
+    tmp_path: Path, tiny_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tui_lab.cli import main
+    from tui_lab.core.events import StepLogged, read_events
+
+    folder = _save_half_precision_classifier(tmp_path / "bf16")
+    out = tmp_path / "runs"
+    flags = ["--train", str(tiny_data), "--model", str(folder), "--output-dir", str(out)]
+    flags += ["--run-name", "ft", "--epochs", "4", "--max-length", "32", "--batch-size", "16"]
+    flags += ["--lr", "5e-3", "--no-baseline", "--patience", "0", "--logging-steps", "1", "--json"]
+    assert main(["train", *flags]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert _weight_dtypes(out / "ft" / "best") == {"F32"}
+    losses = [e.loss for e in read_events(out / "ft" / "events.jsonl") if isinstance(e, StepLogged)]
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1  # it learns
+    assert summary["best"]["accuracy"] >= 0.8
