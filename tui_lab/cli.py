@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tui_lab import __version__
+from tui_lab import __version__, env_cmd
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError
 
@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list the runs in the output folder")
     r.add_argument("--output-dir", default="runs", metavar="DIR")
     r.add_argument("--json", action="store_true")
+    env_cmd.add_parser(sub)
     return p
 
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "predict": cmd_predict,
         "runs": cmd_runs,
         "watch": cmd_watch,
+        "env": env_cmd.run,
     }
     try:
         return commands.get(args.command or "", cmd_lab)(args)

@@ -62,7 +62,9 @@ class FakeCuda:
     def properties(self, d: Any) -> Any:
         i = self._index(d)
         uuid = self.uuids[i] if self.uuids else None
-        ns = SimpleNamespace(name=f"GPU{i}", total_memory=80 * 2**30, major=self.caps[i][0])
+        ns = SimpleNamespace(
+            name=f"GPU{i}", total_memory=80 * 2**30, major=self.caps[i][0], minor=self.caps[i][1]
+        )
         if uuid is not None:
             ns.uuid = uuid
         return ns
@@ -441,3 +443,67 @@ def test_fine_tuning_a_bf16_model_through_the_cli_trains_fp32_weights(
     losses = [e.loss for e in read_events(out / "ft" / "events.jsonl") if isinstance(e, StepLogged)]
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1  # it learns
     assert summary["best"]["accuracy"] >= 0.8
+
+
+# -- tui-lab env ------------------------------------------------------------------------------------
+ENV_KEYS = {"tui_lab", "python", "torch", "cuda", "nccl", "nvml", "hf_offline", "hf_cache_models"}
+
+
+def test_env_json_through_the_real_cli_without_a_gpu() -> None:
+    import json
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_lab", "env", "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    assert set(facts) >= ENV_KEYS | {"transformers", "datasets", "textual", "terminal"}
+    assert facts["cuda"]["available"] is False and facts["cuda"]["devices"] == []
+    table = subprocess.run(
+        [sys.executable, "-m", "tui_lab", "env"], capture_output=True, text=True, timeout=120
+    )
+    assert table.returncode == 0 and "HF_HUB_OFFLINE" in table.stdout and "NVML" in table.stdout
+
+
+def _fake_hf_cache(root: Path) -> Path:
+    repo = root / "models--acme--tiny-classifier"
+    blob = repo / "blobs" / ("a" * 40)
+    blob.parent.mkdir(parents=True)
+    blob.write_text("{}")
+    snap = repo / "snapshots" / ("b" * 40)
+    snap.mkdir(parents=True)
+    (snap / "config.json").symlink_to(blob)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("b" * 40)
+    return root
+
+
+def test_env_lists_mocked_gpus_and_cached_models(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import json
+
+    from huggingface_hub import constants
+
+    from tui_lab.cli import main
+
+    FakeCuda([(7, 5), (9, 0)], uuids=["aaa", "bbb"]).install(monkeypatch)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i=0: (40 * 2**30, 80 * 2**30))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(_fake_hf_cache(tmp_path / "hub")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["env", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert set(facts) >= ENV_KEYS
+    assert facts["cuda"]["available"] is True and facts["hf_offline"] is True
+    assert [(d["index"], d["name"], d["capability"], d["bf16"]) for d in facts["cuda"]["devices"]] == [
+        (0, "GPU0", "7.5", False),
+        (1, "GPU1", "9.0", True),
+    ]
+    assert facts["cuda"]["devices"][1]["memory_gb"] == 80.0
+    assert facts["cuda"]["devices"][1]["memory_free_gb"] == 40.0
+    assert [m["id"] for m in facts["hf_cache_models"]] == ["acme/tiny-classifier"]
+    assert main(["env"]) == 0
+    out = capsys.readouterr().out
+    assert "cuda:1" in out and "bf16 native" in out and "no native bf16" in out
+    assert "acme/tiny-classifier" in out
