@@ -20,6 +20,7 @@ CORE = [
     "baseline",
     "distributed",
     "evaluate",
+    "envinfo",
 ]
 
 
@@ -38,6 +39,7 @@ def test_core_imports_no_ui_module() -> None:
     # also run a function that pulls in torch/transformers lazily
     loaded = _loaded_after(
         imports + "\nfrom tui_lab.core.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
+        + "\nfrom tui_lab.core.envinfo import gather\ngather()"
     )
     bad = sorted(m for m in loaded if m.split(".")[0] in UI_MODULES or m.startswith("tui_lab.ui"))
     assert bad == []

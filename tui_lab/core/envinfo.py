@@ -26,8 +26,13 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def gather() -> dict[str, Any]:
-    """Every fact, as one JSON-ready dict (the ``--json`` output of ``tui-lab env``)."""
+def gather(free_memory: bool = True) -> dict[str, Any]:
+    """Every fact, as one JSON-ready dict (the ``--json`` output of ``tui-lab env``).
+
+    Args:
+        free_memory: read each GPU's free memory (``torch.cuda.mem_get_info`` opens a context
+            on every GPU: fine for a one-shot command, not inside the lab's process).
+    """
     import torch
 
     return {
@@ -39,7 +44,7 @@ def gather() -> dict[str, Any]:
         "transformers": package_version("transformers"),
         "datasets": package_version("datasets"),
         "textual": package_version("textual"),
-        "cuda": cuda_facts(),
+        "cuda": cuda_facts(free_memory),
         "nccl": nccl_facts(),
         "nvml": nvml_facts(),
         "hf_offline": hub.offline(),
@@ -50,7 +55,7 @@ def gather() -> dict[str, Any]:
     }
 
 
-def cuda_facts() -> dict[str, Any]:
+def cuda_facts(free_memory: bool = True) -> dict[str, Any]:
     """torch's CUDA build and each visible device (name, capability, memory, native bf16)."""
     import torch
 
@@ -67,18 +72,18 @@ def cuda_facts() -> dict[str, Any]:
     except Exception as exc:  # a broken driver: say so rather than fail
         facts["error"] = str(exc).splitlines()[0]
         return facts
-    facts["devices"] = [_cuda_device(i) for i in range(count)]
+    facts["devices"] = [_cuda_device(i, free_memory) for i in range(count)]
     return facts
 
 
-def _cuda_device(index: int) -> dict[str, Any]:
+def _cuda_device(index: int, free_memory: bool) -> dict[str, Any]:
     import torch
 
     props = torch.cuda.get_device_properties(index)
     capability = (props.major, props.minor)
     free = None
     try:
-        free = round(torch.cuda.mem_get_info(index)[0] / 2**30, 1)
+        free = round(torch.cuda.mem_get_info(index)[0] / 2**30, 1) if free_memory else None
     except Exception:
         pass
     return {
