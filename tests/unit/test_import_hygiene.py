@@ -38,7 +38,8 @@ def test_core_imports_no_ui_module() -> None:
     imports = "\n".join(f"import tui_lab.core.{m}" for m in CORE)
     # also run a function that pulls in torch/transformers lazily
     loaded = _loaded_after(
-        imports + "\nfrom tui_lab.core.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
+        imports
+        + "\nfrom tui_lab.core.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
         + "\nfrom tui_lab.core.envinfo import gather\ngather()"
     )
     bad = sorted(m for m in loaded if m.split(".")[0] in UI_MODULES or m.startswith("tui_lab.ui"))
