@@ -507,3 +507,20 @@ def test_env_lists_mocked_gpus_and_cached_models(
     out = capsys.readouterr().out
     assert "cuda:1" in out and "bf16 native" in out and "no native bf16" in out
     assert "acme/tiny-classifier" in out
+
+
+# -- the GPU smoke script ------------------------------------------------------------------------------
+def test_the_gpu_smoke_script_only_skips_without_a_gpu() -> None:
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_smoke.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 9 and all(line.startswith("SKIP ") for line in lines)
+    broken = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, env={**env, "PYTHON": "false"}
+    )
+    assert broken.returncode == 1 and broken.stdout.startswith("FAIL")
