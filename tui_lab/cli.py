@@ -123,11 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--text-column", default="", metavar="C")
     e.add_argument("--label-column", default="", metavar="C")
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--json", action="store_true")
 
     pr = sub.add_parser("predict", help="label texts with a run or model folder")
     pr.add_argument("model", metavar="MODEL_OR_RUN_DIR")
     pr.add_argument("texts", nargs="+", metavar="TEXT", help="texts to label; - reads lines from stdin")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     pr.add_argument("--json", action="store_true")
 
     w = sub.add_parser(
@@ -287,7 +289,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Metrics of a trained model on a labelled file."""
     from tui_lab.core.evaluate import evaluate_path
 
-    result = evaluate_path(args.model, args.data, args.text_column, args.label_column)
+    result = evaluate_path(args.model, args.data, args.text_column, args.label_column, device=args.device)
     if args.json:
         print(json.dumps(result))
         return EXIT_OK
@@ -316,7 +318,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise LabError("no text to label: give TEXT arguments or lines on stdin with -.")
     from tui_lab.core.predict import Predictor
 
-    predictor = Predictor.from_path(args.model)
+    predictor = Predictor.from_path(args.model, args.device)
     predictions = predictor.predict(texts)
     if args.json:
         print(

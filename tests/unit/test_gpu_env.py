@@ -369,13 +369,20 @@ def test_the_predictor_autocasts_bf16_only_on_ampere_and_newer(monkeypatch: pyte
 
 
 def test_the_predictor_refuses_a_gpu_that_is_not_there(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from tui_lab.cli import main
     from tui_lab.core.predict import Predictor
 
     FakeCuda([]).install(monkeypatch)
-    with pytest.raises(ConfigError, match="cuda:1 asked for a GPU"):
+    with pytest.raises(ConfigError, match="--device cuda:1 asked for a GPU"):
         Predictor.from_path(tmp_path, "cuda:1")
+    assert main(["predict", str(tmp_path), "good", "--device", "cuda:1"]) == 2
+    data = tmp_path / "test.csv"
+    data.write_text("text,label\ngood,pos\nbad,neg\n")
+    assert main(["eval", str(tmp_path), "--data", str(data), "--device", "cuda:0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("error: --device cuda:") for line in err)
 
 
 # -- fp32 weights for training -----------------------------------------------------------------------

@@ -29,11 +29,16 @@ class DeviceInfo:
     autocast_dtype: Any  # torch dtype for autocast, or None for fp32
 
 
-def _device_error(message: str, field_error: str) -> ConfigError:
-    return ConfigError(message, {"train.device": field_error})
+def _device_error(message: str, field_error: str, setting: str = "train.device") -> ConfigError:
+    return ConfigError(message.replace("train.device", setting), {setting: field_error})
 
 
-def pick_device(spec: str | int = "auto", local_rank: int = 0, world_size: int | None = None) -> str:
+def pick_device(
+    spec: str | int = "auto",
+    local_rank: int = 0,
+    world_size: int | None = None,
+    setting: str = "train.device",
+) -> str:
     """The device a process trains or predicts on, from the ``train.device`` setting.
 
     ``auto`` is ``cuda:<local_rank>`` when CUDA is available, else ``cpu``; ``cuda`` is
@@ -45,6 +50,7 @@ def pick_device(spec: str | int = "auto", local_rank: int = 0, world_size: int |
         spec: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         local_rank: this process's rank on its machine (``LOCAL_RANK``).
         world_size: processes in the job; ``WORLD_SIZE`` from the environment when ``None``.
+        setting: the name the messages give the setting (``--device`` for predict and eval).
 
     Raises:
         ConfigError: no CUDA, a GPU index that is not visible, or one GPU named for many ranks.
@@ -61,6 +67,7 @@ def pick_device(spec: str | int = "auto", local_rank: int = 0, world_size: int |
         raise _device_error(
             f"train.device '{spec}' is not a device; use auto, cpu, cuda or cuda:N.",
             "use auto, cpu, cuda or cuda:N",
+            setting,
         )
     available = torch.cuda.is_available()
     if spec == "auto" and not available:
@@ -70,15 +77,17 @@ def pick_device(spec: str | int = "auto", local_rank: int = 0, world_size: int |
             f"train.device {spec} asked for a GPU but torch {torch.__version__} sees no CUDA "
             f"device (CPU build, no driver, or CUDA_VISIBLE_DEVICES empty); use cpu or auto.",
             "no CUDA device visible",
+            setting,
         )
     count = torch.cuda.device_count()
     if spec.startswith("cuda:"):
-        index = _device_index(spec)
+        index = _device_index(spec, setting)
         if world > 1:
             raise _device_error(
                 f"train.device {spec} names one GPU but torchrun started {world} processes; "
                 f"use auto or cuda so each rank takes cuda:<LOCAL_RANK>.",
                 "one GPU for many processes",
+                setting,
             )
     else:
         index = local_rank
@@ -87,16 +96,18 @@ def pick_device(spec: str | int = "auto", local_rank: int = 0, world_size: int |
             f"train.device cuda:{index} is not visible: {count} CUDA GPU(s) visible "
             f"(cuda:0..cuda:{count - 1}); check CUDA_VISIBLE_DEVICES or torchrun --nproc_per_node.",
             f"{count} GPU(s) visible",
+            setting,
         )
     return f"cuda:{index}"
 
 
-def _device_index(spec: str) -> int:
+def _device_index(spec: str, setting: str) -> int:
     tail = spec.split(":", 1)[1]
     if not tail.isdigit():
         raise _device_error(
             f"train.device '{spec}' is not a device; use auto, cpu, cuda or cuda:N.",
             "use auto, cpu, cuda or cuda:N",
+            setting,
         )
     return int(tail)
 

@@ -88,7 +88,7 @@ class Predictor:
         from tui_lab.core.device import pick_device
         from tui_lab.core.modeling import check_classifier, load_tokenizer
 
-        device = pick_device(device or "auto", 0, world_size=1)
+        device = pick_device(device or "auto", 0, world_size=1, setting="--device")
         folder = resolve_model_dir(path)
         try:
             config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
