@@ -61,14 +61,9 @@ def pick_device(
         spec, local_rank = "auto", spec
     spec = (spec or "auto").strip().lower()
     world = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
+    named = _device_index(spec, setting)  # N of cuda:N, else None
     if spec == "cpu":
         return "cpu"
-    if spec not in ("auto", "cuda") and not spec.startswith("cuda:"):
-        raise _device_error(
-            f"train.device '{spec}' is not a device; use auto, cpu, cuda or cuda:N.",
-            "use auto, cpu, cuda or cuda:N",
-            setting,
-        )
     available = torch.cuda.is_available()
     if spec == "auto" and not available:
         return "cpu"
@@ -80,17 +75,14 @@ def pick_device(
             setting,
         )
     count = torch.cuda.device_count()
-    if spec.startswith("cuda:"):
-        index = _device_index(spec, setting)
-        if world > 1:
-            raise _device_error(
-                f"train.device {spec} names one GPU but torchrun started {world} processes; "
-                f"use auto or cuda so each rank takes cuda:<LOCAL_RANK>.",
-                "one GPU for many processes",
-                setting,
-            )
-    else:
-        index = local_rank
+    index = local_rank if named is None else named
+    if named is not None and world > 1:
+        raise _device_error(
+            f"train.device {spec} names one GPU but torchrun started {world} processes; "
+            f"use auto or cuda so each rank takes cuda:<LOCAL_RANK>.",
+            "one GPU for many processes",
+            setting,
+        )
     if index >= count:
         raise _device_error(
             f"train.device cuda:{index} is not visible: {count} CUDA GPU(s) visible "
@@ -101,9 +93,12 @@ def pick_device(
     return f"cuda:{index}"
 
 
-def _device_index(spec: str, setting: str) -> int:
-    tail = spec.split(":", 1)[1]
-    if not tail.isdigit():
+def _device_index(spec: str, setting: str) -> int | None:
+    """N of ``cuda:N`` (``None`` for auto, cpu, cuda); anything else is refused."""
+    if spec in ("auto", "cpu", "cuda"):
+        return None
+    head, _, tail = spec.partition(":")
+    if head != "cuda" or not tail.isdigit():
         raise _device_error(
             f"train.device '{spec}' is not a device; use auto, cpu, cuda or cuda:N.",
             "use auto, cpu, cuda or cuda:N",
