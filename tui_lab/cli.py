@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tui_lab import __version__
+from tui_lab import __version__, env_cmd
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError
 
@@ -91,11 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", required=True, metavar="PATH", help="a labelled file (or a folder: its test file)"
     )
     add_setting_flags(e, ["data.text_column", "data.label_column"])
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--json", action="store_true")
 
     pr = sub.add_parser("predict", help="label texts with a run or model folder")
     pr.add_argument("model", metavar="MODEL_OR_RUN_DIR")
     pr.add_argument("texts", nargs="+", metavar="TEXT", help="texts to label; - reads lines from stdin")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     pr.add_argument("--json", action="store_true")
 
     w = sub.add_parser(
@@ -109,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tui_lab.cli_deploy import add_parsers
 
     add_parsers(sub)
+    env_cmd.add_parser(sub)
     return p
 
 
@@ -122,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "predict": cmd_predict,
         "runs": cmd_runs,
         "watch": cmd_watch,
+        "env": env_cmd.run,
     }
     from tui_lab.cli_deploy import COMMANDS
 
@@ -272,7 +276,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tui_lab.core.evaluate import evaluate_path
 
     columns = [getattr(args, p) or "" for p in ("data.text_column", "data.label_column")]
-    result = evaluate_path(args.model, args.data, *columns)
+    result = evaluate_path(args.model, args.data, *columns, device=args.device)
     if args.json:
         print(json.dumps(result))
         return EXIT_OK
@@ -302,7 +306,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _quiet()
     from tui_lab.core.predict import Predictor
 
-    predictor = Predictor.from_path(args.model)
+    predictor = Predictor.from_path(args.model, args.device)
     predictions = predictor.predict(texts)
     if args.json:
         print(

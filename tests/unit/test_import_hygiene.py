@@ -33,7 +33,9 @@ def test_core_imports_no_ui_module() -> None:
     imports = "\n".join(f"import {m}" for m in modules)
     # also run a function that pulls in torch/transformers lazily
     loaded = _loaded_after(
-        imports + "\nfrom tui_lab.core.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
+        imports
+        + "\nfrom tui_lab.core.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
+        + "\nfrom tui_lab.core.envinfo import gather\ngather()"
     )
     bad = sorted(m for m in loaded if m.split(".")[0] in UI_MODULES or m.startswith("tui_lab.ui"))
     assert bad == []

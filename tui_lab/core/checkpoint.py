@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,16 @@ def load_tensor_file(path: Path) -> Any:
         raise CheckpointError(f"{path} is unreadable ({type(exc).__name__}).") from None
 
 
-def rng_state() -> dict[str, Any]:
-    """The torch (CPU and CUDA) and Python RNG states, in a form ``weights_only`` loads."""
+def rng_state(device: str | None = None) -> dict[str, Any]:
+    """The torch (CPU and the training GPU's) and Python RNG states, in a form ``weights_only`` loads.
+
+    Only the RNG of the device the process trains on is kept (``cuda`` is one state, with its
+    ``cuda_index``), so a run resumed with fewer or other GPUs visible restores it.
+
+    Args:
+        device: the training device (``cuda:N``, ``cpu``); ``None`` is the current CUDA device
+            when CUDA is in use.
+    """
     import random
 
     import torch
@@ -177,13 +186,33 @@ def rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
         "python": [version, list(internal), gauss],
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    index = _cuda_index(device)
+    if index is not None:
+        state["cuda"] = torch.cuda.get_rng_state(index)
+        state["cuda_index"] = index
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
+def _cuda_index(device: str | None) -> int | None:
+    """The CUDA device index whose RNG matters, or ``None`` for a CPU run (or no CUDA)."""
+    import torch
+
+    if device is None:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            return torch.cuda.current_device()
+        return None
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return None
+    return int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
+
+
+def set_rng_state(state: dict[str, Any], device: str | None = None) -> None:
+    """Restore what :func:`rng_state` captured; the GPU state goes to ``device``.
+
+    A checkpoint written before (a list with every visible GPU's state) gives the state saved
+    for the same index when there is one; otherwise the GPU's stream is left as seeded, with a
+    warning. A GPU state is not restored on a CPU run (a GPU -> CPU resume), nor asked for.
+    """
     import random
 
     import torch
@@ -191,5 +220,18 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    index = _cuda_index(device)
+    saved = state.get("cuda")
+    if index is None or saved is None:
+        return
+    if isinstance(saved, (list, tuple)):  # older checkpoints: every visible GPU's state
+        saved_index = index if index < len(saved) else None
+        if saved_index is None:
+            warnings.warn(
+                f"the checkpoint's GPU random state has no entry for cuda:{index}; "
+                "dropout continues from the seed, not from where the run stopped",
+                stacklevel=2,
+            )
+            return
+        saved = saved[saved_index]
+    torch.cuda.set_rng_state(saved, index)

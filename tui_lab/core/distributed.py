@@ -7,9 +7,18 @@ writes the run folder, events and checkpoints.
 
 from __future__ import annotations
 
+import datetime
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any
+
+from tui_lab.core.errors import ConfigError
+
+# How long a collective waits for the slowest rank before the job fails. Long enough for rank 0 to
+# tokenise a big dataset, run the baseline or write last/ of a large model while the others wait
+# at a barrier; short enough that a dead rank ends the job instead of hanging it for hours.
+PROCESS_GROUP_TIMEOUT = datetime.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -40,19 +49,54 @@ def from_env() -> DistInfo:
     )
 
 
+def check_local_world(device: str, local_world_size: int | None = None) -> None:
+    """Refuse more processes on this machine than it has visible GPUs (CUDA only).
+
+    Call it at set-up, before the process group is joined: two ranks on one GPU would share its
+    memory and compute (or fail deep inside NCCL).
+
+    Args:
+        device: the device this process trains on.
+        local_world_size: processes on this machine; ``LOCAL_WORLD_SIZE`` when ``None``.
+
+    Raises:
+        ConfigError: ``torchrun --nproc_per_node`` is larger than the visible GPU count.
+    """
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if local_world_size is None else local_world_size
+    count = torch.cuda.device_count()
+    if local > count:
+        raise ConfigError(
+            f"torchrun started {local} processes on this machine but only {count} CUDA GPU(s) "
+            f"are visible; use --nproc_per_node {count} or less (or train.device cpu).",
+            {"train.device": f"{count} GPU(s) for {local} processes"},
+        )
+
+
 def init(info: DistInfo, device: str) -> None:
-    """Join the process group (NCCL on CUDA, gloo elsewhere) when there is more than one rank."""
+    """Join the process group (NCCL on CUDA, gloo elsewhere) when there is more than one rank.
+
+    The group waits :data:`PROCESS_GROUP_TIMEOUT` for a slow rank; on CUDA the process's device
+    is set first and passed as ``device_id`` (where torch takes it), which binds NCCL to it
+    eagerly instead of guessing GPU 0.
+    """
     if not info.enabled:
         return
     import torch.distributed as dist
 
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
+        kwargs: dict[str, Any] = {"backend": backend, "timeout": PROCESS_GROUP_TIMEOUT}
         if device.startswith("cuda"):
             import torch
 
             torch.cuda.set_device(torch.device(device))
-        dist.init_process_group(backend=backend)
+            if "device_id" in inspect.signature(dist.init_process_group).parameters:
+                kwargs["device_id"] = torch.device(device)
+        dist.init_process_group(**kwargs)
 
 
 def shutdown(info: DistInfo) -> None:

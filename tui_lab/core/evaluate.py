@@ -30,7 +30,12 @@ def eval_source(data: str) -> str:
 
 
 def evaluate_path(
-    model: str, data: str, text_column: str = "", label_column: str = "", drop_empty: bool = False
+    model: str,
+    data: str,
+    text_column: str = "",
+    label_column: str = "",
+    drop_empty: bool = False,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Accuracy, macro precision/recall/F1 and the confusion matrix of a model on a file.
 
@@ -42,7 +47,7 @@ def evaluate_path(
     table = read_table(eval_source(data))
     text_col, label_col = infer_columns(table, text_column, label_column)
     texts, raw, _ = clean_rows(table, text_col, label_col, drop_empty)
-    predictor = Predictor.from_path(model)
+    predictor = Predictor.from_path(model, device)
     label2id = label_map(predictor.labels)
     try:
         y_true = encode_labels(raw, label2id, table.source, table.class_names)

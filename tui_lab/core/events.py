@@ -149,6 +149,9 @@ class DeviceSampled(Event):
     temperature_c: float | None = None
     power_w: float | None = None
     process_memory_mb: float | None = None
+    # every GPU this process sees (index, name, util %, mem_used/mem_total MB, temp °C, power W);
+    # the fields above summarise the run's own device, so older logs and readers keep working
+    gpus: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

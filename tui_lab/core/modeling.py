@@ -256,12 +256,22 @@ def build_preset(name: str, tokenizer: Any, label_names: list[str], max_length: 
 
 
 def load_pretrained(
-    name: str, label_names: list[str], max_length: int, trust_remote_code: bool = False
+    name: str,
+    label_names: list[str],
+    max_length: int,
+    trust_remote_code: bool = False,
+    dtype: Any = "float32",
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier from a hub id or a local folder, with a new head for our labels.
 
     A model whose head already has exactly these labels keeps it; any other head (or none) is
-    replaced by a freshly initialised one of the right size.
+    replaced by a freshly initialised one of the right size. The weights are loaded in fp32 for
+    training whatever dtype they were saved in (transformers 5 otherwise keeps a bf16 or fp16
+    checkpoint's dtype, and the optimizer would then step half-precision master weights);
+    mixed precision comes from autocast, not from the stored weights.
+
+    Args:
+        dtype: the parameters' dtype (a torch dtype or its name; ``"auto"`` keeps the saved one).
 
     Raises:
         ModelError: the model cannot be found or loaded.
@@ -279,7 +289,7 @@ def load_pretrained(
             {"data.max_length": f"must be at most {positions} for this model"},
         )
     same_head = [config.id2label.get(i) for i in range(len(config.id2label))] == label_names
-    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": _torch_dtype(dtype)}
     if not same_head:
         kwargs.update(
             num_labels=len(label_names),
@@ -303,6 +313,33 @@ def load_pretrained(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model.config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model
+
+
+def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, Any]:
+    """Tokenizer and classifier of a checkpoint folder (a run's ``last/``) to train on, in fp32.
+
+    Raises:
+        ModelError: the folder cannot be loaded (only safetensors weights are read).
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    tokenizer = load_tokenizer(str(folder))
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            folder, use_safetensors=True, dtype=_torch_dtype(dtype)
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{folder} could not be loaded: {_first(exc)}.") from None
+    return tokenizer, model
+
+
+def _torch_dtype(dtype: Any) -> Any:
+    """A torch dtype from its name (``"float32"``, ``"bfloat16"``); ``"auto"`` passes through."""
+    if not isinstance(dtype, str) or dtype == "auto":
+        return dtype
+    import torch
+
+    return getattr(torch, dtype)
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:

@@ -8,6 +8,7 @@ checkpoint folder, or ONNX Runtime on a folder written by ``tui-lab export``.
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,16 +84,24 @@ class TorchBackend:
     def __init__(self, model: Any, device: str = "cpu") -> None:
         import inspect
 
+        from tui_lab.core.device import inference_autocast_dtype
+
         self.model = model.eval()
         self.device = device
         self.input_names = set(inspect.signature(model.forward).parameters)
+        # bf16 autocast on Ampere+ GPUs (capability >= 8.0) on purpose: same labels, far faster
+        self.autocast_dtype = inference_autocast_dtype(device)
 
     def logits(self, enc: dict[str, Any]) -> Any:
         """Logits (numpy, float32) of a tokenised batch given as numpy arrays."""
         import torch
 
         batch = {k: torch.from_numpy(v).to(self.device) for k, v in enc.items() if k in self.input_names}
-        with torch.inference_mode():
+        dtype = self.autocast_dtype
+        with (
+            torch.inference_mode(),
+            torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext(),
+        ):
             return self.model(**batch).logits.float().cpu().numpy()
 
 
@@ -208,7 +217,7 @@ class Predictor:
                 f"{folder} weights could not be loaded (only safetensors are read): "
                 f"{str(exc).splitlines()[0]}."
             ) from None
-        device = device or pick_device()
+        device = pick_device(device or "auto", 0, world_size=1, setting="--device")
         return cls._build(TorchBackend(model.to(device), device), config, tokenizer, str(folder))
 
     @classmethod

@@ -185,7 +185,11 @@ class ThroughputChart(StepSeriesChart):
 
 
 class DeviceChart(RunChart):
-    """GPU utilisation and memory (NVML), or CPU and RAM (psutil), in percent over time."""
+    """GPU utilisation and memory (NVML), or CPU and RAM (psutil), in percent over time.
+
+    With several local GPUs the chart shows their band: the lowest and highest utilisation of
+    any GPU at each reading, and the fullest GPU's memory, so a straggler or a full card shows.
+    """
 
     title = "device"
 
@@ -198,28 +202,83 @@ class DeviceChart(RunChart):
             return
         t0 = samples[0].time
         xs = [s.time - t0 for s in samples]
-        util = [s.utilization if s.utilization is not None else float("nan") for s in samples]
-        mem = [
-            100.0 * s.memory_used_mb / s.memory_total_mb
-            if s.memory_used_mb and s.memory_total_mb
-            else float("nan")
-            for s in samples
-        ]
-        gpu = samples[-1].device.startswith("cuda")
-        names = ("GPU util", "GPU mem") if gpu else ("CPU util", "RAM")
-        for ys, color in ((util, "green"), (mem, "red")):
+        many = len(samples[-1].gpus) > 1
+        if many:
+            series = [
+                ([_gpu_extreme(s, "util", min) for s in samples], "green"),
+                ([_gpu_extreme(s, "util", max) for s in samples], "green"),
+                ([_gpu_extreme(s, "mem", max) for s in samples], "red"),
+            ]
+        else:
+            series = [
+                ([_nan(s.utilization) for s in samples], "green"),
+                ([_mem_pct(s) for s in samples], "red"),
+            ]
+        for ys, color in series:
             fx, fy = _finite(xs, ys)
             if fx:
                 fx, fy = downsample(fx, fy, MAX_POINTS)
                 self.line(fx, fy, color, "braille")
-        last = samples[-1]
-        now = f"{last.utilization:.0f}%" if last.utilization is not None else "-"
-        extra = f" {last.temperature_c:.0f}°C" if last.temperature_c is not None else ""
-        extra += f" {last.power_w:.0f}W" if last.power_w is not None else ""
-        plt.title(f"{names[0].split()[0]} {now}{extra}")
+        plt.title(_gpu_band_title(samples[-1]) if many else _device_title(samples[-1]))
         plt.ylim(0, 100)
         plt.yticks([0, 50, 100], ["0", "50", "100%"])
         plt.xticks([0, xs[-1]], ["0s", f"{xs[-1]:.0f}s"])
+
+
+def _nan(value: float | None) -> float:
+    return value if value is not None else float("nan")
+
+
+def _mem_pct(s: Any) -> float:
+    if s.memory_used_mb and s.memory_total_mb:
+        return 100.0 * s.memory_used_mb / s.memory_total_mb
+    return float("nan")
+
+
+def _gpu_values(sample: Any, what: str) -> list[float]:
+    """Every local GPU's utilisation (``util``) or memory use in percent (``mem``) in a sample."""
+    if what == "util":
+        return [g["util"] for g in sample.gpus if g.get("util") is not None]
+    return [
+        100.0 * g["mem_used"] / g["mem_total"]
+        for g in sample.gpus
+        if g.get("mem_used") and g.get("mem_total")
+    ]
+
+
+def _gpu_extreme(sample: Any, what: str, pick: Any) -> float:
+    values = _gpu_values(sample, what)
+    return pick(values) if values else float("nan")
+
+
+def _device_title(last: Any) -> str:
+    name = "GPU" if last.device.startswith("cuda") else "CPU"
+    now = f"{last.utilization:.0f}%" if last.utilization is not None else "-"
+    extra = f" {last.temperature_c:.0f}°C" if last.temperature_c is not None else ""
+    extra += f" {last.power_w:.0f}W" if last.power_w is not None else ""
+    return f"{name} {now}{extra}"
+
+
+def _gpu_band_title(last: Any) -> str:
+    util, mem = _gpu_values(last, "util"), _gpu_values(last, "mem")
+    temps = [g["temp"] for g in last.gpus if g.get("temp") is not None]
+    text = f"{len(last.gpus)} GPUs"
+    text += f" {min(util):.0f}-{max(util):.0f}%" if util else " -"
+    text += f" mem≤{max(mem):.0f}%" if mem else ""
+    return text + (f" ≤{max(temps):.0f}°C" if temps else "")
+
+
+def gpu_status_line(last: Any) -> str | None:
+    """One line with every local GPU's utilisation and the hottest temperature (``None`` for
+    one device), for the status box."""
+    if last is None or len(last.gpus) < 2:
+        return None
+    parts = [
+        f"{g['index']}:{g['util']:.0f}%" if g.get("util") is not None else f"{g['index']}:-"
+        for g in last.gpus
+    ]
+    temps = [g["temp"] for g in last.gpus if g.get("temp") is not None]
+    return "GPUs " + " ".join(parts) + (f" · ≤{max(temps):.0f}°C" if temps else "")
 
 
 def _step_axis(plt: Any, h: RunHistory) -> None:

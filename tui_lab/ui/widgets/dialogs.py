@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -60,7 +60,29 @@ class HelpScreen(ModalScreen[None]):
                 )
             )
             yield Static(keys_table(), id="help-keys")
-            yield Static(Text("\nescape closes this help", style="dim"))
+            yield Static(Text("\nthis machine: …", style="dim"), id="help-env")
+            yield Static(Text("\nescape closes this help · tui-lab env shows more", style="dim"))
+
+    def on_mount(self) -> None:
+        self._gather_env()
+
+    @work(thread=True, exit_on_error=False, group="help-env")
+    def _gather_env(self) -> None:
+        """The same facts as ``tui-lab env`` (torch is imported off the UI thread)."""
+        from tui_lab.core.envinfo import gather, summary_lines
+
+        try:
+            text = "\n".join(summary_lines(gather(free_memory=False)))
+        except Exception as exc:  # a fact that cannot be read must not break the help
+            text = f"machine facts unavailable: {exc}"
+        try:
+            self.app.call_from_thread(self._show_env, text)
+        except RuntimeError:  # the app closed meanwhile
+            pass
+
+    def _show_env(self, text: str) -> None:
+        for static in self.query("#help-env").results(Static):
+            static.update(Text(f"\nthis machine:\n{text}", style="dim"))
 
     def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

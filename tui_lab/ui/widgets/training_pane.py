@@ -19,6 +19,7 @@ from tui_lab.ui.widgets.charts import (
     MetricsChart,
     RunChart,
     ThroughputChart,
+    gpu_status_line,
 )
 
 
@@ -35,6 +36,9 @@ def status_text(h: RunHistory) -> Text:
         text.append(h.started.run_name, "bold")
         world = f" · {h.started.world_size} processes" if h.started.world_size > 1 else ""
         text.append(f"\n{h.started.model} · {h.started.device} · {h.started.precision}{world}", "dim")
+    gpus = gpu_status_line(h.device[-1] if h.device else None)
+    if gpus is not None:
+        text.append(f"\n{gpus}", "dim")
     s = h.last_step
     if s is not None:
         text.append(f"\nstep {s.step}/{s.total_steps} · epoch {s.epoch:.2f}")
