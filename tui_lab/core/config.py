@@ -187,6 +187,11 @@ class TrainConfig:
         pattern=r"auto|cpu|cuda(:\d+)?",
         pattern_help="auto, cpu, cuda or cuda:N",
     )
+    find_unused_parameters: bool = setting(
+        False,
+        "under torchrun, let DDP find parameters a step did not use (needed by some hub models; slower)",
+        label="DDP unused params",
+    )
     seed: int = setting(42, "seed for initialisation, data order and dropout", min=0)
     group_by_length: bool = setting(True, "batch texts of similar length together (less padding)")
     baseline: bool = setting(

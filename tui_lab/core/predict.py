@@ -217,7 +217,7 @@ class Predictor:
                 f"{folder} weights could not be loaded (only safetensors are read): "
                 f"{str(exc).splitlines()[0]}."
             ) from None
-        device = pick_device(device or "auto", 0, world_size=1, setting="--device")
+        device = pick_device(device or "auto", 0, world_size=1)
         return cls._build(TorchBackend(model.to(device), device), config, tokenizer, str(folder))
 
     @classmethod

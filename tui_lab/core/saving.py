@@ -20,7 +20,7 @@ def save(setup: Any, run_dir: Path | None, which: str, state: dict[str, Any] | N
 
     For ``last/`` every rank must call it: each rank's RNG state is gathered before rank 0 writes.
     """
-    rngs = distributed.gather_lists(setup.dist, [checkpoint.rng_state()]) if which == "last" else None
+    rngs = distributed.gather_lists(setup.dist, [checkpoint.rng_state(setup.device)]) if which == "last" else None
     if not setup.dist.is_main or run_dir is None:
         return None
     extra: dict[str, Any] = {}
@@ -59,7 +59,7 @@ def load_best_weights(setup: Any, run_dir: Path | None) -> None:
 def restore_rng(setup: Any) -> str | None:
     """Continue this rank's random stream from ``last/``; a warning when the world size changed."""
     ranks = checkpoint.load_tensor_file(setup.last_dir / checkpoint.RNG_FILE)["ranks"]
-    checkpoint.set_rng_state(ranks[min(setup.dist.rank, len(ranks) - 1)])
+    checkpoint.set_rng_state(ranks[min(setup.dist.rank, len(ranks) - 1)], setup.device)
     if len(ranks) != setup.dist.world_size:
         return (
             f"resumed with {setup.dist.world_size} process(es) where the run had {len(ranks)}: "

@@ -117,14 +117,16 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     Raises:
         LabError: an invalid config, unusable data or model, or a run that cannot be resumed.
     """
-    from tui_lab.core.device import configure_cuda_speed, pick_device, resolve_precision
+    from tui_lab.core.device import configure_cuda_speed, resolve_precision, select_device
 
     state, last_dir = TrainState(), None
     if resume is not None:
         config, state, last_dir = load_resume(resume)
     config = config.copy()
     config.raise_if_invalid()
-    device = pick_device(dist.local_rank)
+    # the device first: a CUDA call before set_device would open a context on GPU 0 on every rank
+    device = select_device(config.train.device, dist.local_rank, dist.world_size)
+    distributed.check_local_world(device)
     device_info = resolve_precision(config.train.precision, device)
     configure_cuda_speed(device)
     distributed.init(dist, device)
@@ -192,13 +194,9 @@ def _build_model(config: LabConfig, task: Task, data: DataBundle, last_dir: Path
 
 def _load_checkpoint(last_dir: Path, data: DataBundle) -> tuple[Any, Any]:
     """Tokenizer and model of ``last/``, in fp32 whatever dtype they were saved in."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from tui_lab.core.modeling import load_for_training
 
-    tok = AutoTokenizer.from_pretrained(last_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        last_dir, use_safetensors=True, dtype=torch.float32
-    )
+    tok, model = load_for_training(last_dir)
     if [model.config.id2label[i] for i in range(model.config.num_labels)] != data.label_names:
         raise CheckpointError("cannot resume: the data's labels differ from the checkpoint's.")
     return tok, model
@@ -225,6 +223,7 @@ def _build_optimisation(s: RunSetup) -> None:
             s.model,
             device_ids=[s.device] if s.device.startswith("cuda") else None,
             broadcast_buffers=False,  # BERT's buffers (position ids) never change
+            find_unused_parameters=s.config.train.find_unused_parameters,
         )
 
 
