@@ -335,19 +335,19 @@ def test_device_events_keep_old_lines_readable() -> None:
 # -- predictor -------------------------------------------------------------------------------------
 def _tiny_predictor(dev: str) -> Any:
     from tui_lab.core import modeling
-    from tui_lab.core.predict import Predictor
+    from tui_lab.core.predict import Predictor, TorchBackend
 
     tok = modeling.train_wordpiece(["good film", "bad film"] * 5, vocab_size=40, max_length=16)
     model = modeling.build_preset("tiny-bert", tok, ["neg", "pos"], 16)
-    return Predictor(model, tok, 16, dev)
+    return Predictor(TorchBackend(model, dev), tok, ["neg", "pos"], 16)
 
 
 def test_the_predictor_autocasts_bf16_only_on_ampere_and_newer(monkeypatch: pytest.MonkeyPatch) -> None:
     FakeCuda([(7, 5), (8, 6)]).install(monkeypatch)
-    assert _tiny_predictor("cuda:1").autocast_dtype is torch.bfloat16
-    assert _tiny_predictor("cuda:0").autocast_dtype is None
+    assert _tiny_predictor("cuda:1").backend.autocast_dtype is torch.bfloat16
+    assert _tiny_predictor("cuda:0").backend.autocast_dtype is None
     predictor = _tiny_predictor("cpu")
-    assert predictor.autocast_dtype is None
+    assert predictor.backend.autocast_dtype is None
     used: list[dict[str, Any]] = []
 
     class Recorder:
@@ -363,7 +363,7 @@ def test_the_predictor_autocasts_bf16_only_on_ampere_and_newer(monkeypatch: pyte
     monkeypatch.setattr(torch, "autocast", Recorder)
     predictor.predict(["good"])
     assert used == []
-    predictor.autocast_dtype = torch.bfloat16  # as on an H200, computing on the CPU here
+    predictor.backend.autocast_dtype = torch.bfloat16  # as on an H200, computing on the CPU here
     assert predictor.predict(["good", "bad"])[0].label in ("neg", "pos")
     assert used == [{"device_type": "cuda", "dtype": torch.bfloat16}]
 
@@ -375,8 +375,9 @@ def test_the_predictor_refuses_a_gpu_that_is_not_there(
     from tui_lab.core.predict import Predictor
 
     FakeCuda([]).install(monkeypatch)
-    with pytest.raises(ConfigError, match="--device cuda:1 asked for a GPU"):
+    with pytest.raises(ConfigError) as refused:
         Predictor.from_path(tmp_path, "cuda:1")
+    assert "--device cuda:1 asked for a GPU" in refused.value.render("flag")
     assert main(["predict", str(tmp_path), "good", "--device", "cuda:1"]) == 2
     data = tmp_path / "test.csv"
     data.write_text("text,label\ngood,pos\nbad,neg\n")

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tui_lab.core.errors import ConfigError
+from tui_lab.core.errors import ConfigError, setting_ref
 from tui_lab.core.events import DeviceSampled
 
 BF16_CAPABILITY = (8, 0)  # Ampere and newer run bf16 natively; older GPUs only emulate it
@@ -30,7 +30,8 @@ class DeviceInfo:
 
 
 def _device_error(message: str, field_error: str, setting: str = "train.device") -> ConfigError:
-    return ConfigError(message.replace("train.device", setting), {setting: field_error})
+    # the message names the setting; each face renders it (a flag in the CLI, a field in the lab)
+    return ConfigError(message.replace("train.device", setting_ref(setting)), {setting: field_error})
 
 
 def pick_device(
@@ -50,7 +51,7 @@ def pick_device(
         spec: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         local_rank: this process's rank on its machine (``LOCAL_RANK``).
         world_size: processes in the job; ``WORLD_SIZE`` from the environment when ``None``.
-        setting: the name the messages give the setting (``--device`` for predict and eval).
+        setting: the setting the error names (``train.device``; predict and eval read the same value).
 
     Raises:
         ConfigError: no CUDA, a GPU index that is not visible, or one GPU named for many ranks.

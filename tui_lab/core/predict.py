@@ -100,7 +100,7 @@ class TorchBackend:
         dtype = self.autocast_dtype
         with (
             torch.inference_mode(),
-            torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext(),
+            torch.autocast(device_type="cuda", dtype=dtype) if dtype is not None else nullcontext(),
         ):
             return self.model(**batch).logits.float().cpu().numpy()
 
@@ -206,6 +206,7 @@ class Predictor:
 
         from tui_lab.core.device import pick_device
 
+        device = pick_device(device or "auto", 0, world_size=1)  # a GPU that is not there: say so first
         folder = resolve_model_dir(path)
         config, tokenizer = _config_and_tokenizer(folder, trust_remote_code)
         try:
@@ -217,7 +218,6 @@ class Predictor:
                 f"{folder} weights could not be loaded (only safetensors are read): "
                 f"{str(exc).splitlines()[0]}."
             ) from None
-        device = pick_device(device or "auto", 0, world_size=1)
         return cls._build(TorchBackend(model.to(device), device), config, tokenizer, str(folder))
 
     @classmethod

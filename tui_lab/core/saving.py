@@ -20,7 +20,11 @@ def save(setup: Any, run_dir: Path | None, which: str, state: dict[str, Any] | N
 
     For ``last/`` every rank must call it: each rank's RNG state is gathered before rank 0 writes.
     """
-    rngs = distributed.gather_lists(setup.dist, [checkpoint.rng_state(setup.device)]) if which == "last" else None
+    rngs = (
+        distributed.gather_lists(setup.dist, [checkpoint.rng_state(setup.device)])
+        if which == "last"
+        else None
+    )
     if not setup.dist.is_main or run_dir is None:
         return None
     extra: dict[str, Any] = {}
