@@ -57,19 +57,34 @@ def from_lists(rows: Sequence[Sequence[int]]) -> TokenArrays:
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int, chunk: int = ENCODE_CHUNK) -> TokenArrays:
-    """Token ids of every text, truncated to ``max_length``; batched calls, no padding."""
-    parts: list[TokenArrays] = []
-    for start in range(0, len(texts), chunk):
-        ids = tokenizer(
-            list(texts[start : start + chunk]),
+    """Token ids of every text, truncated to ``max_length``; batched calls, no padding.
+
+    A fast tokenizer's Rust backend is called directly (``encode_batch`` on a copy set to
+    truncate): the same ids as ``tokenizer(texts, truncation=True)``, about twice as fast, as it
+    skips building a ``BatchEncoding``. Other tokenizers go through their ``__call__``.
+    """
+    batch_ids = _batch_encoder(tokenizer, max_length)
+    return concat([from_lists(batch_ids(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)])
+
+
+def _batch_encoder(tokenizer: Any, max_length: int) -> Any:
+    """A function from a list of texts to their lists of token ids."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return lambda batch: tokenizer(
+            batch,
             truncation=True,
             max_length=max_length,
             padding=False,
             return_attention_mask=False,
             return_token_type_ids=False,
         )["input_ids"]
-        parts.append(from_lists(ids))
-    return concat(parts)
+    from tokenizers import Tokenizer
+
+    own = Tokenizer.from_str(backend.to_str())  # a copy: the shared tokenizer keeps its settings
+    own.enable_truncation(max_length=max_length)
+    own.no_padding()
+    return lambda batch: [e.ids for e in own.encode_batch_fast(batch)]
 
 
 def concat(parts: Sequence[TokenArrays]) -> TokenArrays:
