@@ -31,6 +31,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "--label-column": ("data.label_column", "C"),
     "--max-length": ("data.max_length", "N"),
     "--model": ("model.name", "NAME_OR_PATH"),
+    "--task": ("model.task", "TASK"),
     "--epochs": ("train.epochs", "N"),
     "--batch-size": ("train.batch_size", "N"),
     "--lr": ("train.learning_rate", "F"),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from tui_lab.core.errors import ConfigError
+from tui_lab.core.tasks import METRIC_CHOICES, TASKS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +27,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 PRESETS = ("tiny-bert", "small-bert")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-BEST_METRICS = ("f1_macro", "accuracy", "f1_weighted", "loss")
+BEST_METRICS = ("", *METRIC_CHOICES)  # "" = the task's default; setup checks the task has it
 DEFAULT_DATA = "sample_data/sentiment"
 
 
@@ -47,6 +48,7 @@ class DataConfig:
     max_length: int = _f(128, "tokens kept per text; longer texts are truncated", min=8, max=8192)
     dev_fraction: float = _f(0.1, "share of train held out as dev when no dev file", gt=0.0, lt=0.5)
     drop_empty: bool = _f(False, "drop rows with an empty text or label instead of failing")
+    label_delimiter: str = _f("|", "separates a text's labels in a string label (multilabel only)")
 
 
 @dataclass
@@ -56,6 +58,11 @@ class ModelConfig:
     name: str = _f("tiny-bert", "a preset (tiny-bert, small-bert), a HF model id or a local dir")
     trust_remote_code: bool = _f(False, "run code shipped with a hub model (off unless you trust it)")
     vocab_size: int = _f(8000, "WordPiece vocabulary size of a from-scratch preset", min=100)
+    task: str = _f(
+        "",
+        "objective: classify (one label a text) or multilabel; empty = from the data (list labels: multilabel)",
+        choices=("", *TASKS),
+    )
 
 
 @dataclass
@@ -76,11 +83,14 @@ class TrainConfig:
         0, "emit the train loss every N steps; 0 = every step on CPU, every 10 on CUDA", min=0
     )
     patience: int = _f(3, "evaluations without improvement before stopping; 0 = never", min=0)
-    metric_for_best_model: str = _f("f1_macro", "dev metric that picks best/", choices=BEST_METRICS)
+    metric_for_best_model: str = _f(
+        "", "dev metric that picks best/; empty = the task's (f1_macro, multilabel f1_micro)", choices=BEST_METRICS
+    )
     precision: str = _f("auto", "auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16", choices=PRECISIONS)
     seed: int = _f(42, "seed for initialisation, data order and dropout", min=0)
     group_by_length: bool = _f(True, "batch texts of similar length together (less padding)")
     baseline: bool = _f(True, "fit a TF-IDF + logistic regression baseline on the same split")
+    tensorboard: bool = _f(True, "write TensorBoard logs into the run's tb/ (when tensorboard is installed)")
     output_dir: str = _f("runs", "folder that holds the run folders")
     run_name: str = _f("", "name of the run folder; empty = <model>-<date>-<time>")
 

@@ -4,6 +4,8 @@ Files (CSV, TSV, JSONL/JSON, Parquet) and Hugging Face dataset ids are read thro
 ``datasets``; every way a file can be wrong becomes one :class:`DataError` sentence that names
 the file, the row or the column. Text and label columns are inferred when not given; string or
 integer labels become ``label2id``; a stratified dev split is cut when there is no dev file.
+Multi-label data has a list of labels a row (a JSON list, or a string split at
+``data.label_delimiter``); list labels are recognised without being asked for.
 """
 
 from __future__ import annotations
@@ -69,10 +71,10 @@ SPLIT_NAMES = {
 
 @dataclass
 class Split:
-    """The texts and integer labels of one split."""
+    """The texts and labels of one split: a class index a row, or (multi-label) a list of them."""
 
     texts: list[str]
-    labels: list[int]
+    labels: list[Any]  # list[int], or list[list[int]] for multi-label data
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -90,6 +92,7 @@ class DataBundle:
     label_column: str
     sources: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    multilabel: bool = False  # every row's label is a list of label indices
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -470,11 +473,18 @@ def encode_labels(
 
 
 # -- the bundle ----------------------------------------------------------------------------------
-def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
+def load_data(cfg: DataConfig, seed: int = 42, multilabel: bool | None = None) -> DataBundle:
     """Read, check and encode train/dev/test as configured.
 
+    Args:
+        cfg: the data settings.
+        seed: seed of the stratified dev split.
+        multilabel: whether labels are lists of labels (JSON lists or strings split at
+            ``cfg.label_delimiter``); ``None`` = lists if any train label is a JSON list.
+
     Raises:
-        DataError: any problem with the files, columns or labels.
+        DataError: any problem with the files, columns or labels, or labels that are lists
+            where ``multilabel`` is ``False``.
     """
     sources = resolve_sources(cfg)
     train_table = read_table(sources["train"], "train")
@@ -483,19 +493,30 @@ def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
     texts, raw_labels, dropped = clean_rows(train_table, text_col, label_col, cfg.drop_empty)
     if dropped:
         notes.append(f"dropped {dropped} train row(s) with an empty text or label")
-    names = label_names_from(raw_labels, train_table.class_names)
+    lists = any(isinstance(v, list) for v in raw_labels)
+    if multilabel is None:
+        multilabel = lists
+    elif lists and not multilabel:
+        raise DataError(
+            f"the labels of {train_table.source} are lists (multi-label data); use --task multilabel."
+        )
+    if multilabel:
+        raw_labels = split_label_lists(raw_labels, cfg.label_delimiter)
+        names = multilabel_names(raw_labels, train_table.source, cfg.label_delimiter)
+    else:
+        names = label_names_from(raw_labels, train_table.class_names)
     if len(names) < 2:
         raise DataError(
             f"{train_table.source} has a single label ({names[0]!r}); a classifier needs at least two."
         )
     label2id = {n: i for i, n in enumerate(names)}
-    train = Split(texts, encode_labels(raw_labels, label2id, train_table.source, train_table.class_names))
+    train = Split(texts, _encode(raw_labels, label2id, train_table.source, train_table.class_names, cfg))
 
     dev_source = sources["dev"] or (sources["train"] if sources["train"].startswith("hf:") else None)
     used = {"train": train_table.source}
     dev = None
     if dev_source:
-        dev, src, n = _load_split(dev_source, "dev", cfg, text_col, label_col, label2id)
+        dev, src, n = _load_split(dev_source, "dev", cfg, text_col, label_col, label2id, multilabel)
         used["dev"] = src
         if n:
             notes.append(f"dropped {n} dev row(s) with an empty text or label")
@@ -504,14 +525,22 @@ def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
         used["dev"] = f"{cfg.dev_fraction:.0%} stratified split of train"
     test = None
     if sources["test"]:
-        test, used["test"], n = _load_split(sources["test"], "test", cfg, text_col, label_col, label2id)
+        test, used["test"], n = _load_split(
+            sources["test"], "test", cfg, text_col, label_col, label2id, multilabel
+        )
         if n:
             notes.append(f"dropped {n} test row(s) with an empty text or label")
-    return DataBundle(train, dev, test, names, text_col, label_col, used, notes)
+    return DataBundle(train, dev, test, names, text_col, label_col, used, notes, multilabel)
 
 
 def _load_split(
-    source: str, split: str, cfg: DataConfig, text_col: str, label_col: str, label2id: dict[str, int]
+    source: str,
+    split: str,
+    cfg: DataConfig,
+    text_col: str,
+    label_col: str,
+    label2id: dict[str, int],
+    multilabel: bool = False,
 ) -> tuple[Split | None, str, int]:
     try:
         table = read_table(source, split)
@@ -526,7 +555,61 @@ def _load_split(
                 f"(it has: {', '.join(table.column_names)}); rename it or use {flag}."
             )
     texts, raw, dropped = clean_rows(table, text_col, label_col, cfg.drop_empty)
-    return Split(texts, encode_labels(raw, label2id, table.source, table.class_names)), table.source, dropped
+    if multilabel:
+        raw = split_label_lists(raw, cfg.label_delimiter)
+    elif any(isinstance(v, list) for v in raw):
+        raise DataError(f"the labels of {table.source} are lists (multi-label data) but train's are not.")
+    return Split(texts, _encode(raw, label2id, table.source, table.class_names, cfg)), table.source, dropped
+
+
+def _encode(
+    raw: list[Any], label2id: dict[str, int], source: str, class_names: list[str] | None, cfg: DataConfig
+) -> list[Any]:
+    """Class indices (single-label) or lists of them (multi-label, ``raw`` already split)."""
+    if raw and isinstance(raw[0], list):
+        flat = encode_labels([v for row in raw for v in row], label2id, source, class_names)
+        out, start = [], 0
+        for row in raw:
+            out.append(flat[start : start + len(row)])
+            start += len(row)
+        return out
+    return encode_labels(raw, label2id, source, class_names)
+
+
+# -- multi-label -----------------------------------------------------------------------------------
+def split_label_lists(labels: list[Any], delimiter: str = "|") -> list[list[str]]:
+    """Each row's labels as a list of names: a JSON list as is, a string split at ``delimiter``.
+
+    Names are stripped, empty ones dropped and repeats within a row removed (first kept).
+    """
+    out: list[list[str]] = []
+    for value in labels:
+        if isinstance(value, list):
+            items = [_label_str(v) for v in value if not _missing(v)]
+        elif isinstance(value, str):
+            items = [part.strip() for part in (value.split(delimiter) if delimiter else [value])]
+        else:
+            items = [_label_str(value)]
+        out.append(list(dict.fromkeys(item for item in items if item)))
+    return out
+
+
+def multilabel_names(rows: list[list[str]], source: str, delimiter: str = "|") -> list[str]:
+    """The sorted union of every row's labels.
+
+    Raises:
+        DataError: every row's list is empty, or no row has more than one of several labels
+            (single-label data).
+    """
+    if not any(rows):
+        raise DataError(f"every label list of {source} is empty; give each text the labels that apply.")
+    names = sorted({name for row in rows for name in row})
+    if len(names) >= 2 and all(len(row) <= 1 for row in rows):
+        raise DataError(
+            f"no text of {source} has more than one label (single-label data, or labels not split "
+            f"at data.label_delimiter {delimiter!r}); use --task classify or set data.label_delimiter."
+        )
+    return names
 
 
 def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:
@@ -534,9 +617,10 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
     from sklearn.model_selection import train_test_split
 
     n_dev = max(int(round(len(data) * fraction)), 1)
-    counts = Counter(data.labels)
+    multilabel = any(isinstance(v, list) for v in data.labels)
+    counts = Counter() if multilabel else Counter(data.labels)  # multi-label: a plain random split
     classes = len(counts)
-    stratify = data.labels if min(counts.values()) >= 2 and n_dev >= classes else None
+    stratify = data.labels if counts and min(counts.values()) >= 2 and n_dev >= classes else None
     if len(data) - n_dev < 1:
         raise DataError(
             f"only {len(data)} training example(s): too few to hold out a dev split; "
@@ -550,8 +634,9 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
 
 # -- statistics ----------------------------------------------------------------------------------
 def label_counts(split: Split, label_names: list[str]) -> dict[str, int]:
-    """Examples per label name, in label order (zero for a label the split lacks)."""
-    counts = Counter(split.labels)
+    """Examples per label name, in label order (zero for a label the split lacks); a multi-label
+    row counts once for each of its labels."""
+    counts = Counter(v for row in split.labels for v in (row if isinstance(row, list) else [row]))
     return {name: counts.get(i, 0) for i, name in enumerate(label_names)}
 
 

@@ -1,8 +1,13 @@
-"""Serving a trained classifier: labels and per-class probabilities for a batch of texts."""
+"""Serving a trained classifier: labels and per-class probabilities for a batch of texts.
+
+The saved model's task (from ``problem_type`` in its ``config.json``) turns logits into
+probabilities and a prediction: the arg-max class, or every label over a multi-label model's
+saved threshold.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,19 @@ class Prediction:
             "score": self.score,
             "probabilities": self.probabilities,
         }
+
+
+@dataclass(frozen=True)
+class MultiLabelPrediction(Prediction):
+    """A multi-label model's answer: ``labels`` are those at or over ``threshold`` (most probable
+    first), ``label`` is them joined with ``|``, ``score`` the highest probability."""
+
+    labels: list[str] = field(default_factory=list)
+    threshold: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: every label's score plus the chosen set and the threshold."""
+        return {**super().to_dict(), "labels": self.labels, "threshold": self.threshold}
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -60,8 +78,10 @@ class Predictor:
         self.max_length = max_length
         self.device = device
         self.source = source
-        cfg = model.config
-        self.labels = [str(cfg.id2label[i]) for i in range(cfg.num_labels)]
+        from tui_lab.core.tasks import task_for_model
+
+        self.task = task_for_model(model.config)  # decodes: softmax + arg-max, or sigmoid + threshold
+        self.labels = self.task.label_names
         self._accepts = _forward_args(model)
 
     @classmethod
@@ -119,12 +139,9 @@ class Predictor:
                     return_tensors="pt",
                 )
                 batch = {k: v.to(self.device) for k, v in enc.items() if k in self._accepts}
-                probs = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
+                probs = self.task.outputs(self.model(**batch).logits).tolist()
                 for i, row in zip(ids, probs):
-                    best = max(range(len(row)), key=row.__getitem__)
-                    results[i] = Prediction(
-                        texts[i], self.labels[best], row[best], dict(zip(self.labels, row))
-                    )
+                    results[i] = self.task.decode(texts[i], row)
         return [results[i] for i in range(len(texts))]
 
 

@@ -54,6 +54,7 @@ from tui_lab.core.runs import (
     write_report,
 )
 from tui_lab.core.setup import RunSetup, prepare
+from tui_lab.core.tensorboard_sink import make_tensorboard_sink
 
 DEVICE_SAMPLE_SECONDS = 1.0
 
@@ -75,7 +76,7 @@ class RunResult:
 
     def summary(self) -> dict[str, Any]:
         """The JSON object ``tui-lab train --json`` prints last."""
-        pick = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+        pick = ("accuracy", "f1_micro", "f1_macro", "subset_accuracy", "precision_macro", "recall_macro", "loss")
         return {
             "run_dir": self.run_dir,
             "status": self.status,
@@ -120,6 +121,7 @@ class Trainer:
         self.s: RunSetup | None = None
         self.clock = TrainClock()
         self._jsonl: JsonlSink | None = None
+        self._tb: Any = None  # TensorBoardSink on rank 0 when tensorboard is installed and on
         self._baseline: _Background | None = None
         self._monitor: Any = None  # DeviceMonitor, made on rank 0 at the first logging step
         self._last_sample = 0.0
@@ -146,6 +148,8 @@ class Trainer:
         finally:
             if self._jsonl is not None:
                 self._jsonl.close()
+            if self._tb is not None:
+                self._tb.close()
             distributed.shutdown(self.dist)
             self.s = None  # the model, optimiser and data go with the run, not with the trainer
 
@@ -188,6 +192,9 @@ class Trainer:
         if self.dist.is_main and self.run_dir is not None:
             self._jsonl = JsonlSink(self.run_dir / EVENTS_FILE)
             self.emit.add(self._jsonl)
+            self._tb = make_tensorboard_sink(self.run_dir, s.config)
+            if self._tb is not None:
+                self.emit.add(self._tb)
             (self.run_dir / STOP_FILE).unlink(missing_ok=True)
 
     def _emit_started(self) -> None:
@@ -212,6 +219,8 @@ class Trainer:
                 config=cfg.to_dict(),
             )
         )
+        for note in s.notes:
+            self._emit(Message(level="info", text=note))
         for note in s.data.notes:
             self._emit(Message(level="warning", text=note))
 
@@ -450,6 +459,7 @@ class Trainer:
             saving.load_best_weights(s, self.run_dir)
             with self.hooks.phase("evaluate"):
                 full_dev = evaluate(s, s.dev)
+                saving.calibrate(s, self.run_dir, full_dev)  # e.g. a multi-label threshold tuned on dev
                 full_test = evaluate(s, s.test) if s.test is not None else None
             if full_test is not None:
                 test_metrics = scalars(full_test)
