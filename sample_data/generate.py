@@ -952,15 +952,21 @@ TICKET_TAGS: dict[str, list[str]] = {  # tag -> clauses that raise it (lower cas
         "my return was accepted but the money never came back"
     ),
 }
-TICKET_OPENERS = L(
-    "Hi,|Hello support,|Hi team,|Good morning,|Hey,|Dear customer service,|Hello,|"
-    "Quick question:|Urgent:|Order 48213:|Hi there,"
-) + [""] * 6
+TICKET_OPENERS = (
+    L(
+        "Hi,|Hello support,|Hi team,|Good morning,|Hey,|Dear customer service,|Hello,|"
+        "Quick question:|Urgent:|Order 48213:|Hi there,"
+    )
+    + [""] * 6
+)
 TICKET_JOINS = [". Also, ", ". On top of that, ", ", and ", ". Another thing: ", " and also ", ". Plus, "]
-TICKET_CLOSERS = L(
-    "Thanks.|Please help.|Thanks in advance.|Can you look into this?|This is really frustrating.|"
-    "Please fix this asap.|Regards, Sam|Cheers|Looking forward to your reply."
-) + [""] * 5
+TICKET_CLOSERS = (
+    L(
+        "Thanks.|Please help.|Thanks in advance.|Can you look into this?|This is really frustrating.|"
+        "Please fix this asap.|Regards, Sam|Cheers|Looking forward to your reply."
+    )
+    + [""] * 5
+)
 TICKET_SIZES = {1: 50, 2: 35, 3: 15}  # tags a ticket -> weight
 
 

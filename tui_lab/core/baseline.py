@@ -48,7 +48,9 @@ def fit_baseline(train: Split, seed: int = 42, n_labels: int = 0) -> Any:
         vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000)
     clf = LogisticRegression(max_iter=1000, C=10.0, random_state=seed)
     if _is_multilabel(train):
-        return make_pipeline(vec, OneVsRestClassifier(clf)).fit(train.texts, _multi_hot(train.labels, n_labels))
+        return make_pipeline(vec, OneVsRestClassifier(clf)).fit(
+            train.texts, _multi_hot(train.labels, n_labels)
+        )
     return make_pipeline(vec, clf).fit(train.texts, train.labels)
 
 

@@ -84,7 +84,9 @@ class TrainConfig:
     )
     patience: int = _f(3, "evaluations without improvement before stopping; 0 = never", min=0)
     metric_for_best_model: str = _f(
-        "", "dev metric that picks best/; empty = the task's (f1_macro, multilabel f1_micro)", choices=BEST_METRICS
+        "",
+        "dev metric that picks best/; empty = the task's (f1_macro, multilabel f1_micro)",
+        choices=BEST_METRICS,
     )
     precision: str = _f("auto", "auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16", choices=PRECISIONS)
     seed: int = _f(42, "seed for initialisation, data order and dropout", min=0)

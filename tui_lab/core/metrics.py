@@ -95,10 +95,18 @@ def multilabel_metrics(
         out.update(dict.fromkeys(MULTILABEL_METRIC_NAMES, 0.0))
     if loss is not None:
         out["loss"] = float(loss)
-    report = classification_report(
-        y_true, y_pred, labels=list(range(len(label_names))), target_names=label_names,
-        output_dict=True, zero_division=0,
-    ) if len(y_true) else {}
+    report = (
+        classification_report(
+            y_true,
+            y_pred,
+            labels=list(range(len(label_names))),
+            target_names=label_names,
+            output_dict=True,
+            zero_division=0,
+        )
+        if len(y_true)
+        else {}
+    )
     for name in label_names:
         out[f"f1/{name}"] = float(report.get(name, {}).get("f1-score", 0.0))
     out["per_class"] = report
@@ -119,6 +127,8 @@ def tune_threshold(y_true: Any, probs: Any, grid: tuple[float, ...] = THRESHOLD_
     probs = np.asarray(probs, dtype=np.float64)
     if len(y_true) == 0:
         return 0.5, 0.0
-    scores = [float(f1_score(y_true, (probs >= t).astype(np.int64), average="micro", zero_division=0)) for t in grid]
+    scores = [
+        float(f1_score(y_true, (probs >= t).astype(np.int64), average="micro", zero_division=0)) for t in grid
+    ]
     best = max(range(len(grid)), key=lambda i: (scores[i], -abs(grid[i] - 0.5)))
     return float(grid[best]), scores[best]

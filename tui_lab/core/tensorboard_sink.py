@@ -62,12 +62,13 @@ class TensorBoardSink:
         from torch.utils.tensorboard import SummaryWriter
 
         self.close()
-        # a resumed run drops what an earlier attempt wrote after the step it resumes from
-        self._writer = SummaryWriter(
-            str(self.log_dir), purge_step=event.start_step or None, flush_secs=10
-        )
+        # a resumed run hides what an earlier attempt wrote after the step it resumes from
+        purge = event.start_step + 1 if event.start_step else None
+        self._writer = SummaryWriter(str(self.log_dir), purge_step=purge, flush_secs=10)
         self._hparams = flatten_config(event.config)
-        self._writer.add_text("config", "```\n" + json.dumps(event.config, indent=2) + "\n```", event.start_step)
+        self._writer.add_text(
+            "config", "```\n" + json.dumps(event.config, indent=2) + "\n```", event.start_step
+        )
 
     def _step(self, event: StepLogged) -> None:
         w = self._writer

@@ -76,7 +76,15 @@ class RunResult:
 
     def summary(self) -> dict[str, Any]:
         """The JSON object ``tui-lab train --json`` prints last."""
-        pick = ("accuracy", "f1_micro", "f1_macro", "subset_accuracy", "precision_macro", "recall_macro", "loss")
+        pick = (
+            "accuracy",
+            "f1_micro",
+            "f1_macro",
+            "subset_accuracy",
+            "precision_macro",
+            "recall_macro",
+            "loss",
+        )
         return {
             "run_dir": self.run_dir,
             "status": self.status,
