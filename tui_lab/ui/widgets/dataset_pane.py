@@ -84,7 +84,10 @@ def analyse(cfg: LabConfig) -> dict[str, Any]:
     from tui_lab.core import modeling
     from tui_lab.core.data import label_counts, load_data, shared_texts
 
-    bundle = load_data(cfg.data, cfg.train.seed)
+    from tui_lab.core.tasks import TASKS
+
+    task = cfg.model.task  # empty: list labels make it multi-label
+    bundle = load_data(cfg.data, cfg.train.seed, TASKS[task].multilabel if task else None)
     rng = random.Random(0)
     sample = (
         bundle.train.texts
