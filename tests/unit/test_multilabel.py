@@ -23,7 +23,7 @@ from tui_lab.core.tasks import MultiLabelTask
 from tui_lab.core.train import Trainer
 
 TICKETS = SAMPLE / "tickets"
-MIN_F1_MICRO = 0.85  # the tiny subset below after 6 epochs (measured: see the README)
+MIN_F1_MICRO = 0.9  # tiny-bert, 5 epochs on sample_data/tickets: dev 0.949, test 0.937 (README)
 
 
 def _subset(folder: Path, sizes: dict[str, int]) -> Path:
@@ -41,22 +41,26 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def ticket_run(tmp_path_factory) -> tuple[Path, dict, str]:
-    """tiny-bert trained on a subset of sample_data/tickets by the real command (a subprocess)."""
-    tmp = tmp_path_factory.mktemp("ml")
-    data = _subset(tmp / "data", {"train": 400, "dev": 100, "test": 100})
-    flags = tiny_train_flags(data, tmp / "runs", "tickets", epochs=6)
+def _train(*flags: str) -> tuple[Path, dict, str]:
+    """``tui-lab train ... --json`` in a subprocess: (run folder, summary, stderr)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tui_lab", "train", *flags, "--lr", "3e-3"],
+        [sys.executable, "-m", "tui_lab", "train", *flags],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        timeout=900,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     return Path(summary["run_dir"]), summary, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[Path, dict, str]:
+    """tiny-bert trained briefly on a subset of sample_data/tickets by the real command."""
+    tmp = tmp_path_factory.mktemp("ml")
+    data = _subset(tmp / "data", {"train": 160, "dev": 40, "test": 40})
+    return _train(*tiny_train_flags(data, tmp / "runs", "tickets", epochs=2))
 
 
 # -- data --------------------------------------------------------------------------------------------
@@ -139,29 +143,47 @@ def test_threshold_ties_go_to_the_one_nearest_one_half() -> None:
 
 
 # -- end to end ----------------------------------------------------------------------------------
-def test_cli_trains_the_tickets_subset_to_a_clear_micro_f1(ticket_run) -> None:
-    run_dir, summary, stderr = ticket_run
-    assert stderr.splitlines()[1] == "info: task: multilabel (labels are lists)"
-    assert summary["best"]["f1_micro"] >= MIN_F1_MICRO and summary["test"]["f1_micro"] >= MIN_F1_MICRO
+def test_cli_detects_list_labels_and_saves_a_multilabel_model(tiny_run) -> None:
+    run_dir, summary, stderr = tiny_run
+    assert stderr.splitlines()[1] == "info: task: multilabel (labels are lists)"  # right after "run ..."
+    assert {"f1_micro", "f1_macro", "subset_accuracy", "loss"} <= set(summary["best"])
     config = json.loads((run_dir / "best" / "config.json").read_text())
     assert config["problem_type"] == "multi_label_classification"
     report = json.loads((run_dir / "report.json").read_text())
     assert report["task"] == "multilabel" and report["config"]["train"]["metric_for_best_model"] == "f1_micro"
+    assert report["config"]["model"]["task"] == "multilabel"
     assert config["tui_lab_threshold"] == report["dev"]["tuned"]["threshold"] == report["test"]["threshold"]
+    assert {"train/loss", "eval/f1_micro", "test/f1_micro"} <= set(_tb_tags(run_dir / "tb"))
 
 
-def test_pipeline_and_predict_choose_the_same_labels(ticket_run, capsys) -> None:
+def _tb_tags(log_dir: Path) -> list[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return acc.Tags()["scalars"]
+
+
+@pytest.mark.slow
+def test_cli_trains_the_tickets_sample_to_a_clear_micro_f1(tmp_path: Path) -> None:
+    _, summary, _ = _train(
+        "--train", str(TICKETS), "--epochs", "5", "--output-dir", str(tmp_path), "--no-baseline", "--json"
+    )
+    assert summary["best"]["f1_micro"] >= MIN_F1_MICRO and summary["test"]["f1_micro"] >= MIN_F1_MICRO
+
+
+def test_pipeline_and_predict_choose_the_same_labels(tiny_run, capsys) -> None:
     from transformers import pipeline
 
-    run_dir, _, _ = ticket_run
+    run_dir, _, _ = tiny_run
     best = run_dir / "best"
     threshold = json.loads((best / "config.json").read_text())["tui_lab_threshold"]
     texts = [json.loads(line)["text"] for line in (TICKETS / "test.jsonl").read_text().splitlines()[100:130]]
     assert main(["predict", str(run_dir), "--json", *texts]) == 0
     ours = json.loads(capsys.readouterr().out)["predictions"]
     pipe = pipeline("text-classification", model=str(best), top_k=None, function_to_apply="sigmoid")
-    theirs = pipe(texts, truncation=True, max_length=32)
-    assert any(len(p["labels"]) > 1 for p in ours)  # some texts get several labels
+    theirs = pipe(texts)
+    assert any(p["labels"] for p in ours)  # the comparison is not between two empty sets
     for p, scores in zip(ours, theirs):
         assert p["threshold"] == threshold and set(p["probabilities"]) == {s["label"] for s in scores}
         chosen = sorted(s["label"] for s in scores if s["score"] >= threshold)
