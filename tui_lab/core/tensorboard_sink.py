@@ -42,6 +42,12 @@ class TensorBoardSink:
         self._hparams: dict[str, Any] = {}
 
     def __call__(self, event: Event) -> None:
+        try:
+            self._write(event)
+        except OSError:  # the folder went away or the disk is full: the run goes on without tb/
+            self._writer = None
+
+    def _write(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._start(event)
         elif self._writer is None:
@@ -93,9 +99,12 @@ class TensorBoardSink:
 
     def close(self) -> None:
         """Flush and close the event file (safe to call twice)."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError:
+                pass
 
 
 def flatten_config(config: dict[str, Any]) -> dict[str, Any]:

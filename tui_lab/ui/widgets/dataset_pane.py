@@ -83,7 +83,6 @@ def analyse(cfg: LabConfig) -> dict[str, Any]:
 
     from tui_lab.core import modeling
     from tui_lab.core.data import label_counts, load_data, shared_texts
-
     from tui_lab.core.tasks import TASKS
 
     task = cfg.model.task  # empty: list labels make it multi-label
