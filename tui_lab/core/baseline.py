@@ -4,7 +4,8 @@ Reported beside the fine-tuned model so a user sees whether the fine-tune was wo
 unigrams and bigrams for space-separated languages (one-character words such as "1" count);
 character n-grams when the texts are mostly CJK (no spaces between words). It learns from a
 stratified sample of at most ``MAX_TRAIN_ROWS`` training rows, so it stays a side show at a
-million rows, and it never takes a run down: any failure becomes ``{"skipped": reason}``.
+million rows, and it never takes a run down: any failure becomes ``{"skipped": reason}``. Multi-label data (a list of label indices a row) gets one logistic regression per
+label (one-vs-rest).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from typing import Any
 
 from tui_lab.core.data import Split
-from tui_lab.core.metrics import classification_metrics, scalars
+from tui_lab.core.metrics import classification_metrics, multilabel_metrics, scalars
 
 MAX_TRAIN_ROWS = 200_000
 TOKEN_PATTERN = r"(?u)\b\w+\b"  # scikit-learn's default drops one-character tokens
@@ -33,18 +34,35 @@ def sample_train(train: Split, limit: int = MAX_TRAIN_ROWS, seed: int = 42) -> S
 
     from sklearn.model_selection import train_test_split
 
-    counts = Counter(train.labels)
-    stratify = train.labels if min(counts.values()) >= 2 and limit >= len(counts) else None
+    stratify = None
+    if not _is_multilabel(train):  # multi-label rows are sampled at random
+        counts = Counter(train.labels)
+        stratify = train.labels if min(counts.values()) >= 2 and limit >= len(counts) else None
     picked, _ = train_test_split(
         list(range(len(train))), train_size=limit, random_state=seed, stratify=stratify
     )
     return train.subset(sorted(picked))
 
 
-def fit_baseline(train: Split, seed: int = 42) -> Any:
-    """A fitted scikit-learn pipeline (TfidfVectorizer -> LogisticRegression)."""
+def _multi_hot(labels: list[Any], n_labels: int) -> Any:
+    import numpy as np
+
+    out = np.zeros((len(labels), n_labels), dtype=np.int64)
+    for row, ids in enumerate(labels):
+        out[row, list(ids)] = 1
+    return out
+
+
+def _is_multilabel(split: Split) -> bool:
+    return any(isinstance(v, list) for v in split.labels)
+
+
+def fit_baseline(train: Split, seed: int = 42, n_labels: int = 0) -> Any:
+    """A fitted scikit-learn pipeline (TfidfVectorizer -> LogisticRegression, one-vs-rest for
+    multi-label data, whose ``n_labels`` columns it predicts)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
 
     if _is_cjk(train.texts):
@@ -54,6 +72,10 @@ def fit_baseline(train: Split, seed: int = 42) -> Any:
             ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000, token_pattern=TOKEN_PATTERN
         )
     clf = LogisticRegression(max_iter=1000, C=10.0, random_state=seed)
+    if _is_multilabel(train):
+        return make_pipeline(vec, OneVsRestClassifier(clf)).fit(
+            train.texts, _multi_hot(train.labels, n_labels)
+        )
     return make_pipeline(vec, clf).fit(train.texts, train.labels)
 
 
@@ -71,7 +93,7 @@ def run_baseline(
     start = time.perf_counter()
     try:
         fitted_on = sample_train(train, MAX_TRAIN_ROWS, seed)
-        model = fit_baseline(fitted_on, seed)
+        model = fit_baseline(fitted_on, seed, len(label_names))
         result: dict[str, Any] = {"dev": _score(model, dev, label_names), "test": None}
         if test is not None and len(test):
             result["test"] = _score(model, test, label_names)
@@ -85,4 +107,7 @@ def run_baseline(
 
 
 def _score(model: Any, split: Split, label_names: list[str]) -> dict[str, float]:
-    return scalars(classification_metrics(split.labels, model.predict(split.texts).tolist(), label_names))
+    pred = model.predict(split.texts)
+    if _is_multilabel(split):
+        return scalars(multilabel_metrics(_multi_hot(split.labels, len(label_names)), pred, label_names))
+    return scalars(classification_metrics(split.labels, pred.tolist(), label_names))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from tui_lab.core.errors import ConfigError
+from tui_lab.core.tasks import METRIC_CHOICES, TASKS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +31,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 PRESETS = ("tiny-bert", "small-bert")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-BEST_METRICS = ("f1_macro", "accuracy", "f1_weighted", "loss")
+BEST_METRICS = ("", *METRIC_CHOICES)  # "" = the task's default; setup checks the task has it
 DEFAULT_DATA = "sample_data/sentiment"
 
 
@@ -111,6 +112,9 @@ class DataConfig:
     drop_empty: bool = setting(
         False, "drop rows with an empty text or label instead of failing", label="drop empty rows"
     )
+    label_delimiter: str = setting(
+        "|", "separates a text's labels in a string label (multilabel only)", label="label delimiter"
+    )
 
 
 @dataclass
@@ -127,6 +131,12 @@ class ModelConfig:
     trust_remote_code: bool = setting(False, "run code shipped with a hub model (off unless you trust it)")
     vocab_size: int = setting(
         8000, "WordPiece vocabulary size of a from-scratch preset", label="preset vocab", min=100
+    )
+    task: str = setting(
+        "",
+        "objective: classify (one label a text) or multilabel; empty = from the data (list labels: multilabel)",
+        metavar="TASK",
+        choices=("", *TASKS),
     )
 
 
@@ -166,8 +176,8 @@ class TrainConfig:
         3, "evaluations without improvement before stopping; 0 = never", form="evaluation", min=0
     )
     metric_for_best_model: str = setting(
-        "f1_macro",
-        "dev metric that picks best/",
+        "",
+        "dev metric that picks best/; empty = the task's (f1_macro; multilabel f1_micro)",
         flag="--metric",
         metavar="NAME",
         label="best metric",
@@ -199,6 +209,9 @@ class TrainConfig:
         "fit a TF-IDF + logistic regression baseline on the same split",
         label="TF-IDF baseline",
         form="evaluation",
+    )
+    tensorboard: bool = setting(
+        True, "write TensorBoard logs into the run's tb/ (when tensorboard is installed)", form="run"
     )
     output_dir: str = setting("runs", "folder that holds the run folders", metavar="DIR", form="run")
     run_name: str = setting(

@@ -4,6 +4,8 @@ Files (CSV, TSV, JSONL/JSON, Parquet) and Hugging Face dataset ids are read thro
 ``datasets``; every way a file can be wrong becomes one :class:`DataError` sentence that names
 the file, the row or the column. Text and label columns are inferred when not given; string or
 integer labels become ``label2id``; a stratified dev split is cut when there is no dev file.
+Multi-label data has a list of labels a row (a JSON list, or a string split at
+``data.label_delimiter``); list labels are recognised without being asked for.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ SPLIT_NAMES = {
 
 @dataclass
 class Split:
-    """The texts and integer labels of one split, and where each came from.
+    """The texts and labels of one split, and where each came from.
+
+    A label is a class index, or (multi-label data) a list of class indices.
 
     ``rows[i]`` is the 0-based data row (header not counted) of example ``i`` in its source file,
     before empty rows were dropped or a dev split was cut, so an error analysis can point at the
@@ -77,7 +81,7 @@ class Split:
     """
 
     texts: list[str]
-    labels: list[int]
+    labels: list[Any]  # list[int], or list[list[int]] for multi-label data
     rows: list[int] | None = None
 
     def __post_init__(self) -> None:
@@ -112,6 +116,7 @@ class DataBundle:
     label_column: str
     sources: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    multilabel: bool = False  # every row's label is a list of label indices
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -457,7 +462,7 @@ def clean_rows(
 
 
 def clean_rows_indexed(
-    table: Table, text_col: str, label_col: str, drop_empty: bool
+    table: Table, text_col: str, label_col: str, drop_empty: bool, allow_lists: bool = False
 ) -> tuple[list[str], list[Any], list[int]]:
     """Like :func:`clean_rows`, but returns the 0-based data row of each kept example.
 
@@ -485,32 +490,29 @@ def clean_rows_indexed(
         )
     if not texts:
         raise DataError(f"{table.source} has no row with both a text and a label.")
-    _check_single_labels(labels, table.source, label_col)
+    _check_single_labels(labels, table.source, label_col, allow_lists)
     return texts, labels, kept
 
 
-# the `task` setting does not exist yet; when it does, name it with setting_ref("...task", "multilabel")
-MULTILABEL_HINT = "multi-label training is planned as --task multilabel (not available yet)"
-
-
-def _check_single_labels(labels: list[Any], source: str, label_col: str) -> None:
-    """Refuse labels that are not single values (lists: multi-label data; objects).
+def _check_single_labels(labels: list[Any], source: str, label_col: str, allow_lists: bool) -> None:
+    """Refuse labels that are objects, and lists unless multi-label data is allowed.
 
     Raises:
-        DataError: a label is a list or a mapping.
+        DataError: a label is a mapping, or a list where single-label classification was asked for.
     """
-    row = next((i for i, v in enumerate(labels) if isinstance(v, (list, tuple, dict))), None)
+    kinds = (dict,) if allow_lists else (list, tuple, dict)
+    row = next((i for i, v in enumerate(labels) if isinstance(v, kinds)), None)
     if row is None:
         return
     if isinstance(labels[row], dict):
         raise DataError(
             f"{source}: the labels in '{label_col}' are objects (e.g. {labels[row]!r}); "
-            f"give one label per row."
+            f"give one label per row, or a list of labels per row."
         )
     raise DataError(
         f"{source}: the labels in '{label_col}' are lists (multi-label data, e.g. "
-        f"{labels[row]!r}), which single-label classification cannot train; {MULTILABEL_HINT}, "
-        f"so for now give one label per row."
+        f"{labels[row]!r}), which single-label classification cannot train; use "
+        f"{setting_ref('model.task', 'multilabel')}."
     )
 
 
@@ -553,36 +555,52 @@ def encode_labels(
 
 
 # -- the bundle ----------------------------------------------------------------------------------
-def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
+def load_data(cfg: DataConfig, seed: int = 42, multilabel: bool | None = None) -> DataBundle:
     """Read, check and encode train/dev/test as configured.
 
+    Args:
+        cfg: the data settings.
+        seed: seed of the stratified dev split.
+        multilabel: whether labels are lists of labels (JSON lists or strings split at
+            ``cfg.label_delimiter``); ``None`` = lists if any train label is a JSON list.
+
     Raises:
-        DataError: any problem with the files, columns or labels.
+        DataError: any problem with the files, columns or labels, or labels that are lists
+            where ``multilabel`` is ``False``.
     """
     sources = resolve_sources(cfg)
     train_table = read_table(sources["train"], "train")
     text_col, label_col = infer_columns(train_table, cfg.text_column, cfg.label_column)
     notes: list[str] = []
-    texts, raw_labels, kept = clean_rows_indexed(train_table, text_col, label_col, cfg.drop_empty)
+    texts, raw_labels, kept = clean_rows_indexed(
+        train_table, text_col, label_col, cfg.drop_empty, allow_lists=multilabel is not False
+    )
     dropped = len(train_table) - len(kept)
     train_table.columns.clear()  # the raw columns are done with (large at 1M rows)
     if dropped:
         notes.append(f"dropped {dropped} train row(s) with an empty text or label")
-    names = label_names_from(raw_labels, train_table.class_names)
+    lists = any(isinstance(v, list) for v in raw_labels)
+    if multilabel is None:
+        multilabel = lists
+    if multilabel:
+        raw_labels = split_label_lists(raw_labels, cfg.label_delimiter)
+        names = multilabel_names(raw_labels, train_table.source, cfg.label_delimiter)
+    else:
+        names = label_names_from(raw_labels, train_table.class_names)
     if len(names) < 2:
         raise DataError(
             f"{train_table.source} has a single label ({names[0]!r}); a classifier needs at least two."
         )
     label2id = label_map(names)
     train = Split(
-        texts, encode_labels(raw_labels, label2id, train_table.source, train_table.class_names), kept
+        texts, _encode(raw_labels, label2id, train_table.source, train_table.class_names, cfg), kept
     )
 
     dev_source = sources["dev"] or (sources["train"] if sources["train"].startswith("hf:") else None)
     used = {"train": train_table.source}
     dev = None
     if dev_source:
-        dev, src, n = _load_split(dev_source, "dev", cfg, text_col, label_col, label2id)
+        dev, src, n = _load_split(dev_source, "dev", cfg, text_col, label_col, label2id, multilabel)
         used["dev"] = src
         if n:
             notes.append(f"dropped {n} dev row(s) with an empty text or label")
@@ -591,14 +609,22 @@ def load_data(cfg: DataConfig, seed: int = 42) -> DataBundle:
         used["dev"] = f"{cfg.dev_fraction:.0%} stratified split of train"
     test = None
     if sources["test"]:
-        test, used["test"], n = _load_split(sources["test"], "test", cfg, text_col, label_col, label2id)
+        test, used["test"], n = _load_split(
+            sources["test"], "test", cfg, text_col, label_col, label2id, multilabel
+        )
         if n:
             notes.append(f"dropped {n} test row(s) with an empty text or label")
-    return DataBundle(train, dev, test, names, text_col, label_col, used, notes)
+    return DataBundle(train, dev, test, names, text_col, label_col, used, notes, multilabel)
 
 
 def _load_split(
-    source: str, split: str, cfg: DataConfig, text_col: str, label_col: str, label2id: dict[str, int]
+    source: str,
+    split: str,
+    cfg: DataConfig,
+    text_col: str,
+    label_col: str,
+    label2id: dict[str, int],
+    multilabel: bool = False,
 ) -> tuple[Split | None, str, int]:
     try:
         table = read_table(source, split)
@@ -612,9 +638,61 @@ def _load_split(
                 f"{table.source} has no column '{col}' like the train file "
                 f"(it has: {', '.join(table.column_names)}); rename it or use {setting_ref(path)}."
             )
-    texts, raw, kept = clean_rows_indexed(table, text_col, label_col, cfg.drop_empty)
-    split = Split(texts, encode_labels(raw, label2id, table.source, table.class_names), kept)
+    texts, raw, kept = clean_rows_indexed(table, text_col, label_col, cfg.drop_empty, allow_lists=multilabel)
+    if multilabel:
+        raw = split_label_lists(raw, cfg.label_delimiter)
+    split = Split(texts, _encode(raw, label2id, table.source, table.class_names, cfg), kept)
     return split, table.source, len(table) - len(kept)
+
+
+def _encode(
+    raw: list[Any], label2id: dict[str, int], source: str, class_names: list[str] | None, cfg: DataConfig
+) -> list[Any]:
+    """Class indices (single-label) or lists of them (multi-label, ``raw`` already split)."""
+    if raw and isinstance(raw[0], list):
+        flat = encode_labels([v for row in raw for v in row], label2id, source, class_names)
+        out, start = [], 0
+        for row in raw:
+            out.append(flat[start : start + len(row)])
+            start += len(row)
+        return out
+    return encode_labels(raw, label2id, source, class_names)
+
+
+# -- multi-label -----------------------------------------------------------------------------------
+def split_label_lists(labels: list[Any], delimiter: str = "|") -> list[list[str]]:
+    """Each row's labels as a list of names: a JSON list as is, a string split at ``delimiter``.
+
+    Names are stripped, empty ones dropped and repeats within a row removed (first kept).
+    """
+    out: list[list[str]] = []
+    for value in labels:
+        if isinstance(value, list):
+            items = [_label_str(v) for v in value if not _missing(v)]
+        elif isinstance(value, str):
+            items = [part.strip() for part in (value.split(delimiter) if delimiter else [value])]
+        else:
+            items = [_label_str(value)]
+        out.append(list(dict.fromkeys(item for item in items if item)))
+    return out
+
+
+def multilabel_names(rows: list[list[str]], source: str, delimiter: str = "|") -> list[str]:
+    """The sorted union of every row's labels.
+
+    Raises:
+        DataError: every row's list is empty, or no row has more than one of several labels
+            (single-label data).
+    """
+    if not any(rows):
+        raise DataError(f"every label list of {source} is empty; give each text the labels that apply.")
+    names = sorted({name for row in rows for name in row})
+    if len(names) >= 2 and all(len(row) <= 1 for row in rows):
+        raise DataError(
+            f"no text of {source} has more than one label (single-label data, or labels not split "
+            f"at data.label_delimiter {delimiter!r}); use {setting_ref('model.task', 'classify')} or set {setting_ref('data.label_delimiter')}."
+        )
+    return names
 
 
 def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:
@@ -622,9 +700,10 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
     from sklearn.model_selection import train_test_split
 
     n_dev = max(int(round(len(data) * fraction)), 1)
-    counts = Counter(data.labels)
+    multilabel = any(isinstance(v, list) for v in data.labels)
+    counts = Counter() if multilabel else Counter(data.labels)  # multi-label: a plain random split
     classes = len(counts)
-    stratify = data.labels if min(counts.values()) >= 2 and n_dev >= classes else None
+    stratify = data.labels if counts and min(counts.values()) >= 2 and n_dev >= classes else None
     if len(data) - n_dev < 1:
         raise DataError(
             f"only {len(data)} training example(s): too few to hold out a dev split; "
@@ -637,8 +716,9 @@ def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Sp
 
 # -- statistics ----------------------------------------------------------------------------------
 def label_counts(split: Split, label_names: list[str]) -> dict[str, int]:
-    """Examples per label name, in label order (zero for a label the split lacks)."""
-    counts = Counter(split.labels)
+    """Examples per label name, in label order (zero for a label the split lacks); a multi-label
+    row counts once for each of its labels."""
+    counts = Counter(v for row in split.labels for v in (row if isinstance(row, list) else [row]))
     return {name: counts.get(i, 0) for i, name in enumerate(label_names)}
 
 

@@ -59,7 +59,10 @@ def describe(cfg: LabConfig) -> DatasetStats:
     Raises:
         DataError: the data cannot be loaded (the same sentence a run would give).
     """
-    bundle = load_data(cfg.data, cfg.train.seed)
+    from tui_lab.core.tasks import TASKS
+
+    task = cfg.model.task  # empty: list labels make it multi-label
+    bundle = load_data(cfg.data, cfg.train.seed, TASKS[task].multilabel if task else None)
     tokenizer, note = _tokenizer(cfg, bundle.train.texts)
     rng = random.Random(0)
     splits: dict[str, SplitStats] = {}

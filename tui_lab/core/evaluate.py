@@ -48,6 +48,11 @@ def evaluate_path(
     text_col, label_col = infer_columns(table, text_column, label_column)
     texts, raw, _ = clean_rows(table, text_col, label_col, drop_empty)
     predictor = Predictor.from_path(model, device)
+    if predictor.task.multilabel:
+        raise DataError(
+            f"tui-lab eval does not score multi-label models yet; {predictor.source}'s test metrics "
+            f"are in its run's report.json."
+        )
     label2id = label_map(predictor.labels)
     try:
         y_true = encode_labels(raw, label2id, table.source, table.class_names)

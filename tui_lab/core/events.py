@@ -121,7 +121,7 @@ class Evaluated(Event):
     epoch: float
     split: str
     metrics: dict[str, float]
-    confusion_matrix: list[list[int]]
+    confusion_matrix: list[list[int]] | None  # None for tasks without one (multi-label)
     labels: list[str]
     is_best: bool = False
     best_metric: float | None = None

@@ -234,7 +234,9 @@ def _merge_pair(syms: list[str], a: str, b: str, merged: str) -> list[str]:
 
 
 # -- models --------------------------------------------------------------------------------------
-def build_preset(name: str, tokenizer: Any, label_names: list[str], max_length: int) -> Any:
+def build_preset(
+    name: str, tokenizer: Any, label_names: list[str], max_length: int, problem_type: str | None = None
+) -> Any:
     """A randomly initialised ``BertForSequenceClassification`` of a preset's shape."""
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -250,6 +252,7 @@ def build_preset(name: str, tokenizer: Any, label_names: list[str], max_length: 
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id=label_map(label_names),
+        problem_type=problem_type,
     )
     config._attn_implementation = "sdpa"
     return BertForSequenceClassification(config)
@@ -261,6 +264,7 @@ def load_pretrained(
     max_length: int,
     trust_remote_code: bool = False,
     dtype: Any = "float32",
+    problem_type: str | None = None,
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier from a hub id or a local folder, with a new head for our labels.
 
@@ -290,6 +294,8 @@ def load_pretrained(
         )
     same_head = [config.id2label.get(i) for i in range(len(config.id2label))] == label_names
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": _torch_dtype(dtype)}
+    if problem_type:
+        kwargs["problem_type"] = problem_type
     if not same_head:
         kwargs.update(
             num_labels=len(label_names),
@@ -417,12 +423,17 @@ def build(
     max_length: int,
     vocab_size: int = 8000,
     trust_remote_code: bool = False,
+    problem_type: str | None = None,
 ) -> tuple[Any, Any]:
-    """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model."""
+    """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model.
+
+    ``problem_type`` (``"multi_label_classification"``...) is written into the model's config, so
+    ``transformers.pipeline`` applies the right activation to a saved model.
+    """
     if is_preset(model_name):
         tokenizer = preset_tokenizer(train_texts, vocab_size, max(512, max_length))
-        return tokenizer, build_preset(model_name, tokenizer, label_names, max_length)
-    return load_pretrained(model_name, label_names, max_length, trust_remote_code)
+        return tokenizer, build_preset(model_name, tokenizer, label_names, max_length, problem_type)
+    return load_pretrained(model_name, label_names, max_length, trust_remote_code, problem_type=problem_type)
 
 
 def check_classifier(path: str, model_config: Any) -> list[str]:

@@ -3,13 +3,16 @@
 This is the one inference path: the console, ``predict``, ``eval``, ``export``'s checks and the
 HTTP server all call :class:`Predictor`, whatever runs the forward pass — PyTorch on a
 checkpoint folder, or ONNX Runtime on a folder written by ``tui-lab export``.
+The saved model's task (from ``problem_type`` in its ``config.json``) turns logits into
+probabilities and a prediction: the arg-max class, or every label over a multi-label model's
+saved threshold.
 """
 
 from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,19 @@ class Prediction:
             "score": self.score,
             "probabilities": self.probabilities,
         }
+
+
+@dataclass(frozen=True)
+class MultiLabelPrediction(Prediction):
+    """A multi-label model's answer: ``labels`` are those at or over ``threshold`` (most probable
+    first), ``label`` is them joined with ``|``, ``score`` the highest probability."""
+
+    labels: list[str] = field(default_factory=list)
+    threshold: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: every label's score plus the chosen set and the threshold."""
+        return {**super().to_dict(), "labels": self.labels, "threshold": self.threshold}
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -154,7 +170,12 @@ class Predictor:
         max_length: int = 512,
         source: str = "",
         multi_label: bool = False,
+        task: Any = None,
     ) -> None:
+        from tui_lab.core.tasks import ClassifyTask
+
+        # the task decodes: softmax + arg-max, or sigmoid + the saved threshold
+        self.task = task or ClassifyTask(labels)
         self.backend = backend
         self.tokenizer = tokenizer
         self.labels = labels
@@ -244,8 +265,10 @@ class Predictor:
             int(getattr(tokenizer, "model_max_length", 512) or 512),
             8192,
         )
-        multi = getattr(config, "problem_type", None) == "multi_label_classification"
-        return cls(backend, tokenizer, labels, max_length, source, multi)
+        from tui_lab.core.tasks import task_for_model
+
+        task = task_for_model(config)
+        return cls(backend, tokenizer, labels, max_length, source, task.multilabel, task)
 
     def encode(self, texts: list[str]) -> dict[str, Any]:
         """The tokenised batch (numpy arrays), padded to its longest text, truncated to max_length."""
@@ -292,11 +315,7 @@ class Predictor:
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         """Label and probabilities for each text (empty texts are allowed)."""
         probs = self.scores(self.logits(texts, batch_size)).tolist()
-        results = []
-        for text, row in zip(texts, probs):
-            best = max(range(len(row)), key=row.__getitem__)
-            results.append(Prediction(text, self.labels[best], row[best], dict(zip(self.labels, row))))
-        return results
+        return [self.task.decode(text, row) for text, row in zip(texts, probs)]
 
 
 def _config_and_tokenizer(folder: Path, trust_remote_code: bool) -> tuple[Any, Any]:

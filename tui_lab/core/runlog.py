@@ -29,6 +29,7 @@ from tui_lab.core.events import (
     StepLogged,
 )
 from tui_lab.core.runs import CONFIG_FILE, EVENTS_FILE, STOP_FILE, create_run_dir, default_run_name
+from tui_lab.core.tensorboard_sink import make_tensorboard_sink
 
 DEVICE_SAMPLE_SECONDS = 1.0
 
@@ -41,6 +42,7 @@ class RunLog:
         self.dist = dist
         self.run_dir: Path | None = None
         self._jsonl: JsonlSink | None = None
+        self._tb: Any = None  # TensorBoardSink on rank 0 when tensorboard is installed and on
         self._monitor: Any = None  # DeviceMonitor, made on rank 0 at the first reading
         self._last_sample = 0.0
         self._baseline: Background | None = None
@@ -72,6 +74,9 @@ class RunLog:
         if self.dist.is_main and self.run_dir is not None:
             self._jsonl = JsonlSink(self.run_dir / EVENTS_FILE)
             self.emit_all.add(self._jsonl)
+            self._tb = make_tensorboard_sink(self.run_dir, s.config)
+            if self._tb is not None:
+                self.emit_all.add(self._tb)
             (self.run_dir / STOP_FILE).unlink(missing_ok=True)
         return self.run_dir
 
@@ -98,6 +103,8 @@ class RunLog:
                 config=cfg.to_dict(),
             )
         )
+        for note in s.notes:  # what the set-up decided for the user (e.g. the task read from the data)
+            self.emit(Notice(level="info", text=note))
         for note in s.data.notes:
             self.emit(Notice(level="warning", text=note))
 
@@ -176,9 +183,11 @@ class RunLog:
         )
 
     def close(self) -> None:
-        """Close ``events.jsonl``."""
+        """Close ``events.jsonl`` and the TensorBoard writer."""
         if self._jsonl is not None:
             self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()
 
 
 class Background:

@@ -70,3 +70,19 @@ def restore_rng(setup: Any) -> str | None:
             f"the data order and dropout differ from an uninterrupted run"
         )
     return None
+
+
+def calibrate(setup: Any, run_dir: Path | None, dev_metrics: dict[str, Any]) -> None:
+    """Let the task settle its decoding on the best weights' dev metrics (every rank), and add
+    what it returns to ``best/config.json`` (rank 0), so predictions decode the same way."""
+    values = setup.task.calibrate(dev_metrics)
+    if not values:
+        return
+    for key, value in values.items():
+        setattr(setup.model.config, key, value)  # a later save of the live model keeps it too
+    best = checkpoint.resolve(run_dir / "best") if run_dir is not None else None
+    if setup.dist.is_main and best is not None:
+        path = best / "config.json"
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved.update(values)
+        write_text_atomically(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")

@@ -19,10 +19,10 @@ from tui_lab.core import checkpoint, distributed
 from tui_lab.core.batching import TokenArrays, encode, length_grouped_batches
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data import DataBundle, load_data
-from tui_lab.core.errors import CheckpointError
+from tui_lab.core.errors import CheckpointError, ConfigError
 from tui_lab.core.optim import build_optimizer, build_scheduler
 from tui_lab.core.runs import CONFIG_FILE
-from tui_lab.core.tasks import DEFAULT_TASK, Task, task_for
+from tui_lab.core.tasks import TASKS, Task, task_for, task_for_labels
 
 
 @dataclass
@@ -91,6 +91,7 @@ class RunSetup:
     scheduler: Any = None
     scaler: Any = None
     ddp: Any = None  # the model as the loop calls it (DistributedDataParallel under torchrun)
+    notes: list[str] = field(default_factory=list)  # info lines for the start of the run
     extras: dict[str, Any] = field(default_factory=dict)
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
@@ -107,8 +108,36 @@ class RunSetup:
 
 
 def task_name(config: LabConfig) -> str:
-    """The task a config trains."""
-    return getattr(config.model, "task", DEFAULT_TASK)
+    """The task a config asks for (``model.task``); empty = decided by the data."""
+    return config.model.task
+
+
+def resolve_task(config: LabConfig, data: DataBundle) -> tuple[Task, list[str]]:
+    """The run's task, with ``model.task`` and ``train.metric_for_best_model`` filled in on ``config``.
+
+    Returns:
+        (task, info notes: the task the data decided, if it did)
+
+    Raises:
+        ConfigError: the metric that picks best/ is not one this task reports.
+    """
+    notes: list[str] = []
+    name = task_name(config)
+    if not name:
+        name = task_for_labels(data.multilabel)
+        if data.multilabel:
+            notes.append(f"task: {name} (labels are lists)")
+    config.model.task = name
+    task = task_for(name, data.label_names)
+    metric = config.train.metric_for_best_model or task.default_metric
+    if metric not in task.metric_names:
+        raise ConfigError(
+            f"train.metric_for_best_model {metric} is not a metric of the {name} task; use one of "
+            f"{', '.join(task.metric_names)}.",
+            {"train.metric_for_best_model": f"must be one of {', '.join(task.metric_names)}"},
+        )
+    config.train.metric_for_best_model = metric
+    return task, notes
 
 
 def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None = None) -> RunSetup:
@@ -131,8 +160,9 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     configure_cuda_speed(device)
     distributed.init(dist, device)
     seed_everything(config.train.seed)
-    data = load_data(config.data, config.train.seed)
-    task = task_for(task_name(config), data.label_names)
+    wanted = task_name(config)
+    data = load_data(config.data, config.train.seed, TASKS[wanted].multilabel if wanted else None)
+    task, notes = resolve_task(config, data)
     tokenizer, model = _build_model(config, task, data, last_dir)
     from tui_lab.core import modeling
 
@@ -157,6 +187,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
         test=enc(data.test) if data.test is not None else None,
         state=state,
         last_dir=last_dir,
+        notes=notes,
     )
     _build_optimisation(setup)
     return setup

@@ -53,7 +53,15 @@ class RunResult:
 
     def summary(self) -> dict[str, Any]:
         """The JSON object ``tui-lab train --json`` prints last."""
-        pick = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+        pick = (
+            "accuracy",
+            "f1_micro",
+            "f1_macro",
+            "subset_accuracy",
+            "precision_macro",
+            "recall_macro",
+            "loss",
+        )
         return {
             "run_dir": self.run_dir,
             "status": self.status,
@@ -314,6 +322,7 @@ class Trainer:
         saving.load_best_weights(s, self.run_dir)
         with self.hooks.phase("evaluate"):
             dev = evaluate(s, s.dev)
+            saving.calibrate(s, self.run_dir, dev)  # e.g. a multi-label threshold tuned on dev
             test = evaluate(s, s.test) if s.test is not None else None
         if test is not None:
             self.log.emit(

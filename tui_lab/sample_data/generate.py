@@ -10,6 +10,12 @@ Three small text-classification sets are written next to this file, each as
 * ``zh_sentiment/`` Simplified Chinese reviews, labels ``positive`` / ``negative``, with
                     negation (不, 没有) and contrast (虽然……但是……).
 
+One multi-label set is written as ``train.jsonl``, ``dev.jsonl`` and ``test.jsonl`` with the
+keys ``text`` and ``labels`` (a JSON list):
+
+* ``tickets/``      English customer-support tickets with one to three of the tags
+                    ``account``, ``billing``, ``bug``, ``delivery``, ``refund``.
+
 Everything comes from templates filled by ``random.Random`` with fixed seeds, so running
 ``python sample_data/generate.py`` rewrites byte-identical files. Labels are balanced within
 every split, and no text (compared after strip + lowercase) appears twice in a data set.
@@ -18,6 +24,7 @@ every split, and no text (compared after strip + lowercase) appears twice in a d
 from __future__ import annotations
 
 import csv
+import json
 import random
 import re
 from collections import Counter
@@ -907,6 +914,103 @@ def zh_text(rng: random.Random, label: str) -> str:
     return text
 
 
+# == multi-label support tickets ===============================================================
+TICKET_TAGS: dict[str, list[str]] = {  # tag -> clauses that raise it (lower case, no full stop)
+    "account": L(
+        "I can't log in to my account|my password reset email never arrives|"
+        "my account was locked after three login attempts|I want to change the email on my account|"
+        "the two-factor code is never accepted|I can't sign in since yesterday|"
+        "someone else seems to have access to my profile|please delete my account and my data|"
+        "my username shows as taken although it is mine|the login page keeps saying my password is wrong"
+    ),
+    "billing": L(
+        "I was charged twice this month|my invoice shows the wrong amount|"
+        "my card was billed after I cancelled the subscription|the price on my bill went up without notice|"
+        "I need a copy of my invoice for taxes|my payment keeps failing at checkout|"
+        "there is a charge on my statement I don't recognise|the annual plan was billed as monthly|"
+        "I want to update the credit card on file|the discount code was not applied to my bill"
+    ),
+    "bug": L(
+        "the app crashes every time I open the settings|the page shows an error 500|"
+        "the export button does nothing|the screen freezes when I upload a photo|"
+        "the search results are always empty|the website is broken on my phone|"
+        "notifications stopped working after the update|the dashboard never finishes loading|"
+        "the sync feature loses my changes|the form throws an error when I press save"
+    ),
+    "delivery": L(
+        "my package has not arrived yet|the tracking number doesn't work|"
+        "the courier left the parcel at the wrong address|my order has been stuck in transit for two weeks|"
+        "the box arrived damaged|only half of my order was delivered|"
+        "the delivery date keeps moving|the parcel was marked delivered but I never got it|"
+        "I need to change the shipping address of my order|the driver never showed up"
+    ),
+    "refund": L(
+        "I want my money back|please refund my last order|I returned the item but got no refund yet|"
+        "I was promised a refund two weeks ago|how long does a refund take|"
+        "I'd like to return this and get reimbursed|the refund went to an old card|"
+        "I only received a partial refund|please cancel my order and reimburse me|"
+        "my return was accepted but the money never came back"
+    ),
+}
+TICKET_OPENERS = (
+    L(
+        "Hi,|Hello support,|Hi team,|Good morning,|Hey,|Dear customer service,|Hello,|"
+        "Quick question:|Urgent:|Order 48213:|Hi there,"
+    )
+    + [""] * 6
+)
+TICKET_JOINS = [". Also, ", ". On top of that, ", ", and ", ". Another thing: ", " and also ", ". Plus, "]
+TICKET_CLOSERS = (
+    L(
+        "Thanks.|Please help.|Thanks in advance.|Can you look into this?|This is really frustrating.|"
+        "Please fix this asap.|Regards, Sam|Cheers|Looking forward to your reply."
+    )
+    + [""] * 5
+)
+TICKET_SIZES = {1: 50, 2: 35, 3: 15}  # tags a ticket -> weight
+
+
+def ticket(rng: random.Random) -> tuple[str, list[str]]:
+    """One support ticket: one to three tags, a clause for each, optional greeting and sign-off."""
+    k = rng.choices(list(TICKET_SIZES), weights=list(TICKET_SIZES.values()))[0]
+    tags = rng.sample(sorted(TICKET_TAGS), k)
+    body = rng.choice(TICKET_TAGS[tags[0]])
+    for tag in tags[1:]:
+        body += rng.choice(TICKET_JOINS) + rng.choice(TICKET_TAGS[tag])
+    opener = rng.choice(TICKET_OPENERS)
+    body = body if opener.endswith(",") else cap(body)  # "Hi, my package ..." / "Urgent: My package ..."
+    text = f"{opener} {body}. {rng.choice(TICKET_CLOSERS)}".strip()
+    return text, sorted(tags)
+
+
+TICKET_SPLITS = {"train": 1000, "dev": 200, "test": 200}
+TICKET_SEED = 4004
+
+
+def build_tickets() -> dict[str, list[tuple[str, list[str]]]]:
+    """Every split of ``tickets/``: no text shared anywhere."""
+    rng = random.Random(TICKET_SEED)
+    seen: set[str] = set()
+    splits: dict[str, list[tuple[str, list[str]]]] = {}
+    for split, n in TICKET_SPLITS.items():
+        rows: list[tuple[str, list[str]]] = []
+        while len(rows) < n:
+            text, tags = ticket(rng)
+            if normalize(text) not in seen:
+                seen.add(normalize(text))
+                rows.append((text, tags))
+        splits[split] = rows
+    return splits
+
+
+def write_jsonl(path: Path, rows: list[tuple[str, list[str]]]) -> None:
+    """One ``{"text": ..., "labels": [...]}`` object a line, UTF-8, ``\\n`` line endings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        for text, labels in rows:
+            fh.write(json.dumps({"text": text, "labels": labels}, ensure_ascii=False) + "\n")
+
+
 # == building, splitting, writing ===============================================================
 @dataclass(frozen=True)
 class DataSet:
@@ -987,6 +1091,14 @@ def main() -> None:
             counts = Counter(label for _, label in rows)
             balance = ", ".join(f"{label}={counts[label]}" for label in ds.labels)
             print(f"{ds.folder}/{split}.csv: {len(rows)} rows ({balance})")
+    for split, rows in build_tickets().items():
+        write_jsonl(ROOT / "tickets" / f"{split}.jsonl", rows)
+        counts = Counter(tag for _, tags in rows for tag in tags)
+        sizes = Counter(len(tags) for _, tags in rows)
+        print(
+            f"tickets/{split}.jsonl: {len(rows)} rows ({', '.join(f'{t}={counts[t]}' for t in TICKET_TAGS)}; "
+            f"{', '.join(f'{k} tags: {sizes[k]}' for k in sorted(sizes))})"
+        )
 
 
 if __name__ == "__main__":

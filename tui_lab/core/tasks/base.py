@@ -23,12 +23,16 @@ class Task(ABC):
         default_metric: the dev metric that picks ``best/`` unless the config says otherwise.
         metric_names: the scalar metrics :meth:`metrics` reports (for validation and charts).
         lower_is_better: metrics that improve downwards (``loss``, ``perplexity``).
+        multilabel: whether a row's label is a list of labels (the data layer reads lists).
+        problem_type: the ``problem_type`` saved in ``config.json`` (how a saved model is decoded).
     """
 
     name: ClassVar[str]
     default_metric: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
     lower_is_better: ClassVar[frozenset[str]] = frozenset({"loss"})
+    multilabel: ClassVar[bool] = False
+    problem_type: ClassVar[str] = "single_label_classification"
 
     def __init__(self, label_names: list[str]) -> None:
         self.label_names = list(label_names)
@@ -70,6 +74,19 @@ class Task(ABC):
     @abstractmethod
     def decode(self, text: str, output: Sequence[float]) -> Any:
         """One prediction for the console and the CLI."""
+
+    @classmethod
+    def from_model_config(cls, model_config: Any, label_names: list[str]) -> Task:
+        """The task of a saved model (with whatever decoding settings its ``config.json`` holds)."""
+        return cls(label_names)
+
+    def calibrate(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
+        """Settle decoding choices on the best weights' dev metrics, after training.
+
+        Test metrics and predictions use them from then on. Returns the keys to add to the saved
+        ``best/config.json`` (empty: nothing to save).
+        """
+        return {}
 
     def is_improvement(self, value: float, best: float | None, metric: str) -> bool:
         """Whether ``value`` beats ``best`` for ``metric``."""

@@ -80,7 +80,7 @@ class HparamForm(VerticalScroll):
             return Checkbox("", value, compact=True, id=widget_id(path), tooltip=help_text(path))
         if "choices" in meta:
             return Select(
-                [(c, c) for c in meta["choices"]],
+                [(c or "auto", c) for c in meta["choices"]],  # "": decided by the run (task default)
                 value=value,
                 allow_blank=False,
                 compact=True,

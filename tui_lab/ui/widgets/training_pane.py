@@ -74,6 +74,8 @@ def confusion_table(h: RunHistory) -> Table | Text:
     ev = h.last_eval
     if ev is None:
         return Text("confusion matrix\nafter the first\nevaluation", style="dim")
+    if ev.confusion_matrix is None:  # multi-label runs: per-label F1 instead
+        return per_label_f1(ev.step, ev.labels, ev.metrics)
     short = [label[:5] for label in ev.labels]
     table = Table(
         box=None,
@@ -93,6 +95,16 @@ def confusion_table(h: RunHistory) -> Table | Text:
         ]
         table.add_row(label[:8], *cells)
     return table
+
+
+def per_label_f1(step: int, labels: list[str], metrics: dict[str, float]) -> Text:
+    """Each label's dev F1 (``f1/<label>`` metrics), one line a label."""
+    text = Text(f"F1 by label @ {step}", style="dim")
+    for label in labels:
+        value = metrics.get(f"f1/{label}")
+        text.append(f"\n{label[:10]:<10} ")
+        text.append("-" if value is None else f"{value:.3f}", "green" if value and value >= 0.8 else "")
+    return text
 
 
 def chart_legend() -> Text:
