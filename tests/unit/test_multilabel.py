@@ -17,7 +17,7 @@ from tui_lab.cli import main
 from tui_lab.core.config import DataConfig, LabConfig
 from tui_lab.core.data import load_data
 from tui_lab.core.errors import DataError
-from tui_lab.core.events import Evaluated, Message, RunStarted, StepLogged
+from tui_lab.core.events import Evaluated, Notice, RunStarted, StepLogged
 from tui_lab.core.metrics import tune_threshold
 from tui_lab.core.tasks import MultiLabelTask
 from tui_lab.core.train import Trainer
@@ -91,7 +91,7 @@ def test_delimited_string_labels_need_the_multilabel_task(tmp_path: Path) -> Non
         (
             [["x"], ["y"], ["x", "y"]],
             ["--task", "classify"],
-            "are lists (multi-label data); use --task multilabel",
+            "are lists (multi-label data, e.g.",
         ),
         ([[], [], []], [], "every label list of"),
         ([["x"], ["x"], ["x"]], [], "has a single label ('x')"),
@@ -210,7 +210,7 @@ def test_multilabel_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     cfg = _ml_config(tmp_path)
     events: list = []
     full = Trainer(cfg, [events.append]).run()
-    assert any(isinstance(e, Message) and e.text == "task: multilabel (labels are lists)" for e in events)
+    assert any(isinstance(e, Notice) and e.text == "task: multilabel (labels are lists)" for e in events)
     dev = [e for e in events if isinstance(e, Evaluated) and e.split == "dev"]
     assert dev and dev[0].confusion_matrix is None and "f1_micro" in dev[0].metrics
 

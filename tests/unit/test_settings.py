@@ -62,6 +62,8 @@ def _example(path: str) -> str:
         return "fp32"
     if path == "train.device":
         return "cuda:1"
+    if path == "model.task":
+        return "multilabel"
     if isinstance(default, float) or path == "train.learning_rate":
         return "0.2"
     if isinstance(default, int):
