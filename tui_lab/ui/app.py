@@ -59,7 +59,9 @@ class LabApp(App[int]):
         Binding("f5", "show('console')", "Console", priority=True),
         Binding("f6", "runs", "Runs", priority=True),
         Binding("f7", "pause", "Pause", priority=True),
-        Binding("f8", "export", "Export", priority=True),
+        Binding(
+            "f8", "export", "Export", show=False, priority=True
+        ),  # in help and the palette: the footer is full
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
