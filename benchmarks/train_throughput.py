@@ -247,7 +247,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> Settings:
     from tui_lab.core import modeling
     from tui_lab.core.config import DataConfig
     from tui_lab.core.data import load_data
-    from tui_lab.core.train import seed_everything
+    from tui_lab.core.setup import seed_everything
 
     quiet_transformers()
     s = Settings(
