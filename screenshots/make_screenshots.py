@@ -45,7 +45,7 @@ async def shoot(size: tuple[int, int] = (120, 40)) -> list[Path]:
         await pilot.pause(0.5)
         save("lab-idle")
         await pilot.press("ctrl+t")
-        while len(app.history.eval_steps) < 2:
+        while len(app.history.evaluated_at_steps) < 2:
             await pilot.pause(0.1)
         await pilot.pause(1.0)
         save("lab-training")
