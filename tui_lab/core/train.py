@@ -196,7 +196,7 @@ class Trainer:
             self.clock.stop()
             self._save_last(epoch, b + 1, n)
             return "stopped", "stopped by the user"
-        self._wait_while_paused()
+        _wait_while_paused(self.pause, self.stop, self.clock)
         return None
 
     def _forward_backward(self, idx: Any, micro_batches: int, sync_grads: bool) -> Any:
@@ -258,14 +258,6 @@ class Trainer:
     def _stop_requested(self) -> bool:
         """The stop event, or a STOP file in the run folder (rank 0 looks)."""
         return self.stop.is_set() or self.log.stop_file_exists()
-
-    def _wait_while_paused(self) -> None:
-        if self.pause is None or not self.pause.is_set():
-            return
-        self.clock.stop()  # paused time is not training time
-        while self.pause.is_set() and not self.stop.is_set():
-            time.sleep(0.05)
-        self.clock.start()
 
     # .. evaluation and checkpoints ..................................................................
     def _evaluate_and_save(self, epoch: int, batch_in_epoch: int, n_batches: int) -> bool:
@@ -376,6 +368,16 @@ class Trainer:
             )
         )
         return result
+
+
+def _wait_while_paused(pause: threading.Event | None, stop: threading.Event, clock: TrainClock) -> None:
+    """Wait while ``pause`` is set (``stop`` still ends the wait); paused time is not training time."""
+    if pause is None or not pause.is_set():
+        return
+    clock.stop()
+    while pause.is_set() and not stop.is_set():
+        time.sleep(0.05)
+    clock.start()
 
 
 class _StepStats:

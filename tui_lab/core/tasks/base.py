@@ -54,9 +54,21 @@ class Task(ABC):
         """The tensors of one batch (``input_ids``, ``attention_mask`` and, with targets, ``labels``)."""
 
     # -- model ---------------------------------------------------------------------------------
-    @abstractmethod
     def build_model(self, config: Any, train_texts: Sequence[str]) -> tuple[Any, Any]:
-        """(tokenizer, model) for a new run of this task: a preset from scratch or a pretrained model."""
+        """(tokenizer, model) for a new run: a preset from scratch or a pretrained model, with a
+        sequence-classification head of one output per label and this task's ``problem_type``.
+        Tasks with another head (token classification, masked LM) override it."""
+        from tui_lab.core import modeling
+
+        return modeling.build(
+            config.model.name,
+            list(train_texts),
+            self.label_names,
+            config.data.max_length,
+            config.model.vocab_size,
+            config.model.trust_remote_code,
+            problem_type=self.problem_type,
+        )
 
     @abstractmethod
     def loss(self, logits: Any, labels: Any) -> Any:

@@ -34,19 +34,6 @@ class ClassifyTask(Task):
             batch["labels"] = torch.from_numpy(targets[np.asarray(idx)])
         return batch
 
-    def build_model(self, config: Any, train_texts: Sequence[str]) -> tuple[Any, Any]:
-        """A sequence classifier with one output per label."""
-        from tui_lab.core import modeling
-
-        return modeling.build(
-            config.model.name,
-            list(train_texts),
-            self.label_names,
-            config.data.max_length,
-            config.model.vocab_size,
-            config.model.trust_remote_code,
-        )
-
     def loss(self, logits: Any, labels: Any) -> Any:
         """Mean cross-entropy; ``(B, num_labels), (B,) -> ()``."""
         import torch.nn.functional as F

@@ -43,20 +43,6 @@ class MultiLabelTask(ClassifyTask):
             out[row, list(ids)] = 1.0
         return out
 
-    def build_model(self, config: Any, train_texts: Sequence[str]) -> tuple[Any, Any]:
-        """A sequence classifier with one independent (sigmoid) output per label."""
-        from tui_lab.core import modeling
-
-        return modeling.build(
-            config.model.name,
-            list(train_texts),
-            self.label_names,
-            config.data.max_length,
-            config.model.vocab_size,
-            config.model.trust_remote_code,
-            problem_type=self.problem_type,
-        )
-
     def loss(self, logits: Any, labels: Any) -> Any:
         """Mean binary cross-entropy over every (row, label); ``(B, C), (B, C) -> ()``."""
         import torch.nn.functional as F
