@@ -25,7 +25,13 @@ async def test_run_folder_deleted_while_training(lab_config) -> None:
         await settle(pilot)
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.started is not None and app.history.best_checkpoint_step)
-        shutil.rmtree(app.history.started.run_dir)
+        run_dir = Path(app.history.started.run_dir)
+
+        def deleted() -> bool:  # as `rm -rf` would, again if the trainer wrote a file meanwhile
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return not run_dir.exists()
+
+        await wait_for(pilot, deleted, timeout=10)
         await wait_for(pilot, lambda: app.history.status == "failed")
         await wait_for(pilot, lambda: "is gone" in _text(app, "#train-status"), timeout=10)
         lab_config.train.epochs = 1
