@@ -92,7 +92,6 @@ class RunSetup:
     scaler: Any = None
     ddp: Any = None  # the model as the loop calls it (DistributedDataParallel under torchrun)
     notes: list[str] = field(default_factory=list)  # info lines for the start of the run
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches of one epoch: the same global order on every rank, dealt out."""
