@@ -236,20 +236,7 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
     app = FastAPI(title="tui-lab", version=__version__, lifespan=lifespan)
     app.state.lab = state
 
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        state.metrics.requests.labels("422").inc()
-        return _error(422, _validation_message(exc), "validation")
-
-    @app.exception_handler(ApiError)
-    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-        state.metrics.requests.labels(str(exc.status)).inc()
-        return _error(exc.status, exc.message, exc.error_type)
-
-    @app.exception_handler(Exception)
-    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
-        state.metrics.requests.labels("500").inc()
-        return _error(500, f"Inference failed: {type(exc).__name__}: {exc}", "backend")
+    _add_error_handlers(app, state)
 
     @app.post("/predict")
     async def predict(request: Request) -> Any:
@@ -278,6 +265,25 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _add_error_handlers(app: FastAPI, state: _State) -> None:
+    """Errors in text-embeddings-inference's shape (``{"error", "error_type"}``), each counted."""
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        state.metrics.requests.labels("422").inc()
+        return _error(422, _validation_message(exc), "validation")
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        state.metrics.requests.labels(str(exc.status)).inc()
+        return _error(exc.status, exc.message, exc.error_type)
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        state.metrics.requests.labels("500").inc()
+        return _error(500, f"Inference failed: {type(exc).__name__}: {exc}", "backend")
 
 
 def _info(state: _State) -> dict[str, Any]:

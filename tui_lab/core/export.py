@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tui_lab.core.atomic import write_text_atomically
 from tui_lab.core.errors import ModelError
 from tui_lab.core.predict import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
 
@@ -192,12 +193,7 @@ def export(
     """
     import torch
 
-    if rounds < 1:
-        raise ModelError(f"--rounds must be at least 1, got {rounds}.")
-    if fmt not in FORMATS:
-        raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'.")
-    if find_onnx(path) is not None and Path(path, "config.json").is_file():
-        raise ModelError(f"{path} is already an export; give the run or model folder it came from.")
+    _check_request(path, fmt, rounds)
     model_dir = resolve_model_dir(path)
     reference = Predictor.from_path(model_dir, device="cpu", backend="pytorch")
     texts, gold = eval_split(path, data)
@@ -223,8 +219,18 @@ def export(
     from tui_lab.core.benchmark import measure_variants
 
     report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
-    (target / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(target / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _check_request(path: str | Path, fmt: str, rounds: int) -> None:
+    """Refuse bad export options, and an export folder given as the thing to export."""
+    if rounds < 1:
+        raise ModelError(f"--rounds must be at least 1, got {rounds}.")
+    if fmt not in FORMATS:
+        raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'.")
+    if find_onnx(path) is not None and Path(path, "config.json").is_file():
+        raise ModelError(f"{path} is already an export; give the run or model folder it came from.")
 
 
 def reference_config(model_dir: Path) -> Any:

@@ -285,13 +285,7 @@ def load_pretrained(
 
     config = _auto_config(name, trust_remote_code)
     tokenizer = load_tokenizer(name, trust_remote_code)
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions and max_length > positions:
-        raise ConfigError(
-            f"data.max_length {max_length} is above the {positions} positions of "
-            f"'{name}'; set {setting_ref('data.max_length', positions)} or less.",
-            {"data.max_length": f"must be at most {positions} for this model"},
-        )
+    _check_positions(name, config, max_length)
     same_head = [config.id2label.get(i) for i in range(len(config.id2label))] == label_names
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": _torch_dtype(dtype)}
     if problem_type:
@@ -319,6 +313,17 @@ def load_pretrained(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model.config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model
+
+
+def _check_positions(name: str, config: Any, max_length: int) -> None:
+    """Refuse a ``max_length`` beyond the model's position embeddings (one line naming the setting)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and max_length > positions:
+        raise ConfigError(
+            f"data.max_length {max_length} is above the {positions} positions of "
+            f"'{name}'; set {setting_ref('data.max_length', positions)} or less.",
+            {"data.max_length": f"must be at most {positions} for this model"},
+        )
 
 
 def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, Any]:
