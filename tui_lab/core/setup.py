@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tui_lab.core import checkpoint, distributed
-from tui_lab.core.batching import TokenArrays, encode, length_grouped_batches
+from tui_lab.core.batching import TokenArrays, length_grouped_batches
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data import DataBundle, load_data
 from tui_lab.core.errors import CheckpointError, ConfigError
@@ -160,7 +160,10 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     distributed.init(dist, device)
     seed_everything(config.train.seed)
     wanted = task_name(config)
-    data = load_data(config.data, config.train.seed, TASKS[wanted].multilabel if wanted else None)
+    if wanted:
+        data = TASKS[wanted].load_data(config.data, config.train.seed)
+    else:
+        data = load_data(config.data, config.train.seed, None)
     task, notes = resolve_task(config, data)
     tokenizer, model = _build_model(config, task, data, last_dir)
     from tui_lab.core import modeling
@@ -168,7 +171,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     lr = config.train.learning_rate or modeling.default_learning_rate(config.model.name)
     config.train.learning_rate = lr
     max_length = config.data.max_length
-    enc = lambda split: EncodedSplit(encode(tokenizer, split.texts, max_length), task.targets(split.labels))  # noqa: E731
+    enc = lambda split: EncodedSplit(*task.encode(tokenizer, split.texts, split.labels, max_length))  # noqa: E731
     setup = RunSetup(
         config=config,
         dist=dist,

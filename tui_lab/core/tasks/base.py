@@ -43,6 +43,24 @@ class Task(ABC):
         return {name: i for i, name in enumerate(self.label_names)}
 
     # -- data ----------------------------------------------------------------------------------
+    @classmethod
+    def load_data(cls, cfg: Any, seed: int) -> Any:
+        """The run's :class:`~tui_lab.core.data.DataBundle` (train/dev/test splits and label names).
+
+        Tasks whose rows are not (text, label) pairs (token tags, unlabelled text) override it.
+        """
+        from tui_lab.core.data import load_data
+
+        return load_data(cfg, seed, cls.multilabel)
+
+    def encode(
+        self, tokenizer: Any, texts: Sequence[Any], labels: Sequence[Any], max_length: int
+    ) -> tuple[TokenArrays, np.ndarray]:
+        """A split's token ids and targets, row for row (tasks that align labels to tokens override it)."""
+        from tui_lab.core.batching import encode
+
+        return encode(tokenizer, texts, max_length), self.targets(labels)
+
     @abstractmethod
     def targets(self, labels: Sequence[Any]) -> np.ndarray:
         """A split's labels as one array the collate function indexes by row."""
