@@ -39,6 +39,7 @@ Usage::
     python benchmarks/train_throughput.py --train /path/uci_sentences --epochs 1 --repeat-train 3
     python benchmarks/train_throughput.py --only core,tutorial --markdown
     python benchmarks/train_throughput.py --profile phases       # where a core step spends its time
+    python benchmarks/train_throughput.py --per-task --markdown  # samples/s and tokens/s of every task
 """
 
 from __future__ import annotations
@@ -191,6 +192,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"another checkout of tui-lab (e.g. a git worktree of an older commit): adds '{REF}', its core "
         "run through the public Trainer API only, to compare before/after side by side",
     )
+    p.add_argument(
+        "--per-task",
+        action="store_true",
+        help="instead of the comparison, the core's throughput for every task (classify, multilabel, "
+        "ner, pretrain...) on its sample set: samples/s and tokens/s",
+    )
+    p.add_argument("--tasks", default="", help="with --per-task: comma-separated subset of the tasks")
+    p.add_argument(
+        "--steps", type=int, default=60, help="with --per-task: optimiser steps per task (default 60)"
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="with --per-task: batch size (default 32)")
+    p.add_argument("--max-length", type=int, default=128, help="with --per-task: token limit (default 128)")
     p.add_argument("--worker", choices=CONTENDERS + (REF, "floor"), help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -925,6 +938,10 @@ def main(argv: list[str] | None = None) -> int:
         return worker(args.worker, args.workdir)
     if args.profile:
         return profile_core(args)
+    if args.per_task:
+        import _task_throughput
+
+        return _task_throughput.main(args)
     return compare(args)
 
 
