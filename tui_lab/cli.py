@@ -340,7 +340,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
         acc = f"{r.best['accuracy']:.3f}" if "accuracy" in r.best else "-"
-        f1 = f"{r.best['f1_macro']:.3f}" if "f1_macro" in r.best else "-"
+        f1 = f"{r.best.get('f1_macro', r.best.get('f1')):.3f}" if {"f1_macro", "f1"} & set(r.best) else "-"
         print(
             f"{r.name[:36]:<36} {r.status:<14} {r.model_label[:24]:<24} {started:<17} "
             f"{f'{r.step}/{r.total_steps}':>11} {acc:>6} {f1:>6}"
