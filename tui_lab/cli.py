@@ -282,8 +282,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"model:     {result['model']}")
     print(f"data:      {result['data']}  (n={result['n']})")
-    for key in ("accuracy", "f1_macro", "precision_macro", "recall_macro"):
+    for key in result["headline"]:
         print(f"{key:<16} {result[key]:.4f}")
+    per_type = {k: v for k, v in result.items() if k.startswith("f1/")}
+    for key, value in per_type.items():
+        print(f"{key:<16} {value:.4f}")
+    if "confusion_matrix" not in result:
+        return EXIT_OK
     width = max(len(label) for label in result["labels"])
     print("confusion matrix (rows: true, columns: predicted)")
     print(" " * (width + 2) + " ".join(f"{label[:8]:>8}" for label in result["labels"]))
