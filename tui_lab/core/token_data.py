@@ -19,12 +19,13 @@ from tui_lab.core.data import (
     TOKEN_SUFFIXES,
     DataBundle,
     Split,
+    Table,
     label_map,
-    read_preview,
     read_table,
     resolve_sources,
     stratified_split,
 )
+from tui_lab.core.data import read_preview as read_table_preview
 from tui_lab.core.errors import DataError, setting_ref
 
 TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".pq")
@@ -233,7 +234,7 @@ def detect(cfg: DataConfig) -> str:
         return f"{Path(train).name} is a CoNLL file of token tags"
     if suffix in TABLE_SUFFIXES and Path(train).is_file():
         try:
-            columns = read_preview(train, 5).column_names
+            columns = read_table_preview(train, 5).column_names
         except DataError:
             return ""
         if all(token_columns(columns)):
@@ -252,7 +253,7 @@ def check_token_source(source: str) -> None:
         return
     found = "a Hugging Face dataset id" if source.startswith("hf:") else "not token-tagged data"
     if not source.startswith("hf:") and Path(source).is_file():
-        columns = read_preview(source, 5).column_names
+        columns = read_table_preview(source, 5).column_names
         if suffix in TABLE_SUFFIXES and all(token_columns(columns)):
             return
         found = f"sentence data (columns: {', '.join(columns)})"
@@ -260,6 +261,15 @@ def check_token_source(source: str) -> None:
         f"{setting_ref('model.task', 'ner')} needs token tags (a .conll/.bio file, or JSONL/Parquet "
         f"with tokens and tags columns), but {Path(source.removeprefix('hf:')).name} is {found}."
     )
+
+
+def read_preview(source: str, rows: int = 200) -> Table:
+    """:func:`tui_lab.core.data.read_preview`, and for a CoNLL file its first sentences as two
+    columns, ``tokens`` and ``tags`` (space-joined)."""
+    if Path(source).suffix.lower() not in TOKEN_SUFFIXES:
+        return read_table_preview(source, rows)
+    words, tags, _ = read_conll(source)
+    return Table({"tokens": [" ".join(w) for w in words[:rows]], "tags": [" ".join(t) for t in tags[:rows]]}, source)
 
 
 def sentence_text(words: Any) -> str:

@@ -73,6 +73,21 @@ class Task(ABC):
 
         return encode(tokenizer, texts, max_length), self.targets(labels)
 
+    def plain_texts(self, texts: Sequence[Any]) -> list[str]:
+        """A split's rows as plain strings (what a preset tokenizer learns its vocabulary from)."""
+        return list(texts)
+
+    def label_counts(self, split: Any) -> dict[str, int]:
+        """What the Dataset pane counts in a split: examples per label (tasks may count otherwise)."""
+        from tui_lab.core.data import label_counts
+
+        return label_counts(split, self.label_names)
+
+    def describe_lengths(self, tokenizer: Any, texts: Sequence[Any]) -> tuple[list[int], list[str]]:
+        """Tokens per row with special tokens, untruncated, and lines of detail for the Dataset pane."""
+        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return [len(ids) for ids in encoded], []
+
     @abstractmethod
     def targets(self, labels: Sequence[Any]) -> np.ndarray:
         """A split's labels as one array the collate function indexes by row."""

@@ -120,6 +120,28 @@ class NerTask(Task):
         ids = self.label2id
         return [ids.get("I-" + n[2:], i) if n.startswith("B-") else i for i, n in enumerate(self.label_names)]
 
+    def plain_texts(self, texts: Sequence[Any]) -> list[str]:
+        """Each sentence's words joined with spaces (the preset tokenizer learns from these)."""
+        return [" ".join(words) for words in texts]
+
+    def label_counts(self, split: Any) -> dict[str, int]:
+        """Entities per type (a ``B-`` tag starts one), types in alphabetical order."""
+        from collections import Counter
+
+        from tui_lab.core.token_data import entity_types
+
+        starts = Counter(self.label_names[t][2:] for row in split.labels for t in row if self.label_names[t][:2] == "B-")
+        return {kind: starts.get(kind, 0) for kind in entity_types(self.label_names)}
+
+    def describe_lengths(self, tokenizer: Any, texts: Sequence[Any]) -> tuple[list[int], list[str]]:
+        """Sub-tokens per sentence (special tokens included), and a line on words per sentence."""
+        encoded = tokenizer(
+            [list(w) for w in texts], is_split_into_words=True, truncation=False, verbose=False
+        )["input_ids"]
+        words = np.asarray([len(w) for w in texts] or [0])
+        line = f"words a sentence: p50 {int(np.percentile(words, 50))} · max {int(words.max())}"
+        return [len(ids) for ids in encoded], [line]
+
     def targets(self, labels: Sequence[Any]) -> np.ndarray:
         """Not used: NER targets depend on the tokenizer and come from :meth:`encode`."""
         raise NotImplementedError("NER targets come from NerTask.encode")
@@ -148,7 +170,7 @@ class NerTask(Task):
 
         return modeling.build(
             config.model.name,
-            [" ".join(words) for words in train_texts],
+            self.plain_texts(train_texts),
             self.label_names,
             config.data.max_length,
             config.model.vocab_size,
