@@ -45,13 +45,21 @@ def test_entities_are_highlighted_in_the_sentence_with_type_and_score() -> None:
     assert "Anna Smith PER 0.98 works for Acme Corp ORG 0.91 in Paris LOC 0.87." in plain
     assert "3 entities" in plain
     styles = {str(s.style) for s in entity_card(PREDICTION).columns[1]._cells[0].spans}
-    assert {"bold black on cyan", "bold black on magenta", "bold black on yellow"} <= styles  # one colour a type
+    assert {
+        "bold black on cyan",
+        "bold black on magenta",
+        "bold black on yellow",
+    } <= styles  # one colour a type
 
 
 def test_per_entity_type_f1_bars_come_from_the_metrics() -> None:
     metrics = {"f1": 0.9, "f1/LOC": 1.0, "f1/PER": 0.5}
     text = per_label_f1(7, ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"], metrics).plain
-    assert text.splitlines() == ["F1 by entity type @ 7", "LOC        ████████ 1.000", "PER        ████░░░░ 0.500"]
+    assert text.splitlines() == [
+        "F1 by entity type @ 7",
+        "LOC        ████████ 1.000",
+        "PER        ████░░░░ 0.500",
+    ]
 
 
 def test_snapshot_ner_console(snap_compare) -> None:

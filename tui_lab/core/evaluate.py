@@ -59,7 +59,9 @@ def evaluate_path(
     if predictor.task.multilabel:
         return _evaluate_multilabel(predictor, table.source, texts, raw)
     label2id = label_map(predictor.labels)
-    y_true = _known(lambda: encode_labels(raw, label2id, table.source, table.class_names), table.source, predictor)
+    y_true = _known(
+        lambda: encode_labels(raw, label2id, table.source, table.class_names), table.source, predictor
+    )
     preds = predictor.predict(texts)
     y_pred = [label2id[p.label] for p in preds]
     m = classification_metrics(y_true, y_pred, predictor.labels)
@@ -127,7 +129,10 @@ def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
     probs = np.zeros((len(tokens), int(tokens.lengths.max()), len(predictor.labels)), dtype=np.float32)
     for start in range(0, len(tokens), 64):
         idx = list(range(start, min(start + 64, len(tokens))))
-        batch = {k: v.numpy() for k, v in pad_batch(tokens.rows(idx), predictor.tokenizer.pad_token_id or 0).items()}
+        batch = {
+            k: v.numpy()
+            for k, v in pad_batch(tokens.rows(idx), predictor.tokenizer.pad_token_id or 0).items()
+        }
         logits = predictor.backend.logits(batch)
         probs[idx, : logits.shape[1]] = predictor.scores(logits, "softmax")
     m = entity_metrics(targets, probs, predictor.labels)

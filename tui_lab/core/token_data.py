@@ -269,7 +269,9 @@ def read_preview(source: str, rows: int = 200) -> Table:
     if Path(source).suffix.lower() not in TOKEN_SUFFIXES:
         return read_table_preview(source, rows)
     words, tags, _ = read_conll(source)
-    return Table({"tokens": [" ".join(w) for w in words[:rows]], "tags": [" ".join(t) for t in tags[:rows]]}, source)
+    return Table(
+        {"tokens": [" ".join(w) for w in words[:rows]], "tags": [" ".join(t) for t in tags[:rows]]}, source
+    )
 
 
 def sentence_text(words: Any) -> str:

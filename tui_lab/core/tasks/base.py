@@ -85,7 +85,9 @@ class Task(ABC):
 
     def describe_lengths(self, tokenizer: Any, texts: Sequence[Any]) -> tuple[list[int], list[str]]:
         """Tokens per row with special tokens, untruncated, and lines of detail for the Dataset pane."""
-        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)[
+            "input_ids"
+        ]
         return [len(ids) for ids in encoded], []
 
     @abstractmethod

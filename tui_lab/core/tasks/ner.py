@@ -130,7 +130,9 @@ class NerTask(Task):
 
         from tui_lab.core.token_data import entity_types
 
-        starts = Counter(self.label_names[t][2:] for row in split.labels for t in row if self.label_names[t][:2] == "B-")
+        starts = Counter(
+            self.label_names[t][2:] for row in split.labels for t in row if self.label_names[t][:2] == "B-"
+        )
         return {kind: starts.get(kind, 0) for kind in entity_types(self.label_names)}
 
     def describe_lengths(self, tokenizer: Any, texts: Sequence[Any]) -> tuple[list[int], list[str]]:
