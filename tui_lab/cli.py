@@ -282,8 +282,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"model:     {result['model']}")
     print(f"data:      {result['data']}  (n={result['n']})")
-    for key in ("accuracy", "f1_macro", "precision_macro", "recall_macro"):
+    for key in result["headline"]:
         print(f"{key:<16} {result[key]:.4f}")
+    per_type = {k: v for k, v in result.items() if k.startswith("f1/")}
+    for key, value in per_type.items():
+        print(f"{key:<16} {value:.4f}")
+    if "confusion_matrix" not in result:
+        return EXIT_OK
     width = max(len(label) for label in result["labels"])
     print("confusion matrix (rows: true, columns: predicted)")
     print(" " * (width + 2) + " ".join(f"{label[:8]:>8}" for label in result["labels"]))
@@ -340,7 +345,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
         acc = f"{r.best['accuracy']:.3f}" if "accuracy" in r.best else "-"
-        f1 = f"{r.best['f1_macro']:.3f}" if "f1_macro" in r.best else "-"
+        f1 = f"{r.best.get('f1_macro', r.best.get('f1')):.3f}" if {"f1_macro", "f1"} & set(r.best) else "-"
         print(
             f"{r.name[:36]:<36} {r.status:<14} {r.model_label[:24]:<24} {started:<17} "
             f"{f'{r.step}/{r.total_steps}':>11} {acc:>6} {f1:>6}"

@@ -23,7 +23,7 @@ from tui_lab.core.events import (
 
 
 def describe_metrics(
-    metrics: dict[str, float], keys: tuple[str, ...] = ("accuracy", "f1_micro", "f1_macro", "loss")
+    metrics: dict[str, float], keys: tuple[str, ...] = ("accuracy", "f1_micro", "f1_macro", "f1", "loss")
 ) -> str:
     """``accuracy 0.912  f1_macro 0.910  loss 0.245``."""
     return "  ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics)

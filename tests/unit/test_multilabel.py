@@ -192,6 +192,19 @@ def test_pipeline_and_predict_choose_the_same_labels(tiny_run, capsys) -> None:
             assert p["probabilities"][s["label"]] == pytest.approx(s["score"], abs=1e-4)
 
 
+def test_eval_scores_a_multilabel_model_as_its_run_did(tiny_run, capsys) -> None:
+    run_dir, _, _ = tiny_run
+    test_file = run_dir.parent.parent / "data" / "test.jsonl"
+    assert main(["eval", str(run_dir), "--data", str(test_file), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    report = json.loads((run_dir / "report.json").read_text())
+    for key in ("f1_micro", "f1_macro", "subset_accuracy"):
+        assert result[key] == pytest.approx(report["test"][key], abs=1e-6)
+    assert result["headline"][0] == "f1_micro" and "confusion_matrix" not in result
+    assert main(["eval", str(run_dir), "--data", str(test_file)]) == 0
+    assert "f1/billing" in capsys.readouterr().out
+
+
 def _ml_config(tmp_path: Path) -> LabConfig:
     cfg = LabConfig()
     cfg.data.train = str(_subset(tmp_path / "data", {"train": 160, "dev": 40, "test": 40}))

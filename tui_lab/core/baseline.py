@@ -91,6 +91,8 @@ def run_baseline(
         "seconds": float}`` when it could not be fitted or scored.
     """
     start = time.perf_counter()
+    if train.texts and not isinstance(train.texts[0], str):  # word lists: named-entity data
+        return {"skipped": "a TF-IDF text classifier has no per-word (ner) form", "seconds": 0.0}
     try:
         fitted_on = sample_train(train, MAX_TRAIN_ROWS, seed)
         model = fit_baseline(fitted_on, seed, len(label_names))

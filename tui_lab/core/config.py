@@ -115,6 +115,11 @@ class DataConfig:
     label_delimiter: str = setting(
         "|", "separates a text's labels in a string label (multilabel only)", label="label delimiter"
     )
+    label_all_subtokens: bool = setting(
+        False,
+        "ner: every sub-token of a word learns its tag (default: the first only, the rest ignored)",
+        label="tag all sub-tokens",
+    )
 
 
 @dataclass
@@ -134,7 +139,8 @@ class ModelConfig:
     )
     task: str = setting(
         "",
-        "objective: classify (one label a text) or multilabel; empty = from the data (list labels: multilabel)",
+        "objective: classify (one label a text), multilabel or ner (a tag a word); empty = from the data "
+        "(list labels: multilabel; a .conll file or tokens+tags columns: ner)",
         metavar="TASK",
         choices=("", *TASKS),
     )
@@ -177,7 +183,7 @@ class TrainConfig:
     )
     metric_for_best_model: str = setting(
         "",
-        "dev metric that picks best/; empty = the task's (f1_macro; multilabel f1_micro)",
+        "dev metric that picks best/; empty = the task's (f1_macro; multilabel f1_micro; ner f1)",
         flag="--metric",
         metavar="NAME",
         label="best metric",

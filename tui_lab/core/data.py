@@ -30,6 +30,7 @@ FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+TOKEN_SUFFIXES = (".conll", ".bio")  # CoNLL token-tag files (named-entity data, core/token_data.py)
 TEXT_NAMES = (
     "text",
     "sentence",
@@ -192,7 +193,8 @@ def bundled_sample(name: str) -> Path | None:
 def find_split_files(folder: Path) -> dict[str, str]:
     """``{"train": ..., "dev": ..., "test": ...}`` for the split files found in a folder."""
     found: dict[str, str] = {}
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
+    suffixes = (*FORMATS, *TOKEN_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     for split, names in SPLIT_NAMES.items():
         for name in names:
             match = next((p for p in files if p.stem.lower() == name), None)
@@ -219,6 +221,11 @@ def check_file(path: str) -> Path:
         raise DataError(f"{p} does not exist; check the path.")
     if p.is_dir():
         raise DataError(f"{p} is a folder, not a file; give a .csv, .tsv, .jsonl or .parquet file.")
+    if p.suffix.lower() in TOKEN_SUFFIXES:
+        raise DataError(
+            f"{p} is a CoNLL file of token tags (named-entity data); train it with "
+            f"{setting_ref('model.task', 'ner')}."
+        )
     if p.suffix.lower() not in FORMATS:
         known = ", ".join(sorted(FORMATS))
         raise DataError(f"{p} has an unknown format '{p.suffix or '(none)'}'; use one of {known}.")
@@ -427,6 +434,11 @@ def infer_columns(table: Table, text_column: str = "", label_column: str = "") -
     if not text:
         strings = [c for c in cols if c != label and _mostly_text(table.columns[c])]
         text = strings[0] if len(strings) == 1 else ""
+    if not text and {"tokens", "tags"} <= set(lowered):
+        raise DataError(
+            f"{table.source} has tokens and tags columns (named-entity data); train it with "
+            f"{setting_ref('model.task', 'ner')}."
+        )
     if not text:
         raise DataError(
             f"{table.source} has no text column I can recognise (it has: {have}); name it with {setting_ref('data.text_column')}."
@@ -740,5 +752,10 @@ def shared_texts(a: Split, b: Split) -> int:
     Texts are compared after strip + lower-case; only ``b``'s are held in a set, so pass the
     smaller split as ``b`` (a 1,000,000-row ``a`` then costs one pass, not a copy).
     """
-    wanted = {t.strip().lower() for t in b.texts}
-    return len({key for key in (t.strip().lower() for t in a.texts) if key in wanted})
+    wanted = {_key(t) for t in b.texts}
+    return len({key for key in (_key(t) for t in a.texts) if key in wanted})
+
+
+def _key(text: Any) -> str:
+    """A text (or a named-entity row's word list, joined) stripped and lower-cased."""
+    return (" ".join(text) if isinstance(text, list) else text).strip().lower()

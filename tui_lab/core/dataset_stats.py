@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tui_lab.core.config import DataConfig, LabConfig
-from tui_lab.core.data import Split, label_counts, length_stats, load_data, resolve_sources, shared_texts
+from tui_lab.core.data import Split, length_stats, load_data, resolve_sources, shared_texts
 from tui_lab.core.errors import LabError
 
 LENGTH_SAMPLE = 100_000
@@ -47,6 +47,7 @@ class DatasetStats:
     shared_train_dev: int  # distinct dev texts also in train (after strip + lower-case)
     notes: list[str]  # what loading did (dropped rows...)
     length_note: str = ""  # how the lengths were measured, when not exactly
+    details: list[str] = field(default_factory=list)  # the task's own lines (NER: words a sentence)
 
     def lengths(self, max_length: int) -> dict[str, Any]:
         """Percentiles of the train token lengths and the share cut at ``max_length``."""
@@ -59,23 +60,29 @@ def describe(cfg: LabConfig) -> DatasetStats:
     Raises:
         DataError: the data cannot be loaded (the same sentence a run would give).
     """
-    from tui_lab.core.tasks import TASKS
+    from tui_lab.core.tasks import TASKS, detect_task, task_for, task_for_labels
 
-    task = cfg.model.task  # empty: list labels make it multi-label
-    bundle = load_data(cfg.data, cfg.train.seed, TASKS[task].multilabel if task else None)
-    tokenizer, note = _tokenizer(cfg, bundle.train.texts)
+    name = cfg.model.task or detect_task(cfg.data)[0]  # empty: list labels make it multi-label
+    bundle = TASKS[name].load_data(cfg.data, cfg.train.seed) if name else load_data(cfg.data, cfg.train.seed)
+    task = task_for(name or task_for_labels(bundle.multilabel), bundle.label_names, cfg)
+    tokenizer, note = _tokenizer(cfg, task.plain_texts(bundle.train.texts))
     rng = random.Random(0)
     splits: dict[str, SplitStats] = {}
-    for name in ("train", "dev", "test"):
-        split: Split | None = getattr(bundle, name)
+    details: list[str] = []
+    for split_name in ("train", "dev", "test"):
+        split: Split | None = getattr(bundle, split_name)
         if split is not None:
             texts = split.texts if len(split) <= LENGTH_SAMPLE else rng.sample(split.texts, LENGTH_SAMPLE)
-            lengths = _lengths(tokenizer, texts)
-            splits[name] = SplitStats(len(split), label_counts(split, bundle.label_names), lengths)
+            if tokenizer is None:
+                lengths = [len(t.split()) + 2 for t in task.plain_texts(texts)]
+            else:
+                lengths, more = task.describe_lengths(tokenizer, texts)
+                details = details or more
+            splits[split_name] = SplitStats(len(split), task.label_counts(split), lengths)
     if splits["train"].sampled:
         note = "; ".join(filter(None, [note, f"lengths from {LENGTH_SAMPLE:,} sampled rows"]))
     return DatasetStats(
-        labels=list(bundle.label_names),
+        labels=list(splits["train"].counts),
         splits=splits,
         sources=dict(bundle.sources),
         text_column=bundle.text_column,
@@ -83,6 +90,7 @@ def describe(cfg: LabConfig) -> DatasetStats:
         shared_train_dev=shared_texts(bundle.train, bundle.dev),
         notes=list(bundle.notes),
         length_note=note,
+        details=details,
     )
 
 
@@ -97,13 +105,6 @@ def _tokenizer(cfg: LabConfig, train_texts: list[str]) -> tuple[Any, str]:
         return modeling.load_tokenizer(cfg.model.name, cfg.model.trust_remote_code), ""
     except Exception as exc:  # an offline hub id: estimate, and say so
         return None, f"token lengths estimated from words ({str(exc).split(';')[0]})"
-
-
-def _lengths(tokenizer: Any, texts: list[str]) -> list[int]:
-    if tokenizer is None:
-        return [len(t.split()) + 2 for t in texts]
-    encoded = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-    return [len(ids) for ids in encoded]
 
 
 def file_stamps(cfg: DataConfig) -> dict[str, tuple[float, int]]:

@@ -1,4 +1,4 @@
-"""Evaluating a saved classifier on a labelled file (``tui-lab eval``)."""
+"""Evaluating a saved model on a labelled file (``tui-lab eval``): single-label, multi-label or NER."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.data import (
-    clean_rows,
+    clean_rows_indexed,
     encode_labels,
     find_split_files,
     infer_columns,
     label_map,
     read_table,
+    split_label_lists,
 )
 from tui_lab.core.errors import DataError
-from tui_lab.core.metrics import classification_metrics
+from tui_lab.core.metrics import classification_metrics, multilabel_metrics
 
 
 def eval_source(data: str) -> str:
@@ -37,30 +38,30 @@ def evaluate_path(
     drop_empty: bool = False,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Accuracy, macro precision/recall/F1 and the confusion matrix of a model on a file.
+    """A model's metrics on a labelled file, by its task: accuracy, macro precision/recall/F1 and
+    the confusion matrix (single-label); micro/macro F1 and per-label F1 (multi-label); entity
+    precision/recall/F1 per type (NER, on a CoNLL or tokens/tags file).
+
+    ``headline`` in the result names the metrics to show first.
 
     Raises:
         LabError: the model or the data cannot be used (e.g. labels the model does not know).
     """
     from tui_lab.core.predict import Predictor
 
-    table = read_table(eval_source(data))
-    text_col, label_col = infer_columns(table, text_column, label_column)
-    texts, raw, _ = clean_rows(table, text_col, label_col, drop_empty)
+    source = eval_source(data)
     predictor = Predictor.from_path(model, device)
+    if predictor.task.head == "token":
+        return _evaluate_tokens(predictor, source)
+    table = read_table(source)
+    text_col, label_col = infer_columns(table, text_column, label_column)
+    texts, raw, _ = clean_rows_indexed(table, text_col, label_col, drop_empty, predictor.task.multilabel)
     if predictor.task.multilabel:
-        raise DataError(
-            f"tui-lab eval does not score multi-label models yet; {predictor.source}'s test metrics "
-            f"are in its run's report.json."
-        )
+        return _evaluate_multilabel(predictor, table.source, texts, raw)
     label2id = label_map(predictor.labels)
-    try:
-        y_true = encode_labels(raw, label2id, table.source, table.class_names)
-    except DataError:
-        raise DataError(
-            f"{table.source} has labels the model does not know "
-            f"(the model has: {', '.join(predictor.labels)})."
-        ) from None
+    y_true = _known(
+        lambda: encode_labels(raw, label2id, table.source, table.class_names), table.source, predictor
+    )
     preds = predictor.predict(texts)
     y_pred = [label2id[p.label] for p in preds]
     m = classification_metrics(y_true, y_pred, predictor.labels)
@@ -69,5 +70,76 @@ def evaluate_path(
         "model": predictor.source,
         "data": table.source,
         "labels": predictor.labels,
+        "headline": ["accuracy", "f1_macro", "precision_macro", "recall_macro"],
         **{k: m[k] for k in keys},
+    }
+
+
+def _known(encode: Any, source: str, predictor: Any) -> Any:
+    """``encode()``, with labels the model does not know said in one sentence."""
+    try:
+        return encode()
+    except DataError:
+        raise DataError(
+            f"{source} has labels the model does not know (the model has: {', '.join(predictor.labels)})."
+        ) from None
+
+
+def _evaluate_multilabel(predictor: Any, source: str, texts: list[str], raw: list[Any]) -> dict[str, Any]:
+    """Micro/macro F1, subset accuracy and per-label F1 at the model's saved threshold."""
+    import numpy as np
+
+    label2id = label_map(predictor.labels)
+    rows = split_label_lists(raw)
+    flat = _known(lambda: encode_labels([v for r in rows for v in r], label2id, source), source, predictor)
+    y_true = np.zeros((len(rows), len(label2id)), dtype=np.int64)
+    y_pred = np.zeros_like(y_true)
+    it = iter(flat)
+    for i, row in enumerate(rows):
+        y_true[i, [next(it) for _ in row]] = 1
+    for i, p in enumerate(predictor.predict(texts)):
+        y_pred[i, [label2id[name] for name in p.labels]] = 1
+    m = multilabel_metrics(y_true, y_pred, predictor.labels)
+    m.pop("per_class", None)
+    headline = ["f1_micro", "f1_macro", "subset_accuracy", "precision_micro", "recall_micro"]
+    return {"model": predictor.source, "data": source, "labels": predictor.labels, "headline": headline, **m}
+
+
+def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
+    """Entity precision/recall/F1 (seqeval, strict IOB2) over every word's first sub-token."""
+    import numpy as np
+
+    from tui_lab.core.batching import pad_batch
+    from tui_lab.core.token_data import TOKEN_SUFFIXES, read_sentences, to_iob2
+    from tui_lab.core.token_metrics import entity_metrics
+
+    words, raw, starts = read_sentences(source)
+    tags, _ = to_iob2(raw, source, starts, Path(source).suffix.lower() in TOKEN_SUFFIXES)
+    label2id = label_map(predictor.labels)
+    unknown = sorted({t for row in tags for t in row if t not in label2id})
+    if unknown:
+        raise DataError(
+            f"{source} has tags the model does not know ({', '.join(unknown[:5])}; the model has: "
+            f"{', '.join(predictor.labels)})."
+        )
+    task = predictor.task
+    tokens, targets = task.encode(
+        predictor.tokenizer, words, [[label2id[t] for t in row] for row in tags], predictor.max_length
+    )
+    probs = np.zeros((len(tokens), int(tokens.lengths.max()), len(predictor.labels)), dtype=np.float32)
+    for start in range(0, len(tokens), 64):
+        idx = list(range(start, min(start + 64, len(tokens))))
+        batch = {
+            k: v.numpy()
+            for k, v in pad_batch(tokens.rows(idx), predictor.tokenizer.pad_token_id or 0).items()
+        }
+        logits = predictor.backend.logits(batch)
+        probs[idx, : logits.shape[1]] = predictor.scores(logits, "softmax")
+    m = entity_metrics(targets, probs, predictor.labels)
+    return {
+        "model": predictor.source,
+        "data": source,
+        "labels": predictor.labels,
+        "headline": ["f1", "precision", "recall", "accuracy"],
+        **m,
     }

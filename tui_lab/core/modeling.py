@@ -35,6 +35,24 @@ PRESETS: dict[str, Preset] = {
 }
 PRETRAINED_LEARNING_RATE = 3e-5
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# a task's head -> (the presets' BERT class, the Auto class of hub models and saved folders)
+HEADS: dict[str, tuple[str, str]] = {
+    "sequence": ("BertForSequenceClassification", "AutoModelForSequenceClassification"),
+    "token": ("BertForTokenClassification", "AutoModelForTokenClassification"),
+}
+
+
+def head_of(model_config: Any) -> str:
+    """The head of a saved model, from its ``architectures`` (``"sequence"`` when unknown)."""
+    archs = getattr(model_config, "architectures", None) or []
+    return next((h for h, (bert, _) in HEADS.items() for a in archs if a.endswith(bert[4:])), "sequence")
+
+
+def auto_class(head: str) -> Any:
+    """The transformers Auto class that loads a model with this head."""
+    import transformers
+
+    return getattr(transformers, HEADS[head][1])
 
 
 def is_preset(name: str) -> bool:
@@ -235,10 +253,16 @@ def _merge_pair(syms: list[str], a: str, b: str, merged: str) -> list[str]:
 
 # -- models --------------------------------------------------------------------------------------
 def build_preset(
-    name: str, tokenizer: Any, label_names: list[str], max_length: int, problem_type: str | None = None
+    name: str,
+    tokenizer: Any,
+    label_names: list[str],
+    max_length: int,
+    problem_type: str | None = None,
+    head: str = "sequence",
 ) -> Any:
-    """A randomly initialised ``BertForSequenceClassification`` of a preset's shape."""
-    from transformers import BertConfig, BertForSequenceClassification
+    """A randomly initialised ``BertForSequenceClassification`` (or the ``head``'s class) of a preset's shape."""
+    import transformers
+    from transformers import BertConfig
 
     p = PRESETS[name.lower()]
     config = BertConfig(
@@ -255,7 +279,7 @@ def build_preset(
         problem_type=problem_type,
     )
     config._attn_implementation = "sdpa"
-    return BertForSequenceClassification(config)
+    return getattr(transformers, HEADS[head][0])(config)
 
 
 def load_pretrained(
@@ -265,6 +289,7 @@ def load_pretrained(
     trust_remote_code: bool = False,
     dtype: Any = "float32",
     problem_type: str | None = None,
+    head: str = "sequence",
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier from a hub id or a local folder, with a new head for our labels.
 
@@ -281,8 +306,6 @@ def load_pretrained(
         ModelError: the model cannot be found or loaded.
         ConfigError: ``max_length`` is above what the model can take.
     """
-    from transformers import AutoModelForSequenceClassification
-
     config = _auto_config(name, trust_remote_code)
     tokenizer = load_tokenizer(name, trust_remote_code)
     _check_positions(name, config, max_length)
@@ -299,7 +322,7 @@ def load_pretrained(
         )
     try:
         # safetensors only: a pickled pytorch_model.bin could run code when it is loaded
-        model = AutoModelForSequenceClassification.from_pretrained(name, use_safetensors=True, **kwargs)
+        model = auto_class(head).from_pretrained(name, use_safetensors=True, **kwargs)
     except ValueError as exc:
         raise ModelError(f"'{name}' cannot be used as a text classifier: {_first(exc)}.") from None
     except OSError as exc:
@@ -332,13 +355,12 @@ def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, 
     Raises:
         ModelError: the folder cannot be loaded (only safetensors weights are read).
     """
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     tokenizer = load_tokenizer(str(folder))
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            folder, use_safetensors=True, dtype=_torch_dtype(dtype)
-        )
+        head = head_of(AutoConfig.from_pretrained(folder))
+        model = auto_class(head).from_pretrained(folder, use_safetensors=True, dtype=_torch_dtype(dtype))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{folder} could not be loaded: {_first(exc)}.") from None
     return tokenizer, model
@@ -429,6 +451,7 @@ def build(
     vocab_size: int = 8000,
     trust_remote_code: bool = False,
     problem_type: str | None = None,
+    head: str = "sequence",
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model.
 
@@ -437,8 +460,10 @@ def build(
     """
     if is_preset(model_name):
         tokenizer = preset_tokenizer(train_texts, vocab_size, max(512, max_length))
-        return tokenizer, build_preset(model_name, tokenizer, label_names, max_length, problem_type)
-    return load_pretrained(model_name, label_names, max_length, trust_remote_code, problem_type=problem_type)
+        return tokenizer, build_preset(model_name, tokenizer, label_names, max_length, problem_type, head)
+    return load_pretrained(
+        model_name, label_names, max_length, trust_remote_code, problem_type=problem_type, head=head
+    )
 
 
 def check_classifier(path: str, model_config: Any) -> list[str]:
@@ -448,7 +473,7 @@ def check_classifier(path: str, model_config: Any) -> list[str]:
         ModelError: the folder holds a base model with no classification head.
     """
     archs = getattr(model_config, "architectures", None) or []
-    if archs and not any("SequenceClassification" in a for a in archs):
+    if archs and not any("SequenceClassification" in a or "TokenClassification" in a for a in archs):
         raise ModelError(
             f"{path} holds a {archs[0]} without a classification head; fine-tune it "
             f"first: train with {setting_ref('model.name', path)}."

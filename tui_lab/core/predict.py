@@ -223,15 +223,14 @@ class Predictor:
 
     @classmethod
     def _from_checkpoint(cls, path: Path, device: str | None, trust_remote_code: bool) -> Predictor:
-        from transformers import AutoModelForSequenceClassification
-
         from tui_lab.core.device import pick_device
+        from tui_lab.core.modeling import auto_class, head_of
 
         device = pick_device(device or "auto", 0, world_size=1)  # a GPU that is not there: say so first
         folder = resolve_model_dir(path)
         config, tokenizer = _config_and_tokenizer(folder, trust_remote_code)
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
+            model = auto_class(head_of(config)).from_pretrained(
                 folder, trust_remote_code=trust_remote_code, use_safetensors=True
             )
         except Exception as exc:
@@ -313,9 +312,9 @@ class Predictor:
         return logits
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
-        """Label and probabilities for each text (empty texts are allowed)."""
-        probs = self.scores(self.logits(texts, batch_size)).tolist()
-        return [self.task.decode(text, row) for text, row in zip(texts, probs)]
+        """Label and probabilities for each text (empty texts are allowed); a NER model's
+        entity spans (:class:`~tui_lab.core.token_metrics.EntityPrediction`)."""
+        return self.task.predict(self, texts, batch_size)
 
 
 def _config_and_tokenizer(folder: Path, trust_remote_code: bool) -> tuple[Any, Any]:

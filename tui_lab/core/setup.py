@@ -22,7 +22,7 @@ from tui_lab.core.data import DataBundle, load_data
 from tui_lab.core.errors import CheckpointError, ConfigError
 from tui_lab.core.optim import build_optimizer, build_scheduler
 from tui_lab.core.runs import CONFIG_FILE
-from tui_lab.core.tasks import TASKS, Task, task_for, task_for_labels
+from tui_lab.core.tasks import TASKS, Task, detect_task, task_for, task_for_labels
 
 
 @dataclass
@@ -127,7 +127,7 @@ def resolve_task(config: LabConfig, data: DataBundle) -> tuple[Task, list[str]]:
         if data.multilabel:
             notes.append(f"task: {name} (labels are lists)")
     config.model.task = name
-    task = task_for(name, data.label_names)
+    task = task_for(name, data.label_names, config)
     metric = config.train.metric_for_best_model or task.default_metric
     if metric not in task.metric_names:
         raise ConfigError(
@@ -159,12 +159,16 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     configure_cuda_speed(device)
     distributed.init(dist, device)
     seed_everything(config.train.seed)
-    wanted = task_name(config)
+    wanted, why = task_name(config), ""
+    if not wanted:  # the data may say (a CoNLL file: ner)
+        wanted, why = detect_task(config.data)
+        config.model.task = wanted
     if wanted:
         data = TASKS[wanted].load_data(config.data, config.train.seed)
     else:
         data = load_data(config.data, config.train.seed, None)
     task, notes = resolve_task(config, data)
+    notes[:0] = [f"task: {wanted} ({why})"] if why else []
     tokenizer, model = _build_model(config, task, data, last_dir)
     from tui_lab.core import modeling
 

@@ -16,6 +16,11 @@ keys ``text`` and ``labels`` (a JSON list):
 * ``tickets/``      English customer-support tickets with one to three of the tags
                     ``account``, ``billing``, ``bug``, ``delivery``, ``refund``.
 
+One named-entity set is written as ``train.conll``, ``dev.conll`` and ``test.conll`` (one
+``word tag`` pair a line, IOB2 tags, a blank line between sentences; see ``generate_ner.py``):
+
+* ``ner/``          English sentences with ``PER``, ``ORG``, ``LOC`` and ``MISC`` entities.
+
 Everything comes from templates filled by ``random.Random`` with fixed seeds, so running
 ``python sample_data/generate.py`` rewrites byte-identical files. Labels are balanced within
 every split, and no text (compared after strip + lowercase) appears twice in a data set.
@@ -1099,6 +1104,12 @@ def main() -> None:
             f"tickets/{split}.jsonl: {len(rows)} rows ({', '.join(f'{t}={counts[t]}' for t in TICKET_TAGS)}; "
             f"{', '.join(f'{k} tags: {sizes[k]}' for k in sorted(sizes))})"
         )
+    import sys
+
+    sys.path.insert(0, str(ROOT))  # the NER generator is the module beside this file
+    from generate_ner import write_ner
+
+    write_ner(ROOT)
 
 
 if __name__ == "__main__":

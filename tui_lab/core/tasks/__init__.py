@@ -11,20 +11,35 @@ from typing import Any
 from tui_lab.core.tasks.base import Task
 from tui_lab.core.tasks.classify import ClassifyTask
 from tui_lab.core.tasks.multilabel import MultiLabelTask
+from tui_lab.core.tasks.ner import NerTask
 
-TASKS: dict[str, type[Task]] = {ClassifyTask.name: ClassifyTask, MultiLabelTask.name: MultiLabelTask}
+TASKS: dict[str, type[Task]] = {
+    ClassifyTask.name: ClassifyTask,
+    MultiLabelTask.name: MultiLabelTask,
+    NerTask.name: NerTask,
+}
 DEFAULT_TASK = ClassifyTask.name
 # every metric some task can pick best/ by (the config's choices; setup checks the chosen task's)
 METRIC_CHOICES: tuple[str, ...] = tuple(dict.fromkeys(m for t in TASKS.values() for m in t.metric_names))
 
 
-def task_for(name: str, label_names: list[str]) -> Task:
-    """The task called ``name`` for these labels.
+def task_for(name: str, label_names: list[str], config: Any = None) -> Task:
+    """The task called ``name`` for these labels (with its settings from ``config``, if given).
 
     Raises:
         KeyError: no such task (the config's validation names the choices first).
     """
-    return TASKS[name](label_names)
+    cls = TASKS[name]
+    return cls(label_names) if config is None else cls.from_config(config, label_names)
+
+
+def detect_task(data_config: Any) -> tuple[str, str]:
+    """(task, why) when the data alone says which task it is for (a CoNLL file: ner); else ("", "")."""
+    for name, cls in TASKS.items():
+        why = cls.detect(data_config)
+        if why:
+            return name, why
+    return "", ""
 
 
 def task_for_labels(multilabel: bool) -> str:
@@ -33,10 +48,15 @@ def task_for_labels(multilabel: bool) -> str:
 
 
 def task_for_model(model_config: Any) -> Task:
-    """The task a saved classifier decodes with, from its ``problem_type`` (single-label if unset)."""
+    """The task a saved model decodes with: by its head (``*ForTokenClassification``: ner), then its
+    ``problem_type`` (single-label if unset)."""
+    from tui_lab.core.modeling import head_of
+
     labels = [str(model_config.id2label[i]) for i in range(model_config.num_labels)]
+    head = head_of(model_config)
     problem = getattr(model_config, "problem_type", None)
-    cls = next((t for t in TASKS.values() if t.problem_type == problem), TASKS[DEFAULT_TASK])
+    heads = [t for t in TASKS.values() if t.head == head]
+    cls = next((t for t in heads if t.problem_type == problem), heads[0] if heads else TASKS[DEFAULT_TASK])
     return cls.from_model_config(model_config, labels)
 
 
@@ -46,7 +66,9 @@ __all__ = [
     "TASKS",
     "ClassifyTask",
     "MultiLabelTask",
+    "NerTask",
     "Task",
+    "detect_task",
     "task_for",
     "task_for_labels",
     "task_for_model",

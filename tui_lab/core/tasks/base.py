@@ -25,6 +25,7 @@ class Task(ABC):
         lower_is_better: metrics that improve downwards (``loss``, ``perplexity``).
         multilabel: whether a row's label is a list of labels (the data layer reads lists).
         problem_type: the ``problem_type`` saved in ``config.json`` (how a saved model is decoded).
+        head: the model head a saved model of this task has (``sequence``, ``token``).
     """
 
     name: ClassVar[str]
@@ -33,6 +34,7 @@ class Task(ABC):
     lower_is_better: ClassVar[frozenset[str]] = frozenset({"loss"})
     multilabel: ClassVar[bool] = False
     problem_type: ClassVar[str] = "single_label_classification"
+    head: ClassVar[str] = "sequence"  # the model's head (modeling.HEADS): sequence or token
 
     def __init__(self, label_names: list[str]) -> None:
         self.label_names = list(label_names)
@@ -42,7 +44,17 @@ class Task(ABC):
         """Label name -> index (the order the head's outputs have)."""
         return {name: i for i, name in enumerate(self.label_names)}
 
+    @classmethod
+    def from_config(cls, config: Any, label_names: list[str]) -> Task:
+        """The task of a new or resumed run (tasks with settings of their own read them here)."""
+        return cls(label_names)
+
     # -- data ----------------------------------------------------------------------------------
+    @classmethod
+    def detect(cls, cfg: Any) -> str:
+        """Why the data (``cfg``: the data settings) unambiguously asks for this task; ``""`` if not."""
+        return ""
+
     @classmethod
     def load_data(cls, cfg: Any, seed: int) -> Any:
         """The run's :class:`~tui_lab.core.data.DataBundle` (train/dev/test splits and label names).
@@ -60,6 +72,23 @@ class Task(ABC):
         from tui_lab.core.batching import encode
 
         return encode(tokenizer, texts, max_length), self.targets(labels)
+
+    def plain_texts(self, texts: Sequence[Any]) -> list[str]:
+        """A split's rows as plain strings (what a preset tokenizer learns its vocabulary from)."""
+        return list(texts)
+
+    def label_counts(self, split: Any) -> dict[str, int]:
+        """What the Dataset pane counts in a split: examples per label (tasks may count otherwise)."""
+        from tui_lab.core.data import label_counts
+
+        return label_counts(split, self.label_names)
+
+    def describe_lengths(self, tokenizer: Any, texts: Sequence[Any]) -> tuple[list[int], list[str]]:
+        """Tokens per row with special tokens, untruncated, and lines of detail for the Dataset pane."""
+        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)[
+            "input_ids"
+        ]
+        return [len(ids) for ids in encoded], []
 
     @abstractmethod
     def targets(self, labels: Sequence[Any]) -> np.ndarray:
@@ -104,6 +133,15 @@ class Task(ABC):
     @abstractmethod
     def decode(self, text: str, output: Sequence[float]) -> Any:
         """One prediction for the console and the CLI."""
+
+    def predict(self, predictor: Any, texts: list[str], batch_size: int = 64) -> list[Any]:
+        """Predictions of a loaded model (:class:`~tui_lab.core.predict.Predictor`) for texts.
+
+        One score row per text, decoded; tasks whose answer is not one row a text (entity
+        spans) override it.
+        """
+        probs = predictor.scores(predictor.logits(texts, batch_size)).tolist()
+        return [self.decode(text, row) for text, row in zip(texts, probs)]
 
     @classmethod
     def from_model_config(cls, model_config: Any, label_names: list[str]) -> Task:

@@ -129,7 +129,8 @@ class LossChart(RunChart):
 
 
 class MetricsChart(RunChart):
-    """Dev accuracy and macro-F1 at each evaluation, with the TF-IDF baseline's accuracy."""
+    """Dev accuracy and F1 (macro; a NER run's entity F1) at each evaluation, with the TF-IDF
+    baseline's accuracy."""
 
     title = "dev accuracy · macro-F1"
 
@@ -138,7 +139,7 @@ class MetricsChart(RunChart):
 
     def draw(self, plt: Any, h: RunHistory) -> None:
         values: list[float] = []
-        for name, color in (("accuracy", "green"), ("f1_macro", "magenta")):
+        for name, color in (("accuracy", "green"), ("f1_macro", "magenta"), ("f1", "magenta")):
             xs, ys = _finite(h.evaluated_at_steps, h.metric_series(name))
             if xs:
                 self.line(xs, ys, color, "dot" if len(xs) < 3 else "braille")

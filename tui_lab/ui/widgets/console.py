@@ -1,4 +1,5 @@
-"""The Console pane: type a sentence, see its label and every class's probability.
+"""The Console pane: type a sentence, see its label and every class's probability (or, for a NER
+model, the sentence with its entities highlighted).
 
 Predictions run in a thread worker on a :class:`tui_lab.core.predict.Predictor`. The model is the
 best checkpoint of the current run as soon as one exists (reloaded when a newer best is saved,
@@ -23,8 +24,43 @@ BAR_WIDTH = 24
 MAX_HISTORY = 200
 
 
+ENTITY_STYLES = ("bold black on cyan", "bold black on magenta", "bold black on yellow", "bold black on green")
+
+
+def entity_card(pred: Any) -> Table:
+    """A NER prediction: the sentence with each entity highlighted and tagged with its type and
+    score, then one line per entity."""
+    kinds = sorted({e["entity_group"] for e in pred.entities})
+    style = {k: ENTITY_STYLES[i % len(ENTITY_STYLES)] for i, k in enumerate(kinds)}
+    line = Text()
+    line.append("› ", "dim")
+    at = 0
+    for e in pred.entities:
+        line.append(pred.text[at : e["start"]])
+        line.append(pred.text[e["start"] : e["end"]], style[e["entity_group"]])
+        line.append(f" {e['entity_group']} {e['score']:.2f}", "dim " + style[e["entity_group"]].split()[-1])
+        at = e["end"]
+    line.append(pred.text[at:])
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column()
+    found = f"{len(pred.entities)} entit{'y' if len(pred.entities) == 1 else 'ies'}"
+    table.add_row(Text(found, style="bold green"), line)
+    for e in pred.entities:
+        table.add_row(
+            Text(f"  {e['entity_group']}", style=style[e["entity_group"]].split()[-1]),
+            Text(
+                f"{pred.text[e['start'] : e['end']]}  {e['score']:.3f}  [{e['start']}:{e['end']}]",
+                style="dim",
+            ),
+        )
+    return table
+
+
 def prediction_card(pred: Any) -> Table:
-    """The text, its label, and one bar per class (highest first)."""
+    """The text, its label, and one bar per class (highest first); a NER model's entities."""
+    if hasattr(pred, "entities"):
+        return entity_card(pred)
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
     table.add_column()

@@ -81,6 +81,8 @@ def length_summary(stats: DatasetStats, max_length: int) -> Text:
     text.append(f"\n{shared} shared by train/dev", "bold red" if shared else "dim")
     rows = " · ".join(f"{k} {v.rows:,}" for k, v in stats.splits.items())
     text.append(f" · {rows}", "dim")
+    for line in stats.details:
+        text.append(f"\n{line}", "dim")
     for note in stats.notes + ([stats.length_note] if stats.length_note else []):
         text.append(f"\n{note}", "yellow")
     return text
@@ -189,9 +191,10 @@ class DatasetPane(Vertical):
 
     @work(thread=True, exclusive=True, group="dataset", exit_on_error=False, description="load dataset")
     def _load(self, cfg: LabConfig) -> None:
-        from tui_lab.core.data import read_preview, resolve_sources
+        from tui_lab.core.data import resolve_sources
         from tui_lab.core.errors import LabError
         from tui_lab.core.imports import import_heavy
+        from tui_lab.core.token_data import read_preview
 
         worker = get_current_worker()
         try:

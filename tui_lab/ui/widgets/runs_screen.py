@@ -84,7 +84,9 @@ class RunsScreen(Screen[str | None]):
                 started,
                 f"{r.step}/{r.total_steps}",
                 f"{r.best['accuracy']:.4f}" if "accuracy" in r.best else "-",
-                f"{r.best['f1_macro']:.4f}" if "f1_macro" in r.best else "-",
+                f"{r.best.get('f1_macro', r.best.get('f1')):.4f}"
+                if {"f1_macro", "f1"} & set(r.best)
+                else "-",
                 str(r.world_size),
                 key=r.path,
             )

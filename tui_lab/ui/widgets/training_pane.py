@@ -74,7 +74,7 @@ def confusion_table(h: RunHistory) -> Table | Text:
     ev = h.last_eval
     if ev is None:
         return Text("confusion matrix\nafter the first\nevaluation", style="dim")
-    if ev.confusion_matrix is None:  # multi-label runs: per-label F1 instead
+    if ev.confusion_matrix is None:  # multi-label, NER: the task's per-label or per-entity-type F1
         return per_label_f1(ev.step, ev.labels, ev.metrics)
     short = [label[:5] for label in ev.labels]
     table = Table(
@@ -97,13 +97,24 @@ def confusion_table(h: RunHistory) -> Table | Text:
     return table
 
 
+F1_BAR = 8
+
+
 def per_label_f1(step: int, labels: list[str], metrics: dict[str, float]) -> Text:
-    """Each label's dev F1 (``f1/<label>`` metrics), one line a label."""
-    text = Text(f"F1 by label @ {step}", style="dim")
-    for label in labels:
-        value = metrics.get(f"f1/{label}")
-        text.append(f"\n{label[:10]:<10} ")
-        text.append("-" if value is None else f"{value:.3f}", "green" if value and value >= 0.8 else "")
+    """A bar and the dev F1 of each ``f1/<name>`` metric the task reports (a label of a multi-label
+    run, an entity type of a NER run); without any, one line per label with ``-``."""
+    names = [k[3:] for k in metrics if k.startswith("f1/")] or labels
+    text = Text(f"F1 by {'label' if set(names) <= set(labels) else 'entity type'} @ {step}", style="dim")
+    for name in names:
+        value = metrics.get(f"f1/{name}")
+        text.append(f"\n{name[:10]:<10} ")
+        if value is None:
+            text.append("-")
+            continue
+        filled = round(F1_BAR * value)
+        text.append("█" * filled, "green" if value >= 0.8 else "yellow")
+        text.append("░" * (F1_BAR - filled), "dim")
+        text.append(f" {value:.3f}", "green" if value >= 0.8 else "")
     return text
 
 
