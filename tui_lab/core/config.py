@@ -222,17 +222,44 @@ class TrainConfig:
     )
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+@dataclass
+class ExplainConfig:
+    """How token explanations are computed (``tui-lab explain``, the console's ctrl+e)."""
+
+    n_steps: int = setting(
+        20,
+        "Integrated Gradients steps from the [PAD] baseline to the text (more: exacter, slower)",
+        flag="--explain-steps",
+        form=None,
+        min=2,
+        max=1000,
+    )
+    internal_batch_size: int = setting(
+        0,
+        "interpolated inputs per forward pass when explaining; 0 = all steps of a text at once",
+        flag="--explain-batch-size",
+        form=None,
+        min=0,
+    )
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "explain": ExplainConfig,
+}
 RUN_SECTION = "run"  # written into a run's config.toml: what the run was, not what to set
 
 
 @dataclass
 class LabConfig:
-    """The whole configuration of a run: ``data``, ``model`` and ``train`` sections."""
+    """The whole configuration of a run: ``data``, ``model``, ``train`` and ``explain`` sections."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
 
     # -- access by dotted path ---------------------------------------------------------------
     def get(self, path: str) -> Any:
