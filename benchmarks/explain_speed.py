@@ -79,7 +79,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    parser.add_argument("--steps", default=str(ExplainConfig().n_steps), help="n_steps values, comma separated")
+    parser.add_argument(
+        "--steps", default=str(ExplainConfig().n_steps), help="n_steps values, comma separated"
+    )
     parser.add_argument("--n", type=int, default=20, help="sentences per model")
     args = parser.parse_args()
 

@@ -234,4 +234,3 @@ class _Explainer:
         words = merge_words(text, offsets, scores)
         label = self.predictor.labels[target]
         return Explanation(text, label, float(probs[target]), words)
-

@@ -378,6 +378,11 @@ class LabApp(App[int]):
         yield SystemCommand(
             "Open model", "Use a run or model folder in the console (ctrl+l)", self.action_open_model
         )
+        yield SystemCommand(
+            "Explain sentence",
+            "Which words made the console's sentence get its label (ctrl+e)",
+            self.query_one(ConsolePane).action_explain,
+        )
         yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
         yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)
         yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f7)", self.action_export)
