@@ -35,11 +35,11 @@ BEST_METRICS = ("", *METRIC_CHOICES)  # "" = the task's default; setup checks th
 DEFAULT_DATA = "sample_data/sentiment"
 
 
-FORM_GROUPS = ("model", "training", "evaluation", "data", "run")
+FORM_GROUPS = ("model", "training", "evaluation", "data", "explain", "run")
 """The hyperparameter form's groups, in the order they are shown."""
 DATASET_PANE = "dataset"
 """``form=DATASET_PANE``: edited in the Dataset pane, not in the hyperparameter form."""
-_SECTION_GROUP = {"data": "data", "model": "model", "train": "training"}
+_SECTION_GROUP = {"data": "data", "model": "model", "train": "training", "explain": "explain"}
 _DEFAULT_METAVAR = {int: "N", float: "F", str: "TEXT"}
 
 
@@ -230,7 +230,7 @@ class ExplainConfig:
         20,
         "Integrated Gradients steps from the [PAD] baseline to the text (more: exacter, slower)",
         flag="--explain-steps",
-        form=None,
+        label="IG steps",
         min=2,
         max=1000,
     )
@@ -238,7 +238,7 @@ class ExplainConfig:
         0,
         "interpolated inputs per forward pass when explaining; 0 = all steps of a text at once",
         flag="--explain-batch-size",
-        form=None,
+        label="IG batch",
         min=0,
     )
 

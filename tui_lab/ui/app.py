@@ -330,7 +330,7 @@ class LabApp(App[int]):
             except LabError as exc:
                 self.notify(exc.render("label"), title="Config not loaded", severity="error")
                 return
-            for section in ("data", "model", "train"):
+            for section in ("data", "model", "train", "explain"):
                 setattr(self.config, section, getattr(loaded, section))
             self.config_path = path
             self.query_one(HparamForm).sync_from_config()

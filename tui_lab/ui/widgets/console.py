@@ -42,7 +42,9 @@ def prediction_card(pred: Any, explanation: Any = None) -> Table:
         bar.append("░" * (BAR_WIDTH - filled), style="dim")
         table.add_row(Text(f"  {label}", style="dim"), bar, Text(f"{p:.3f}", style="dim"))
     if explanation is not None:
-        why = Text(f"  why ({explanation.label})", style="dim")
+        # a multi-label set is explained through its most probable label: name it
+        named = "" if explanation.label == pred.label else f" ({explanation.label})"
+        why = Text(f"  why{named}", style="dim")
         table.add_row(why, explanation_text(explanation), Text(""))
     return table
 
