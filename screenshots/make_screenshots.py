@@ -1,13 +1,16 @@
-"""Screenshots of the lab for the README: idle, training mid-run, and the console after predictions.
+"""Screenshots of the lab for the README: idle, training mid-run, the console after predictions,
+and a sentence explained word by word (ctrl+e).
 
 Drives the real app (Textual's Pilot, 120x40) on the sample data with a real training run, saves
 SVGs, and converts them to PNG with ``rsvg-convert`` (Debian: librsvg2-bin) when it is installed.
 
     python screenshots/make_screenshots.py
+    python screenshots/make_screenshots.py --explain-only RUN_DIR   # lab-explain only, on a trained run
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import shutil
 import subprocess
@@ -28,18 +31,44 @@ SENTENCES = [
     "I wanted to like this film, but the plot made no sense.",
 ]
 
+EXPLAINED = "The staff were lovely, but the room was noisy and the breakfast bland."
 
-async def shoot(size: tuple[int, int] = (120, 40)) -> list[Path]:
-    config = LabConfig()
-    config.train.output_dir = tempfile.mkdtemp(prefix="tui-lab-shots-")
-    app = LabApp(config)
-    shots: list[Path] = []
+
+async def explain(app: LabApp, pilot, save) -> None:
+    """Explain one sentence in the console (ctrl+e) and shoot it."""
+    await pilot.press("f5", *EXPLAINED, "ctrl+e")
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.5)
+    save("lab-explain")
+
+
+def saver(app: LabApp, shots: list[Path]):
+    """A function that saves the app's screen as screenshots/<name>.svg."""
 
     def save(name: str) -> None:
         path = HERE / f"{name}.svg"
         app.save_screenshot(path.name, path=str(HERE))
         shots.append(path)
 
+    return save
+
+
+async def shoot_explain(run_dir: str, size: tuple[int, int] = (120, 40)) -> list[Path]:
+    """Only the explanation shot, on a run that is already trained."""
+    app = LabApp(LabConfig(), model_dir=run_dir)
+    shots: list[Path] = []
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await explain(app, pilot, saver(app, shots))
+    return shots
+
+
+async def shoot(size: tuple[int, int] = (120, 40)) -> list[Path]:
+    config = LabConfig()
+    config.train.output_dir = tempfile.mkdtemp(prefix="tui-lab-shots-")
+    app = LabApp(config)
+    shots: list[Path] = []
+    save = saver(app, shots)
     async with app.run_test(size=size) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause(0.5)
@@ -59,12 +88,17 @@ async def shoot(size: tuple[int, int] = (120, 40)) -> list[Path]:
         await app.workers.wait_for_complete()
         await pilot.pause(0.5)
         save("lab-console")
+        await explain(app, pilot, save)
     shutil.rmtree(config.train.output_dir, ignore_errors=True)
     return shots
 
 
 def main() -> None:
-    for svg in asyncio.run(shoot()):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--explain-only", metavar="RUN_DIR", help="only lab-explain, on this run")
+    args = parser.parse_args()
+    shots = shoot_explain(args.explain_only) if args.explain_only else shoot()
+    for svg in asyncio.run(shots):
         if shutil.which("rsvg-convert"):
             subprocess.run(["rsvg-convert", str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
         print(svg.relative_to(HERE.parent))

@@ -115,3 +115,17 @@ def exported_run(tmp_path_factory) -> tuple[Path, dict]:
     cfg.train.baseline = False
     run = Path(Trainer(cfg).run().run_dir)
     return run, export(run, rounds=1)
+
+
+@pytest.fixture(scope="session")
+def sentiment_run(tmp_path_factory) -> Path:
+    """One tiny-bert run trained once on ``sample_data/sentiment`` (for explanations): its folder."""
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.train import Trainer
+
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.max_length, cfg.model.vocab_size = str(SAMPLE / "sentiment"), 40, 1000
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.patience = 2, 32, 0
+    cfg.train.baseline, cfg.train.tensorboard = False, False
+    cfg.train.output_dir, cfg.train.run_name = str(tmp_path_factory.mktemp("explain") / "runs"), "s"
+    return Path(Trainer(cfg).run().run_dir)

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tui_lab import __version__, env_cmd
+from tui_lab import __version__, cli_explain, env_cmd
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError
 
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tui_lab.cli_deploy import add_parsers
 
     add_parsers(sub)
+    cli_explain.add_parsers(sub)
     env_cmd.add_parser(sub)
     return p
 
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from tui_lab.cli_deploy import COMMANDS
 
     commands.update(COMMANDS)
+    commands.update(cli_explain.COMMANDS)
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:

@@ -35,11 +35,11 @@ BEST_METRICS = ("", *METRIC_CHOICES)  # "" = the task's default; setup checks th
 DEFAULT_DATA = "sample_data/sentiment"
 
 
-FORM_GROUPS = ("model", "training", "evaluation", "data", "run")
+FORM_GROUPS = ("model", "training", "evaluation", "data", "explain", "run")
 """The hyperparameter form's groups, in the order they are shown."""
 DATASET_PANE = "dataset"
 """``form=DATASET_PANE``: edited in the Dataset pane, not in the hyperparameter form."""
-_SECTION_GROUP = {"data": "data", "model": "model", "train": "training"}
+_SECTION_GROUP = {"data": "data", "model": "model", "train": "training", "explain": "explain"}
 _DEFAULT_METAVAR = {int: "N", float: "F", str: "TEXT"}
 
 
@@ -228,17 +228,44 @@ class TrainConfig:
     )
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+@dataclass
+class ExplainConfig:
+    """How token explanations are computed (``tui-lab explain``, the console's ctrl+e)."""
+
+    n_steps: int = setting(
+        20,
+        "Integrated Gradients steps from the [PAD] baseline to the text (more: exacter, slower)",
+        flag="--explain-steps",
+        label="IG steps",
+        min=2,
+        max=1000,
+    )
+    internal_batch_size: int = setting(
+        0,
+        "interpolated inputs per forward pass when explaining; 0 = all steps of a text at once",
+        flag="--explain-batch-size",
+        label="IG batch",
+        min=0,
+    )
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "explain": ExplainConfig,
+}
 RUN_SECTION = "run"  # written into a run's config.toml: what the run was, not what to set
 
 
 @dataclass
 class LabConfig:
-    """The whole configuration of a run: ``data``, ``model`` and ``train`` sections."""
+    """The whole configuration of a run: ``data``, ``model``, ``train`` and ``explain`` sections."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
 
     # -- access by dotted path ---------------------------------------------------------------
     def get(self, path: str) -> Any:

@@ -330,7 +330,7 @@ class LabApp(App[int]):
             except LabError as exc:
                 self.notify(exc.render("label"), title="Config not loaded", severity="error")
                 return
-            for section in ("data", "model", "train"):
+            for section in ("data", "model", "train", "explain"):
                 setattr(self.config, section, getattr(loaded, section))
             self.config_path = path
             self.query_one(HparamForm).sync_from_config()
@@ -377,6 +377,11 @@ class LabApp(App[int]):
         yield SystemCommand("Open config", "Load settings from TOML (ctrl+o)", self.action_open_config)
         yield SystemCommand(
             "Open model", "Use a run or model folder in the console (ctrl+l)", self.action_open_model
+        )
+        yield SystemCommand(
+            "Explain sentence",
+            "Which words made the console's sentence get its label (ctrl+e)",
+            self.query_one(ConsolePane).action_explain,
         )
         yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
         yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)

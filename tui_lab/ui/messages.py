@@ -64,3 +64,14 @@ class Predicted(Message):
     predictions: list[Any]
     model: str
     error: str | None = None
+
+
+@dataclass
+class Explained(Message):
+    """A console sentence explained word by word (``key`` names its "explaining…" card), or why not."""
+
+    key: int
+    prediction: Any
+    explanation: Any
+    model: str
+    error: str | None = None

@@ -1,8 +1,9 @@
 """The Console pane: type a sentence, see its label and every class's probability (or, for a NER
 model, the sentence with its entities highlighted).
 
-Predictions run in a thread worker on a :class:`tui_lab.core.predict.Predictor`. The model is the
-best checkpoint of the current run as soon as one exists (reloaded when a newer best is saved,
+Predictions run in a thread worker on a :class:`tui_lab.core.predict.Predictor`; ctrl+e explains
+the sentence (the one typed, else the latest) word by word in another worker, under its prediction.
+The model is the best checkpoint of the current run as soon as one exists (reloaded when a newer best is saved,
 also while training goes on), or a run or model folder the user opened.
 """
 
@@ -15,10 +16,12 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Static
 
-from tui_lab.ui.messages import Predicted
+from tui_lab.ui.messages import Explained, Predicted
+from tui_lab.ui.widgets.explanation import explanation_text
 
 BAR_WIDTH = 24
 MAX_HISTORY = 200
@@ -57,8 +60,9 @@ def entity_card(pred: Any) -> Table:
     return table
 
 
-def prediction_card(pred: Any) -> Table:
-    """The text, its label, and one bar per class (highest first); a NER model's entities."""
+def prediction_card(pred: Any, explanation: Any = None) -> Table:
+    """The text, its label, one bar per class (highest first) and, when given, the coloured words;
+    a NER model's entities."""
     if hasattr(pred, "entities"):
         return entity_card(pred)
     table = Table.grid(padding=(0, 1))
@@ -74,19 +78,28 @@ def prediction_card(pred: Any) -> Table:
         bar = Text("█" * filled, style="green" if label == pred.label else "blue")
         bar.append("░" * (BAR_WIDTH - filled), style="dim")
         table.add_row(Text(f"  {label}", style="dim"), bar, Text(f"{p:.3f}", style="dim"))
+    if explanation is not None:
+        # a multi-label set is explained through its most probable label: name it
+        named = "" if explanation.label == pred.label else f" ({explanation.label})"
+        why = Text(f"  why{named}", style="dim")
+        table.add_row(why, explanation_text(explanation), Text(""))
     return table
 
 
 class PredictionCard(Static):
     """One prediction in the console's history."""
 
-    def __init__(self, prediction: Any) -> None:
-        super().__init__(prediction_card(prediction), classes="prediction")
+    def __init__(self, prediction: Any, explanation: Any = None) -> None:
+        super().__init__(prediction_card(prediction, explanation), classes="prediction")
         self.prediction = prediction
+        self.explanation = explanation
 
 
 class ConsolePane(Vertical):
-    """Enter a sentence; predictions stack up newest first."""
+    """Enter a sentence; predictions stack up newest first; ctrl+e explains one."""
+
+    # priority: the sentence box's own ctrl+e (cursor to the end; the end key still does that)
+    BINDINGS = [Binding("ctrl+e", "explain", "Explain", priority=True)]
 
     def __init__(self, model_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -94,6 +107,7 @@ class ConsolePane(Vertical):
         self._predictor: Any = None
         self._loaded_from: tuple[str, float] | None = None
         self._lock = threading.Lock()
+        self._explaining: dict[int, Static] = {}  # key -> its "explaining…" card
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="type a sentence and press Enter", id="console-input")
@@ -156,20 +170,82 @@ class ConsolePane(Vertical):
 
     @on(Predicted)
     def _show(self, message: Predicted) -> None:
-        history = self.query_one("#console-history", VerticalScroll)
         if message.error:
-            history.mount(Static(Text(message.error, style="bold red"), classes="prediction"), before=0)
+            self._add_card(Static(Text(message.error, style="bold red"), classes="prediction"))
             return
         self.query_one("#console-model", Static).update(Text(f"model: {message.model}", style="dim"))
         for pred in message.predictions:
-            card = PredictionCard(pred)
-            if history.children:
-                history.mount(card, before=0)
-            else:
-                history.mount(card)
+            self._add_card(PredictionCard(pred))
+
+    def _add_card(self, card: Static) -> None:
+        """Put a card on top of the history (the oldest beyond MAX_HISTORY go)."""
+        history = self.query_one("#console-history", VerticalScroll)
+        if history.children:
+            history.mount(card, before=0)
+        else:
+            history.mount(card)
         for old in list(history.children)[MAX_HISTORY:]:
             old.remove()
         history.scroll_home(animate=False)
+
+    # -- explanations ----------------------------------------------------------------------------
+    def action_explain(self) -> None:
+        """Explain the typed sentence (else the latest one) in a worker; "explaining…" meanwhile."""
+        box = self.query_one("#console-input", Input)
+        text = box.value.strip()
+        if not text:
+            latest = next(iter(self.query(PredictionCard)), None)
+            text = latest.prediction.text if latest is not None else ""
+        if not text:
+            self.notify("Type a sentence to explain first.", severity="warning")
+            return
+        if not self.model_dir:
+            self.notify(
+                "No model yet: train one with ctrl+t or open a folder with ctrl+l.", severity="warning"
+            )
+            return
+        box.value = ""
+        card = Static(Text(f"explaining… {text}", style="italic dim"), classes="prediction explaining")
+        key = id(card)
+        self._explaining[key] = card
+        self._add_card(card)
+        settings = getattr(getattr(self.app, "config", None), "explain", None)
+        steps = getattr(settings, "n_steps", None)
+        batch = getattr(settings, "internal_batch_size", None) or None
+        self.explain(text, self.model_dir, key, steps, batch)
+
+    @work(thread=True, group="explain", exit_on_error=False, description="explain")
+    def explain(self, text: str, model_dir: str, key: int, n_steps: int | None, batch: int | None) -> None:
+        """Predict and explain one text (Integrated Gradients: a second or two on a CPU)."""
+        from tui_lab.core.errors import LabError
+        from tui_lab.core.imports import import_heavy
+
+        import_heavy()
+        try:
+            from tui_lab.core.explain import explain_texts
+
+            with self._lock:
+                predictor = self._predictor_for(model_dir)
+                pred = predictor.predict([text])[0]
+                expl = explain_texts(predictor, [text], n_steps, batch)[0]
+            self.post_message(Explained(key, pred, expl, predictor.source))
+        except LabError as exc:
+            self.post_message(Explained(key, None, None, model_dir, exc.render("label")))
+        except Exception as exc:
+            self.post_message(Explained(key, None, None, model_dir, f"{type(exc).__name__}: {exc}"))
+
+    @on(Explained)
+    def _show_explanation(self, message: Explained) -> None:
+        pending = self._explaining.pop(message.key, None)
+        if message.error:
+            card: Static = Static(Text(message.error, style="bold red"), classes="prediction")
+        else:
+            card = PredictionCard(message.prediction, message.explanation)
+        if pending is not None and pending.is_attached:
+            pending.parent.mount(card, after=pending)
+            pending.remove()
+        else:
+            self._add_card(card)
 
     def focus_input(self) -> None:
         """Put the cursor in the sentence box."""

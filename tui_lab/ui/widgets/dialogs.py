@@ -22,6 +22,7 @@ KEYS: list[tuple[str, str]] = [
     ("f3", "Hyperparameters: the form (validated as you type)"),
     ("f4", "Training: live charts, progress, confusion matrix"),
     ("f5", "Console: type a sentence, see the label"),
+    ("ctrl+e", "Console: explain the sentence word by word (green: toward the label, red: against)"),
     ("f6", "Runs: open, stop (s) or compare (space, c) the runs in the output folder"),
     ("f8", "Export: ONNX fp32/int8 with a trade-off table (e); serve it over HTTP (s)"),
     ("ctrl+s", "save the config as TOML (tui-lab train --config reads it)"),
