@@ -256,3 +256,11 @@ def test_ner_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     resumed = Trainer(cfg, [resumed_events.append], resume=part.run_dir).run()
     assert next(e for e in resumed_events if isinstance(e, RunStarted)).start_step == 5
     assert resumed.step == full.step and resumed.best == full.best
+
+
+@pytest.mark.slow
+def test_explain_refuses_a_ner_model_in_one_line(ner_run, capsys) -> None:
+    run_dir, _, _ = ner_run
+    assert main(["explain", str(run_dir), "Anna Smith works for Acme Corp in Paris."]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "ner model" in err and len(err.splitlines()) == 1

@@ -83,13 +83,20 @@ def explain_texts(
 
     Raises:
         DataError: an empty text.
-        ModelError: no PyTorch weights, no embeddings layer, or a slow (Python) tokenizer.
+        ModelError: not a text classifier (NER, masked LM), no PyTorch weights, no embeddings
+            layer, or a slow (Python) tokenizer.
     """
     from tui_lab.core.config import ExplainConfig
 
     for i, text in enumerate(texts, 1):
         if not text.strip():
             raise DataError(f"text {i} is empty; give a sentence to explain.")
+    head = getattr(getattr(predictor, "task", None), "head", "sequence")
+    if head != "sequence":
+        raise ModelError(
+            f"{predictor.source} is a {predictor.task.name} model; explanations are for text "
+            "classifiers (classify, multilabel)."
+        )
     predictor = torch_predictor(predictor)
     if not getattr(predictor.tokenizer, "is_fast", False):
         raise ModelError(
