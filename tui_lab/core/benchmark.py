@@ -47,7 +47,7 @@ def _throughput_round(predictor: Any, texts: list[str], samples: int) -> tuple[i
 def measure_variants(
     variants: dict[str, tuple[Any, Path]],
     texts: list[str],
-    gold: list[str],
+    gold: list[str] | None,
     size_mb: Callable[[Path], float],
     rounds: int = ROUNDS,
 ) -> list[dict[str, Any]]:
@@ -56,7 +56,7 @@ def measure_variants(
     Args:
         variants: name -> (predictor, path of its weights).
         texts: the texts to score and to time on.
-        gold: their label names.
+        gold: their label names (None: no accuracy, e.g. a token classifier without tags).
         size_mb: size of a variant's weights from its path.
         rounds: interleaved timing rounds.
     """
@@ -74,7 +74,7 @@ def measure_variants(
             done[name][1] += seconds
     rows = []
     for name, (predictor, path) in variants.items():
-        q = quality(predictor, texts, gold)
+        q = quality(predictor, texts, gold) if gold is not None else {"accuracy": None, "f1_macro": None}
         rows.append(
             {
                 "name": name,
@@ -87,6 +87,6 @@ def measure_variants(
             }
         )
     for row in rows:
-        row["accuracy_delta"] = row["accuracy"] - rows[0]["accuracy"]
-        row["f1_macro_delta"] = row["f1_macro"] - rows[0]["f1_macro"]
+        for key in ("accuracy", "f1_macro"):
+            row[f"{key}_delta"] = None if gold is None else row[key] - rows[0][key]
     return rows
