@@ -45,6 +45,13 @@ def add_parsers(sub: Any) -> None:
     s.add_argument(
         "--max-batch-tokens", type=int, default=0, metavar="N", help="padded tokens per forward pass"
     )
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="intra-op threads of the forward pass (default: all cores)",
+    )
     s.add_argument("--max-client-batch-size", type=int, default=64, metavar="N", help="texts per request")
 
 
@@ -102,7 +109,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tui_lab.core.predict import Predictor
     from tui_lab.serve import Limits, bind, create_app, run_server
 
-    predictor = Predictor.from_path(args.model, device="cpu", backend=args.backend)
+    if args.threads < 0:
+        raise LabError(f"--threads must be 0 (all cores) or more, got {args.threads}.")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    predictor = Predictor.from_path(
+        args.model, device="cpu", backend=args.backend, threads=args.threads or None
+    )
     sock = bind(args.host, args.port)
     limits = Limits(args.max_batch_size, max(args.max_batch_tokens, 0), args.max_client_batch_size)
     app = create_app(predictor, limits)

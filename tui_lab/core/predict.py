@@ -185,6 +185,8 @@ class Predictor:
         # a fast tokenizer is not re-entrant when its truncation/padding settings change between
         # calls ("Already borrowed"): the server counts tokens while a forward pass encodes
         self._tokenizer_lock = threading.Lock()
+        self._counter: Any = None  # a copy of the tokenizer for token_counts, so it never waits on encode
+        self._counter_lock = threading.Lock()
 
     @classmethod
     def from_path(
@@ -281,8 +283,12 @@ class Predictor:
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """Tokens per text with special tokens, before truncation."""
-        with self._tokenizer_lock:
-            encoded = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        import copy
+
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = copy.deepcopy(self.tokenizer)
+            encoded = self._counter(texts, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def logits(self, texts: list[str], batch_size: int = 64) -> Any:
