@@ -112,9 +112,10 @@ def test_bad_inputs_are_one_line(exported_run, tmp_path: Path, capsys) -> None:
     (pretrain / "config.json").write_text(
         json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]})
     )
-    assert main(["export", str(pretrain)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "without a classification head" in err and "\n" not in err
+    for command in ("export", "serve"):  # a masked-LM pretraining run: refused before any work
+        assert main([command, str(pretrain)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "BertForMaskedLM without a classification head" in err and "\n" not in err
 
     assert main(["export", str(run / "export")]) == 2
     assert "already an export" in capsys.readouterr().err

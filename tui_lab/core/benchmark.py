@@ -37,11 +37,13 @@ def _latencies(predictor: Any, texts: list[str], calls: int) -> list[float]:
     return out
 
 
-def _throughput_round(predictor: Any, texts: list[str], samples: int) -> tuple[int, float]:
+def _throughput_round(predictor: Any, texts: list[str], samples: int) -> tuple[int, float, float]:
+    """Texts done, wall seconds and process CPU seconds (the CPU time barely moves when neighbours
+    load a shared machine, so its ratios hold where wall-clock ratios wander)."""
     pool = (texts * (samples // max(len(texts), 1) + 1))[:samples]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     predictor.logits(pool, batch_size=BATCH)
-    return len(pool), time.perf_counter() - t0
+    return len(pool), time.perf_counter() - t0, time.process_time() - c0
 
 
 def measure_variants(
@@ -63,15 +65,14 @@ def measure_variants(
     import numpy as np
 
     lat: dict[str, list[float]] = {name: [] for name in variants}
-    done: dict[str, list[float]] = {name: [0, 0.0] for name in variants}
+    done: dict[str, list[float]] = {name: [0, 0.0, 0.0] for name in variants}
     for predictor, _ in variants.values():
         predictor.logits(texts[:BATCH], batch_size=BATCH)  # warm-up
     for _ in range(rounds):
         for name, (predictor, _) in variants.items():
             lat[name] += _latencies(predictor, texts, LATENCY_CALLS)
-            n, seconds = _throughput_round(predictor, texts, THROUGHPUT_SAMPLES)
-            done[name][0] += n
-            done[name][1] += seconds
+            for i, value in enumerate(_throughput_round(predictor, texts, THROUGHPUT_SAMPLES)):
+                done[name][i] += value
     rows = []
     for name, (predictor, path) in variants.items():
         q = quality(predictor, texts, gold) if gold is not None else {"accuracy": None, "f1_macro": None}
@@ -84,6 +85,7 @@ def measure_variants(
                 "latency_ms_p50": round(float(np.percentile(lat[name], 50)), 3),
                 "latency_ms_p95": round(float(np.percentile(lat[name], 95)), 3),
                 "throughput_sps": round(done[name][0] / done[name][1], 1),
+                "throughput_per_cpu_s": round(done[name][0] / max(done[name][2], 1e-9), 1),
             }
         )
     for row in rows:

@@ -130,6 +130,8 @@ class OrtBackend:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # every fusion ONNX Runtime knows (LayerNorm, GELU, bias, quantized MatMul), at load time
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # idle threads sleep instead of spinning: a shared CPU (or a PyTorch model measured in the
         # same process) keeps its cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
