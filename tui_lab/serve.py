@@ -238,7 +238,6 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
     async def load() -> None:
         predictor = model if hasattr(model, "logits") else await asyncio.to_thread(model)
         await asyncio.to_thread(predictor.logits, ["warm-up"])
-        predictor.token_counts(["warm-up"])
         # the libraries' own objects never die: keep them out of the collector's full passes,
         # which otherwise stall every request in flight (the p99)
         gc.collect()
