@@ -64,7 +64,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(target: str, run: Path, int8: bool) -> tuple[subprocess.Popen, str]:
+def start(target: str, run: Path, int8: bool, threads: int = 0) -> tuple[subprocess.Popen, str]:
     """Start one target on a free port and wait until it answers /health."""
     import httpx
 
@@ -86,6 +86,8 @@ def start(target: str, run: Path, int8: bool) -> tuple[subprocess.Popen, str]:
             str(port),
             "--backend",
             backend,
+            "--threads",
+            str(threads),
         ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -174,6 +176,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--targets", default="naive,serve-pytorch,serve-onnx")
     p.add_argument("--int8", action="store_true", help="serve-onnx serves model_quantized.onnx")
+    p.add_argument("--threads", type=int, default=0, help="tui-lab serve --threads (0: all cores)")
     p.add_argument("--naive-server", metavar="MODEL", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -185,7 +188,7 @@ def main() -> None:
         p.error("--clients must be 1..256 and --seconds 0..120 (a bounded, local load test)")
     results = {}
     for target in args.targets.split(","):
-        proc, url = start(target, Path(args.run), args.int8)
+        proc, url = start(target, Path(args.run), args.int8, args.threads)
         try:
             asyncio.run(load(url, min(args.clients, 4), 1.0))  # warm-up
             results[target] = asyncio.run(load(url, args.clients, args.seconds))
@@ -198,7 +201,19 @@ def main() -> None:
             f"p99 {r['p99_ms']:>7.1f} ms  ({r['requests']} requests, {r['errors']} errors)",
             flush=True,
         )
-    print(json.dumps({"clients": args.clients, "seconds": args.seconds, "cpus": os.cpu_count(), **results}))
+    load_avg = os.getloadavg()[0]
+    print(f"load average {load_avg:.2f} on {os.cpu_count()} cpus; serve --threads {args.threads or 'all'}")
+    print(
+        json.dumps(
+            {
+                "clients": args.clients,
+                "seconds": args.seconds,
+                "cpus": os.cpu_count(),
+                "load": load_avg,
+                **results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

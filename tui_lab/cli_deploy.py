@@ -45,6 +45,13 @@ def add_parsers(sub: Any) -> None:
     s.add_argument(
         "--max-batch-tokens", type=int, default=0, metavar="N", help="padded tokens per forward pass"
     )
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="intra-op threads of the forward pass (default: all cores)",
+    )
     s.add_argument("--max-client-batch-size", type=int, default=64, metavar="N", help="texts per request")
 
 
@@ -71,18 +78,32 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"export:  {report['out']}  ({report['n']} texts, {report['threads']} thread(s))")
     print(f"onnx fp32 vs pytorch: max |Δ logit| {report['onnx_max_abs_logit_diff']:.2e}")
     if "int8_agreement" in report:
-        print(f"onnx int8 vs fp32:    same label on {report['int8_agreement']:.1%} of texts")
+        unit = "tokens" if report.get("accuracy_skipped") else "texts"
+        print(f"onnx int8 vs fp32:    same label on {report['int8_agreement']:.1%} of {unit}")
     print(
         f"{'variant':<10} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'f1':>7} {'Δf1':>7} "
-        f"{'p50 ms':>8} {'p95 ms':>8} {'samples/s':>10}"
+        f"{'p50 ms':>8} {'p95 ms':>8} {'samples/s':>10} {'vs pt':>6} {'per cpu-s':>10} {'vs pt':>6}"
     )
+    base = report["variants"][0]["throughput_sps"] or 1.0
+    cpu_base = report["variants"][0].get("throughput_per_cpu_s") or 1.0
     for v in report["variants"]:
         print(
-            f"{v['name']:<10} {v['size_mb']:>8.2f} {v['accuracy']:>7.4f} {v['accuracy_delta']:>+7.4f} "
-            f"{v['f1_macro']:>7.4f} {v['f1_macro_delta']:>+7.4f} {v['latency_ms_p50']:>8.2f} "
-            f"{v['latency_ms_p95']:>8.2f} {v['throughput_sps']:>10.1f}"
+            f"{v['name']:<10} {v['size_mb']:>8.2f} {_num(v['accuracy'])} {_num(v['accuracy_delta'], '+')} "
+            f"{_num(v['f1_macro'])} {_num(v['f1_macro_delta'], '+')} {v['latency_ms_p50']:>8.2f} "
+            f"{v['latency_ms_p95']:>8.2f} {v['throughput_sps']:>10.1f} {v['throughput_sps'] / base:>5.2f}x "
+            f"{v.get('throughput_per_cpu_s', 0):>10.1f} {v.get('throughput_per_cpu_s', 0) / cpu_base:>5.2f}x"
         )
-    print("latency: batch 1; throughput: batch 32; measured side by side in one process")
+    if report.get("accuracy_skipped"):
+        print(f"accuracy: skipped ({report['accuracy_skipped']})")
+    print(
+        "latency: batch 1; throughput: batch 32 (per wall second, and per CPU second of the process: "
+        "the steadier ratio on a shared machine); measured side by side in one process"
+    )
+
+
+def _num(value: float | None, sign: str = "") -> str:
+    """A 7-wide table cell: the number to 4 places, or ``-`` when it was not measured."""
+    return f"{'-':>7}" if value is None else f"{value:>{sign}7.4f}"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -93,7 +114,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tui_lab.core.predict import Predictor
     from tui_lab.serve import Limits, bind, create_app, run_server
 
-    predictor = Predictor.from_path(args.model, device="cpu", backend=args.backend)
+    if args.threads < 0:
+        raise LabError(f"--threads must be 0 (all cores) or more, got {args.threads}.")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    predictor = Predictor.from_path(
+        args.model, device="cpu", backend=args.backend, threads=args.threads or None
+    )
     sock = bind(args.host, args.port)
     limits = Limits(args.max_batch_size, max(args.max_batch_tokens, 0), args.max_client_batch_size)
     app = create_app(predictor, limits)

@@ -12,10 +12,12 @@ for whoever runs it. Nothing is unpickled: weights are safetensors or ONNX.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -105,7 +107,8 @@ class Metrics:
 
 
 class Batcher:
-    """Gathers concurrent requests into forward passes, one at a time, on a worker thread."""
+    """Gathers concurrent requests into forward passes, one at a time, on one worker thread; the
+    next batch is gathered while the current pass runs."""
 
     def __init__(self, predictor: Any, limits: Limits, metrics: Metrics) -> None:
         self.predictor, self.limits, self.metrics = predictor, limits, metrics
@@ -113,6 +116,7 @@ class Batcher:
         self.pending = 0  # texts queued, not yet in a forward pass
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tui-lab-forward")
         self._carry: _Job | None = None
+        self._busy: asyncio.Future | None = None  # the forward pass in flight
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -121,7 +125,9 @@ class Batcher:
 
     async def stop(self) -> None:
         """Stop after the queue is empty (in-flight requests are answered first)."""
-        while self.pending and self._task and not self._task.done():
+        while (
+            (self.pending or (self._busy and not self._busy.done())) and self._task and not self._task.done()
+        ):
             await asyncio.sleep(0.01)
         if self._task:
             self._task.cancel()
@@ -142,6 +148,8 @@ class Batcher:
         return await future
 
     async def _next_batch(self) -> list[_Job]:
+        """The next forward pass's jobs: gathered while the previous pass runs, then for up to
+        ``max_wait_ms`` more if the model is idle and the batch is not full."""
         first = self._carry or await self.queue.get()
         self._carry = None
         batch, n, longest = [first], len(first.texts), first.tokens
@@ -151,9 +159,10 @@ class Batcher:
             try:
                 job = self.queue.get_nowait()
             except asyncio.QueueEmpty:
-                if loop.time() >= deadline:
+                busy = self._busy is not None and not self._busy.done()
+                if not busy and loop.time() >= deadline:
                     break
-                await asyncio.sleep(min(0.0005, max(deadline - loop.time(), 0)))
+                await asyncio.sleep(0.0005)
                 continue
             tokens_after = (n + len(job.texts)) * max(longest, job.tokens)
             too_many_tokens = self.limits.max_batch_tokens and tokens_after > self.limits.max_batch_tokens
@@ -168,24 +177,32 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._next_batch()
+            if self._busy is not None:
+                await asyncio.wait([self._busy])  # one forward pass at a time
             texts = [t for job in batch for t in job.texts]
             self.pending -= len(texts)
             self.metrics.queue_depth.set(self.pending)
             self.metrics.batch_size.observe(len(texts))
-            try:
-                logits = await loop.run_in_executor(
-                    self._executor, self.predictor.logits, texts, self.limits.max_batch_size
-                )
-            except Exception as exc:  # a backend failure answers its callers, the loop lives on
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(ApiError(500, f"Inference failed: {exc}", "backend"))
-                continue
-            start = 0
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_result(logits[start : start + len(job.texts)])
-                start += len(job.texts)
+            busy = loop.run_in_executor(
+                self._executor, self.predictor.logits, texts, self.limits.max_batch_size
+            )
+            busy.add_done_callback(partial(_deliver, batch))
+            self._busy = busy
+
+
+def _deliver(batch: list[_Job], done: asyncio.Future) -> None:
+    """Hand each job its rows of a finished forward pass (or the failure: the loop lives on)."""
+    exc = done.exception() if not done.cancelled() else RuntimeError("cancelled")
+    if exc is not None:
+        for job in batch:
+            if not job.future.done():
+                job.future.set_exception(ApiError(500, f"Inference failed: {exc}", "backend"))
+        return
+    logits, start = done.result(), 0
+    for job in batch:
+        if not job.future.done():
+            job.future.set_result(logits[start : start + len(job.texts)])
+        start += len(job.texts)
 
 
 def _error(status: int, message: str, error_type: str) -> JSONResponse:
@@ -221,6 +238,10 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
     async def load() -> None:
         predictor = model if hasattr(model, "logits") else await asyncio.to_thread(model)
         await asyncio.to_thread(predictor.logits, ["warm-up"])
+        # the libraries' own objects never die: keep them out of the collector's full passes,
+        # which otherwise stall every request in flight (the p99)
+        gc.collect()
+        gc.freeze()
         batcher = Batcher(predictor, state.limits, state.metrics)
         batcher.start()
         state.predictor, state.batcher = predictor, batcher

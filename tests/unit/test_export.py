@@ -112,9 +112,10 @@ def test_bad_inputs_are_one_line(exported_run, tmp_path: Path, capsys) -> None:
     (pretrain / "config.json").write_text(
         json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]})
     )
-    assert main(["export", str(pretrain)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "without a classification head" in err and "\n" not in err
+    for command in ("export", "serve"):  # a masked-LM pretraining run: refused before any work
+        assert main([command, str(pretrain)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "BertForMaskedLM without a classification head" in err and "\n" not in err
 
     assert main(["export", str(run / "export")]) == 2
     assert "already an export" in capsys.readouterr().err
@@ -138,3 +139,43 @@ def _run_config(run: Path) -> dict:
     from tui_lab.core.runs import run_config
 
     return run_config(run)
+
+
+def test_a_token_classifier_exports_and_loads_with_onnxruntime_alone(
+    exported_run, tmp_path: Path, capsys
+) -> None:
+    """A BertForTokenClassification (random init, the run's tokenizer) exports like a text classifier:
+    fp32 logits per token match PyTorch, int8 mostly agrees, accuracy is skipped with a reason."""
+    import numpy as np
+    import onnxruntime as ort
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    run, _ = exported_run
+    tokenizer = AutoTokenizer.from_pretrained(run / "best")
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)},
+    )
+    folder = tmp_path / "ner"
+    BertForTokenClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert main(["export", str(folder), "--rounds", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "accuracy: skipped" in table and "of tokens" in table
+    report = json.loads((tmp_path / "ner-export" / REPORT_FILE).read_text())
+    assert report["onnx_max_abs_logit_diff"] <= 1e-4 and report["int8_agreement"] >= 0.8
+    assert [v["name"] for v in report["variants"]] == ["pytorch", "onnx", "onnx-int8"]
+    assert all(v["accuracy"] is None and v["throughput_sps"] > 0 for v in report["variants"])
+    sess = ort.InferenceSession(
+        str(tmp_path / "ner-export" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    enc = tokenizer(["the film was wonderful", "awful"], padding=True, return_tensors="np")
+    feed = {i.name: enc[i.name].astype(np.int64) for i in sess.get_inputs()}
+    assert sess.run(None, feed)[0].shape == (*enc["input_ids"].shape, len(tags))

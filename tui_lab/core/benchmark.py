@@ -37,17 +37,19 @@ def _latencies(predictor: Any, texts: list[str], calls: int) -> list[float]:
     return out
 
 
-def _throughput_round(predictor: Any, texts: list[str], samples: int) -> tuple[int, float]:
+def _throughput_round(predictor: Any, texts: list[str], samples: int) -> tuple[int, float, float]:
+    """Texts done, wall seconds and process CPU seconds (the CPU time barely moves when neighbours
+    load a shared machine, so its ratios hold where wall-clock ratios wander)."""
     pool = (texts * (samples // max(len(texts), 1) + 1))[:samples]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     predictor.logits(pool, batch_size=BATCH)
-    return len(pool), time.perf_counter() - t0
+    return len(pool), time.perf_counter() - t0, time.process_time() - c0
 
 
 def measure_variants(
     variants: dict[str, tuple[Any, Path]],
     texts: list[str],
-    gold: list[str],
+    gold: list[str] | None,
     size_mb: Callable[[Path], float],
     rounds: int = ROUNDS,
 ) -> list[dict[str, Any]]:
@@ -56,25 +58,24 @@ def measure_variants(
     Args:
         variants: name -> (predictor, path of its weights).
         texts: the texts to score and to time on.
-        gold: their label names.
+        gold: their label names (None: no accuracy, e.g. a token classifier without tags).
         size_mb: size of a variant's weights from its path.
         rounds: interleaved timing rounds.
     """
     import numpy as np
 
     lat: dict[str, list[float]] = {name: [] for name in variants}
-    done: dict[str, list[float]] = {name: [0, 0.0] for name in variants}
+    done: dict[str, list[float]] = {name: [0, 0.0, 0.0] for name in variants}
     for predictor, _ in variants.values():
         predictor.logits(texts[:BATCH], batch_size=BATCH)  # warm-up
     for _ in range(rounds):
         for name, (predictor, _) in variants.items():
             lat[name] += _latencies(predictor, texts, LATENCY_CALLS)
-            n, seconds = _throughput_round(predictor, texts, THROUGHPUT_SAMPLES)
-            done[name][0] += n
-            done[name][1] += seconds
+            for i, value in enumerate(_throughput_round(predictor, texts, THROUGHPUT_SAMPLES)):
+                done[name][i] += value
     rows = []
     for name, (predictor, path) in variants.items():
-        q = quality(predictor, texts, gold)
+        q = quality(predictor, texts, gold) if gold is not None else {"accuracy": None, "f1_macro": None}
         rows.append(
             {
                 "name": name,
@@ -84,9 +85,10 @@ def measure_variants(
                 "latency_ms_p50": round(float(np.percentile(lat[name], 50)), 3),
                 "latency_ms_p95": round(float(np.percentile(lat[name], 95)), 3),
                 "throughput_sps": round(done[name][0] / done[name][1], 1),
+                "throughput_per_cpu_s": round(done[name][0] / max(done[name][2], 1e-9), 1),
             }
         )
     for row in rows:
-        row["accuracy_delta"] = row["accuracy"] - rows[0]["accuracy"]
-        row["f1_macro_delta"] = row["f1_macro"] - rows[0]["f1_macro"]
+        for key in ("accuracy", "f1_macro"):
+            row[f"{key}_delta"] = None if gold is None else row[key] - rows[0][key]
     return rows

@@ -130,6 +130,8 @@ class OrtBackend:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # every fusion ONNX Runtime knows (LayerNorm, GELU, bias, quantized MatMul), at load time
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # idle threads sleep instead of spinning: a shared CPU (or a PyTorch model measured in the
         # same process) keeps its cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -185,6 +187,8 @@ class Predictor:
         # a fast tokenizer is not re-entrant when its truncation/padding settings change between
         # calls ("Already borrowed"): the server counts tokens while a forward pass encodes
         self._tokenizer_lock = threading.Lock()
+        self._counter: Any = None  # a copy of the tokenizer for token_counts, so it never waits on encode
+        self._counter_lock = threading.Lock()
 
     @classmethod
     def from_path(
@@ -280,8 +284,12 @@ class Predictor:
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """Tokens per text with special tokens, before truncation."""
-        with self._tokenizer_lock:
-            encoded = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        import copy
+
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = copy.deepcopy(self.tokenizer)
+            encoded = self._counter(texts, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def logits(self, texts: list[str], batch_size: int = 64) -> Any:

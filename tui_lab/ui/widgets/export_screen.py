@@ -149,8 +149,8 @@ class ExportScreen(Screen[None]):
             table.add_row(
                 v["name"],
                 f"{v['size_mb']:.2f}",
-                f"{v['accuracy']:.4f} ({v['accuracy_delta']:+.4f})",
-                f"{v['f1_macro']:.4f} ({v['f1_macro_delta']:+.4f})",
+                _with_delta(v["accuracy"], v["accuracy_delta"]),
+                _with_delta(v["f1_macro"], v["f1_macro_delta"]),
                 f"{v['latency_ms_p50']:.2f}",
                 f"{v['latency_ms_p95']:.2f}",
                 f"{v['throughput_sps']:.0f}",
@@ -240,3 +240,8 @@ class ExportScreen(Screen[None]):
     def action_close(self) -> None:
         """Back to the lab (a running server goes on)."""
         self.dismiss(None)
+
+
+def _with_delta(value: float | None, delta: float | None) -> str:
+    """``0.9100 (+0.0000)``, or ``-`` where the export skipped accuracy (a token classifier)."""
+    return "-" if value is None else f"{value:.4f} ({delta:+.4f})"
