@@ -43,8 +43,44 @@ def is_preset(name: str) -> bool:
 
 
 def default_learning_rate(name: str) -> float:
-    """The learning rate used when none is set: the preset's, or 3e-5 for a pretrained model."""
-    return PRESETS[name.lower()].learning_rate if is_preset(name) else PRETRAINED_LEARNING_RATE
+    """The learning rate used when none is set: the preset's, or 3e-5 for a pretrained model.
+
+    A model a tui-lab run pretrained from a preset (``runs/<pretrain-run>`` or its ``best/``)
+    keeps its preset's rate: it is as small as the preset, far from a hub model's size.
+    """
+    if is_preset(name):
+        return PRESETS[name.lower()].learning_rate
+    origin = _run_preset(name)
+    return PRESETS[origin].learning_rate if origin else PRETRAINED_LEARNING_RATE
+
+
+def model_folder(name: str) -> str:
+    """A run folder given as a model stands for its ``best/`` (else ``last/``); other names pass."""
+    from tui_lab.core import checkpoint
+
+    path = Path(name).expanduser()
+    if path.is_dir() and not (path / "config.json").exists():
+        for sub in ("best", "last"):
+            found = checkpoint.resolve(path / sub)
+            if found is not None:
+                return str(found)
+    return name
+
+
+def _run_preset(name: str) -> str | None:
+    """The preset a tui-lab run folder (or its checkpoint) started from, if any."""
+    from tui_lab.core.config import tomllib
+
+    folder = Path(model_folder(name)).expanduser()
+    for run_dir in (folder, folder.parent):
+        config = run_dir / "config.toml"
+        if config.is_file():
+            try:
+                model = tomllib.loads(config.read_text(encoding="utf-8")).get("model", {}).get("name", "")
+            except (OSError, tomllib.TOMLDecodeError):
+                return None
+            return str(model).lower() if is_preset(str(model)) else None
+    return None
 
 
 # -- tokenizers ----------------------------------------------------------------------------------
@@ -327,16 +363,19 @@ def _check_positions(name: str, config: Any, max_length: int) -> None:
 
 
 def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, Any]:
-    """Tokenizer and classifier of a checkpoint folder (a run's ``last/``) to train on, in fp32.
+    """Tokenizer and model of a checkpoint folder (a run's ``last/``) to train on, in fp32: a
+    classifier, or a masked LM when its ``config.json`` names one.
 
     Raises:
         ModelError: the folder cannot be loaded (only safetensors weights are read).
     """
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
     tokenizer = load_tokenizer(str(folder))
+    archs = getattr(AutoConfig.from_pretrained(folder), "architectures", None) or []
+    auto = AutoModelForMaskedLM if any("MaskedLM" in a for a in archs) else AutoModelForSequenceClassification
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = auto.from_pretrained(
             folder, use_safetensors=True, dtype=_torch_dtype(dtype)
         )
     except (OSError, ValueError) as exc:
@@ -438,7 +477,9 @@ def build(
     if is_preset(model_name):
         tokenizer = preset_tokenizer(train_texts, vocab_size, max(512, max_length))
         return tokenizer, build_preset(model_name, tokenizer, label_names, max_length, problem_type)
-    return load_pretrained(model_name, label_names, max_length, trust_remote_code, problem_type=problem_type)
+    return load_pretrained(
+        model_folder(model_name), label_names, max_length, trust_remote_code, problem_type=problem_type
+    )
 
 
 def check_classifier(path: str, model_config: Any) -> list[str]:

@@ -128,6 +128,7 @@ def resolve_task(config: LabConfig, data: DataBundle) -> tuple[Task, list[str]]:
             notes.append(f"task: {name} (labels are lists)")
     config.model.task = name
     task = task_for(name, data.label_names)
+    task.configure(config)
     metric = config.train.metric_for_best_model or task.default_metric
     if metric not in task.metric_names:
         raise ConfigError(
@@ -243,6 +244,8 @@ def _build_optimisation(s: RunSetup) -> None:
     batches_per_epoch = len(s.epoch_batches(0))
     s.steps_per_epoch = max(1, math.ceil(batches_per_epoch / tc.gradient_accumulation_steps))
     s.total_steps = s.steps_per_epoch * tc.epochs
+    if tc.max_steps:
+        s.total_steps = min(s.total_steps, tc.max_steps)
     s.optimizer = build_optimizer(s.model, s.learning_rate, tc.weight_decay)
     s.scheduler = build_scheduler(s.optimizer, int(tc.warmup_ratio * s.total_steps), s.total_steps)
     s.scaler = torch.amp.GradScaler("cuda", enabled=s.device_info.precision == "fp16")

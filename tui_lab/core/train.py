@@ -61,6 +61,7 @@ class RunResult:
             "precision_macro",
             "recall_macro",
             "loss",
+            "perplexity",
         )
         return {
             "run_dir": self.run_dir,
@@ -171,6 +172,8 @@ class Trainer:
                     return "early_stopped", f"no improvement in {tc.patience} evaluations"
             else:
                 self._save_last(epoch, len(batches), len(batches))
+            if s.state.step >= s.total_steps:  # train.max_steps reached at an epoch's end
+                break
         return "completed", ""
 
     def _micro_step(self, epoch: int, b: int, batches: list[Any]) -> tuple[str, str] | None:
@@ -192,6 +195,10 @@ class Trainer:
             if self._evaluate_and_save(epoch, b + 1, n):
                 return "early_stopped", f"no improvement in {tc.patience} evaluations"
             self.clock.start()
+        if tc.max_steps and s.state.step >= s.total_steps and b + 1 < n:  # max_steps mid-epoch
+            self.clock.stop()
+            self._evaluate_and_save(epoch, b + 1, n)
+            return "completed", ""
         if stop_now:
             self.clock.stop()
             self._save_last(epoch, b + 1, n)

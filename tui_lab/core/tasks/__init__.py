@@ -11,8 +11,13 @@ from typing import Any
 from tui_lab.core.tasks.base import Task
 from tui_lab.core.tasks.classify import ClassifyTask
 from tui_lab.core.tasks.multilabel import MultiLabelTask
+from tui_lab.core.tasks.pretrain import MaskedLMTask
 
-TASKS: dict[str, type[Task]] = {ClassifyTask.name: ClassifyTask, MultiLabelTask.name: MultiLabelTask}
+TASKS: dict[str, type[Task]] = {
+    ClassifyTask.name: ClassifyTask,
+    MultiLabelTask.name: MultiLabelTask,
+    MaskedLMTask.name: MaskedLMTask,
+}
 DEFAULT_TASK = ClassifyTask.name
 # every metric some task can pick best/ by (the config's choices; setup checks the chosen task's)
 METRIC_CHOICES: tuple[str, ...] = tuple(dict.fromkeys(m for t in TASKS.values() for m in t.metric_names))
@@ -45,6 +50,7 @@ __all__ = [
     "METRIC_CHOICES",
     "TASKS",
     "ClassifyTask",
+    "MaskedLMTask",
     "MultiLabelTask",
     "Task",
     "task_for",

@@ -42,6 +42,9 @@ class Task(ABC):
         """Label name -> index (the order the head's outputs have)."""
         return {name: i for i, name in enumerate(self.label_names)}
 
+    def configure(self, config: Any) -> None:
+        """Read this task's own settings from the run's ``LabConfig`` (none by default)."""
+
     # -- data ----------------------------------------------------------------------------------
     @classmethod
     def load_data(cls, cfg: Any, seed: int) -> Any:
@@ -96,6 +99,14 @@ class Task(ABC):
     @abstractmethod
     def outputs(self, logits: Any) -> Any:
         """What evaluation keeps of a batch's logits (e.g. class probabilities), on the CPU."""
+
+    def eval_outputs(self, logits: Any, labels: Any = None) -> Any:
+        """What evaluation keeps of a batch: :meth:`outputs`, unless the batch came with labels.
+
+        A task whose collate makes the labels from the inputs even without targets (masked LM:
+        the masked tokens) gets them here and keeps a fixed-width summary per row instead.
+        """
+        return self.outputs(logits)
 
     @abstractmethod
     def metrics(self, targets: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
