@@ -48,7 +48,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
     add_setting_flags(p, FLAGS)
     p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. --set train.seed=1"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config key, e.g. --set train.seed=1",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed pretraining run")
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line of stdout")
@@ -84,7 +88,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         print(json.dumps(summary) if args.json else _summary_line(summary))
     if result.status == "stopped":
         if main:
-            print(f"stopped: last/ saved; resume with: tui-lab pretrain --resume {result.run_dir}", file=sys.stderr)
+            print(
+                f"stopped: last/ saved; resume with: tui-lab pretrain --resume {result.run_dir}",
+                file=sys.stderr,
+            )
         return cli.EXIT_INTERRUPTED
     return cli.EXIT_OK
 

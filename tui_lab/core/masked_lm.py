@@ -120,10 +120,15 @@ def load_pretrained(name: str, max_length: int, trust_remote_code: bool = False)
         raise ModelError(f"'{name}' has no mask token, so it cannot be pretrained as a masked LM.")
     try:
         model = AutoModelForMaskedLM.from_pretrained(
-            name, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=modeling._torch_dtype("float32")
+            name,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            dtype=modeling._torch_dtype("float32"),
         )
     except (OSError, ValueError) as exc:
-        raise ModelError(f"'{name}' cannot be loaded as a masked language model: {modeling._first(exc)}.") from None
+        raise ModelError(
+            f"'{name}' cannot be loaded as a masked language model: {modeling._first(exc)}."
+        ) from None
     model.config.id2label = {}
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

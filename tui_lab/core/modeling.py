@@ -34,6 +34,15 @@ PRESETS: dict[str, Preset] = {
     "small-bert": Preset(256, 4, 4, 1024, 5e-4),
 }
 PRETRAINED_LEARNING_RATE = 3e-5
+# a folder with config.json needs one of these for its tokenizer to load
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -375,9 +384,7 @@ def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, 
     archs = getattr(AutoConfig.from_pretrained(folder), "architectures", None) or []
     auto = AutoModelForMaskedLM if any("MaskedLM" in a for a in archs) else AutoModelForSequenceClassification
     try:
-        model = auto.from_pretrained(
-            folder, use_safetensors=True, dtype=_torch_dtype(dtype)
-        )
+        model = auto.from_pretrained(folder, use_safetensors=True, dtype=_torch_dtype(dtype))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{folder} could not be loaded: {_first(exc)}.") from None
     return tokenizer, model
@@ -393,8 +400,23 @@ def _torch_dtype(dtype: Any) -> Any:
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
-    """``AutoTokenizer.from_pretrained`` with a one-sentence error."""
+    """``AutoTokenizer.from_pretrained`` with a one-sentence error.
+
+    A local folder must hold tokenizer files: without them transformers would build an empty
+    vocabulary from ``config.json`` alone and every text would become ``[UNK]``.
+    """
     from transformers import AutoTokenizer
+
+    path = Path(name).expanduser()
+    if (
+        path.is_dir()
+        and (path / "config.json").exists()
+        and not any((path / f).is_file() for f in TOKENIZER_FILES)
+    ):
+        raise ModelError(
+            f"{path} has no tokenizer files (tokenizer.json, vocab.txt...); copy them from the run or model "
+            f"it came from, or save the model with its tokenizer."
+        )
 
     try:
         return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)

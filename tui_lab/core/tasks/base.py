@@ -44,6 +44,7 @@ class Task(ABC):
 
     def configure(self, config: Any) -> None:
         """Read this task's own settings from the run's ``LabConfig`` (none by default)."""
+        return None
 
     # -- data ----------------------------------------------------------------------------------
     @classmethod

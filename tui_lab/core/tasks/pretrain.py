@@ -160,7 +160,9 @@ class MaskedLMTask(Task):
         """Mean cross-entropy over the masked tokens; ``(B, T, V), (B, T) -> ()`` (0 if none)."""
         import torch.nn.functional as F
 
-        total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+        total = F.cross_entropy(
+            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE, reduction="sum"
+        )
         return total / (labels != IGNORE).sum().clamp(min=1)  # no host sync: a batch may mask nothing
 
     # -- evaluation and prediction ------------------------------------------------------------
