@@ -243,3 +243,24 @@ def load_predictor(path: str | Path, device: str | None = None) -> Any:
     if config is not None and is_masked_lm(config):
         return FillMaskPredictor.from_folder(folder, device)
     return Predictor.from_path(path, device)
+
+
+def pretrained_runs(output_dir: str | Path) -> list[str]:
+    """Finished pretraining runs in ``output_dir`` that have a ``best/`` (newest first): the
+    folders a classifier can be fine-tuned from (``model.name``)."""
+    from tui_lab.core import checkpoint
+    from tui_lab.core.config import tomllib
+    from tui_lab.core.runs import CONFIG_FILE
+
+    root = Path(output_dir).expanduser()
+    found: list[tuple[float, str]] = []
+    for run in root.iterdir() if root.is_dir() else ():
+        try:
+            task = tomllib.loads((run / CONFIG_FILE).read_text(encoding="utf-8")).get("model", {}).get("task")
+            last = checkpoint.resolve(run / "last")
+            finished = last is not None and checkpoint.load_state(last).get("finished", False)
+        except (OSError, ValueError, LabError):
+            continue
+        if task == "pretrain" and finished and checkpoint.resolve(run / "best") is not None:
+            found.append((run.stat().st_mtime, str(Path(output_dir) / run.name)))
+    return [path for _, path in sorted(found, reverse=True)]
