@@ -42,7 +42,7 @@ def add_parsers(sub: Any) -> None:
         "pretrain",
         help="pretrain a masked language model on unlabelled text (then fine-tune from it)",
         description="Masked-LM pretraining: a .txt file (one text a line) or a file's text column; "
-        "5%% held out as dev; a preset learns its vocabulary first, a hub model or folder continues. "
+        "5% held out as dev; a preset learns its vocabulary first, a hub model or folder continues. "
         "Fine-tune afterwards with tui-lab train --model RUN_DIR.",
     )
     p.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")

@@ -208,7 +208,7 @@ class TrainConfig:
     )
     mlm_probability: float = setting(
         0.15,
-        "share of tokens masked (task pretrain): 80% become [MASK], 10% a random token, 10% stay",
+        "share of tokens masked (task pretrain): 8 in 10 become [MASK], 1 a random token, 1 stays",
         label="mask share",
         form="model",
         gt=0.0,
