@@ -117,7 +117,10 @@ def main() -> None:
                 f"{variant:<16} {seed:>4} {s['best']['accuracy']:>8.4f} {s['test']['accuracy']:>9.4f} "
                 f"{s['test']['f1_macro']:>8.4f} {secs / 60:>8.2f}"
             )
-        mean = lambda key, split: statistics.mean(s[split][key] for s, _ in rows)  # noqa: E731
+
+        def mean(key: str, split: str, rows: list = rows) -> float:
+            return statistics.mean(s[split][key] for s, _ in rows)
+
         print(
             f"{variant + ' (mean)':<16} {'':>4} {mean('accuracy', 'best'):>8.4f} "
             f"{mean('accuracy', 'test'):>9.4f} {mean('f1_macro', 'test'):>8.4f} "
