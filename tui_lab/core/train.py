@@ -190,15 +190,14 @@ class Trainer:
         s.state.step += 1
         s.state.batch_in_epoch = b + 1
         stop_now = self._log_and_check(grad_norm, epoch + (b + 1) / n)
-        if tc.eval_steps and s.state.step % tc.eval_steps == 0 and s.state.step < s.total_steps:
+        last = s.state.step >= s.total_steps and b + 1 < n  # train.max_steps reached mid-epoch
+        if last or (tc.eval_steps and s.state.step % tc.eval_steps == 0 and s.state.step < s.total_steps):
             self.clock.stop()
             if self._evaluate_and_save(epoch, b + 1, n):
                 return "early_stopped", f"no improvement in {tc.patience} evaluations"
+            if last:
+                return "completed", ""
             self.clock.start()
-        if tc.max_steps and s.state.step >= s.total_steps and b + 1 < n:  # max_steps mid-epoch
-            self.clock.stop()
-            self._evaluate_and_save(epoch, b + 1, n)
-            return "completed", ""
         if stop_now:
             self.clock.stop()
             self._save_last(epoch, b + 1, n)
