@@ -91,6 +91,8 @@ def run_baseline(
         "seconds": float}`` when it could not be fitted or scored.
     """
     start = time.perf_counter()
+    if not label_names:  # masked-LM pretraining: no labels to classify
+        return {"skipped": "the data has no labels", "seconds": 0.0}
     try:
         fitted_on = sample_train(train, MAX_TRAIN_ROWS, seed)
         model = fit_baseline(fitted_on, seed, len(label_names))
