@@ -54,8 +54,8 @@ def is_preset(name: str) -> bool:
 def default_learning_rate(name: str) -> float:
     """The learning rate used when none is set: the preset's, or 3e-5 for a pretrained model.
 
-    A model a tui-lab run pretrained from a preset (``runs/<pretrain-run>`` or its ``best/``)
-    keeps its preset's rate: it is as small as the preset, far from a hub model's size.
+    A masked LM a tui-lab run pretrained from a preset (``runs/<pretrain-run>`` or its
+    ``best/``) keeps its preset's rate: it is as small as the preset, far from a hub model's size.
     """
     if is_preset(name):
         return PRESETS[name.lower()].learning_rate
@@ -77,7 +77,7 @@ def model_folder(name: str) -> str:
 
 
 def _run_preset(name: str) -> str | None:
-    """The preset a tui-lab run folder (or its checkpoint) started from, if any."""
+    """The preset a tui-lab pretraining run folder (or its checkpoint) started from, if any."""
     from tui_lab.core.config import tomllib
 
     folder = Path(model_folder(name)).expanduser()
@@ -85,10 +85,11 @@ def _run_preset(name: str) -> str | None:
         config = run_dir / "config.toml"
         if config.is_file():
             try:
-                model = tomllib.loads(config.read_text(encoding="utf-8")).get("model", {}).get("name", "")
+                model = tomllib.loads(config.read_text(encoding="utf-8")).get("model", {})
             except (OSError, tomllib.TOMLDecodeError):
                 return None
-            return str(model).lower() if is_preset(str(model)) else None
+            name = str(model.get("name", ""))
+            return name.lower() if model.get("task") == "pretrain" and is_preset(name) else None
     return None
 
 
