@@ -183,6 +183,7 @@ def test_finetuning_from_the_run_uses_its_tokenizer_and_a_new_head(pretrained, t
     code, out, err = _cli("train", *flags, "--model", str(run), "--max-steps", "4")
     assert code == 0, err
     best = Path(json.loads(out.strip().splitlines()[-1])["run_dir"]) / "best"
+    assert "learning_rate = 0.001" in (best.parent / "config.toml").read_text()  # tiny-bert's, not 3e-5
     vocab = json.loads((best / "tokenizer.json").read_text())["model"]["vocab"]
     assert vocab == json.loads((run / "best" / "tokenizer.json").read_text())["model"]["vocab"]
     config = json.loads((best / "config.json").read_text())
