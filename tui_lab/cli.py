@@ -108,10 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list the runs in the output folder")
     r.add_argument("--output-dir", default="runs", metavar="DIR")
     r.add_argument("--json", action="store_true")
+    from tui_lab import cli_pretrain
     from tui_lab.cli_deploy import add_parsers
 
     add_parsers(sub)
     cli_explain.add_parsers(sub)
+    cli_pretrain.add_parsers(sub)
     env_cmd.add_parser(sub)
     return p
 
@@ -128,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         "watch": cmd_watch,
         "env": env_cmd.run,
     }
+    from tui_lab import cli_pretrain
     from tui_lab.cli_deploy import COMMANDS
 
     commands.update(COMMANDS)
     commands.update(cli_explain.COMMANDS)
+    commands.update(cli_pretrain.COMMANDS)
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:
@@ -311,9 +315,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise LabError("no text to label: give TEXT arguments or lines on stdin with -.")
     _quiet()
-    from tui_lab.core.predict import Predictor
+    from tui_lab.core.masked_lm import load_predictor
 
-    predictor = Predictor.from_path(args.model, args.device)
+    predictor = load_predictor(args.model, args.device)  # a masked LM fills [MASK] instead
     predictions = predictor.predict(texts)
     if args.json:
         print(

@@ -60,3 +60,42 @@ def test_every_status_has_one_style_shared_by_the_pane_and_the_runs_screen() -> 
     assert line.plain.startswith("● completed") and any(
         span.style == STATUS_STYLE[RunStatus.COMPLETED] for span in line.spans
     )
+
+
+def test_a_pretraining_run_charts_dev_perplexity() -> None:
+    import asyncio
+    import dataclasses
+    import math
+
+    from tui_lab.core.events import Evaluated, RunStarted
+    from tui_lab.ui.widgets.charts import MetricsChart
+
+    def as_pretraining(event):
+        if isinstance(event, RunStarted):
+            return dataclasses.replace(event, config={**event.config, "model": {"task": "pretrain"}})
+        if isinstance(event, Evaluated):
+            loss = event.metrics["loss"]
+            return dataclasses.replace(event, metrics={"loss": loss, "perplexity": math.exp(loss)})
+        return event
+
+    class PretrainReplay(App[None]):  # not a ReplayApp: Textual would run its on_mount too
+        CSS_PATH = str(CSS)
+
+        def compose(self) -> ComposeResult:
+            yield TrainingPane(id="training", classes="pane")
+
+        def on_mount(self) -> None:
+            history = RunHistory()
+            history.extend([as_pretraining(e) for e in read_events(FIXTURE)])
+            self.query_one(TrainingPane).show_history(history)
+
+    async def check() -> None:
+        from tests.ui.conftest import wait_for
+
+        app = PretrainReplay()
+        async with app.run_test(size=(120, 40)) as pilot:
+            chart = app.query_one(MetricsChart)
+            await wait_for(pilot, lambda: chart.up_to_date() and chart.points > 0, timeout=10)
+            assert chart.points == 3  # one perplexity point per dev evaluation (no accuracy, no F1)
+
+    asyncio.run(check())

@@ -91,6 +91,8 @@ def run_baseline(
         "seconds": float}`` when it could not be fitted or scored.
     """
     start = time.perf_counter()
+    if not label_names:  # masked-LM pretraining: no labels to classify
+        return {"skipped": "the data has no labels", "seconds": 0.0}
     if train.texts and not isinstance(train.texts[0], str):  # word lists: named-entity data
         return {"skipped": "a TF-IDF text classifier has no per-word (ner) form", "seconds": 0.0}
     try:

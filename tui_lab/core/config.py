@@ -139,8 +139,9 @@ class ModelConfig:
     )
     task: str = setting(
         "",
-        "objective: classify (one label a text), multilabel or ner (a tag a word); empty = from the data "
-        "(list labels: multilabel; a .conll file or tokens+tags columns: ner)",
+        "objective: classify (one label a text), multilabel, ner (a tag a word) or pretrain (masked LM "
+        "on unlabelled text); empty = from the data (list labels: multilabel; a .conll file or "
+        "tokens+tags columns: ner)",
         metavar="TASK",
         choices=("", *TASKS),
     )
@@ -151,6 +152,9 @@ class TrainConfig:
     """How to train: the optimiser, schedule, evaluation and where the run is written."""
 
     epochs: int = setting(5, "passes over the training data", min=1)
+    max_steps: int = setting(
+        0, "stop after N optimiser steps (the schedule ends there); 0 = run every epoch", min=0
+    )
     batch_size: int = setting(32, "examples per optimiser step (per process)", min=1)
     learning_rate: float | None = setting(
         None,
@@ -207,6 +211,17 @@ class TrainConfig:
         False,
         "under torchrun, let DDP find parameters a step did not use (needed by some hub models; slower)",
         label="DDP unused params",
+    )
+    mlm_probability: float = setting(
+        0.15,
+        "share of tokens masked (task pretrain): 8 in 10 become [MASK], 1 a random token, 1 stays",
+        label="mask share",
+        form="model",
+        gt=0.0,
+        lt=1.0,
+    )
+    whole_word_mask: bool = setting(
+        False, "mask every piece of a chosen word, always with [MASK] (task pretrain)", form="model"
     )
     seed: int = setting(42, "seed for initialisation, data order and dropout", min=0)
     group_by_length: bool = setting(True, "batch texts of similar length together (less padding)")

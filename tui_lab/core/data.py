@@ -453,6 +453,31 @@ def infer_columns(table: Table, text_column: str = "", label_column: str = "") -
     return text, label
 
 
+def infer_text_column(table: Table, text_column: str = "") -> str:
+    """The text column of a table read without labels: the given one (checked) or the usual names.
+
+    Raises:
+        DataError: the named column is missing, or none can be inferred.
+    """
+    cols = table.column_names
+    if text_column:
+        if text_column not in cols:
+            raise DataError(
+                f"{table.source} has no column '{text_column}' (it has: {', '.join(cols)}); pick one with "
+                f"{setting_ref('data.text_column')}."
+            )
+        return text_column
+    lowered = {c.lower().strip(): c for c in cols}
+    found = next((lowered[n] for n in TEXT_NAMES if n in lowered), "")
+    strings = [c for c in cols if _mostly_text(table.columns[c])]
+    if found or len(strings) == 1:
+        return found or strings[0]
+    raise DataError(
+        f"{table.source} has no text column I can recognise (it has: {', '.join(cols)}); name it with "
+        f"{setting_ref('data.text_column')}."
+    )
+
+
 def _mostly_text(values: list[Any]) -> bool:
     sample = [v for v in values[:200] if v is not None]
     return bool(sample) and sum(isinstance(v, str) and " " in v for v in sample) >= len(sample) / 2

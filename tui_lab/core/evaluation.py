@@ -38,7 +38,8 @@ def predict_tokens(
         for start in range(0, len(order), batch_size):
             batch = task.collate(tokens, order[start : start + batch_size], None, pad_id, multiple)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            parts.append(task.outputs(model(**batch).logits))  # (B, ...) on the CPU
+            labels = batch.pop("labels", None)  # only tasks whose inputs make their own labels (MLM)
+            parts.append(task.eval_outputs(model(**batch).logits, labels))  # (B, ...) on the CPU
     model.train()
     if not parts:
         return np.zeros((0, len(task.label_names)), dtype=np.float32)

@@ -34,11 +34,21 @@ PRESETS: dict[str, Preset] = {
     "small-bert": Preset(256, 4, 4, 1024, 5e-4),
 }
 PRETRAINED_LEARNING_RATE = 3e-5
+# a folder with config.json needs one of these for its tokenizer to load
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # a task's head -> (the presets' BERT class, the Auto class of hub models and saved folders)
 HEADS: dict[str, tuple[str, str]] = {
     "sequence": ("BertForSequenceClassification", "AutoModelForSequenceClassification"),
     "token": ("BertForTokenClassification", "AutoModelForTokenClassification"),
+    "mlm": ("BertForMaskedLM", "AutoModelForMaskedLM"),
 }
 
 
@@ -61,8 +71,45 @@ def is_preset(name: str) -> bool:
 
 
 def default_learning_rate(name: str) -> float:
-    """The learning rate used when none is set: the preset's, or 3e-5 for a pretrained model."""
-    return PRESETS[name.lower()].learning_rate if is_preset(name) else PRETRAINED_LEARNING_RATE
+    """The learning rate used when none is set: the preset's, or 3e-5 for a pretrained model.
+
+    A masked LM a tui-lab run pretrained from a preset (``runs/<pretrain-run>`` or its
+    ``best/``) keeps its preset's rate: it is as small as the preset, far from a hub model's size.
+    """
+    if is_preset(name):
+        return PRESETS[name.lower()].learning_rate
+    origin = _run_preset(name)
+    return PRESETS[origin].learning_rate if origin else PRETRAINED_LEARNING_RATE
+
+
+def model_folder(name: str) -> str:
+    """A run folder given as a model stands for its ``best/`` (else ``last/``); other names pass."""
+    from tui_lab.core import checkpoint
+
+    path = Path(name).expanduser()
+    if path.is_dir() and not (path / "config.json").exists():
+        for sub in ("best", "last"):
+            found = checkpoint.resolve(path / sub)
+            if found is not None:
+                return str(found)
+    return name
+
+
+def _run_preset(name: str) -> str | None:
+    """The preset a tui-lab pretraining run folder (or its checkpoint) started from, if any."""
+    from tui_lab.core.config import tomllib
+
+    folder = Path(model_folder(name)).expanduser()
+    for run_dir in (folder, folder.parent):
+        config = run_dir / "config.toml"
+        if config.is_file():
+            try:
+                model = tomllib.loads(config.read_text(encoding="utf-8")).get("model", {})
+            except (OSError, tomllib.TOMLDecodeError):
+                return None
+            name = str(model.get("name", ""))
+            return name.lower() if model.get("task") == "pretrain" and is_preset(name) else None
+    return None
 
 
 # -- tokenizers ----------------------------------------------------------------------------------
@@ -350,7 +397,8 @@ def _check_positions(name: str, config: Any, max_length: int) -> None:
 
 
 def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, Any]:
-    """Tokenizer and classifier of a checkpoint folder (a run's ``last/``) to train on, in fp32.
+    """Tokenizer and model of a checkpoint folder (a run's ``last/``) to train on, in fp32: a
+    classifier, or a masked LM when its ``config.json`` names one.
 
     Raises:
         ModelError: the folder cannot be loaded (only safetensors weights are read).
@@ -376,8 +424,23 @@ def _torch_dtype(dtype: Any) -> Any:
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
-    """``AutoTokenizer.from_pretrained`` with a one-sentence error."""
+    """``AutoTokenizer.from_pretrained`` with a one-sentence error.
+
+    A local folder must hold tokenizer files: without them transformers would build an empty
+    vocabulary from ``config.json`` alone and every text would become ``[UNK]``.
+    """
     from transformers import AutoTokenizer
+
+    path = Path(name).expanduser()
+    if (
+        path.is_dir()
+        and (path / "config.json").exists()
+        and not any((path / f).is_file() for f in TOKENIZER_FILES)
+    ):
+        raise ModelError(
+            f"{path} has no tokenizer files (tokenizer.json, vocab.txt...); copy them from the run or model "
+            f"it came from, or save the model with its tokenizer."
+        )
 
     try:
         return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
@@ -462,7 +525,12 @@ def build(
         tokenizer = preset_tokenizer(train_texts, vocab_size, max(512, max_length))
         return tokenizer, build_preset(model_name, tokenizer, label_names, max_length, problem_type, head)
     return load_pretrained(
-        model_name, label_names, max_length, trust_remote_code, problem_type=problem_type, head=head
+        model_folder(model_name),
+        label_names,
+        max_length,
+        trust_remote_code,
+        problem_type=problem_type,
+        head=head,
     )
 
 

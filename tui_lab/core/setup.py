@@ -247,6 +247,8 @@ def _build_optimisation(s: RunSetup) -> None:
     batches_per_epoch = len(s.epoch_batches(0))
     s.steps_per_epoch = max(1, math.ceil(batches_per_epoch / tc.gradient_accumulation_steps))
     s.total_steps = s.steps_per_epoch * tc.epochs
+    if tc.max_steps:
+        s.total_steps = min(s.total_steps, tc.max_steps)
     s.optimizer = build_optimizer(s.model, s.learning_rate, tc.weight_decay)
     s.scheduler = build_scheduler(s.optimizer, int(tc.warmup_ratio * s.total_steps), s.total_steps)
     s.scaler = torch.amp.GradScaler("cuda", enabled=s.device_info.precision == "fp16")

@@ -64,6 +64,7 @@ class RunResult:
             "precision_macro",
             "recall_macro",
             "loss",
+            "perplexity",
         )
         return {
             "run_dir": self.run_dir,
@@ -174,6 +175,8 @@ class Trainer:
                     return "early_stopped", f"no improvement in {tc.patience} evaluations"
             else:
                 self._save_last(epoch, len(batches), len(batches))
+            if s.state.step >= s.total_steps:  # train.max_steps reached at an epoch's end
+                break
         return "completed", ""
 
     def _micro_step(self, epoch: int, b: int, batches: list[Any]) -> tuple[str, str] | None:
@@ -190,10 +193,13 @@ class Trainer:
         s.state.step += 1
         s.state.batch_in_epoch = b + 1
         stop_now = self._log_and_check(grad_norm, epoch + (b + 1) / n)
-        if tc.eval_steps and s.state.step % tc.eval_steps == 0 and s.state.step < s.total_steps:
+        last = s.state.step >= s.total_steps and b + 1 < n  # train.max_steps reached mid-epoch
+        if last or (tc.eval_steps and s.state.step % tc.eval_steps == 0 and s.state.step < s.total_steps):
             self.clock.stop()
             if self._evaluate_and_save(epoch, b + 1, n):
                 return "early_stopped", f"no improvement in {tc.patience} evaluations"
+            if last:
+                return "completed", ""
             self.clock.start()
         if stop_now:
             self.clock.stop()

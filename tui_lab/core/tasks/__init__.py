@@ -12,11 +12,13 @@ from tui_lab.core.tasks.base import Task
 from tui_lab.core.tasks.classify import ClassifyTask
 from tui_lab.core.tasks.multilabel import MultiLabelTask
 from tui_lab.core.tasks.ner import NerTask
+from tui_lab.core.tasks.pretrain import MaskedLMTask
 
 TASKS: dict[str, type[Task]] = {
     ClassifyTask.name: ClassifyTask,
     MultiLabelTask.name: MultiLabelTask,
     NerTask.name: NerTask,
+    MaskedLMTask.name: MaskedLMTask,
 }
 DEFAULT_TASK = ClassifyTask.name
 # every metric some task can pick best/ by (the config's choices; setup checks the chosen task's)
@@ -65,6 +67,7 @@ __all__ = [
     "METRIC_CHOICES",
     "TASKS",
     "ClassifyTask",
+    "MaskedLMTask",
     "MultiLabelTask",
     "NerTask",
     "Task",

@@ -126,6 +126,14 @@ class Task(ABC):
     def outputs(self, logits: Any) -> Any:
         """What evaluation keeps of a batch's logits (e.g. class probabilities), on the CPU."""
 
+    def eval_outputs(self, logits: Any, labels: Any = None) -> Any:
+        """What evaluation keeps of a batch: :meth:`outputs`, unless the batch came with labels.
+
+        A task whose collate makes the labels from the inputs even without targets (masked LM:
+        the masked tokens) gets them here and keeps a fixed-width summary per row instead.
+        """
+        return self.outputs(logits)
+
     @abstractmethod
     def metrics(self, targets: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
         """Every metric of an evaluation (scalars plus task-specific tables), ``loss`` included."""

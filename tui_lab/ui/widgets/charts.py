@@ -130,7 +130,7 @@ class LossChart(RunChart):
 
 class MetricsChart(RunChart):
     """Dev accuracy and F1 (macro; a NER run's entity F1) at each evaluation, with the TF-IDF
-    baseline's accuracy."""
+    baseline's accuracy; dev perplexity for a task that reports it (masked-LM pretraining)."""
 
     title = "dev accuracy · macro-F1"
 
@@ -138,6 +138,9 @@ class MetricsChart(RunChart):
         return len(h.evaluated_at_steps), h.baseline is not None
 
     def draw(self, plt: Any, h: RunHistory) -> None:
+        if "perplexity" in _task_metrics(h):
+            self._draw_perplexity(plt, h)
+            return
         values: list[float] = []
         for name, color in (("accuracy", "green"), ("f1_macro", "magenta"), ("f1", "magenta")):
             xs, ys = _finite(h.evaluated_at_steps, h.metric_series(name))
@@ -153,6 +156,22 @@ class MetricsChart(RunChart):
             plt.ylim(lo, 1.0)
             yticks(plt, values, lo=lo, hi=1.0)
         _step_axis(plt, h)
+
+    def _draw_perplexity(self, plt: Any, h: RunHistory) -> None:
+        plt.title("dev perplexity")
+        xs, ys = _finite(h.evaluated_at_steps, h.metric_series("perplexity"))
+        if xs:
+            self.line(xs, ys, "green", "dot" if len(xs) < 3 else "braille")
+            yticks(plt, ys, "{:.1f}")
+        _step_axis(plt, h)
+
+
+def _task_metrics(h: RunHistory) -> tuple[str, ...]:
+    """The metrics the run's task reports (``metric_names``; classification's when unknown)."""
+    from tui_lab.core.tasks import DEFAULT_TASK, TASKS
+
+    name = str(h.started.config.get("model", {}).get("task", "")) if h.started is not None else ""
+    return TASKS.get(name, TASKS[DEFAULT_TASK]).metric_names
 
 
 class StepSeriesChart(RunChart):

@@ -1,6 +1,9 @@
 """The Console pane: type a sentence, see its label and every class's probability (or, for a NER
 model, the sentence with its entities highlighted).
 
+With a masked language model (a pretraining run) it fills ``[MASK]``: the five most probable
+tokens and their probabilities, shown the same way.
+
 Predictions run in a thread worker on a :class:`tui_lab.core.predict.Predictor`; ctrl+e explains
 the sentence (the one typed, else the latest) word by word in another worker, under its prediction.
 The model is the best checkpoint of the current run as soon as one exists (reloaded when a newer best is saved,
@@ -158,13 +161,14 @@ class ConsolePane(Vertical):
             self.post_message(Predicted([], model_dir, f"{type(exc).__name__}: {exc}"))
 
     def _predictor_for(self, model_dir: str) -> Any:
-        from tui_lab.core.predict import Predictor, resolve_model_dir
+        from tui_lab.core.masked_lm import load_predictor
+        from tui_lab.core.predict import resolve_model_dir
 
         folder = resolve_model_dir(model_dir)
         weights = folder / "model.safetensors"
         stamp = (str(folder), weights.stat().st_mtime if weights.exists() else 0.0)
         if self._predictor is None or self._loaded_from != stamp:
-            self._predictor = Predictor.from_path(folder)
+            self._predictor = load_predictor(folder)  # a masked LM fills [MASK]: top tokens
             self._loaded_from = stamp
         return self._predictor
 

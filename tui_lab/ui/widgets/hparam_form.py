@@ -52,6 +52,7 @@ class HparamForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         group = None
+        models = self._models()
         for path, field_group in form_fields():
             if field_group != group:
                 group = field_group
@@ -60,7 +61,7 @@ class HparamForm(VerticalScroll):
             with Vertical(classes="field"):
                 with Horizontal(classes="field-row", id=widget_id(path) + "-row"):
                     yield Label(label_of(path), classes="field-label")
-                    yield self._control(path, kind, meta, self.config.get(path))
+                    yield self._control(path, kind, meta, self.config.get(path), models)
                 yield Static("", classes="field-error", id=widget_id(path) + "-error")
         with Horizontal(classes="field-row"):
             yield Label("run detached", classes="field-label")
@@ -73,8 +74,16 @@ class HparamForm(VerticalScroll):
             )
         yield Static("", id="hp-remote-code-warning")
 
+    def _models(self) -> list[str]:
+        """What the model field suggests: the presets, then finished pretraining runs."""
+        from tui_lab.core.masked_lm import pretrained_runs
+
+        return [*PRESETS, *pretrained_runs(self.config.train.output_dir)]
+
     @staticmethod
-    def _control(path: str, kind: type, meta: Any, value: Any) -> Checkbox | Select | Input:
+    def _control(
+        path: str, kind: type, meta: Any, value: Any, models: list[str] | None = None
+    ) -> Checkbox | Select | Input:
         """A checkbox for a flag, a choice for a fixed set, else a one-line input."""
         if kind is bool:
             return Checkbox("", value, compact=True, id=widget_id(path), tooltip=help_text(path))
@@ -87,7 +96,7 @@ class HparamForm(VerticalScroll):
                 id=widget_id(path),
                 tooltip=help_text(path),
             )
-        suggester = SuggestFromList(list(PRESETS)) if path == "model.name" else None
+        suggester = SuggestFromList(models or list(PRESETS)) if path == "model.name" else None
         return Input(
             _display(value),
             placeholder=placeholder_of(path),
