@@ -235,11 +235,11 @@ def load_predictor(path: str | Path, device: str | None = None) -> Any:
 
     from tui_lab.core.predict import Predictor, resolve_model_dir
 
-    folder = resolve_model_dir(path)
     try:
+        folder = resolve_model_dir(path)
         config = AutoConfig.from_pretrained(folder)
     except Exception:
-        config = None  # the classifier's loader says what is wrong
+        config = None  # the classifier's loader says what is wrong (a bad --device first)
     if config is not None and is_masked_lm(config):
         return FillMaskPredictor.from_folder(folder, device)
     return Predictor.from_path(path, device)
