@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui_lab.cli_deploy import add_parsers
 
     add_parsers(sub)
+    from tui_lab import cli_analysis
+
+    cli_analysis.add_parsers(sub)
     env_cmd.add_parser(sub)
     return p
 
@@ -130,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     from tui_lab.cli_deploy import COMMANDS
 
     commands.update(COMMANDS)
+    from tui_lab.cli_analysis import COMMANDS as ANALYSIS_COMMANDS
+
+    commands.update(ANALYSIS_COMMANDS)
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:

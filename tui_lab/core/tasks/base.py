@@ -110,6 +110,19 @@ class Task(ABC):
         """The task of a saved model (with whatever decoding settings its ``config.json`` holds)."""
         return cls(label_names)
 
+    def error_report(
+        self, texts: Sequence[str], rows: Sequence[int], targets: np.ndarray, outputs: np.ndarray
+    ) -> Any:
+        """Per-class scores, a grid of cells and the examples behind each cell
+        (:class:`~tui_lab.core.error_report.ErrorReport`), for the error analysis.
+
+        Raises:
+            ModelError: this task has no error analysis.
+        """
+        from tui_lab.core.errors import ModelError
+
+        raise ModelError(f"the {self.name} task has no error analysis yet.")
+
     def calibrate(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
         """Settle decoding choices on the best weights' dev metrics, after training.
 

@@ -1,0 +1,156 @@
+"""Training rows whose given label is probably wrong, found with cleanlab.
+
+Every training row gets an out-of-sample probability for each class: the TF-IDF + logistic
+regression baseline is fitted ``folds`` times on the other folds (scikit-learn's
+``cross_val_predict``), ``repeats`` times over differently shuffled folds, and the runs are
+averaged (a steadier estimate than one pass: this found more planted flips in
+``benchmarks/label_noise.py``). ``cleanlab.filter.find_label_issues`` (confident learning) then
+picks the rows whose given label disagrees with those probabilities and ranks them by
+self-confidence, the likeliest issue first. The vocabulary is learned once on every training
+text (no labels involved), so only the classifier is refitted per fold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from tui_lab.core.data import Split
+
+FOLDS = 5
+REPEATS = 2
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    """A training row whose label looks wrong.
+
+    Attributes:
+        row: 0-based data row of the training file.
+        text: the text.
+        label: the given label (labels joined with ``|`` for multi-label data).
+        suggested: the label the out-of-sample probabilities favour.
+        score: cleanlab's label quality (self-confidence: p(given label)); lower is likelier wrong.
+    """
+
+    row: int
+    text: str
+    label: str
+    suggested: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+def _features(texts: list[str]) -> Any:
+    from tui_lab.core.baseline import TOKEN_PATTERN, _is_cjk
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if _is_cjk(texts):
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
+    else:
+        vec = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, max_features=200_000, token_pattern=TOKEN_PATTERN
+        )
+    return vec.fit_transform(texts)
+
+
+def out_of_sample_probs(
+    split: Split,
+    n_labels: int,
+    folds: int = FOLDS,
+    repeats: int = REPEATS,
+    seed: int = 42,
+    n_jobs: int | None = None,
+) -> np.ndarray:
+    """Cross-validated class probabilities ``(N, n_labels)`` of every row (one-vs-rest sigmoids
+    for multi-label data), each from a baseline that never saw that row.
+
+    Raises:
+        ValueError: a class with fewer than two rows (no fold could hold it out).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from tui_lab.core.baseline import _is_multilabel, _multi_hot
+
+    x = _features(split.texts)
+    multilabel = _is_multilabel(split)
+    clf: Any = LogisticRegression(max_iter=1000, C=10.0, random_state=seed)
+    if multilabel:
+        y = _multi_hot(split.labels, n_labels)
+        clf, k = OneVsRestClassifier(clf), min(folds, len(y))
+    else:
+        y = np.asarray(split.labels, dtype=np.int64)
+        k = min(folds, min(Counter(y.tolist()).values()))
+        if len(set(y.tolist())) < n_labels:
+            raise ValueError("some labels have no training rows")
+    if k < 2:
+        raise ValueError("a class has fewer than two training rows")
+    total = np.zeros((len(y), n_labels))
+    for r in range(repeats):
+        cv = (KFold if multilabel else StratifiedKFold)(k, shuffle=True, random_state=seed + r)
+        total += cross_val_predict(clf, x, y, cv=cv, method="predict_proba", n_jobs=n_jobs)
+    return total / repeats
+
+
+def rank_issues(
+    split: Split, probs: np.ndarray, label_names: list[str], limit: int | None = None
+) -> list[LabelIssue]:
+    """cleanlab's label issues among the rows of ``split``, likeliest first."""
+    from tui_lab.core.baseline import _is_multilabel
+
+    if _is_multilabel(split):
+        from cleanlab.multilabel_classification.filter import find_label_issues
+        from cleanlab.multilabel_classification.rank import get_label_quality_scores
+
+        labels = [list(v) for v in split.labels]
+        order = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
+        scores = get_label_quality_scores(labels, probs)
+        given = ["|".join(label_names[c] for c in sorted(v)) for v in labels]
+        suggested = ["|".join(label_names[c] for c in np.flatnonzero(p >= 0.5)) for p in probs]
+    else:
+        from cleanlab.filter import find_label_issues
+
+        y = np.asarray(split.labels, dtype=np.int64)
+        order = find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
+        scores = probs[np.arange(len(y)), y]
+        given = [label_names[i] for i in y]
+        suggested = [label_names[i] for i in probs.argmax(axis=1)]
+    rows = split.rows or []
+    return [
+        LabelIssue(rows[i], split.texts[i], given[i], suggested[i], float(scores[i]))
+        for i in list(order)[:limit]
+    ]
+
+
+def find_label_issues(
+    train: Split,
+    label_names: list[str],
+    seed: int = 42,
+    limit: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[LabelIssue]:
+    """Cross-validated baseline probabilities, then cleanlab's ranking of the rows.
+
+    ``timings`` (if given) gets the seconds of each stage (``cross_val``, ``cleanlab``).
+    """
+    start = time.perf_counter()
+    if progress:
+        progress(f"cross-validating the TF-IDF baseline on {len(train):,} training rows…")
+    probs = out_of_sample_probs(train, len(label_names), seed=seed)
+    mid = time.perf_counter()
+    if progress:
+        progress("ranking label issues (cleanlab)…")
+    issues = rank_issues(train, probs, label_names, limit)
+    if timings is not None:
+        timings.update(cross_val=mid - start, cleanlab=time.perf_counter() - mid)
+    return issues
