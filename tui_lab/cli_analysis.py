@@ -74,7 +74,9 @@ def print_summary(analysis: Any, top: int) -> None:
     print(f"{analysis.split} of {analysis.run_dir} ({analysis.task}, best/ weights)")
     print(f"{'label':<20} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
     for label, m in analysis.report.per_class.items():
-        print(f"{label[:20]:<20} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['support']:>8}")
+        print(
+            f"{label[:20]:<20} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['support']:>8}"
+        )
     print(f"ECE (15 bins): {analysis.ece:.4f} at temperature {analysis.temperature:.3f}")
     if analysis.calibration:
         c = analysis.calibration

@@ -149,7 +149,9 @@ def _confidence(predictor: Any, targets: np.ndarray, probs: np.ndarray) -> tuple
     return probs.max(axis=1), probs.argmax(axis=1) == targets
 
 
-def _calibrate(predictor: Any, best: Path, dev_logits: np.ndarray, dev_targets: np.ndarray) -> dict[str, float]:
+def _calibrate(
+    predictor: Any, best: Path, dev_logits: np.ndarray, dev_targets: np.ndarray
+) -> dict[str, float]:
     """Fit and save a temperature on dev; ECE and NLL before (T = 1) and after."""
     if predictor.task.multilabel:
         raise ModelError(
@@ -235,7 +237,12 @@ def analyze_run(
 
 
 def _split_analysis(
-    predictor: Any, data: Any, split: str, dev_logits: np.ndarray, temperature: float, say: Callable[[str], None]
+    predictor: Any,
+    data: Any,
+    split: str,
+    dev_logits: np.ndarray,
+    temperature: float,
+    say: Callable[[str], None],
 ) -> Analysis:
     """The report, reliability and ECE of one split (and test's per-class scores beside dev's)."""
     chosen = data.dev if split == "dev" else data.test

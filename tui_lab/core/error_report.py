@@ -94,7 +94,9 @@ def classify_report(
     confidence = probs[idx, y_pred] if len(y_true) else np.zeros(0)
     loss = -np.log(np.maximum(probs[idx, y_true], 1e-12)) if len(y_true) else np.zeros(0)
     examples = [
-        Example(i, rows[i], texts[i], labels[y_true[i]], labels[y_pred[i]], float(confidence[i]), float(loss[i]))
+        Example(
+            i, rows[i], texts[i], labels[y_true[i]], labels[y_pred[i]], float(confidence[i]), float(loss[i])
+        )
         for i in range(len(y_true))
     ]
     cells: dict[tuple[int, int], list[Example]] = {}

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -49,8 +50,9 @@ class LabelIssue:
 
 
 def _features(texts: list[str]) -> Any:
-    from tui_lab.core.baseline import TOKEN_PATTERN, _is_cjk
     from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from tui_lab.core.baseline import TOKEN_PATTERN, _is_cjk
 
     if _is_cjk(texts):
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)

@@ -269,9 +269,8 @@ class Predictor:
             int(getattr(tokenizer, "model_max_length", 512) or 512),
             8192,
         )
-        from tui_lab.core.tasks import task_for_model
-
         from tui_lab.core.calibration import TEMPERATURE_KEY
+        from tui_lab.core.tasks import task_for_model
 
         task = task_for_model(config)
         temperature = 1.0 if task.multilabel else float(getattr(config, TEMPERATURE_KEY, 1.0) or 1.0)
