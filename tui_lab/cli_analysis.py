@@ -33,6 +33,12 @@ def add_parsers(sub: Any) -> None:
         help="fit a softmax temperature on dev and save it in best/config.json (tui_lab_temperature)",
     )
     a.add_argument("--no-label-issues", action="store_true", help="skip the cross-validation and cleanlab")
+    a.add_argument(
+        "--encoder",
+        metavar="DIR",
+        help="a model folder (a sentence encoder, or 'best' for the run's best/) whose embeddings "
+        "add a second cross-validated classifier to the label-issue search (slower, finds more)",
+    )
     a.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     a.add_argument("--json", action="store_true", help="print the analysis as one JSON line last")
 
@@ -49,6 +55,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         calibrate=args.calibrate,
         label_issues=not args.no_label_issues,
         device=args.device,
+        encoder=args.encoder,
         progress=None if args.json else _stderr,
     )
     path = write_analysis(analysis, args.top)

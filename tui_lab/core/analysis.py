@@ -180,6 +180,7 @@ def analyze_run(
     label_issues: bool = True,
     device: str | None = None,
     progress: Callable[[str], None] | None = None,
+    encoder: str | None = None,
 ) -> Analysis:
     """Analyse a run's best weights on ``split`` (and its training rows for label issues).
 
@@ -191,6 +192,8 @@ def analyze_run(
         label_issues: look for label issues in the training rows (cross-validation + cleanlab).
         device: torch device for the predictions (default: the best available).
         progress: called with a short line as each stage starts.
+        encoder: a model folder whose embeddings add a second cross-validated classifier to
+            the label-issue search (``best`` means the run's ``best/``).
 
     Raises:
         LabError: the run cannot be analysed (see :func:`check_run`), a split it does not have,
@@ -228,7 +231,11 @@ def analyze_run(
             from tui_lab.core.label_issues import find_label_issues
 
             analysis.label_issues = find_label_issues(
-                data.train, data.label_names, progress=say, timings=timings
+                data.train,
+                data.label_names,
+                progress=say,
+                timings=timings,
+                encoder=str(best) if encoder == "best" else encoder,
             )
         except ValueError as exc:
             analysis.label_issues_note = f"no label issues: {exc}"
