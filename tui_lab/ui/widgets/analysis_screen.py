@@ -47,7 +47,8 @@ class AnalysisScreen(Screen[str | None]):
     ]
     DEFAULT_CSS = """
     AnalysisScreen #an-status { height: 1; }
-    AnalysisScreen .an-col { width: 1fr; }
+    AnalysisScreen .an-col { width: 9fr; }
+    AnalysisScreen #an-left { width: 11fr; }
     AnalysisScreen .an-part { border: round $primary-darken-1; height: 1fr; }
     AnalysisScreen .an-part:focus-within { border: round $accent; }
     AnalysisScreen #an-classes-box { height: 2fr; }
@@ -66,7 +67,7 @@ class AnalysisScreen(Screen[str | None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="an-status")
         with Horizontal():
-            with Vertical(classes="an-col"):
+            with Vertical(id="an-left", classes="an-col"):
                 with Vertical(id="an-classes-box", classes="an-part"):
                     yield ClassTable(id="an-classes")
                 with Vertical(id="an-grid-box", classes="an-part"):
@@ -82,7 +83,7 @@ class AnalysisScreen(Screen[str | None]):
     def on_mount(self) -> None:
         titles = {
             "#an-classes-box": "Per class  [s: sort]",
-            "#an-grid-box": "Confusion: true ↓ / predicted →  [arrows, enter: examples]",
+            "#an-grid-box": "Confusion: true ↓ predicted →  [enter: examples]",
             "#an-cal-box": "Calibration  [t: fit a temperature on dev]",
             "#an-issues-box": "Likely label issues in train  [x: export CSV]",
         }

@@ -125,7 +125,7 @@ class IssuesTable(DataTable):
 
 
 class ReliabilityPlot(PlotextPlot):
-    """Accuracy per confidence bin (bars) against the diagonal of perfect calibration."""
+    """Accuracy per confidence bin against the diagonal of perfect calibration."""
 
     def show(self, analysis: Any) -> None:
         """Draw the analysis's reliability bins and its ECE."""
@@ -135,10 +135,12 @@ class ReliabilityPlot(PlotextPlot):
         bins = analysis.reliability
         title = f"reliability · ECE {analysis.ece:.3f} (15 bins, T={analysis.temperature:.2f})"
         plt.title(title)
-        if any(b["count"] for b in bins):  # one bar a bin at its centre (empty bins: none)
-            centres = [(b["lower"] + b["upper"]) / 2 for b in bins]
-            plt.bar(centres, [b["accuracy"] for b in bins], width=0.7, color="cyan")
-        plt.plot([0, 1], [0, 1], color="gray", marker="braille")
+        plt.plot([0, 1], [0, 1], color="gray", marker="braille")  # perfect calibration
+        filled = [b for b in bins if b["count"]]
+        if filled:  # each non-empty bin at (its mean confidence, its accuracy)
+            xs, ys = [b["confidence"] for b in filled], [b["accuracy"] for b in filled]
+            plt.plot(xs, ys, color="cyan", marker="braille")
+            plt.scatter(xs, ys, color="cyan", marker="●")
         ticks = [0, 0.2, 0.4, 0.6, 0.8, 1.0]
         plt.xticks(ticks, [f"{t:.1f}" for t in ticks])
         plt.yticks(ticks, [f"{t:.1f}" for t in ticks])
