@@ -2,7 +2,7 @@
 
 Every training row gets an out-of-sample probability for each class: the TF-IDF + logistic
 regression baseline is fitted ``folds`` times on the other folds (scikit-learn's
-``cross_val_predict``), ``repeats`` times over differently shuffled folds, and the runs are
+``cross_val_predict``), ``repeats`` times over differently shuffled folds (twice up to 20,000 rows), and the runs are
 averaged (a steadier estimate than one pass: this found more planted flips in
 ``benchmarks/label_noise.py``). ``cleanlab.filter.find_label_issues`` (confident learning) then
 picks the rows whose given label disagrees with those probabilities and ranks them by
@@ -29,6 +29,7 @@ from tui_lab.core.data import Split
 
 FOLDS = 5
 REPEATS = 2
+REPEAT_LIMIT = 20_000  # more training rows than this: one pass (steady already, and twice the time)
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,14 @@ def out_of_sample_probs(
     split: Split,
     n_labels: int,
     folds: int = FOLDS,
-    repeats: int = REPEATS,
+    repeats: int | None = None,
     seed: int = 42,
     n_jobs: int | None = None,
     features: Any = None,
 ) -> np.ndarray:
     """Cross-validated class probabilities ``(N, n_labels)`` of every row (one-vs-rest sigmoids
-    for multi-label data), each from a baseline that never saw that row. ``features`` (e.g.
+    for multi-label data), each from a baseline that never saw that row, averaged over
+    ``repeats`` shufflings of the folds (default: 2, or 1 above ``REPEAT_LIMIT`` rows). ``features`` (e.g.
     embeddings) replace the TF-IDF vectors; the classifier is then a plain logistic regression.
 
     Raises:
@@ -103,6 +105,7 @@ def out_of_sample_probs(
             raise ValueError("some labels have no training rows")
     if k < 2:
         raise ValueError("a class has fewer than two training rows")
+    repeats = repeats or (REPEATS if len(y) <= REPEAT_LIMIT else 1)
     total = np.zeros((len(y), n_labels))
     for r in range(repeats):
         cv = (KFold if multilabel else StratifiedKFold)(k, shuffle=True, random_state=seed + r)
