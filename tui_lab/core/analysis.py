@@ -227,20 +227,27 @@ def analyze_run(
     timings["predict"], clock = time.perf_counter() - clock, time.perf_counter()
     analysis.run_dir, analysis.model_dir, analysis.calibration = str(run_path), str(best), cal
     if label_issues:
-        try:
-            from tui_lab.core.label_issues import find_label_issues
-
-            analysis.label_issues = find_label_issues(
-                data.train,
-                data.label_names,
-                progress=say,
-                timings=timings,
-                encoder=str(best) if encoder == "best" else encoder,
-            )
-        except ValueError as exc:
-            analysis.label_issues_note = f"no label issues: {exc}"
+        _find_label_issues(analysis, data, best, encoder, say, timings)
     analysis.timings = timings
     return analysis
+
+
+def _find_label_issues(
+    analysis: Analysis, data: Any, best: Path, encoder: str | None, say: Callable[[str], None], timings: dict
+) -> None:
+    """Fill in the training rows' likely label issues (or why there are none)."""
+    from tui_lab.core.label_issues import find_label_issues
+
+    try:
+        analysis.label_issues = find_label_issues(
+            data.train,
+            data.label_names,
+            progress=say,
+            timings=timings,
+            encoder=str(best) if encoder == "best" else encoder,
+        )
+    except ValueError as exc:
+        analysis.label_issues_note = f"no label issues: {exc}"
 
 
 def _split_analysis(
