@@ -1,5 +1,6 @@
 """Screenshots of the lab for the README: idle, training mid-run, the console after predictions,
-and a sentence explained word by word (ctrl+e).
+a sentence explained word by word (ctrl+e), and the Analysis screen (F9) on the finished run with
+the examples of one confusion cell.
 
 Drives the real app (Textual's Pilot, 120x40) on the sample data with a real training run, saves
 SVGs, and converts them to PNG with ``rsvg-convert`` (Debian: librsvg2-bin) when it is installed.
@@ -89,8 +90,28 @@ async def shoot(size: tuple[int, int] = (120, 40)) -> list[Path]:
         await pilot.pause(0.5)
         save("lab-console")
         await explain(app, pilot, save)
+        await shoot_analysis(app, pilot, save)
     shutil.rmtree(config.train.output_dir, ignore_errors=True)
     return shots
+
+
+async def shoot_analysis(app: LabApp, pilot, save) -> None:
+    """F9 on the run just trained; then Enter on the fullest mistake cell."""
+    from tui_lab.ui.widgets.analysis_screen import AnalysisScreen
+
+    await pilot.press("f9")
+    while not (isinstance(app.screen, AnalysisScreen) and app.screen.analysis and not app.screen.busy):
+        await pilot.pause(0.2)
+    await pilot.pause(0.5)
+    save("lab-analysis")
+    counts = app.screen.analysis.report.counts
+    i, j = max(
+        ((i, j) for i, r in enumerate(counts) for j in range(len(r)) if i != j),
+        key=lambda c: counts[c[0]][c[1]],
+    )
+    await pilot.press(*(["down"] * i + ["right"] * j), "enter")
+    await pilot.pause(0.5)
+    save("lab-analysis-examples")
 
 
 def main() -> None:

@@ -100,10 +100,12 @@ def tiny_config(tiny_data: Path, tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def exported_run(tmp_path_factory) -> tuple[Path, dict]:
-    """One tiny-bert run, trained once and exported (fp32 + int8) to ``RUN/export``: (run, report)."""
+def finished_run(tmp_path_factory) -> Path:
+    """One finished tiny-bert run (train.csv 240 rows + dev.csv 60, no test), trained once a session.
+
+    Tests that change the run folder work on a copy.
+    """
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.export import export
     from tui_lab.core.train import Trainer
 
     root = tmp_path_factory.mktemp("deploy")
@@ -113,8 +115,15 @@ def exported_run(tmp_path_factory) -> tuple[Path, dict]:
     cfg.data.train, cfg.data.max_length, cfg.model.vocab_size = str(root / "data"), 32, 300
     cfg.train.epochs, cfg.train.batch_size, cfg.train.output_dir = 3, 16, str(root / "runs")
     cfg.train.baseline = False
-    run = Path(Trainer(cfg).run().run_dir)
-    return run, export(run, rounds=1)
+    return Path(Trainer(cfg).run().run_dir)
+
+
+@pytest.fixture(scope="session")
+def exported_run(finished_run) -> tuple[Path, dict]:
+    """:func:`finished_run` exported (fp32 + int8) to ``RUN/export``: (run, report)."""
+    from tui_lab.core.export import export
+
+    return finished_run, export(finished_run, rounds=1)
 
 
 @pytest.fixture(scope="session")

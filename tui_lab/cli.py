@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     cli_explain.add_parsers(sub)
     cli_pretrain.add_parsers(sub)
+    from tui_lab import cli_analysis
+
+    cli_analysis.add_parsers(sub)
     env_cmd.add_parser(sub)
     return p
 
@@ -136,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.update(COMMANDS)
     commands.update(cli_explain.COMMANDS)
     commands.update(cli_pretrain.COMMANDS)
+    from tui_lab.cli_analysis import COMMANDS as ANALYSIS_COMMANDS
+
+    commands.update(ANALYSIS_COMMANDS)
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:

@@ -161,6 +161,8 @@ class Predictor:
         max_length: the longest input in tokens; longer texts are truncated.
         backend: the forward pass (``backend.name`` is ``"pytorch"`` or ``"onnx"``).
         multi_label: scores are independent sigmoids rather than a softmax.
+        temperature: logits are divided by it before the softmax in :meth:`predict` (fitted on dev
+            by ``tui-lab analyze --calibrate``, saved as ``tui_lab_temperature``; 1.0: none).
         source: the folder (or ONNX file) the model was loaded from.
     """
 
@@ -173,6 +175,7 @@ class Predictor:
         source: str = "",
         multi_label: bool = False,
         task: Any = None,
+        temperature: float = 1.0,
     ) -> None:
         from tui_lab.core.tasks import ClassifyTask
 
@@ -184,6 +187,7 @@ class Predictor:
         self.max_length = max_length
         self.source = source
         self.multi_label = multi_label
+        self.temperature = temperature
         # a fast tokenizer is not re-entrant when its truncation/padding settings change between
         # calls ("Already borrowed"): the server counts tokens while a forward pass encodes
         self._tokenizer_lock = threading.Lock()
@@ -268,10 +272,12 @@ class Predictor:
             int(getattr(tokenizer, "model_max_length", 512) or 512),
             8192,
         )
+        from tui_lab.core.calibration import TEMPERATURE_KEY
         from tui_lab.core.tasks import task_for_model
 
         task = task_for_model(config)
-        return cls(backend, tokenizer, labels, max_length, source, task.multilabel, task)
+        temperature = 1.0 if task.multilabel else float(getattr(config, TEMPERATURE_KEY, 1.0) or 1.0)
+        return cls(backend, tokenizer, labels, max_length, source, task.multilabel, task, temperature)
 
     def encode(self, texts: list[str]) -> dict[str, Any]:
         """The tokenised batch (numpy arrays), padded to its longest text, truncated to max_length."""
@@ -320,8 +326,9 @@ class Predictor:
         return logits
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
-        """Label and probabilities for each text (empty texts are allowed); a NER model's
-        entity spans (:class:`~tui_lab.core.token_metrics.EntityPrediction`)."""
+        """Label and probabilities for each text (empty texts are allowed; a saved temperature
+        scales a classifier's logits first); a NER model's entity spans
+        (:class:`~tui_lab.core.token_metrics.EntityPrediction`)."""
         return self.task.predict(self, texts, batch_size)
 
 

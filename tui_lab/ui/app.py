@@ -62,6 +62,7 @@ class LabApp(App[int]):
         Binding(
             "f8", "export", "Export", show=False, priority=True
         ),  # in help and the palette: the footer is full
+        Binding("f9", "analysis", "Analysis", show=False, priority=True),
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
@@ -260,6 +261,24 @@ class LabApp(App[int]):
         if not isinstance(self.screen, ExportScreen):
             self.push_screen(ExportScreen(self.config.train.output_dir))
 
+    def action_analysis(self) -> None:
+        """Why is it wrong: the Analysis screen on the console's run (else the newest run) (F9)."""
+        from tui_lab.ui.widgets.analysis_screen import AnalysisScreen, pick_run
+
+        if isinstance(self.screen, AnalysisScreen):
+            return
+        run_dir = pick_run(self.query_one(ConsolePane).model_dir, self.config.train.output_dir)
+        if run_dir is None:
+            self.notify("No run with best/ weights to analyse yet: train one (ctrl+t) or open one (f6).")
+            return
+
+        def send(text: str | None) -> None:
+            if text:
+                self.query_one(ConsolePane).prefill(text, run_dir)
+                self.action_show("console")
+
+        self.push_screen(AnalysisScreen(run_dir), send)
+
     def view_run(self, run_dir: str) -> None:
         """Show a run from its event log in the Training pane, following it while it grows."""
         run_dir = str(Path(run_dir).expanduser().resolve())
@@ -386,6 +405,11 @@ class LabApp(App[int]):
         yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
         yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)
         yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f7)", self.action_export)
+        yield SystemCommand(
+            "Analysis",
+            "Why is it wrong: per class, confusions, calibration, label issues (f9)",
+            self.action_analysis,
+        )
         yield SystemCommand("Show keys", "The help screen (f1)", self.action_help)
 
     # .. training ....................................................................................

@@ -148,13 +148,27 @@ class Task(ABC):
         One score row per text, decoded; tasks whose answer is not one row a text (entity
         spans) override it.
         """
-        probs = predictor.scores(predictor.logits(texts, batch_size)).tolist()
+        logits = predictor.logits(texts, batch_size) / getattr(predictor, "temperature", 1.0)
+        probs = predictor.scores(logits).tolist()
         return [self.decode(text, row) for text, row in zip(texts, probs)]
 
     @classmethod
     def from_model_config(cls, model_config: Any, label_names: list[str]) -> Task:
         """The task of a saved model (with whatever decoding settings its ``config.json`` holds)."""
         return cls(label_names)
+
+    def error_report(
+        self, texts: Sequence[str], rows: Sequence[int], targets: np.ndarray, outputs: np.ndarray
+    ) -> Any:
+        """Per-class scores, a grid of cells and the examples behind each cell
+        (:class:`~tui_lab.core.error_report.ErrorReport`), for the error analysis.
+
+        Raises:
+            ModelError: this task has no error analysis.
+        """
+        from tui_lab.core.errors import ModelError
+
+        raise ModelError(f"the {self.name} task has no error analysis yet.")
 
     def calibrate(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
         """Settle decoding choices on the best weights' dev metrics, after training.

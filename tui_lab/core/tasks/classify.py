@@ -57,6 +57,14 @@ class ClassifyTask(Task):
         y_pred = probs.argmax(axis=1)
         return classification_metrics(y_true.tolist(), y_pred.tolist(), self.label_names, loss)
 
+    def error_report(
+        self, texts: Sequence[str], rows: Sequence[int], targets: np.ndarray, outputs: np.ndarray
+    ) -> Any:
+        """The confusion matrix (true x predicted) and the examples in each cell."""
+        from tui_lab.core.error_report import classify_report
+
+        return classify_report(list(texts), list(rows), targets, outputs, self.label_names)
+
     def decode(self, text: str, output: Sequence[float]) -> Any:
         """The most probable label and every class's probability."""
         from tui_lab.core.predict import Prediction

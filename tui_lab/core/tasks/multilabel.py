@@ -71,6 +71,14 @@ class MultiLabelTask(ClassifyTask):
         self.threshold = float(dev_metrics["tuned"]["threshold"])
         return {THRESHOLD_KEY: self.threshold}
 
+    def error_report(
+        self, texts: Sequence[str], rows: Sequence[int], targets: np.ndarray, outputs: np.ndarray
+    ) -> Any:
+        """Per label: scores, and its false negatives, false positives and true positives."""
+        from tui_lab.core.error_report import multilabel_report
+
+        return multilabel_report(list(texts), list(rows), targets, outputs, self.label_names, self.threshold)
+
     def decode(self, text: str, output: Sequence[float]) -> Any:
         """Every label at or over the threshold (most probable first) and every label's probability."""
         from tui_lab.core.predict import MultiLabelPrediction

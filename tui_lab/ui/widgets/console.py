@@ -251,6 +251,12 @@ class ConsolePane(Vertical):
         else:
             self._add_card(card)
 
+    def prefill(self, text: str, model_dir: str | None = None) -> None:
+        """Put a text in the sentence box (Enter predicts it), with this model if given."""
+        if model_dir:
+            self.use_model(model_dir)
+        self.query_one("#console-input", Input).value = text
+
     def focus_input(self) -> None:
         """Put the cursor in the sentence box."""
         self.query_one("#console-input", Input).focus()

@@ -25,6 +25,7 @@ KEYS: list[tuple[str, str]] = [
     ("ctrl+e", "Console: explain the sentence word by word (green: toward the label, red: against)"),
     ("f6", "Runs: open, stop (s) or compare (space, c) the runs in the output folder"),
     ("f8", "Export: ONNX fp32/int8 with a trade-off table (e); serve it over HTTP (s)"),
+    ("f9", "Analysis: per-class scores, confusions to walk, calibration, likely label issues"),
     ("ctrl+s", "save the config as TOML (tui-lab train --config reads it)"),
     ("ctrl+o", "open a TOML config"),
     ("ctrl+l", "open a run or model folder in the console"),

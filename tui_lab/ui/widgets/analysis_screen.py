@@ -1,0 +1,235 @@
+"""The Analysis screen (F9): why the run's model is wrong.
+
+Four parts, filled from one :func:`tui_lab.core.analysis.analyze_run` that runs in a thread
+worker (the lab keeps drawing; a line says which stage it is in): per-class scores for dev and
+test, the confusion matrix to walk (Enter lists a cell's examples), a reliability diagram with
+the ECE, and training rows whose label looks wrong. While a run is still training it analyses
+the latest ``best/`` at the moment it starts (``r`` analyses again). ``t`` fits a temperature on
+dev and saves it beside the model; ``x`` writes the label issues to ``RUN_DIR/label_issues.csv``.
+Dismisses with a text to put into the console, or ``None``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from tui_lab.ui.widgets.analysis_views import ClassTable, ErrorGrid, IssuesTable, ReliabilityPlot
+
+
+class AnalysisProgress(Message):
+    """A stage of the analysis has started (posted from the worker thread)."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__()
+        self.line = line
+
+
+class AnalysisScreen(Screen[str | None]):
+    """Per-class scores, the walkable grid, calibration and label issues of one run."""
+
+    BINDINGS = [
+        Binding("escape,f9", "close", "Back"),
+        Binding("s", "sort", "Sort classes"),
+        Binding("t", "calibrate", "Fit temperature"),
+        Binding("x", "export_issues", "Export issues"),
+        Binding("r", "analyse", "Re-analyse"),
+    ]
+    DEFAULT_CSS = """
+    AnalysisScreen #an-status { height: 1; }
+    AnalysisScreen .an-col { width: 9fr; }
+    AnalysisScreen #an-left { width: 11fr; }
+    AnalysisScreen .an-part { border: round $primary-darken-1; height: 1fr; }
+    AnalysisScreen .an-part:focus-within { border: round $accent; }
+    AnalysisScreen #an-classes-box { height: 2fr; }
+    AnalysisScreen #an-grid-box { height: 3fr; }
+    AnalysisScreen #an-cal-box { height: 3fr; }
+    AnalysisScreen #an-issues-box { height: 2fr; }
+    AnalysisScreen #an-cal-line { height: auto; }
+    """
+
+    def __init__(self, run_dir: str, analysis: Any = None) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.analysis = analysis
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="an-status")
+        with Horizontal():
+            with Vertical(id="an-left", classes="an-col"):
+                with Vertical(id="an-classes-box", classes="an-part"):
+                    yield ClassTable(id="an-classes")
+                with Vertical(id="an-grid-box", classes="an-part"):
+                    yield ErrorGrid(id="an-grid")
+            with Vertical(classes="an-col"):
+                with Vertical(id="an-cal-box", classes="an-part"):
+                    yield ReliabilityPlot(id="an-plot")
+                    yield Static("", id="an-cal-line")
+                with Vertical(id="an-issues-box", classes="an-part"):
+                    yield IssuesTable(id="an-issues")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "#an-classes-box": "Per class  [s: sort]",
+            "#an-grid-box": "Confusion: true ↓ predicted →  [enter: examples]",
+            "#an-cal-box": "Calibration  [t: fit a temperature on dev]",
+            "#an-issues-box": "Likely label issues in train  [x: export CSV]",
+        }
+        for selector, title in titles.items():
+            self.query_one(selector).border_title = title
+        if self.analysis is not None:
+            self._show(self.analysis)
+        else:
+            self.action_analyse()
+        self.query_one(ErrorGrid).focus()
+
+    # .. the worker ....................................................................................
+    def action_analyse(self, calibrate: bool = False) -> None:
+        """Analyse the run's latest best/ in a worker (``calibrate``: fit a temperature first)."""
+        if self.busy:
+            self.notify("An analysis is already running.", timeout=2)
+            return
+        self.busy = True
+        verb = "fitting a temperature on dev" if calibrate else "analysing"
+        self._status(Text(f"{verb} {Path(self.run_dir).name}… (the lab keeps going)", style="yellow"))
+        self._analyse(calibrate, keep_issues=calibrate and self.analysis is not None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="analysis", description="analyse a run")
+    def _analyse(self, calibrate: bool, keep_issues: bool) -> Any:
+        from tui_lab.core.analysis import analyze_run, write_analysis
+        from tui_lab.core.imports import import_heavy
+
+        import_heavy()
+        result = analyze_run(
+            self.run_dir,
+            calibrate=calibrate,
+            allow_running=True,
+            label_issues=not keep_issues,
+            progress=lambda line: self.post_message(AnalysisProgress(line)),
+        )
+        if keep_issues and self.analysis is not None:
+            result.label_issues = self.analysis.label_issues
+            result.label_issues_note = self.analysis.label_issues_note
+        write_analysis(result)
+        return result
+
+    @on(AnalysisProgress)
+    def _progress(self, message: AnalysisProgress) -> None:
+        if self.busy:
+            self._status(Text(f"analysing… {message.line}", style="yellow"))
+
+    @on(Worker.StateChanged)
+    def _done(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "analysis" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        self.busy = False
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            text = error.render("label") if hasattr(error, "render") else f"{type(error).__name__}: {error}"
+            self._status(Text(text, style="bold red"))
+            self.notify(text, title="Analysis failed", severity="error", timeout=8)
+            return
+        self._show(event.worker.result)
+
+    # .. showing ......................................................................................
+    def _status(self, text: Text) -> None:
+        self.query_one("#an-status", Static).update(text)
+
+    def _show(self, analysis: Any) -> None:
+        self.analysis = analysis
+        self.query_one(ClassTable).show(analysis)
+        self.query_one(ErrorGrid).show(analysis)
+        self.query_one(ReliabilityPlot).show(analysis)
+        self.query_one(IssuesTable).show(analysis)
+        issues = f"{len(analysis.label_issues)} likely label issue(s)"
+        if analysis.label_issues_note:
+            issues = analysis.label_issues_note
+        line = (
+            f"{Path(analysis.run_dir).name} · {analysis.model_dir} · {analysis.split}: "
+            f"{sum(map(sum, analysis.report.counts))} predictions · {issues} · "
+            "escape: back · tab: next part"
+        )
+        self._status(Text(line, style="dim"))
+        self.query_one("#an-cal-line", Static).update(_calibration_line(analysis))
+
+    # .. keys .........................................................................................
+    def action_sort(self) -> None:
+        """Sort the per-class table by the next column."""
+        self.notify(f"classes sorted by {self.query_one(ClassTable).cycle_sort()}", timeout=2)
+
+    def action_calibrate(self) -> None:
+        """Fit a temperature on dev, save it in best/config.json, show ECE before/after."""
+        self.action_analyse(calibrate=True)
+
+    def action_export_issues(self) -> None:
+        """Write every label issue to RUN_DIR/label_issues.csv."""
+        from tui_lab.core.analysis import ISSUES_FILE, export_label_issues
+
+        if self.analysis is None:
+            return
+        path = export_label_issues(self.analysis.label_issues, Path(self.run_dir) / ISSUES_FILE)
+        self.notify(f"{len(self.analysis.label_issues)} label issue(s) written to {path}", timeout=5)
+
+    @on(DataTable.CellSelected, "#an-grid")
+    def _cell_selected(self, event: DataTable.CellSelected) -> None:
+        self.open_cell(event.coordinate.row, event.coordinate.column)
+
+    def open_cell(self, i: int, j: int) -> None:
+        """List the examples behind cell (i, j) of the grid."""
+        from tui_lab.ui.widgets.examples_screen import ExamplesScreen
+
+        a = self.analysis
+        if a is None:
+            return
+        r = a.report
+        examples = r.cells.get((i, j), [])
+        if not examples:
+            self.notify("no examples in this cell", timeout=2)
+            return
+        title = f"{a.split}: {r.grid_rows[i]} → {r.grid_cols[j]}  ({r.counts[i][j]} example(s))"
+
+        def back(text: str | None) -> None:
+            if text:
+                self.dismiss(text)
+
+        self.app.push_screen(ExamplesScreen(title, examples, a.model_dir), back)
+
+    def action_close(self) -> None:
+        """Back to the lab."""
+        self.dismiss(None)
+
+
+def _calibration_line(a: Any) -> Text:
+    if a.calibration:
+        c = a.calibration
+        return Text(
+            f"temperature {c['temperature']:.3f} fitted on dev and saved: ECE {c['ece_before']:.4f} → "
+            f"{c['ece_after']:.4f}, NLL {c['nll_before']:.4f} → {c['nll_after']:.4f}",
+            style="green",
+        )
+    if a.task == "multilabel":
+        return Text("per (text, label) call · the threshold was tuned on dev after training", style="dim")
+    saved = f"saved temperature {a.temperature:.3f} in use" if a.temperature != 1.0 else "no temperature"
+    return Text(f"{saved} · t fits one on dev (console and predict use it)", style="dim")
+
+
+def pick_run(model_dir: str | None, output_dir: str) -> str | None:
+    """The run to analyse: the console's, if it is a run folder with best/; else the newest such run."""
+    from tui_lab.core import checkpoint
+    from tui_lab.core.runs import is_run_dir, list_runs
+
+    candidates = [model_dir] if model_dir and is_run_dir(model_dir) else []
+    candidates += [r.path for r in list_runs(output_dir)]
+    return next((c for c in candidates if checkpoint.resolve(Path(c) / "best") is not None), None)
