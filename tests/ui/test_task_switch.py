@@ -1,0 +1,52 @@
+"""The lab's task selector, by keyboard: pick ``ner`` in the form, train, and see the task's metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import Input, Select, Static
+
+from tests.ui.conftest import settle, wait_for
+from tui_lab.core.tasks import TASKS
+from tui_lab.ui.app import LabApp
+from tui_lab.ui.widgets.hparam_form import widget_id
+
+NER = Path(__file__).resolve().parents[2] / "sample_data" / "ner"
+
+
+def _ner_subset(folder: Path) -> Path:
+    """The first sentences of sample_data/ner: 80 train, 30 dev (CoNLL)."""
+    folder.mkdir(parents=True)
+    for split, n in (("train", 80), ("dev", 30)):
+        sentences = (NER / f"{split}.conll").read_text(encoding="utf-8").split("\n\n")[:n]
+        (folder / f"{split}.conll").write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
+    return folder
+
+
+async def test_switch_the_task_to_ner_by_keyboard_and_train(tmp_path: Path, lab_config) -> None:
+    lab_config.data.train, lab_config.data.max_length = str(_ner_subset(tmp_path / "ner")), 32
+    lab_config.train.epochs, lab_config.train.batch_size = 1, 16
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        task = app.query_one("#" + widget_id("model.task"), Select)
+        task.focus()
+        await pilot.pause()
+        choices = ["", *TASKS]
+        steps = choices.index("ner") - choices.index(task.value)
+        await pilot.press("enter", *(["down"] * steps), "enter")  # open the list, walk to ner, pick it
+        await pilot.pause()
+        assert task.value == "ner"
+        assert app.query_one("#" + widget_id("data.max_length"), Input).value == "32"
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: len(app.history.steps) > 0)
+        await wait_for(pilot, lambda: not app.training)
+        await wait_for(pilot, lambda: "completed" in str(app.query_one("#train-status", Static).render()), 10)
+        report = json.loads((Path(app.history.started.run_dir) / "report.json").read_text())
+        assert report["task"] == "ner" and report["config"]["model"]["task"] == "ner"
+        assert "best f1" in str(app.query_one("#train-status", Static).render())
+        # per-entity-type F1 bars where a classifier shows its confusion matrix
+        bars = str(app.query_one("#confusion", Static).render())
+        assert "PER" in bars and "LOC" in bars
