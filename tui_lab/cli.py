@@ -353,16 +353,35 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     import time
 
-    print(f"{'run':<36} {'status':<14} {'model':<24} {'started':<17} {'step':>11} {'acc':>6} {'f1':>6}")
+    print(f"{'run':<36} {'status':<14} {'model':<24} {'started':<17} {'step':>11}  best")
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
-        acc = f"{r.best['accuracy']:.3f}" if "accuracy" in r.best else "-"
-        f1 = f"{r.best.get('f1_macro', r.best.get('f1')):.3f}" if {"f1_macro", "f1"} & set(r.best) else "-"
         print(
             f"{r.name[:36]:<36} {r.status:<14} {r.model_label[:24]:<24} {started:<17} "
-            f"{f'{r.step}/{r.total_steps}':>11} {acc:>6} {f1:>6}"
+            f"{f'{r.step}/{r.total_steps}':>11}  {_headline(r.best)}"
         )
     return EXIT_OK
+
+
+def _headline(best: dict[str, Any]) -> str:
+    """A run's best dev metrics in a few words, whatever its task: ``acc 0.912 f1 0.910``,
+    ``f1_micro 0.95``, ``entity f1 0.98``, ``ppl 41.2``; ``-`` before the first evaluation."""
+    shown = [
+        (label, best[key], fmt)
+        for label, key, fmt in HEADLINE
+        if isinstance(best.get(key), (int, float)) and not (key == "f1" and "f1_macro" in best)
+    ]
+    return "  ".join(f"{label} {value:{fmt}}" for label, value, fmt in shown) or "-"
+
+
+# (label, metric, format) in the order a run's headline shows them
+HEADLINE = (
+    ("acc", "accuracy", ".3f"),
+    ("f1", "f1_macro", ".3f"),
+    ("f1_micro", "f1_micro", ".3f"),
+    ("entity f1", "f1", ".3f"),
+    ("ppl", "perplexity", ".1f"),
+)
 
 
 # -- watch ---------------------------------------------------------------------------------------

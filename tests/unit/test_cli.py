@@ -97,7 +97,8 @@ def test_eval_and_runs_commands(sentiment_run, capsys) -> None:
     runs = json.loads(capsys.readouterr().out)
     assert runs[0]["name"] == "sentiment" and runs[0]["status"] == "completed"
     assert main(["runs", "--output-dir", str(run_dir.parent)]) == 0
-    assert "sentiment" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "sentiment" in listed and f"acc {summary['best']['accuracy']:.3f}" in listed
 
 
 def test_multiclass_and_chinese_sample_sets_load(capsys) -> None:

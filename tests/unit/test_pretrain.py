@@ -155,6 +155,16 @@ def test_pretrain_cli_reports_the_contract_and_perplexity_falls(pretrained) -> N
 
 
 @pytest.mark.slow
+def test_runs_lists_a_pretraining_run_by_its_perplexity(pretrained, capsys) -> None:
+    from tui_lab.cli import main
+
+    run, summary = pretrained
+    assert main(["runs", "--output-dir", str(run.parent)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(run.name))
+    assert line.rstrip().endswith(f"ppl {summary['best']['perplexity']:.1f}")
+
+
+@pytest.mark.slow
 def test_best_loads_with_the_fill_mask_pipeline_and_predict_agrees(pretrained) -> None:
     from transformers import pipeline
 
