@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from tests.ui.conftest import settle, wait_for
 from tui_lab.core.tasks import TASKS
@@ -50,3 +50,16 @@ async def test_switch_the_task_to_ner_by_keyboard_and_train(tmp_path: Path, lab_
         # per-entity-type F1 bars where a classifier shows its confusion matrix
         bars = str(app.query_one("#confusion", Static).render())
         assert "PER" in bars and "LOC" in bars
+
+
+async def test_a_plain_text_file_previews_as_pretraining_data(tmp_path: Path, lab_config) -> None:
+    texts = [f"the room was quiet and the staff were kind on day {i}" for i in range(60)]
+    (tmp_path / "corpus.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    lab_config.data.train = str(tmp_path / "corpus.txt")
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert not app.query_one("#data-error").display, str(app.query_one("#data-error", Static).render())
+        assert app.query_one("#data-preview", DataTable).row_count == 60
+        assert "cut at" in str(app.query_one("#length-summary", Static).render())
+        assert "no labels: 57 texts to pretrain on" in str(app.query_one("#label-bars", Static).render())

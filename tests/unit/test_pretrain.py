@@ -254,3 +254,20 @@ def test_a_tables_text_column_is_read_without_labels(tmp_path: Path) -> None:
     assert (len(data.train), len(data.dev), data.label_names, data.test) == (95, 5, [], None)
     assert sorted(data.train.texts + data.dev.texts) == sorted(t for t, _ in rows)
     assert load_texts(DataConfig(train=str(tmp_path / "t.csv")), 7).dev.texts == data.dev.texts
+
+
+def test_a_plain_text_file_is_detected_as_pretraining_data(tmp_path: Path) -> None:
+    from tui_lab.core.config import DataConfig
+    from tui_lab.core.data import read_preview
+    from tui_lab.core.tasks import detect_task
+
+    (tmp_path / "corpus.txt").write_text("the food was great\n\nthe room, noisy\n", encoding="utf-8")
+    (tmp_path / "table.txt").write_text("text\tlabel\ngood\tpos\n", encoding="utf-8")
+    assert detect_task(DataConfig(train=str(tmp_path / "corpus.txt"))) == (
+        "pretrain",
+        "corpus.txt is plain text, one text a line",
+    )
+    assert read_preview(str(tmp_path / "corpus.txt")).columns == {
+        "text": ["the food was great", "the room, noisy"]
+    }
+    assert read_preview(str(tmp_path / "table.txt")).column_names == ["text", "label"]  # a TSV stays a table

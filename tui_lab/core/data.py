@@ -264,6 +264,8 @@ def read_preview(source: str, rows: int = 200) -> Table:
         return Table({k: v[:rows] for k, v in table.columns.items()}, source, table.class_names)
     path = check_file(source)
     fmt = FORMATS[path.suffix.lower()]
+    if _is_plain_text(path):
+        return Table({"text": _first_lines(path, rows)}, str(path))
     import pandas as pd
 
     try:
@@ -286,6 +288,29 @@ def read_preview(source: str, rows: int = 200) -> Table:
         raise DataError(f"{path} cannot be read: {_first_line(exc)}.") from None
     frame = frame.head(rows).astype(object).where(frame.notna(), None)
     return Table({str(c): frame[c].tolist() for c in frame.columns}, str(path))
+
+
+def _is_plain_text(path: Path) -> bool:
+    """A ``.txt`` file of one text a line (no tab in its first line: not a TSV table)."""
+    if path.suffix.lower() != ".txt":
+        return False
+    with path.open("rb") as f:
+        return b"\t" not in f.readline()
+
+
+def _first_lines(path: Path, rows: int) -> list[str]:
+    """The first ``rows`` non-empty lines of a UTF-8 text file, stripped."""
+    lines: list[str] = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    lines.append(line.strip())
+                if len(lines) >= rows:
+                    break
+    except UnicodeDecodeError:
+        raise DataError(_utf8_message(path)) from None
+    return lines
 
 
 def _load(kind: str, path: Path, fmt: str, kwargs: dict[str, Any]) -> Any:

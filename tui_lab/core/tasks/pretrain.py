@@ -25,6 +25,7 @@ import math
 import warnings
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,18 @@ class MaskedLMTask(Task):
         task.mlm_probability = config.train.mlm_probability
         task.whole_word_mask = config.train.whole_word_mask
         return task
+
+    @classmethod
+    def detect(cls, cfg: Any) -> str:
+        """Why the data is unlabelled text: a ``.txt`` train file (one text a line), or ``""``."""
+        from tui_lab.core.data import resolve_sources
+        from tui_lab.core.errors import DataError
+
+        try:
+            train = resolve_sources(cfg)["train"] or ""
+        except DataError:
+            return ""
+        return f"{Path(train).name} is plain text, one text a line" if train.lower().endswith(".txt") else ""
 
     # -- data ----------------------------------------------------------------------------------
     @classmethod

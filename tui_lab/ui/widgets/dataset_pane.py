@@ -56,6 +56,9 @@ def label_bars(stats: DatasetStats, width: int = 14) -> Text:
     """``positive ██████████░░░░ 752 50.1%``: one line per label of the train split."""
     text = Text()
     train = stats.splits["train"].counts
+    if not train:  # unlabelled text (masked-LM pretraining)
+        rows = stats.splits["train"].rows
+        return Text(f"no labels: {rows:,} texts to pretrain on (task pretrain)", style="dim")
     total = max(sum(train.values()), 1)
     top = max(max(train.values()), 1)
     name_w = min(max(len(n) for n in stats.labels), 12)
@@ -259,7 +262,10 @@ class DatasetPane(Vertical):
         ):
             select = self.query_one(sid, Select)
             with select.prevent(Select.Changed):
-                select.value = col
+                if col and any(value == col for _, value in select._options):
+                    select.value = col
+                else:  # no such column (unlabelled text has no label column)
+                    select.clear()
         self.query_one("#label-bars", Static).update(label_bars(stats))
         self.refresh_lengths()
 
