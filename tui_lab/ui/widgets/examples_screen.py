@@ -130,11 +130,10 @@ class ExamplesScreen(Screen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="explain", description="explain")
     def _explain(self, text: str) -> None:
+        from tui_lab.core.errors import LabError
         from tui_lab.core.explain import explain_texts
         from tui_lab.core.predict import Predictor
         from tui_lab.ui.widgets.explanation import explanation_text
-
-        from tui_lab.core.errors import LabError
 
         settings = getattr(getattr(self.app, "config", None), "explain", None)
         steps = getattr(settings, "n_steps", None)
