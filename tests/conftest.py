@@ -138,3 +138,21 @@ def sentiment_run(tmp_path_factory) -> Path:
     cfg.train.baseline, cfg.train.tensorboard = False, False
     cfg.train.output_dir, cfg.train.run_name = str(tmp_path_factory.mktemp("explain") / "runs"), "s"
     return Path(Trainer(cfg).run().run_dir)
+
+
+@pytest.fixture(scope="session")
+def ner_run(tmp_path_factory) -> Path:
+    """One tiny NER run (the first 120/40/20 sentences of ``sample_data/ner``), trained once a session."""
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.train import Trainer
+
+    root = tmp_path_factory.mktemp("ner")
+    for split, n in (("train", 120), ("dev", 40), ("test", 20)):
+        sentences = (SAMPLE / "ner" / f"{split}.conll").read_text(encoding="utf-8").split("\n\n")[:n]
+        (root / "data").mkdir(exist_ok=True)
+        (root / "data" / f"{split}.conll").write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.max_length, cfg.model.vocab_size = str(root / "data"), 32, 300
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.output_dir = 2, 16, str(root / "runs")
+    cfg.train.baseline, cfg.train.tensorboard, cfg.train.run_name = False, False, "ner"
+    return Path(Trainer(cfg).run().run_dir)

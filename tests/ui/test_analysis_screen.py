@@ -98,3 +98,27 @@ async def test_multilabel_grid_lists_false_negatives_per_label(lab_config) -> No
         )
         await pilot.press("escape")
         assert isinstance(app.screen, AnalysisScreen)
+
+
+async def test_f9_on_a_ner_run_shows_entity_types_and_lists_missed_sentences(ner_run, lab_config) -> None:
+    lab_config.train.output_dir = str(ner_run.parent)
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(130, 42)) as pilot:
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, AnalysisScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.analysis is not None and not screen.busy)
+        report = screen.analysis.report
+        assert screen.analysis.task == "ner" and report.labels == ["LOC", "MISC", "ORG", "PER"]
+        assert screen.query_one(ClassTable).row_count == 4
+        grid = screen.query_one(ErrorGrid)
+        assert [c.label.plain for c in grid.columns.values()][-3:] == ["missed", "spurious", "correct"]
+        row = next(i for i, counts in enumerate(report.counts) if counts[0])
+        await pilot.press(*["down"] * row, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen))
+        shown = app.screen.shown
+        assert shown == report.cells[(row, 0)]
+        kind = report.labels[row]
+        assert all(f"{kind}: " in e.label and e.text.count(" ") >= 1 for e in shown)
+        await pilot.press("escape")
+        assert isinstance(app.screen, AnalysisScreen)

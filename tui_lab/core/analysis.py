@@ -153,11 +153,6 @@ def _calibrate(
     predictor: Any, best: Path, dev_logits: np.ndarray, dev_targets: np.ndarray
 ) -> dict[str, float]:
     """Fit and save a temperature on dev; ECE and NLL before (T = 1) and after."""
-    if predictor.task.multilabel:
-        raise ModelError(
-            "temperature scaling is for single-label models; a multi-label run's threshold is "
-            "already tuned on dev at the end of training."
-        )
     t = calibration.fit_temperature(dev_logits, dev_targets)
     calibration.save_temperature(best, t)
     before = calibration.softmax(dev_logits)
@@ -218,15 +213,20 @@ def analyze_run(
     if list(predictor.labels) != list(data.label_names):
         raise ModelError(f"{best}'s labels differ from the run's data; was the data changed since?")
     timings["load"], clock = time.perf_counter() - clock, time.perf_counter()
-    say(f"predicting {len(data.dev):,} dev texts…")
-    dev_logits = predictor.logits(data.dev.texts)
-    dev_targets = predictor.task.targets(data.dev.labels)
-    cal = _calibrate(predictor, best, dev_logits, dev_targets) if calibrate else None
+    dev_logits, cal = None, None
+    if calibrate:
+        if predictor.task.temperature_refusal:
+            raise ModelError(predictor.task.temperature_refusal)
+        say(f"predicting {len(data.dev):,} dev texts…")
+        dev_logits = predictor.logits(data.dev.texts)
+        cal = _calibrate(predictor, best, dev_logits, predictor.task.targets(data.dev.labels))
     temperature = cal["temperature"] if cal else predictor.temperature
     analysis = _split_analysis(predictor, data, split, dev_logits, temperature, say)
     timings["predict"], clock = time.perf_counter() - clock, time.perf_counter()
     analysis.run_dir, analysis.model_dir, analysis.calibration = str(run_path), str(best), cal
-    if label_issues:
+    if label_issues and predictor.task.label_issues_refusal:
+        analysis.label_issues_note = f"no label issues: {predictor.task.label_issues_refusal}"
+    elif label_issues:
         _find_label_issues(analysis, data, best, encoder, say, timings)
     analysis.timings = timings
     return analysis
@@ -250,39 +250,43 @@ def _find_label_issues(
         analysis.label_issues_note = f"no label issues: {exc}"
 
 
+def score_split(
+    task: Any, predictor: Any, split: Any, temperature: float, logits: np.ndarray | None = None
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The default :meth:`~tui_lab.core.tasks.base.Task.analyse_split`: logits -> scores -> report."""
+    if logits is None:
+        logits = predictor.logits(split.texts)
+    probs = _scores(predictor, logits, temperature)
+    targets = task.targets(split.labels)
+    conf, ok = _confidence(predictor, targets, probs)
+    return task.error_report(split.texts, split.rows, targets, probs), conf, ok
+
+
 def _split_analysis(
     predictor: Any,
     data: Any,
     split: str,
-    dev_logits: np.ndarray,
+    dev_logits: np.ndarray | None,
     temperature: float,
     say: Callable[[str], None],
 ) -> Analysis:
     """The report, reliability and ECE of one split (and test's per-class scores beside dev's)."""
+    task = predictor.task
     chosen = data.dev if split == "dev" else data.test
     test_per_class = None
-    if split == "test":
-        say(f"predicting {len(chosen):,} test texts…")
-        logits = predictor.logits(chosen.texts)
-    else:
-        logits = dev_logits
-        if data.test is not None and len(data.test):
-            say(f"predicting {len(data.test):,} test texts…")
-            t_probs = _scores(predictor, predictor.logits(data.test.texts), temperature)
-            t_targets = predictor.task.targets(data.test.labels)
-            test_per_class = predictor.task.error_report(
-                data.test.texts, data.test.rows, t_targets, t_probs
-            ).per_class
-    probs = _scores(predictor, logits, temperature)
-    targets = predictor.task.targets(chosen.labels)
-    report = predictor.task.error_report(chosen.texts, chosen.rows, targets, probs)
-    conf, ok = _confidence(predictor, targets, probs)
+    if split == "dev" and data.test is not None and len(data.test):
+        say(f"predicting {len(data.test):,} test texts…")
+        test_per_class = task.analyse_split(predictor, data.test, temperature)[0].per_class
+    say(f"predicting {len(chosen):,} {split} texts…")
+    report, conf, ok = task.analyse_split(
+        predictor, chosen, temperature, dev_logits if split == "dev" else None
+    )
     return Analysis(
         run_dir="",
         model_dir="",
         split=split,
-        task=predictor.task.name,
-        labels=list(data.label_names),
+        task=task.name,
+        labels=list(report.labels),
         report=report,
         test_per_class=test_per_class,
         ece=calibration.expected_calibration_error(conf, ok),

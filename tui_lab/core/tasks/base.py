@@ -35,6 +35,8 @@ class Task(ABC):
     multilabel: ClassVar[bool] = False
     problem_type: ClassVar[str] = "single_label_classification"
     head: ClassVar[str] = "sequence"  # the model's head (modeling.HEADS): sequence or token
+    temperature_refusal: ClassVar[str] = ""  # why analyze --calibrate cannot fit a temperature ("": it can)
+    label_issues_refusal: ClassVar[str] = ""  # why analysis finds no label issues for this task ("": it does)
 
     def __init__(self, label_names: list[str]) -> None:
         self.label_names = list(label_names)
@@ -169,6 +171,22 @@ class Task(ABC):
         from tui_lab.core.errors import ModelError
 
         raise ModelError(f"the {self.name} task has no error analysis yet.")
+
+    def analyse_split(
+        self, predictor: Any, split: Any, temperature: float, logits: np.ndarray | None = None
+    ) -> tuple[Any, np.ndarray, np.ndarray]:
+        """A split's error report and each prediction's (confidence, correct), for the error analysis.
+
+        The default predicts one score row per text (``logits`` when already computed), scores
+        them at ``temperature`` and builds the report with :meth:`error_report`; tasks whose
+        predictions are not one row per text (NER) override it.
+
+        Returns:
+            (:class:`~tui_lab.core.error_report.ErrorReport`, confidence array, correct array)
+        """
+        from tui_lab.core.analysis import score_split
+
+        return score_split(self, predictor, split, temperature, logits)
 
     def calibrate(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
         """Settle decoding choices on the best weights' dev metrics, after training.

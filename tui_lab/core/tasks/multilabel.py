@@ -26,6 +26,10 @@ class MultiLabelTask(ClassifyTask):
     metric_names = (*MULTILABEL_METRIC_NAMES, "loss")
     multilabel = True
     problem_type = "multi_label_classification"
+    temperature_refusal = (
+        "temperature scaling is for single-label models; a multi-label run's threshold is "
+        "already tuned on dev at the end of training."
+    )
 
     def __init__(self, label_names: list[str], threshold: float = 0.5) -> None:
         super().__init__(label_names)

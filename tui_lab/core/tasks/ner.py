@@ -49,6 +49,11 @@ class NerTask(Task):
     metric_names = ("f1", "precision", "recall", "accuracy", "loss")
     problem_type = "token_classification"  # recorded for information; decoding goes by architecture
     head: ClassVar[str] = "token"
+    temperature_refusal = (
+        "temperature scaling is for sentence classifiers; a NER run's calibration is read per word, "
+        "without a temperature."
+    )
+    label_issues_refusal = "the label-issue search reads one label per text, not a tag per word."
 
     def __init__(self, label_names: list[str], label_all_subtokens: bool = False) -> None:
         super().__init__(label_names)
@@ -210,6 +215,16 @@ class NerTask(Task):
         from tui_lab.core.token_metrics import predict_entities
 
         return predict_entities(predictor, self.label_names, texts, batch_size)
+
+    def analyse_split(
+        self, predictor: Any, split: Any, temperature: float, logits: np.ndarray | None = None
+    ) -> tuple[Any, np.ndarray, np.ndarray]:
+        """Entity types x missed/spurious/correct, with sentences, and every word's calibration
+        (:func:`~tui_lab.core.ner_analysis.ner_report`); ``logits`` is not used."""
+        from tui_lab.core.ner_analysis import ner_report, word_probs
+
+        probs = word_probs(predictor, split.texts, temperature)
+        return ner_report(split.texts, split.rows, split.labels, probs, self.label_names)
 
 
 def align_labels(

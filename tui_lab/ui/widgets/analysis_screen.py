@@ -221,6 +221,11 @@ def _calibration_line(a: Any) -> Text:
         )
     if a.task == "multilabel":
         return Text("per (text, label) call · the threshold was tuned on dev after training", style="dim")
+    from tui_lab.core.tasks import TASKS
+
+    refusal = getattr(TASKS.get(a.task), "temperature_refusal", "")
+    if refusal:
+        return Text(f"no temperature · {refusal}", style="dim")
     saved = f"saved temperature {a.temperature:.3f} in use" if a.temperature != 1.0 else "no temperature"
     return Text(f"{saved} · t fits one on dev (console and predict use it)", style="dim")
 
