@@ -239,7 +239,7 @@ def load_predictor(path: str | Path, device: str | None = None) -> Any:
         folder = resolve_model_dir(path)
         config = AutoConfig.from_pretrained(folder)
     except Exception:
-        config = None  # the classifier's loader says what is wrong (a bad --device first)
+        config = None  # the classifier's loader says what is wrong (a device that is not there first)
     if config is not None and is_masked_lm(config):
         return FillMaskPredictor.from_folder(folder, device)
     return Predictor.from_path(path, device)
