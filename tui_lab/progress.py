@@ -33,10 +33,12 @@ def event_line(event: Event) -> str | None:
     """A one-line description of a notable event (``None`` for step and device events)."""
     if isinstance(event, RunStarted):
         resumed = f", resuming at step {event.start_step}" if event.start_step else ""
+        task = f"{event.task} with " if event.task else ""
+        labels = f", labels {', '.join(event.labels)}" if event.labels else ""
         return (
-            f"run {event.run_name}: {event.model} on {event.device} ({event.precision}), "
-            f"{event.n_train} train / {event.n_dev} dev / {event.n_test} test, labels "
-            f"{', '.join(event.labels)}, {event.total_steps} steps{resumed}"
+            f"run {event.run_name}: {task}{event.model} on {event.device} ({event.precision}), "
+            f"{event.n_train} train / {event.n_dev} dev / {event.n_test} test{labels}, "
+            f"{event.total_steps} steps{resumed}"
         )
     if isinstance(event, BaselineReady):
         sample = (

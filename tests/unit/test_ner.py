@@ -173,6 +173,8 @@ def ner_run(tmp_path_factory) -> tuple[Path, dict, str]:
 @pytest.mark.slow
 def test_cli_detects_conll_and_reaches_a_clear_entity_f1(ner_run) -> None:
     run_dir, summary, stderr = ner_run
+    first = stderr.splitlines()[0]  # the run's first line names the task it read from the data
+    assert first.startswith("run ") and ": ner with tiny-bert on " in first
     assert stderr.splitlines()[1] == "info: task: ner (train.conll is a CoNLL file of token tags)"
     assert summary["best"]["f1"] >= MIN_F1 and summary["test"]["f1"] >= MIN_F1
     report = json.loads((run_dir / "report.json").read_text())

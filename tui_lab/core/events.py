@@ -82,6 +82,7 @@ class RunStarted(Event):
     start_step: int = 0
     pid: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    task: str = ""  # the task the run trains (logs written before tasks existed: "")
 
 
 @dataclass(frozen=True)

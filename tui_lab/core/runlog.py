@@ -101,6 +101,7 @@ class RunLog:
                 start_step=s.state.step,
                 pid=os.getpid(),
                 config=cfg.to_dict(),
+                task=s.task.name,
             )
         )
         for note in s.notes:  # what the set-up decided for the user (e.g. the task read from the data)
