@@ -3,9 +3,10 @@
 For each data set and seed, 5% of the training rows get another label (chosen at random), then
 three rankings are scored by the share of flipped rows among the top 2x-that-many rows:
 
-* ``anchor``: cross-validated TF-IDF + logistic regression (one 5-fold pass), rows ranked by the
+* ``anchor``: cross-validated word TF-IDF + logistic regression (one 5-fold pass), rows ranked by the
   probability of their given label, lowest first (a plain self-confidence ranking);
-* ``tui-lab``: what ``tui-lab analyze`` does by default — the same baseline cross-validated twice
+* ``tui-lab``: what ``tui-lab analyze`` does by default — word and character n-gram TF-IDF + logistic
+  regression, cross-validated twice
   over differently shuffled folds, averaged, and ``cleanlab.filter.find_label_issues``;
 * ``tui-lab + encoder``: ``tui-lab analyze --encoder DIR`` — those probabilities averaged with a
   cross-validated logistic regression on a frozen sentence encoder's mean-pooled embeddings
@@ -86,7 +87,7 @@ def run(name: str, path: Path, seeds: int, encoder: str | None) -> dict[str, lis
     for seed in range(seeds):
         noisy, flipped = flip(y, 0.05, seed)
         split = Split(texts, noisy.tolist())
-        anchor = out_of_sample_probs(split, len(names), repeats=1)
+        anchor = out_of_sample_probs(split, len(names), repeats=1, chars=False)
         own = anchor[np.arange(len(noisy)), noisy]
         scores.setdefault("anchor", []).append(recall(np.argsort(own, kind="stable").tolist(), flipped))
         probs = out_of_sample_probs(split, len(names))

@@ -1,6 +1,7 @@
 """Training rows whose given label is probably wrong, found with cleanlab.
 
-Every training row gets an out-of-sample probability for each class: the TF-IDF + logistic
+Every training row gets an out-of-sample probability for each class: the TF-IDF (word and, up to
+20,000 rows, character n-grams) + logistic
 regression baseline is fitted ``folds`` times on the other folds (scikit-learn's
 ``cross_val_predict``), ``repeats`` times over differently shuffled folds (twice up to 20,000 rows), and the runs are
 averaged (a steadier estimate than one pass: this found more planted flips in
@@ -29,7 +30,7 @@ from tui_lab.core.data import Split
 
 FOLDS = 5
 REPEATS = 2
-REPEAT_LIMIT = 20_000  # more training rows than this: one pass (steady already, and twice the time)
+REPEAT_LIMIT = 20_000  # more training rows than this: one pass, word n-grams only (steady already)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,10 @@ class LabelIssue:
         return dict(self.__dict__)
 
 
-def _features(texts: list[str]) -> Any:
+def _features(texts: list[str], chars: bool = True) -> Any:
+    """TF-IDF of word 1-2-grams, with character 2-5-grams beside them (``chars``): the character
+    n-grams catch misspellings and word forms, and found more planted flips
+    (``benchmarks/label_noise.py``); Chinese/Japanese text: character 1-2-grams."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from tui_lab.core.baseline import TOKEN_PATTERN, _is_cjk
@@ -66,6 +70,13 @@ def _features(texts: list[str]) -> Any:
         vec = TfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, max_features=200_000, token_pattern=TOKEN_PATTERN
         )
+        if chars:
+            from scipy.sparse import hstack
+
+            pieces = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, max_features=200_000
+            )
+            return hstack([vec.fit_transform(texts), pieces.fit_transform(texts)]).tocsr()
     return vec.fit_transform(texts)
 
 
@@ -77,11 +88,14 @@ def out_of_sample_probs(
     seed: int = 42,
     n_jobs: int | None = None,
     features: Any = None,
+    chars: bool = True,
 ) -> np.ndarray:
     """Cross-validated class probabilities ``(N, n_labels)`` of every row (one-vs-rest sigmoids
     for multi-label data), each from a baseline that never saw that row, averaged over
     ``repeats`` shufflings of the folds (default: 2, or 1 above ``REPEAT_LIMIT`` rows). ``features`` (e.g.
     embeddings) replace the TF-IDF vectors; the classifier is then a plain logistic regression.
+    ``chars=False``: word n-grams only (the naive anchor of ``benchmarks/label_noise.py``); above
+    ``REPEAT_LIMIT`` rows too (character n-grams help small sets most and cost 4x at 100k rows).
 
     Raises:
         ValueError: a class with fewer than two rows (no fold could hold it out).
@@ -92,7 +106,7 @@ def out_of_sample_probs(
 
     from tui_lab.core.baseline import _is_multilabel, _multi_hot
 
-    x = _features(split.texts) if features is None else features
+    x = _features(split.texts, chars and len(split) <= REPEAT_LIMIT) if features is None else features
     multilabel = _is_multilabel(split)
     clf: Any = LogisticRegression(max_iter=1000, C=10.0 if features is None else 1.0, random_state=seed)
     if multilabel:
