@@ -108,17 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list the runs in the output folder")
     r.add_argument("--output-dir", default="runs", metavar="DIR")
     r.add_argument("--json", action="store_true")
-    from tui_lab import cli_pretrain
-    from tui_lab.cli_deploy import add_parsers
-
-    add_parsers(sub)
-    cli_explain.add_parsers(sub)
-    cli_pretrain.add_parsers(sub)
-    from tui_lab import cli_analysis
-
-    cli_analysis.add_parsers(sub)
+    for module in _command_modules():
+        module.add_parsers(sub)
     env_cmd.add_parser(sub)
     return p
+
+
+def _command_modules() -> list[Any]:
+    """The modules that add subcommands of their own (``add_parsers`` and ``COMMANDS``)."""
+    from tui_lab import cli_analysis, cli_deploy, cli_pretrain
+
+    return [cli_deploy, cli_explain, cli_pretrain, cli_analysis]
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -133,15 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         "watch": cmd_watch,
         "env": env_cmd.run,
     }
-    from tui_lab import cli_pretrain
-    from tui_lab.cli_deploy import COMMANDS
-
-    commands.update(COMMANDS)
-    commands.update(cli_explain.COMMANDS)
-    commands.update(cli_pretrain.COMMANDS)
-    from tui_lab.cli_analysis import COMMANDS as ANALYSIS_COMMANDS
-
-    commands.update(ANALYSIS_COMMANDS)
+    for module in _command_modules():
+        commands.update(module.COMMANDS)
     try:
         return commands.get(args.command or "", cmd_lab)(args)
     except LabError as exc:

@@ -225,6 +225,19 @@ class _State:
         self.backend = ""
 
 
+async def _load(model: Any, state: _State) -> None:
+    """Load the model (a predictor, or a callable returning one) off the loop, then start batching."""
+    predictor = model if hasattr(model, "logits") else await asyncio.to_thread(model)
+    await asyncio.to_thread(predictor.logits, ["warm-up"])
+    # the libraries' own objects never die: keep them out of the collector's full passes,
+    # which otherwise stall every request in flight (the p99)
+    gc.collect()
+    gc.freeze()
+    batcher = Batcher(predictor, state.limits, state.metrics)
+    batcher.start()
+    state.predictor, state.batcher = predictor, batcher
+
+
 def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
     """The FastAPI app serving ``model``.
 
@@ -235,20 +248,9 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
     """
     state = _State(limits or Limits())
 
-    async def load() -> None:
-        predictor = model if hasattr(model, "logits") else await asyncio.to_thread(model)
-        await asyncio.to_thread(predictor.logits, ["warm-up"])
-        # the libraries' own objects never die: keep them out of the collector's full passes,
-        # which otherwise stall every request in flight (the p99)
-        gc.collect()
-        gc.freeze()
-        batcher = Batcher(predictor, state.limits, state.metrics)
-        batcher.start()
-        state.predictor, state.batcher = predictor, batcher
-
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        loading = asyncio.create_task(load())
+        loading = asyncio.create_task(_load(model, state))
         yield
         loading.cancel()
         if state.batcher:

@@ -213,13 +213,7 @@ def analyze_run(
     if list(predictor.labels) != list(data.label_names):
         raise ModelError(f"{best}'s labels differ from the run's data; was the data changed since?")
     timings["load"], clock = time.perf_counter() - clock, time.perf_counter()
-    dev_logits, cal = None, None
-    if calibrate:
-        if predictor.task.temperature_refusal:
-            raise ModelError(predictor.task.temperature_refusal)
-        say(f"predicting {len(data.dev):,} dev texts…")
-        dev_logits = predictor.logits(data.dev.texts)
-        cal = _calibrate(predictor, best, dev_logits, predictor.task.targets(data.dev.labels))
+    dev_logits, cal = _calibrate_on_dev(predictor, best, data, say) if calibrate else (None, None)
     temperature = cal["temperature"] if cal else predictor.temperature
     analysis = _split_analysis(predictor, data, split, dev_logits, temperature, say)
     timings["predict"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -230,6 +224,21 @@ def analyze_run(
         _find_label_issues(analysis, data, best, encoder, say, timings)
     analysis.timings = timings
     return analysis
+
+
+def _calibrate_on_dev(
+    predictor: Any, best: Path, data: Any, say: Callable[[str], None]
+) -> tuple[np.ndarray, dict[str, float]]:
+    """(dev logits, the fitted temperature's report), the temperature saved in ``best/``.
+
+    Raises:
+        ModelError: the task has no temperature (multi-label, NER).
+    """
+    if predictor.task.temperature_refusal:
+        raise ModelError(predictor.task.temperature_refusal)
+    say(f"predicting {len(data.dev):,} dev texts…")
+    dev_logits = predictor.logits(data.dev.texts)
+    return dev_logits, _calibrate(predictor, best, dev_logits, predictor.task.targets(data.dev.labels))
 
 
 def _find_label_issues(

@@ -199,14 +199,12 @@ def export(
     target = Path(out).expanduser() if out else default_out(path)
     log(f"exporting {model_dir} to {target}/{ONNX_FILE}")
     onnx_file = export_onnx(model_dir, target)
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or torch.get_num_threads())
     threads = torch.get_num_threads()
     variants = {"pytorch": (reference, model_dir)}
     fp32 = load(onnx_file, threads=threads)
     report: dict[str, Any] = {"out": str(target), "threads": threads, "n": len(texts)}
-    if note:
-        report["accuracy_skipped"] = note
+    report |= {"accuracy_skipped": note} if note else {}
     report["onnx_max_abs_logit_diff"] = max_logit_diff(reference, fp32, texts)
     if fmt in ("onnx", "all"):
         variants["onnx"] = (fp32, onnx_file)

@@ -84,23 +84,11 @@ def build_model(config: Any, train_texts: list[str]) -> tuple[Any, Any]:
 
 def preset_model(name: str, tokenizer: Any, max_length: int) -> Any:
     """A randomly initialised ``BertForMaskedLM`` of a preset's shape (no labels in its config)."""
-    from transformers import BertConfig, BertForMaskedLM
+    from tui_lab.core.modeling import build_preset
 
-    from tui_lab.core.modeling import PRESETS
-
-    p = PRESETS[name.lower()]
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=p.hidden_size,
-        num_hidden_layers=p.num_hidden_layers,
-        num_attention_heads=p.num_attention_heads,
-        intermediate_size=p.intermediate_size,
-        max_position_embeddings=max(512, max_length),
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    config.id2label = {}  # a language model has no classes (resume compares them with the data's)
-    config._attn_implementation = "sdpa"
-    return BertForMaskedLM(config)
+    model = build_preset(name, tokenizer, [], max_length, head="mlm")
+    model.config.id2label = {}  # a language model has no classes (resume compares them with the data's)
+    return model
 
 
 def load_pretrained(name: str, max_length: int, trust_remote_code: bool = False) -> tuple[Any, Any]:
