@@ -87,3 +87,30 @@ def test_a_stopped_distributed_run_resumes_to_the_same_result(data: Path, tmp_pa
     b = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert a["best"] == b["best"] and a["epochs_completed"] == b["epochs_completed"] == 4
     shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.mark.parametrize("task", ["ner", "pretrain"])
+def test_other_tasks_train_under_torchrun_too(task: str, tmp_path: Path) -> None:
+    """The loop knows no task: NER and masked-LM pretraining run on two gloo ranks as classify does."""
+    ner = Path(__file__).resolve().parents[2] / "sample_data" / "ner"
+    data = tmp_path / "data"
+    data.mkdir()
+    if task == "ner":
+        for split, n in (("train", 160), ("dev", 40)):
+            sentences = (ner / f"{split}.conll").read_text(encoding="utf-8").split("\n\n")[:n]
+            (data / f"{split}.conll").write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
+    else:
+        write_csv(data / "train.csv", make_rows(320, 1))
+    out = tmp_path / "runs"
+    flags = ["--train", str(data), "--output-dir", str(out), "--run-name", task, "--task", task]
+    flags += ["--epochs", "2", "--batch-size", "16", "--max-length", "32", "--no-baseline", "--json"]
+    ddp = _train(flags, tmp_path)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    summary = json.loads([ln for ln in ddp.stdout.splitlines() if ln.startswith("{")][-1])
+    assert summary["status"] == "completed" and [p.name for p in out.iterdir()] == [task]
+    started = next(e for e in read_events(out / task / "events.jsonl") if isinstance(e, RunStarted))
+    assert started.world_size == 2 and started.task == task
+    info = run_info(out / task)
+    assert info.status == "completed" and (out / task / "best" / "config.json").exists()
+    metric = "f1" if task == "ner" else "perplexity"
+    assert 0 <= summary["best"][metric] < float("inf")
