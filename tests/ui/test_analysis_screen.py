@@ -31,6 +31,7 @@ async def test_walk_a_cell_filter_and_send_an_example_to_the_console(finished_ru
         screen = app.screen
         await wait_for(pilot, lambda: screen.analysis is not None and not screen.busy)
         assert screen.query_one(ClassTable).row_count == 2
+        assert screen.query_one("#an-grid-box").border_title.startswith("Confusion: true")
         grid = screen.query_one(ErrorGrid)
         assert grid.has_focus and grid.cursor_coordinate == (0, 0)
         i, j = _target_cell(screen.analysis.report.counts)
@@ -113,6 +114,7 @@ async def test_f9_on_a_ner_run_shows_entity_types_and_lists_missed_sentences(ner
         assert screen.query_one(ClassTable).row_count == 4
         grid = screen.query_one(ErrorGrid)
         assert [c.label.plain for c in grid.columns.values()][-3:] == ["missed", "spurious", "correct"]
+        assert screen.query_one("#an-grid-box").border_title.startswith("Errors per label")
         row = next(i for i, counts in enumerate(report.counts) if counts[0])
         await pilot.press(*["down"] * row, "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen))
