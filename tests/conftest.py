@@ -156,3 +156,27 @@ def ner_run(tmp_path_factory) -> Path:
     cfg.train.epochs, cfg.train.batch_size, cfg.train.output_dir = 2, 16, str(root / "runs")
     cfg.train.baseline, cfg.train.tensorboard, cfg.train.run_name = False, False, "ner"
     return Path(Trainer(cfg).run().run_dir)
+
+
+def stop_at_step_then_resume(cfg, step: int):
+    """Train ``cfg`` as run ``interrupted``, stop it after ``step`` optimiser steps, resume it.
+
+    Returns ``(stopped, resumed, start_step)``: both ``RunResult``s and the step the resumed run's
+    ``RunStarted`` names. The caller compares ``resumed`` with an uninterrupted run.
+    """
+    import threading
+
+    from tui_lab.core.events import RunStarted, StepLogged
+    from tui_lab.core.train import Trainer
+
+    cfg.train.run_name = "interrupted"
+    stop = threading.Event()
+
+    def stop_there(event) -> None:
+        if isinstance(event, StepLogged) and event.step == step:
+            stop.set()
+
+    stopped = Trainer(cfg, [stop_there], stop=stop).run()
+    events: list = []
+    resumed = Trainer(cfg, [events.append], resume=stopped.run_dir).run()
+    return stopped, resumed, next(e.start_step for e in events if isinstance(e, RunStarted))

@@ -41,6 +41,25 @@ def add_setting_flags(parser: argparse.ArgumentParser, paths: list[str] | None =
             parser.add_argument(flag_of(path), dest=path, metavar=metavar, help=help_text(path))
 
 
+def add_run_flags(
+    parser: argparse.ArgumentParser, set_example: str, resume_help: str, paths: list[str] | None = None
+) -> None:
+    """The flags of a command that trains: ``--config``, the settings, ``--set``, ``--resume``, ``--json``."""
+    parser.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
+    add_setting_flags(parser, paths)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"any config key, e.g. --set {set_example}",
+    )
+    parser.add_argument("--resume", metavar="RUN_DIR", help=resume_help)
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON summary as the last line of stdout"
+    )
+
+
 def valued_flags() -> set[str]:
     """The setting flags that take a value (the ones a negative number may follow)."""
     from tui_lab.core.config import flag_of, iter_fields, metavar_of
@@ -73,17 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train headless (rich progress on a terminal, plain lines otherwise)",
         description="Fine-tune a classifier without the lab. Flags override --config.",
     )
-    t.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
-    add_setting_flags(t)
-    t.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any config key, e.g. --set train.warmup_ratio=0.06",
-    )
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its last/")
-    t.add_argument("--json", action="store_true", help="print one JSON summary as the last line of stdout")
+    add_run_flags(t, "train.warmup_ratio=0.06", "continue a stopped or crashed run from its last/")
 
     e = sub.add_parser("eval", help="evaluate a run or model folder on labelled data")
     e.add_argument("model", metavar="MODEL_OR_RUN_DIR")

@@ -36,7 +36,7 @@ SUMMARY_KEYS = ("run_dir", "status", "best", "train_samples_per_second", "epochs
 
 def add_parsers(sub: Any) -> None:
     """Add the ``pretrain`` subcommand to the CLI's subparsers."""
-    from tui_lab.cli import add_setting_flags
+    from tui_lab.cli import add_run_flags
 
     p = sub.add_parser(
         "pretrain",
@@ -45,17 +45,7 @@ def add_parsers(sub: Any) -> None:
         "5% held out as dev; a preset learns its vocabulary first, a hub model or folder continues. "
         "Fine-tune afterwards with tui-lab train --model RUN_DIR.",
     )
-    p.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
-    add_setting_flags(p, FLAGS)
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any config key, e.g. --set train.seed=1",
-    )
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed pretraining run")
-    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line of stdout")
+    add_run_flags(p, "train.seed=1", "continue a stopped or crashed pretraining run", FLAGS)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:

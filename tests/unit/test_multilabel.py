@@ -6,18 +6,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE, tiny_train_flags, write_csv
+from tests.conftest import SAMPLE, stop_at_step_then_resume, tiny_train_flags, write_csv
 from tui_lab.cli import main
 from tui_lab.core.config import DataConfig, LabConfig
 from tui_lab.core.data import load_data
 from tui_lab.core.errors import DataError
-from tui_lab.core.events import Evaluated, Notice, RunStarted, StepLogged
+from tui_lab.core.events import Evaluated, Notice
 from tui_lab.core.metrics import tune_threshold
 from tui_lab.core.tasks import MultiLabelTask
 from tui_lab.core.train import Trainer
@@ -227,16 +226,6 @@ def test_multilabel_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     dev = [e for e in events if isinstance(e, Evaluated) and e.split == "dev"]
     assert dev and dev[0].confusion_matrix is None and "f1_micro" in dev[0].metrics
 
-    cfg.train.run_name = "interrupted"
-    stop = threading.Event()
-
-    def stop_at_13(event) -> None:
-        if isinstance(event, StepLogged) and event.step == 13:
-            stop.set()
-
-    part = Trainer(cfg, [stop_at_13], stop=stop).run()
-    assert part.status == "stopped" and part.step == 13
-    resumed_events: list = []
-    resumed = Trainer(cfg, [resumed_events.append], resume=part.run_dir).run()
-    assert next(e for e in resumed_events if isinstance(e, RunStarted)).start_step == 13
+    part, resumed, start_step = stop_at_step_then_resume(cfg, 13)
+    assert part.status == "stopped" and part.step == 13 and start_step == 13
     assert resumed.step == full.step and resumed.best == full.best and resumed.test == full.test

@@ -7,17 +7,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE, write_csv
+from tests.conftest import SAMPLE, stop_at_step_then_resume, write_csv
 from tui_lab.cli import main
 from tui_lab.core.config import DataConfig, LabConfig
 from tui_lab.core.errors import DataError
-from tui_lab.core.events import Evaluated, Notice, RunStarted, StepLogged
+from tui_lab.core.events import Evaluated, Notice
 from tui_lab.core.tasks import NerTask, detect_task
 from tui_lab.core.tasks.ner import IGNORE, align_labels
 from tui_lab.core.token_data import load_token_data, read_conll, to_iob2
@@ -245,18 +244,8 @@ def test_ner_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     dev = [e for e in events if isinstance(e, Evaluated)]
     assert dev and dev[0].confusion_matrix is None and "f1/PER" in dev[0].metrics
 
-    cfg.train.run_name = "interrupted"
-    stop = threading.Event()
-
-    def stop_at_5(event) -> None:
-        if isinstance(event, StepLogged) and event.step == 5:
-            stop.set()
-
-    part = Trainer(cfg, [stop_at_5], stop=stop).run()
-    assert part.status == "stopped" and part.step == 5
-    resumed_events: list = []
-    resumed = Trainer(cfg, [resumed_events.append], resume=part.run_dir).run()
-    assert next(e for e in resumed_events if isinstance(e, RunStarted)).start_step == 5
+    part, resumed, start_step = stop_at_step_then_resume(cfg, 5)
+    assert part.status == "stopped" and part.step == 5 and start_step == 5
     assert resumed.step == full.step and resumed.best == full.best
 
 

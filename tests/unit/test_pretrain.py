@@ -5,16 +5,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import make_rows, tiny_train_flags, write_csv
+from tests.conftest import make_rows, stop_at_step_then_resume, tiny_train_flags, write_csv
 from tui_lab.cli import main
 from tui_lab.core.config import LabConfig
-from tui_lab.core.events import StepLogged
 from tui_lab.core.tasks import MaskedLMTask
 from tui_lab.core.train import Trainer
 
@@ -216,13 +214,8 @@ def test_a_stopped_pretraining_run_resumes_to_the_same_result(tmp_path: Path) ->
     cfg.train.output_dir, cfg.train.run_name = str(tmp_path / "runs"), "full"
     full = Trainer(cfg).run()
 
-    cfg.train.run_name = "interrupted"
-    stop = threading.Event()
-    part = Trainer(
-        cfg, [lambda e: stop.set() if isinstance(e, StepLogged) and e.step == 8 else None], stop=stop
-    ).run()
-    assert part.status == "stopped" and part.step == 8  # mid-epoch, between two evaluations
-    resumed = Trainer(cfg, resume=part.run_dir).run()
+    part, resumed, start_step = stop_at_step_then_resume(cfg, 8)
+    assert part.status == "stopped" and part.step == 8 == start_step  # mid-epoch, between two evaluations
     assert resumed.step == full.step == 18 and resumed.best == full.best
 
 

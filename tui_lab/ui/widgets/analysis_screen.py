@@ -152,7 +152,9 @@ class AnalysisScreen(Screen[str | None]):
         self.query_one(ClassTable).show(analysis)
         self.query_one(ErrorGrid).show(analysis)
         r = analysis.report
-        if r.grid_cols != r.grid_rows:  # per label (multi-label) or per entity type (NER), not true x predicted
+        if (
+            r.grid_cols != r.grid_rows
+        ):  # per label (multi-label) or per entity type (NER), not true x predicted
             self.query_one("#an-grid-box").border_title = "Errors per label  [enter: examples]"
         self.query_one(ReliabilityPlot).show(analysis)
         self.query_one(IssuesTable).show(analysis)
