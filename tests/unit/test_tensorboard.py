@@ -130,6 +130,22 @@ def test_a_resumed_run_drops_what_came_after_its_step(tmp_path: Path) -> None:
     assert values == [(1, 0.9), (2, 0.8), (3, 0.6), (4, 0.5)]
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_deleted_folder_does_not_kill_the_writer_thread_with_a_traceback(tmp_path: Path) -> None:
+    import shutil
+
+    sink = TensorBoardSink(tmp_path / "tb")
+    sink(_started())
+    sink(_step(1, 0.9))
+    sink(_eval(1, 0.5))  # flushed: the event file exists
+    shutil.rmtree(tmp_path / "tb")  # `rm -rf` of the run folder while the run goes on
+    for step in range(2, 30):  # more records than the writer's queue holds
+        sink(_step(step, 0.5))
+    sink(_eval(29, 0.6))
+    sink.close()  # joins the writer's thread: a record it failed to write has been tried by now
+    assert not (tmp_path / "tb").exists()  # nothing recreated the folder
+
+
 def test_the_setting_turns_it_off(tmp_path: Path) -> None:
     config = LabConfig()
     assert isinstance(make_tensorboard_sink(tmp_path, config), TensorBoardSink)

@@ -71,6 +71,7 @@ class TensorBoardSink:
         # a resumed run hides what an earlier attempt wrote after the step it resumes from
         purge = event.start_step + 1 if event.start_step else None
         self._writer = SummaryWriter(str(self.log_dir), purge_step=purge, flush_secs=10)
+        _drop_records_on_os_error(self._writer)
         self._hparams = flatten_config(event.config)
         self._writer.add_text(
             "config", "```\n" + json.dumps(event.config, indent=2) + "\n```", event.start_step
@@ -105,6 +106,31 @@ class TensorBoardSink:
                 writer.close()
             except OSError:
                 pass
+
+
+def _drop_records_on_os_error(writer: Any) -> None:
+    """Let the writer's background thread drop a record it cannot write instead of dying loudly.
+
+    ``SummaryWriter`` writes from its own thread, which opens the event file for every record: when
+    the run folder is deleted (or the disk fills) that thread dies with a traceback on stderr, over
+    the lab's screen. The run notices a deleted folder itself and says so in one line; TensorBoard
+    logs are the one thing that may be lost quietly. Reached through tensorboard's private
+    attributes, so a version that moves them keeps its own behaviour.
+    """
+    event_writer = getattr(writer._get_file_writer(), "event_writer", None)
+    record_writer = getattr(getattr(event_writer, "_async_writer", None), "_writer", None)
+    for name in ("write", "flush"):
+        original = getattr(record_writer, name, None)
+        if original is None:
+            return
+
+        def guarded(*args: Any, _original: Any = original) -> None:
+            try:
+                _original(*args)
+            except OSError:
+                pass
+
+        setattr(record_writer, name, guarded)
 
 
 def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
