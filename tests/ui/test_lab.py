@@ -192,9 +192,9 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
         await wait_for(pilot, lambda: not app.training)
         charts = list(app.query(RunChart))
         await wait_for(
-            pilot, lambda: all(c.up_to_date() for c in charts), timeout=5
+            pilot, lambda: all(c.up_to_date() for c in charts), timeout=15
         )  # within a redraw period
-        await wait_for(pilot, lambda: "completed" in _text(app, "#train-status"), timeout=5)
+        await wait_for(pilot, lambda: "completed" in _text(app, "#train-status"), timeout=15)
         h = app.history
         assert h.status == "completed" and h.started.epochs == 3
         assert len(h.steps) == 3 * 15 and len(h.evaluated_at_steps) == 3 and h.baseline is not None
@@ -230,14 +230,14 @@ async def test_pause_then_resume_a_run(lab_config) -> None:
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: len(app.history.steps) >= 3)
         await pilot.press("f7")
-        await wait_for(pilot, lambda: "● paused" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: "● paused" in _text(app, "#train-status"), timeout=30)
         assert app.history.status == "paused" and app.training
         paused_at = logged_steps()
         await pilot.pause(2.0)  # a window in which an unpaused run logs several steps
         assert logged_steps() <= paused_at + 1  # at most the step in flight when f7 was pressed
         assert app.training and app.history.status == "paused"
         await pilot.press("f7")
-        await wait_for(pilot, lambda: "● running" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: "● running" in _text(app, "#train-status"), timeout=30)
         await wait_for(pilot, lambda: logged_steps() >= paused_at + 5)  # it goes on where it paused
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: not app.training and app.history.status == "stopped", timeout=120)
@@ -261,7 +261,7 @@ async def test_a_failed_run_lets_go_of_its_model(lab_config, monkeypatch) -> Non
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.status == "failed" and not app.training)
         # until the next run, the worker's error would hold the trainer through its traceback
-        await wait_for(pilot, lambda: models and gc.collect() >= 0 and models[0]() is None, timeout=10)
+        await wait_for(pilot, lambda: models and gc.collect() >= 0 and models[0]() is None, timeout=30)
         assert app.train_worker.error is not None  # the message is kept, only its frames went
 
 
@@ -278,7 +278,7 @@ async def test_stop_mid_run_then_start_again(lab_config) -> None:
         assert first.status == "stopped" and first.last_step.step < 50 * 15
         run_dir = Path(first.started.run_dir)
         assert (run_dir / "last" / "trainer_state.json").exists()
-        await wait_for(pilot, lambda: "stopped" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: "stopped" in _text(app, "#train-status"), timeout=30)
         app.config.train.epochs = 1
         await pilot.press("ctrl+t")
         await wait_for(
@@ -296,7 +296,7 @@ async def test_a_training_failure_is_shown_and_the_app_survives(tmp_path: Path, 
         app.config.data.train = str(tmp_path / "d")
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await wait_for(pilot, lambda: "single label" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: "single label" in _text(app, "#train-status"), timeout=30)
         assert any(n.severity == "error" and "single label" in n.message for n in app._notifications)
         app.config.data.train = good
         await pilot.press("ctrl+t")
@@ -313,7 +313,7 @@ async def test_an_unexpected_exception_in_the_worker_is_reported(lab_config, mon
         await settle(pilot)
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await wait_for(pilot, lambda: "kaboom in the loop" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: "kaboom in the loop" in _text(app, "#train-status"), timeout=30)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
 

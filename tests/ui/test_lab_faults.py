@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Input, Static
 
 from tests.conftest import make_rows, write_csv
-from tests.ui.conftest import settle, wait_for
+from tests.ui.conftest import record_notifications, settle, wait_for
 from tui_lab.core.train import Trainer
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.dialogs import PathPrompt
@@ -18,10 +18,23 @@ def _text(app: LabApp, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
 
 
-async def test_run_folder_deleted_while_training(lab_config) -> None:
+async def test_run_folder_deleted_while_training(lab_config, monkeypatch) -> None:
+    import threading
+
+    from tui_lab.core.runlog import RunLog
+
+    closing = threading.Event()  # the failed run's thread is held while it closes its files
+    close = RunLog.close
+
+    def slow_close(self) -> None:
+        closing.wait(timeout=60)
+        close(self)
+
+    monkeypatch.setattr(RunLog, "close", slow_close)
     lab_config.train.epochs, lab_config.train.patience = 30, 0
     app = LabApp(lab_config, warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
+        notes = record_notifications(app)
         await settle(pilot)
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.started is not None and app.history.best_checkpoint_step)
@@ -31,12 +44,19 @@ async def test_run_folder_deleted_while_training(lab_config) -> None:
             shutil.rmtree(run_dir, ignore_errors=True)
             return not run_dir.exists()
 
-        await wait_for(pilot, deleted, timeout=10)
+        await wait_for(pilot, deleted, timeout=30)
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await wait_for(pilot, lambda: "is gone" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: "is gone" in _text(app, "#train-status"), timeout=30)
         lab_config.train.epochs = 1
-        await pilot.press("ctrl+t")  # the lab still trains
+        # ctrl+t at once, while the failed run's thread still closes its files (slow on a busy
+        # machine): the lab starts the new run when that thread ends, instead of refusing
+        await pilot.press("ctrl+t")
+        assert app.training and any("as soon as the last run" in n for n in notes)
+        monkeypatch.setattr(RunLog, "close", close)
+        closing.set()
         await wait_for(pilot, lambda: app.history.status == "completed")
+        assert Path(app.history.started.run_dir) != run_dir
+        assert not any("already in progress" in n for n in notes)
 
 
 async def test_a_previewed_file_that_changes_on_disk_is_reloaded(lab_config) -> None:
@@ -62,7 +82,7 @@ async def test_unknown_model_offline_fails_in_place_and_writes_nothing(lab_confi
         await pilot.pause()
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.history.status == "failed")
-        await wait_for(pilot, lambda: "offline preset" in _text(app, "#train-status"), timeout=10)
+        await wait_for(pilot, lambda: "offline preset" in _text(app, "#train-status"), timeout=30)
         out = Path(lab_config.train.output_dir)
         assert not out.exists() or not any(out.iterdir())
 

@@ -66,6 +66,6 @@ def test_snapshot_ner_console(snap_compare) -> None:
     async def shown(pilot) -> None:
         from tests.ui.conftest import wait_for
 
-        await wait_for(pilot, lambda: len(pilot.app.query(".prediction")) == 1, timeout=10)
+        await wait_for(pilot, lambda: len(pilot.app.query(".prediction")) == 1, timeout=30)
 
     assert snap_compare(ConsoleApp(), terminal_size=(100, 16), run_before=shown)

@@ -55,7 +55,7 @@ async def test_a_finished_run_replays_into_the_same_charts(lab_config) -> None:
         from tui_lab.ui.widgets.charts import LossChart
 
         await wait_for(pilot, lambda: app.history.status == "completed")
-        await wait_for(pilot, lambda: app.query_one(LossChart).points > 0, timeout=10)
+        await wait_for(pilot, lambda: app.query_one(LossChart).points > 0, timeout=30)
         assert len(app.history.steps) == result.step and app.history.best_eval is not None
         assert not any("Run completed" in n for n in notes)  # a replay is quiet
 
@@ -117,7 +117,7 @@ async def test_runs_screen_lists_opens_and_compares_two_runs(lab_config) -> None
                 isinstance(app.screen, CompareScreen)
                 and all(c.points > 0 for c in app.screen.query(OverlayChart))
             ),
-            timeout=10,
+            timeout=30,
         )
         compare = app.screen
         diff = {key: {a, b} for key, a, b in compare.diff}
@@ -127,7 +127,7 @@ async def test_runs_screen_lists_opens_and_compares_two_runs(lab_config) -> None
         }
         assert all(c.points > 0 for c in compare.query(OverlayChart))
         await pilot.press("escape", "enter")  # back to the list, open the run under the cursor
-        await wait_for(pilot, lambda: not isinstance(app.screen, (RunsScreen, CompareScreen)), timeout=10)
+        await wait_for(pilot, lambda: not isinstance(app.screen, (RunsScreen, CompareScreen)), timeout=30)
         await wait_for(pilot, lambda: app.history.status == "completed")
         assert app.viewing.endswith(("slow-lr", "fast-lr"))
 

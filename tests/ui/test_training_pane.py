@@ -42,7 +42,7 @@ def test_snapshot_training_pane_replaying_a_saved_run(snap_compare) -> None:
         from tui_lab.ui.widgets.charts import RunChart
 
         charts = list(pilot.app.query(RunChart))
-        await wait_for(pilot, lambda: all(c.up_to_date() and c.points > 0 for c in charts), timeout=10)
+        await wait_for(pilot, lambda: all(c.up_to_date() and c.points > 0 for c in charts), timeout=30)
 
     assert snap_compare(ReplayApp(), terminal_size=(120, 40), run_before=drawn)
 
@@ -95,7 +95,7 @@ def test_a_pretraining_run_charts_dev_perplexity() -> None:
         app = PretrainReplay()
         async with app.run_test(size=(120, 40)) as pilot:
             chart = app.query_one(MetricsChart)
-            await wait_for(pilot, lambda: chart.up_to_date() and chart.points > 0, timeout=10)
+            await wait_for(pilot, lambda: chart.up_to_date() and chart.points > 0, timeout=30)
             assert chart.points == 3  # one perplexity point per dev evaluation (no accuracy, no F1)
 
     asyncio.run(check())

@@ -89,6 +89,8 @@ class LabApp(App[int]):
         self.train_worker: Worker | None = None
         self.history = RunHistory()
         self.viewing = "live"  # "live" (this process's run) or the folder of a watched run
+        self._live_ended = False  # the live run has said it finished or failed (its thread may still close files)
+        self._start_queued = False  # ctrl+t came while that thread was closing: start when it ends
         self.watch = watch
         self.detached: Detached | None = None
 
@@ -154,6 +156,10 @@ class LabApp(App[int]):
     def action_start(self) -> None:
         """Start a run with the form's settings, unless one is running or a field is invalid."""
         if self.training:
+            if self._live_ended:  # the run is over; its thread is only closing files
+                self._start_queued = True
+                self.notify("Starting as soon as the last run has closed its files.", timeout=2)
+                return
             self.notify("A run is already in progress; ctrl+x stops it.", severity="warning")
             return
         form = self.query_one(HparamForm)
@@ -169,6 +175,7 @@ class LabApp(App[int]):
             self._start_detached()
             return
         self.stop_event, self.pause_event = threading.Event(), threading.Event()
+        self._live_ended = False
         self._show_new_history("live")
         self.train_worker = self._train(self.config.copy(), self.stop_event, self.pause_event)
         self.notify("Training started.", timeout=2)
@@ -439,6 +446,8 @@ class LabApp(App[int]):
 
     @on(RunEvents)
     def _run_events(self, message: RunEvents) -> None:
+        if message.source == "live" and any(isinstance(e, (RunFinished, RunFailed)) for e in message.events):
+            self._live_ended = True
         if message.source != self.viewing:
             return  # a run the Training pane no longer shows
         self.history.extend(message.events)
@@ -475,6 +484,9 @@ class LabApp(App[int]):
             self.history.status = RunStatus.FAILED
             self.history.version += 1
         release_run_memory(error)
+        if self._start_queued:
+            self._start_queued = False
+            self.action_start()
 
     @on(ConfigChanged)
     def _config_changed(self, message: ConfigChanged) -> None:
