@@ -99,6 +99,19 @@ def test_a_word_split_into_sub_tokens_carries_its_tag_on_the_first_only() -> Non
     assert sum(first) == 3
 
 
+def test_a_slow_tokenizer_is_refused_in_one_sentence_before_any_encoding() -> None:
+    from types import SimpleNamespace
+
+    from tui_lab.core.errors import ModelError
+
+    def never(*args, **kwargs):
+        raise AssertionError("a slow tokenizer must not be called: it has no word_ids()")
+
+    slow = SimpleNamespace(is_fast=False, name_or_path="some/sentencepiece-model", __call__=never)
+    with pytest.raises(ModelError, match="some/sentencepiece-model has only a slow .* tokenizer.json"):
+        NerTask(["O", "B-PER", "I-PER"]).encode(slow, [["Anna"]], [[1]], 16)
+
+
 def test_entity_metrics_are_strict_iob2_per_type() -> None:
     from tui_lab.core.batching import from_lists
     from tui_lab.core.tasks.ner import TokenTargets

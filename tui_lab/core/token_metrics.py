@@ -85,6 +85,9 @@ def predict_entities(
     predictor: Any, label_names: list[str], texts: list[str], batch_size: int = 64
 ) -> list[Any]:
     """The entities of each text, through the predictor's tokenizer and forward pass."""
+    from tui_lab.core.tasks.ner import require_fast_tokenizer
+
+    require_fast_tokenizer(predictor.tokenizer)
     out: list[Any] = [None] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch_size):

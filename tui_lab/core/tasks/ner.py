@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tui_lab.core.batching import TokenArrays, concat, from_lists
+from tui_lab.core.errors import ModelError
 from tui_lab.core.tasks.base import Task
 
 IGNORE = -100  # the label the loss skips (special tokens, later sub-tokens of a word)
@@ -84,6 +85,7 @@ class NerTask(Task):
         self, tokenizer: Any, texts: Sequence[Any], labels: Sequence[Any], max_length: int
     ) -> tuple[TokenArrays, Any]:
         """Sub-token ids of every sentence and its tags aligned to them (:class:`TokenTargets`)."""
+        require_fast_tokenizer(tokenizer)
         self.width = -(-max_length // WIDTH_MULTIPLE) * WIDTH_MULTIPLE
         parts: list[tuple[TokenArrays, TokenArrays, np.ndarray]] = []
         for i in range(0, len(texts), ENCODE_CHUNK):
@@ -225,6 +227,16 @@ class NerTask(Task):
 
         probs = word_probs(predictor, split.texts, temperature)
         return ner_report(split.texts, split.rows, split.labels, probs, self.label_names)
+
+
+def require_fast_tokenizer(tokenizer: Any) -> None:
+    """NER needs a fast tokenizer: ``word_ids()`` aligns tags, character offsets place entities."""
+    if getattr(tokenizer, "is_fast", None) is False:
+        name = getattr(tokenizer, "name_or_path", "") or "this model"
+        raise ModelError(
+            f"{name} has only a slow (Python) tokenizer; NER needs a fast one (a tokenizer.json) to "
+            "align tags to sub-words and place entities in the text: pick a model that ships one."
+        )
 
 
 def align_labels(
