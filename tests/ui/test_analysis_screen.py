@@ -31,6 +31,12 @@ async def test_walk_a_cell_filter_and_send_an_example_to_the_console(finished_ru
         screen = app.screen
         await wait_for(pilot, lambda: screen.analysis is not None and not screen.busy)
         assert screen.query_one(ClassTable).row_count == 2
+        # the pane keys are off here, so the footer has room for the screen's own keys
+        footer = {b.binding.action for b in screen.active_bindings.values() if b.binding.show}
+        assert {"sort", "calibrate", "export_issues", "analyse", "help"} <= footer
+        assert not footer & {"show('dataset')", "show('console')", "runs", "pause"}
+        await pilot.press("f5")
+        assert app.screen is screen and app.active != "console"
         assert screen.query_one("#an-grid-box").border_title.startswith("Confusion: true")
         grid = screen.query_one(ErrorGrid)
         assert grid.has_focus and grid.cursor_coordinate == (0, 0)

@@ -135,6 +135,14 @@ class LabApp(App[int]):
         self.query_one("#right").display = not self.compact or self.active in ("training", "console")
 
     # .. actions .....................................................................................
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On a screen over the panes (Analysis, Runs, Export, examples) the pane keys are off and
+        out of its footer: they would change panes nobody sees, and the screen's own keys need
+        the room. f6 and f9 then reach the screen, which closes on them."""
+        if action in SCREEN_HIDDEN_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
+
     def action_show(self, pane: str) -> None:
         """Bring a pane forward (and focus its first field)."""
         self.active = pane
@@ -496,6 +504,9 @@ class LabApp(App[int]):
             self.query_one(DatasetPane).schedule_load()  # token lengths depend on the tokenizer
         elif message.path in ("data.drop_empty", "data.dev_fraction"):
             self.query_one(DatasetPane).schedule_load()  # the rows and the split they keep
+
+
+SCREEN_HIDDEN_ACTIONS = frozenset({"show", "runs", "pause"})
 
 
 def release_run_memory(error: BaseException | None) -> None:

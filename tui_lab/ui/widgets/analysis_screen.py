@@ -40,10 +40,10 @@ class AnalysisScreen(Screen[str | None]):
 
     BINDINGS = [
         Binding("escape,f9", "close", "Back"),
-        Binding("s", "sort", "Sort classes"),
-        Binding("t", "calibrate", "Fit temperature"),
-        Binding("x", "export_issues", "Export issues"),
-        Binding("r", "analyse", "Re-analyse"),
+        Binding("s", "sort", "Sort"),
+        Binding("t", "calibrate", "Calibrate"),
+        Binding("x", "export_issues", "Issues CSV"),
+        Binding("r", "analyse", "Refresh"),
     ]
     DEFAULT_CSS = """
     AnalysisScreen #an-status { height: 1; }
