@@ -94,7 +94,8 @@ def print_summary(analysis: Any, top: int) -> None:
     print(f"most confident mistakes (top {top}):")
     for e in analysis.report.mistakes[:top]:
         print(f"  row {e.row:>6}  {e.label} -> {e.predicted} ({e.confidence:.2f})  {_clip(e.text)}")
-    print(f"likely label issues: {len(analysis.label_issues)} {analysis.label_issues_note}".rstrip())
+    scope = f"in {analysis.label_issues_scope}" if analysis.label_issues_scope else ""
+    print(f"likely label issues: {len(analysis.label_issues)} {analysis.label_issues_note or scope}".rstrip())
     for i in analysis.label_issues[:top]:
         print(f"  row {i.row:>6}  {i.label} -> {i.suggested} ({i.score:.3f})  {_clip(i.text)}")
 

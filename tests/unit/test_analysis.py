@@ -121,6 +121,48 @@ def test_analyze_json_contract(finished_run, capsys) -> None:
         assert train[issue["row"]]["text"] == issue["text"] and train[issue["row"]]["label"] == issue["label"]
     saved = json.loads((finished_run / "analysis.json").read_text(encoding="utf-8"))
     assert saved["confusion_matrix"] == result["confusion_matrix"]
+    assert result["label_issues_scope"] == "240 training rows"  # a dev file: its rows are not training rows
+
+
+def test_dev_rows_cut_from_the_training_file_are_searched_with_the_models_probabilities(tmp_path) -> None:
+    from tests.conftest import write_csv
+    from tui_lab.core.analysis import analyze_run, load_run_data
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.label_issues import out_of_sample_probs, rank_issues
+    from tui_lab.core.predict import Predictor
+    from tui_lab.core.train import Trainer
+
+    with open(SENTIMENT, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    rng = np.random.default_rng(1)
+    flipped = set(rng.choice(len(rows), len(rows) // 20, replace=False).tolist())
+    other = {"negative": "positive", "positive": "negative"}
+    noisy = [(r["text"], other[r["label"]] if i in flipped else r["label"]) for i, r in enumerate(rows)]
+    write_csv(tmp_path / "data" / "train.csv", noisy)  # no dev file: dev is cut from this one
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.dev_fraction, cfg.data.max_length = str(tmp_path / "data"), 0.2, 40
+    cfg.model.vocab_size, cfg.train.epochs, cfg.train.batch_size = 1000, 3, 32
+    cfg.train.baseline, cfg.train.tensorboard = False, False
+    cfg.train.output_dir, cfg.train.run_name = str(tmp_path / "runs"), "noisy"
+    run = Path(Trainer(cfg).run().run_dir)
+
+    analysis = analyze_run(run, device="cpu")
+    _, data = load_run_data(run)
+    dev_rows = set(data.dev.rows)
+    assert "and the 300 dev rows cut from the training file" in analysis.label_issues_scope
+    found = [i.row for i in analysis.label_issues]
+    assert dev_rows & set(found)  # dev rows are searched (before, only the other 1,200 were)
+    # the ranking is the baseline's over all 1,500 rows with the model's probabilities averaged
+    # in for the dev rows, which it never trained on
+    union = Split(data.train.texts + data.dev.texts, data.train.labels + data.dev.labels,
+                  data.train.rows + data.dev.rows)
+    probs = out_of_sample_probs(union, 2)
+    model = softmax(Predictor.from_path(run / "best", device="cpu").logits(data.dev.texts))
+    probs[len(data.train):] = (probs[len(data.train):] + model) / 2
+    assert found == [i.row for i in rank_issues(union, probs, data.label_names)]
+    dev_flips = flipped & dev_rows
+    in_dev = [r for r in found if r in dev_rows][: 2 * len(dev_flips)]
+    assert len(set(in_dev) & dev_flips) / len(dev_flips) >= 0.6  # benchmarks/label_noise_finetuned.py: 0.84
 
 
 def test_analyze_calibrate_saves_a_temperature_that_predict_uses(finished_run, tmp_path, capsys) -> None:

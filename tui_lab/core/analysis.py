@@ -47,6 +47,7 @@ class Analysis:
         calibration: after a fit: ``temperature``, ``ece_before``, ``ece_after``, ``nll_before``, ``nll_after``.
         label_issues: likely label issues among the training rows, likeliest first.
         label_issues_note: why there are none to show, when they could not be computed.
+        label_issues_scope: which rows were searched, and with what.
         timings: seconds per stage.
     """
 
@@ -63,6 +64,7 @@ class Analysis:
     calibration: dict[str, float] | None = None
     label_issues: list[Any] = field(default_factory=list)
     label_issues_note: str = ""
+    label_issues_scope: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self, top: int = 20) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class Analysis:
             "worst": worst,
             "label_issues": [i.to_dict() for i in self.label_issues],
             "label_issues_note": self.label_issues_note,
+            "label_issues_scope": self.label_issues_scope,
             "timings": self.timings,
         }
 
@@ -215,13 +218,18 @@ def analyze_run(
     timings["load"], clock = time.perf_counter() - clock, time.perf_counter()
     dev_logits, cal = _calibrate_on_dev(predictor, best, data, say) if calibrate else (None, None)
     temperature = cal["temperature"] if cal else predictor.temperature
+    issues = label_issues and not predictor.task.label_issues_refusal
+    if issues and data.dev_from_train and dev_logits is None:
+        say(f"predicting {len(data.dev):,} dev texts…")  # out of sample: label issues use them too
+        dev_logits = predictor.logits(data.dev.texts)
     analysis = _split_analysis(predictor, data, split, dev_logits, temperature, say)
     timings["predict"], clock = time.perf_counter() - clock, time.perf_counter()
     analysis.run_dir, analysis.model_dir, analysis.calibration = str(run_path), str(best), cal
     if label_issues and predictor.task.label_issues_refusal:
         analysis.label_issues_note = f"no label issues: {predictor.task.label_issues_refusal}"
-    elif label_issues:
-        _find_label_issues(analysis, data, best, encoder, say, timings)
+    elif issues:
+        held_out = _scores(predictor, dev_logits, temperature) if data.dev_from_train else None
+        _find_label_issues(analysis, data, best, encoder, say, timings, held_out)
     analysis.timings = timings
     return analysis
 
@@ -242,18 +250,41 @@ def _calibrate_on_dev(
 
 
 def _find_label_issues(
-    analysis: Analysis, data: Any, best: Path, encoder: str | None, say: Callable[[str], None], timings: dict
+    analysis: Analysis,
+    data: Any,
+    best: Path,
+    encoder: str | None,
+    say: Callable[[str], None],
+    timings: dict,
+    dev_probs: np.ndarray | None = None,
 ) -> None:
-    """Fill in the training rows' likely label issues (or why there are none)."""
+    """Fill in the training file's likely label issues (or why there are none).
+
+    ``dev_probs`` (the model's probabilities of the dev rows) is given when dev was cut from the
+    training file: those rows are searched too, and as the model never trained on them, its
+    probabilities are out of sample there and are averaged in (``benchmarks/label_noise_finetuned.py``).
+    """
+    from tui_lab.core.data import Split
     from tui_lab.core.label_issues import find_label_issues
 
+    rows, model_probs = data.train, None
+    analysis.label_issues_scope = f"{len(rows):,} training rows"
+    if dev_probs is not None:
+        train, dev = data.train, data.dev
+        rows = Split(train.texts + dev.texts, train.labels + dev.labels, train.rows + dev.rows)
+        model_probs = (np.arange(len(train), len(rows)), dev_probs)
+        analysis.label_issues_scope += (
+            f" and the {len(dev):,} dev rows cut from the training file (with the fine-tuned model's "
+            "probabilities of those)"
+        )
     try:
         analysis.label_issues = find_label_issues(
-            data.train,
+            rows,
             data.label_names,
             progress=say,
             timings=timings,
             encoder=str(best) if encoder == "best" else encoder,
+            model_probs=model_probs,
         )
     except ValueError as exc:
         analysis.label_issues_note = f"no label issues: {exc}"

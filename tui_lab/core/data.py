@@ -118,6 +118,7 @@ class DataBundle:
     sources: dict[str, str]
     notes: list[str] = field(default_factory=list)
     multilabel: bool = False  # every row's label is a list of label indices
+    dev_from_train: bool = False  # dev was cut from the training file (no dev file was given)
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -676,7 +677,9 @@ def load_data(cfg: DataConfig, seed: int = 42, multilabel: bool | None = None) -
         )
         if n:
             notes.append(f"dropped {n} test row(s) with an empty text or label")
-    return DataBundle(train, dev, test, names, text_col, label_col, used, notes, multilabel)
+    return DataBundle(
+        train, dev, test, names, text_col, label_col, used, notes, multilabel, dev_from_train=not dev_source
+    )
 
 
 def _load_split(

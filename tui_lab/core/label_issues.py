@@ -201,11 +201,15 @@ def find_label_issues(
     progress: Callable[[str], None] | None = None,
     timings: dict[str, float] | None = None,
     encoder: str | None = None,
+    model_probs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[LabelIssue]:
     """Cross-validated baseline probabilities (averaged with an encoder's, if given), then
     cleanlab's ranking of the rows.
 
-    ``timings`` (if given) gets the seconds of each stage (``cross_val``, ``embed``, ``cleanlab``).
+    ``model_probs`` is ``(positions, probabilities)``: the fine-tuned model's out-of-sample
+    probabilities for some of the rows (those held out of its training as dev); for those rows
+    they are averaged with the baseline's. ``timings`` (if given) gets the seconds of each stage
+    (``cross_val``, ``embed``, ``cleanlab``).
     """
     start = time.perf_counter()
     say = progress or (lambda _line: None)
@@ -218,6 +222,9 @@ def find_label_issues(
         probs = (probs + out_of_sample_probs(train, len(label_names), seed=seed, features=emb)) / 2
         if timings is not None:
             timings["embed"] = time.perf_counter() - mid
+    if model_probs is not None:
+        at, theirs = model_probs
+        probs[at] = (probs[at] + theirs) / 2
     mid = time.perf_counter()
     say("ranking label issues (cleanlab)…")
     issues = rank_issues(train, probs, label_names, limit)
