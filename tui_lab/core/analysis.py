@@ -205,10 +205,7 @@ def analyze_run(
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     say("reading the run's data…")
-    _, data = load_run_data(run_path)
-    chosen = data.dev if split == "dev" else data.test
-    if chosen is None or not len(chosen):
-        raise DataError(f"{run_path.name} has no {split} split; use --split dev.")
+    data = _run_data(run_path, split)
     from tui_lab.core.predict import Predictor
 
     say(f"loading {best}…")
@@ -232,6 +229,15 @@ def analyze_run(
         _find_label_issues(analysis, data, best, encoder, say, timings, held_out)
     analysis.timings = timings
     return analysis
+
+
+def _run_data(run_path: Path, split: str) -> Any:
+    """The run's data, read and split as the run did, once it has ``split``."""
+    _, data = load_run_data(run_path)
+    chosen = data.dev if split == "dev" else data.test
+    if chosen is None or not len(chosen):
+        raise DataError(f"{run_path.name} has no {split} split; use --split dev.")
+    return data
 
 
 def _calibrate_on_dev(

@@ -661,24 +661,15 @@ def load_data(cfg: DataConfig, seed: int = 42, multilabel: bool | None = None) -
 
     dev_source = sources["dev"] or (sources["train"] if sources["train"].startswith("hf:") else None)
     used = {"train": train_table.source}
-    dev = None
-    if dev_source:
-        dev, src, n = _load_split(dev_source, "dev", cfg, text_col, label_col, label2id, multilabel)
-        used["dev"] = src
-        if n:
-            notes.append(f"dropped {n} dev row(s) with an empty text or label")
-    if dev is None:
+    rest = (cfg, text_col, label_col, label2id, multilabel, used, notes)
+    dev = _load_split(dev_source, "dev", *rest) if dev_source else None
+    cut = dev is None  # no dev file (or a hub dataset without one): cut from train
+    if cut:
         train, dev = stratified_split(train, cfg.dev_fraction, seed)
         used["dev"] = f"{cfg.dev_fraction:.0%} stratified split of train"
-    test = None
-    if sources["test"]:
-        test, used["test"], n = _load_split(
-            sources["test"], "test", cfg, text_col, label_col, label2id, multilabel
-        )
-        if n:
-            notes.append(f"dropped {n} test row(s) with an empty text or label")
+    test = _load_split(sources["test"], "test", *rest) if sources["test"] else None
     return DataBundle(
-        train, dev, test, names, text_col, label_col, used, notes, multilabel, dev_from_train=not dev_source
+        train, dev, test, names, text_col, label_col, used, notes, multilabel, dev_from_train=cut
     )
 
 
@@ -689,13 +680,17 @@ def _load_split(
     text_col: str,
     label_col: str,
     label2id: dict[str, int],
-    multilabel: bool = False,
-) -> tuple[Split | None, str, int]:
+    multilabel: bool,
+    used: dict[str, str],
+    notes: list[str],
+) -> Split | None:
+    """A dev or test file read like the train file; its source goes into ``used``, a note into
+    ``notes`` if rows were dropped. ``None``: a hub dataset without that split."""
     try:
         table = read_table(source, split)
     except DataError as exc:
         if source.startswith("hf:") and "has no" in str(exc):
-            return None, "", 0
+            return None
         raise
     for col, path in ((text_col, "data.text_column"), (label_col, "data.label_column")):
         if col not in table.columns:
@@ -706,8 +701,10 @@ def _load_split(
     texts, raw, kept = clean_rows_indexed(table, text_col, label_col, cfg.drop_empty, allow_lists=multilabel)
     if multilabel:
         raw = split_label_lists(raw, cfg.label_delimiter)
-    split = Split(texts, _encode(raw, label2id, table.source, table.class_names, cfg), kept)
-    return split, table.source, len(table) - len(kept)
+    used[split] = table.source
+    if len(table) > len(kept):
+        notes.append(f"dropped {len(table) - len(kept)} {split} row(s) with an empty text or label")
+    return Split(texts, _encode(raw, label2id, table.source, table.class_names, cfg), kept)
 
 
 def _encode(
