@@ -182,6 +182,21 @@ def test_empty_and_missing_texts_fail_unless_dropped(tmp_path: Path) -> None:
     assert any("dropped 3" in n for n in bundle.notes)
 
 
+def test_dev_and_test_files_drop_empty_rows_with_a_note_each_and_say_where_dev_came_from(
+    tmp_path: Path,
+) -> None:
+    write_csv(tmp_path / "d" / "train.csv", make_rows(40))
+    write_csv(tmp_path / "d" / "dev.csv", make_rows(10, 2) + [("", "pos")])
+    write_csv(tmp_path / "d" / "test.csv", make_rows(10, 3) + [("x", ""), ("  ", "neg")])
+    bundle = load_data(_cfg(tmp_path / "d", drop_empty=True))
+    assert (len(bundle.dev), len(bundle.test)) == (10, 10) and not bundle.dev_from_train
+    assert "dropped 1 dev row(s) with an empty text or label" in bundle.notes
+    assert "dropped 2 test row(s) with an empty text or label" in bundle.notes
+    assert bundle.sources["dev"].endswith("dev.csv") and bundle.sources["test"].endswith("test.csv")
+    cut = load_data(_cfg(tmp_path / "d" / "train.csv", dev_fraction=0.25))
+    assert cut.dev_from_train and len(cut.dev) == 10 and cut.test is None
+
+
 def test_a_one_megabyte_text_loads(tmp_path: Path) -> None:
     rows = make_rows(20) + [("word " * 200_000, "pos")]
     bundle = load_data(_cfg(write_csv(tmp_path / "t.csv", rows)))
