@@ -13,7 +13,10 @@ top 2x that many rows:
 * ``baseline``: the same baseline over the whole file (dev rows too);
 * ``baseline + model``: the baseline averaged with the model's probabilities on the dev rows
   (what analyze does now);
-* ``model only``: the model's probabilities replace the baseline's on the dev rows.
+* ``model only``: the model's probabilities replace the baseline's on the dev rows;
+* ``--encoder best``: ``analyze --encoder best``: the baseline averaged with a classifier
+  cross-validated on the run's own ``best/`` embeddings, over the whole file. That encoder was
+  fine-tuned on the (noisy) training rows, so it is not out of sample for them.
 
 Each is scored on the whole file's flips and on the dev rows' flips alone (ranked among dev rows).
 
@@ -42,7 +45,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from label_noise import flip, read, recall  # noqa: E402
 
 from tui_lab.core.data import Split  # noqa: E402
-from tui_lab.core.label_issues import out_of_sample_probs, rank_issues  # noqa: E402
+from tui_lab.core.label_issues import embed_texts, out_of_sample_probs, rank_issues  # noqa: E402
 
 SAMPLE = ROOT / "tui_lab" / "sample_data" / "sentiment"
 
@@ -89,11 +92,14 @@ def variants(run_dir: Path, names: list[str]) -> tuple[dict[str, list[int]], Spl
     mixed[at] = (base[at] + model) / 2
     replaced[at] = model
     before = out_of_sample_probs(train, len(names))
+    emb = embed_texts(str(run_dir / "best"), union.texts)
+    encoded = (base + out_of_sample_probs(union, len(names), features=emb)) / 2
     out = {
         "train rows only": [i.row for i in rank_issues(train, before, names)],
         "baseline": [i.row for i in rank_issues(union, base, names)],
         "baseline + model": [i.row for i in rank_issues(union, mixed, names)],
         "model only": [i.row for i in rank_issues(union, replaced, names)],
+        "--encoder best": [i.row for i in rank_issues(union, encoded, names)],
     }
     return out, union, len(train)
 

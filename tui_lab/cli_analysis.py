@@ -37,7 +37,8 @@ def add_parsers(sub: Any) -> None:
         "--encoder",
         metavar="DIR",
         help="a model folder (a sentence encoder, or 'best' for the run's best/) whose embeddings "
-        "add a second cross-validated classifier to the label-issue search (slower, finds more)",
+        "add a second cross-validated classifier to the label-issue search (slower; a pretrained "
+        "encoder finds more, 'best' of a model trained from scratch finds fewer: see the README)",
     )
     a.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     a.add_argument("--json", action="store_true", help="print the analysis as one JSON line last")
