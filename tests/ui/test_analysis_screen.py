@@ -130,3 +130,5 @@ async def test_f9_on_a_ner_run_shows_entity_types_and_lists_missed_sentences(ner
         assert all(f"{kind}: " in e.label and e.text.count(" ") >= 1 for e in shown)
         await pilot.press("escape")
         assert isinstance(app.screen, AnalysisScreen)
+        await pilot.press("f9")  # the key that opened the screen closes it
+        assert not isinstance(app.screen, AnalysisScreen)

@@ -105,6 +105,8 @@ async def test_runs_screen_lists_opens_and_compares_two_runs(lab_config) -> None
     app = LabApp(lab_config, warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        await pilot.press("f6", "f6")  # f6 opens the list and closes it again
+        assert not isinstance(app.screen, RunsScreen)
         await pilot.press("f6")
         assert isinstance(app.screen, RunsScreen)
         table = app.screen.query_one(DataTable)

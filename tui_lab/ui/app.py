@@ -138,7 +138,7 @@ class LabApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """On a screen over the panes (Analysis, Runs, Export, examples) the pane keys are off and
         out of its footer: they would change panes nobody sees, and the screen's own keys need
-        the room. f6 and f9 then reach the screen, which closes on them."""
+        the room. f6, f8 and f9 then reach the screen, which closes on its own key."""
         if action in SCREEN_HIDDEN_ACTIONS and len(self.screen_stack) > 1:
             return False
         return True
@@ -506,7 +506,7 @@ class LabApp(App[int]):
             self.query_one(DatasetPane).schedule_load()  # the rows and the split they keep
 
 
-SCREEN_HIDDEN_ACTIONS = frozenset({"show", "runs", "pause"})
+SCREEN_HIDDEN_ACTIONS = frozenset({"show", "runs", "pause", "export", "analysis"})
 
 
 def release_run_memory(error: BaseException | None) -> None:
