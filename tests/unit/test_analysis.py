@@ -154,11 +154,14 @@ def test_dev_rows_cut_from_the_training_file_are_searched_with_the_models_probab
     assert dev_rows & set(found)  # dev rows are searched (before, only the other 1,200 were)
     # the ranking is the baseline's over all 1,500 rows with the model's probabilities averaged
     # in for the dev rows, which it never trained on
-    union = Split(data.train.texts + data.dev.texts, data.train.labels + data.dev.labels,
-                  data.train.rows + data.dev.rows)
+    union = Split(
+        data.train.texts + data.dev.texts,
+        data.train.labels + data.dev.labels,
+        data.train.rows + data.dev.rows,
+    )
     probs = out_of_sample_probs(union, 2)
     model = softmax(Predictor.from_path(run / "best", device="cpu").logits(data.dev.texts))
-    probs[len(data.train):] = (probs[len(data.train):] + model) / 2
+    probs[len(data.train) :] = (probs[len(data.train) :] + model) / 2
     assert found == [i.row for i in rank_issues(union, probs, data.label_names)]
     dev_flips = flipped & dev_rows
     in_dev = [r for r in found if r in dev_rows][: 2 * len(dev_flips)]

@@ -47,7 +47,8 @@ class Analysis:
         calibration: after a fit: ``temperature``, ``ece_before``, ``ece_after``, ``nll_before``, ``nll_after``.
         label_issues: likely label issues among the training rows, likeliest first.
         label_issues_note: why there are none to show, when they could not be computed.
-        label_issues_scope: which rows were searched, and with what.
+        label_issues_searched: (training rows, held-out dev rows of the training file) searched for
+            label issues; the dev rows' search used the model's probabilities.
         timings: seconds per stage.
     """
 
@@ -64,8 +65,22 @@ class Analysis:
     calibration: dict[str, float] | None = None
     label_issues: list[Any] = field(default_factory=list)
     label_issues_note: str = ""
-    label_issues_scope: str = ""
+    label_issues_searched: tuple[int, int] = (0, 0)
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label_issues_scope(self) -> str:
+        """Which rows were searched for label issues, and with what ("" before a search)."""
+        train, held_out = self.label_issues_searched
+        if not train:
+            return ""
+        scope = f"{train:,} training rows"
+        if held_out:
+            scope += (
+                f" and the {held_out:,} dev rows cut from the training file (with the fine-tuned "
+                "model's probabilities of those)"
+            )
+        return scope
 
     def to_json(self, top: int = 20) -> dict[str, Any]:
         """The ``--json`` object (``worst``: the ``top`` most confident mistakes; every label issue)."""
@@ -274,15 +289,11 @@ def _find_label_issues(
     from tui_lab.core.label_issues import find_label_issues
 
     rows, model_probs = data.train, None
-    analysis.label_issues_scope = f"{len(rows):,} training rows"
     if dev_probs is not None:
         train, dev = data.train, data.dev
         rows = Split(train.texts + dev.texts, train.labels + dev.labels, train.rows + dev.rows)
         model_probs = (np.arange(len(train), len(rows)), dev_probs)
-        analysis.label_issues_scope += (
-            f" and the {len(dev):,} dev rows cut from the training file (with the fine-tuned model's "
-            "probabilities of those)"
-        )
+    analysis.label_issues_searched = (len(data.train), len(rows) - len(data.train))
     try:
         analysis.label_issues = find_label_issues(
             rows,

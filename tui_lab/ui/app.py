@@ -89,7 +89,9 @@ class LabApp(App[int]):
         self.train_worker: Worker | None = None
         self.history = RunHistory()
         self.viewing = "live"  # "live" (this process's run) or the folder of a watched run
-        self._live_ended = False  # the live run has said it finished or failed (its thread may still close files)
+        self._live_ended = (
+            False  # the live run has said it finished or failed (its thread may still close files)
+        )
         self._start_queued = False  # ctrl+t came while that thread was closing: start when it ends
         self.watch = watch
         self.detached: Detached | None = None

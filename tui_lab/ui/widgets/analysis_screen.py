@@ -122,7 +122,7 @@ class AnalysisScreen(Screen[str | None]):
         if keep_issues and self.analysis is not None:
             result.label_issues = self.analysis.label_issues
             result.label_issues_note = self.analysis.label_issues_note
-            result.label_issues_scope = self.analysis.label_issues_scope
+            result.label_issues_searched = self.analysis.label_issues_searched
         write_analysis(result)
         return result
 
@@ -159,8 +159,10 @@ class AnalysisScreen(Screen[str | None]):
             self.query_one("#an-grid-box").border_title = "Errors per label  [enter: examples]"
         self.query_one(ReliabilityPlot).show(analysis)
         self.query_one(IssuesTable).show(analysis)
-        held_out = "dev rows cut from" in analysis.label_issues_scope
-        self.query_one("#an-issues-box").border_subtitle = "+ held-out dev rows, with the model" if held_out else ""
+        held_out = analysis.label_issues_searched[1] > 0
+        self.query_one("#an-issues-box").border_subtitle = (
+            "+ held-out dev rows, with the model" if held_out else ""
+        )
         issues = f"{len(analysis.label_issues)} likely label issue(s)"
         if analysis.label_issues_note:
             issues = analysis.label_issues_note
