@@ -1,7 +1,7 @@
 """Where a step of the core training loop spends its time (``train_throughput.py --profile``).
 
-The real :class:`tui_lab.core.train.Trainer` runs; its phases are labelled through its hooks
-(:mod:`tui_lab.core.hooks`): the task's ``collate`` and the model's ``forward`` are wrapped at
+The real :class:`tui_lab.core.training.loop.Trainer` runs; its phases are labelled through its hooks
+(:mod:`tui_lab.core.training.hooks`): the task's ``collate`` and the model's ``forward`` are wrapped at
 set-up, the optimizer's step is timed by its own step hooks, ``Tensor.backward`` and
 ``clip_grad_norm_`` are wrapped while the run lasts, and evaluation and checkpoints (the
 ``evaluate``, ``save`` and ``finish`` phases) are timed apart and kept out of the phases.
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from tui_lab.core.hooks import Hooks
+from tui_lab.core.training.hooks import Hooks
 
 PHASE_PREFIX = "## "
 
@@ -143,7 +143,7 @@ def phase_table(
 
 
 def run_phases(cfg: Any) -> None:
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     clock = PhaseClock()
     hooks = PhaseHooks(clock)
@@ -168,7 +168,7 @@ def run_phases(cfg: Any) -> None:
 def run_torch_profiler(cfg: Any, steps: int) -> None:
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    from tui_lab.core.events import StepLogged
+    from tui_lab.core.training.events import StepLogged
 
     cfg.train.logging_steps = 1  # one StepLogged per step drives the profiler's schedule
     prof = profile(
@@ -179,7 +179,7 @@ def run_torch_profiler(cfg: Any, steps: int) -> None:
         if isinstance(event, StepLogged):
             prof.step()
 
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     clock = PhaseClock(record_ranges=True)
     with patched_torch(clock), prof:
@@ -200,7 +200,7 @@ def run_cprofile(cfg: Any) -> None:
     import cProfile
     import pstats
 
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     trainer = Trainer(cfg)
     prof = cProfile.Profile()

@@ -4,7 +4,7 @@ Each registered task (``tui_lab.core.tasks.TASKS``) trains ``tiny-bert`` from sc
 bundled sample set with the same batch size, sequence limit and number of optimiser steps, in its
 own subprocess (a fresh interpreter: no warm caches from the task before). The numbers are the
 core's own: training samples per second and training tokens per second over the loop, without
-evaluation and checkpoints (measured through :class:`tui_lab.core.hooks.Hooks`).
+evaluation and checkpoints (measured through :class:`tui_lab.core.training.hooks.Hooks`).
 
 Used by ``python benchmarks/train_throughput.py --per-task`` (see there for the options).
 """
@@ -50,8 +50,8 @@ def task_config(task: str, out: str, steps: int, batch_size: int, max_length: in
 
 def measure_task(task: str, steps: int, batch_size: int, max_length: int) -> dict[str, Any]:
     """Train one task in this process; samples/s and tokens/s of its training loop."""
-    from tui_lab.core.hooks import Hooks
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.hooks import Hooks
+    from tui_lab.core.training.loop import Trainer
 
     class Timer(Hooks):
         def __init__(self) -> None:

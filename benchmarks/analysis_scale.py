@@ -4,7 +4,7 @@ Writes a CSV of ``--rows`` short review sentences to a temporary folder (the UCI
 ``/work/shared/data/uci_sentences`` with light, seeded variation — an opener, a closer, one
 inserted word — or generated sentences when that folder is absent), flips 5% of its labels, and
 runs what ``tui-lab analyze`` runs on a run's training rows: ``load_data`` on the file, then
-:func:`tui_lab.core.label_issues.find_label_issues` (TF-IDF + logistic regression cross-validated
+:func:`tui_lab.core.analysis.label_issues.find_label_issues` (TF-IDF + logistic regression cross-validated
 5-fold — twice up to 20,000 rows —, then ``cleanlab.filter.find_label_issues``). The share of flips found in the top
 2x-that-many rows is printed too, and the process's CPU seconds beside the wall time: on a
 shared machine the CPU time says what the work costs, the wall time what the load allowed.
@@ -72,9 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    from tui_lab.core.config import DataConfig
-    from tui_lab.core.data import load_data
-    from tui_lab.core.label_issues import find_label_issues
+    from tui_lab.core.analysis.label_issues import find_label_issues
+    from tui_lab.core.data.splits import load_data
+    from tui_lab.core.settings import DataConfig
 
     with tempfile.TemporaryDirectory(prefix="tui-lab-analysis-") as tmp:
         path = Path(tmp) / "train.csv"

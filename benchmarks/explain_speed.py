@@ -30,7 +30,7 @@ DATA = ROOT / "sample_data" / "sentiment"
 def tiny_model(work: Path) -> Path:
     """A tiny-bert run trained one epoch on the sample data; its folder."""
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     cfg = LabConfig()
     cfg.data.train, cfg.data.max_length = str(DATA), 64
@@ -60,8 +60,8 @@ def minilm_model(work: Path) -> Path | None:
 
 def measure(model_dir: Path, texts: list[str], n_steps: int) -> tuple[float, float, float]:
     """(median ms, mean ms, mean tokens) per sentence, explained one at a time after a warm-up."""
-    from tui_lab.core.explain import explain_texts
-    from tui_lab.core.predict import Predictor
+    from tui_lab.core.analysis.explain import explain_texts
+    from tui_lab.core.deploy.predictor import Predictor
 
     predictor = Predictor.from_path(model_dir, device="cpu")
     explain_texts(predictor, texts[:2], n_steps)  # warm-up: captum import, first allocations
@@ -75,7 +75,7 @@ def measure(model_dir: Path, texts: list[str], n_steps: int) -> tuple[float, flo
 
 
 def main() -> None:
-    from tui_lab.core.config import ExplainConfig
+    from tui_lab.core.settings import ExplainConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")

@@ -117,7 +117,7 @@ verdict "${CHECKS[2]}" $? "no device event with util, memory, temperature and po
 # 4. the predictor on the GPU (bf16 autocast on Ampere+), then the CLI's predict
 "$PY" - "$OUT/fp16" >"$TMP/predict.log" 2>&1 <<'PY' && "$PY" -m tui_lab predict "$OUT/fp16" "great place" --json >>"$TMP/predict.log" 2>&1
 import sys, torch
-from tui_lab.core.predict import Predictor
+from tui_lab.core.deploy.predictor import Predictor
 p = Predictor.from_path(sys.argv[1], "cuda:0")
 assert next(p.model.parameters()).device.type == "cuda", "model not on the GPU"
 want = torch.bfloat16 if torch.cuda.get_device_capability(0) >= (8, 0) else None
@@ -136,7 +136,7 @@ verdict "${CHECKS[5]}" $? "$why"
 "$PY" - "$TMP/half" <<'PY' >"$TMP/half.log" 2>&1
 import sys, torch
 from transformers import BertConfig, BertForSequenceClassification
-from tui_lab.core import modeling
+from tui_lab.core.models import modeling
 texts = [l for l in open("sample_data/sentiment/train.csv", encoding="utf-8")][1:400]
 tok = modeling.train_wordpiece(texts, vocab_size=2000, max_length=64)
 cfg = BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,

@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tui_lab.core.data import Split  # noqa: E402
-from tui_lab.core.label_issues import embed_texts, out_of_sample_probs, rank_issues  # noqa: E402
+from tui_lab.core.analysis.label_issues import embed_texts, out_of_sample_probs, rank_issues  # noqa: E402
+from tui_lab.core.data.splits import Split  # noqa: E402
 
 DATASETS = {
     "imdb (UCI sentences)": Path("/work/shared/data/uci_sentences/imdb.csv"),

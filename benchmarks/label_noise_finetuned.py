@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from label_noise import flip, read, recall  # noqa: E402
 
-from tui_lab.core.data import Split  # noqa: E402
-from tui_lab.core.label_issues import embed_texts, out_of_sample_probs, rank_issues  # noqa: E402
+from tui_lab.core.analysis.label_issues import embed_texts, out_of_sample_probs, rank_issues  # noqa: E402
+from tui_lab.core.data.splits import Split  # noqa: E402
 
 SAMPLE = ROOT / "tui_lab" / "sample_data" / "sentiment"
 
@@ -60,7 +60,7 @@ def sample_rows() -> tuple[list[str], np.ndarray, list[str]]:
 def train_noisy(texts: list[str], noisy: np.ndarray, names: list[str], model: str, folder: Path) -> Path:
     """Fine-tune ``model`` on the noisy file (dev cut from it); the run folder."""
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     data = folder / "data"
     data.mkdir(parents=True)
@@ -78,9 +78,9 @@ def train_noisy(texts: list[str], noisy: np.ndarray, names: list[str], model: st
 
 def variants(run_dir: Path, names: list[str]) -> tuple[dict[str, list[int]], Split, int]:
     """Each ranking's file rows, likeliest issue first; the whole file's split; train rows."""
-    from tui_lab.core import calibration
-    from tui_lab.core.analysis import load_run_data
-    from tui_lab.core.predict import Predictor
+    from tui_lab.core.analysis import calibration
+    from tui_lab.core.analysis.analyze import load_run_data
+    from tui_lab.core.deploy.predictor import Predictor
 
     _, data = load_run_data(run_dir)
     train, dev = data.train, data.dev

@@ -44,7 +44,7 @@ NEG = "bad awful poor terrible bland broken boring dreadful".split()
 DRIVER = r"""
 import json, sys, threading, time
 from tui_lab.core.config import LabConfig
-from tui_lab.core.train import Trainer
+from tui_lab.core.training.loop import Trainer
 
 csv_path, out = sys.argv[1], sys.argv[2]
 cfg = LabConfig()
@@ -73,7 +73,7 @@ print("RESULT " + json.dumps(seen))
 PARTS = r"""
 import json, sys, time
 from tui_lab.core.config import LabConfig
-from tui_lab.core.data import load_data
+from tui_lab.core.data.splits import load_data
 part, csv_path = sys.argv[1], sys.argv[2]
 cfg = LabConfig()
 cfg.data.train = csv_path
@@ -81,7 +81,7 @@ t0 = time.perf_counter()
 bundle = load_data(cfg.data, cfg.train.seed)
 took = {"load": time.perf_counter() - t0}
 if part == "tokenizer":
-    from tui_lab.core import modeling
+    from tui_lab.core.models import modeling
     t0 = time.perf_counter()
     tok = modeling.build(cfg.model.name, bundle.train.texts, bundle.label_names, cfg.data.max_length,
                          cfg.model.vocab_size)[0]
@@ -90,7 +90,7 @@ if part == "tokenizer":
     tok(bundle.train.texts, truncation=True, max_length=cfg.data.max_length)
     took["encode"] = time.perf_counter() - t0
 elif part == "baseline":
-    from tui_lab.core.baseline import run_baseline
+    from tui_lab.core.training.baseline import run_baseline
     t0 = time.perf_counter()
     r = run_baseline(bundle.train, bundle.dev, bundle.test, bundle.label_names, cfg.train.seed)
     took["baseline"] = time.perf_counter() - t0

@@ -3,7 +3,7 @@
 Four contenders train the same ``tiny-bert`` on the same split, from the same initial weights
 and tokenizer, with the same batch size, epochs, learning rate, schedule, clipping and seed:
 
-* ``core``: the project's own loop, :class:`tui_lab.core.train.Trainer` (its defaults:
+* ``core``: the project's own loop, :class:`tui_lab.core.training.loop.Trainer` (its defaults:
   length-grouped batches padded per batch, fused AdamW, one evaluation and checkpoint per epoch);
 * ``hf-trainer``: ``transformers.Trainer`` with default ``TrainingArguments`` except what must
   match, texts tokenised once with ``datasets.map`` and padded by ``DataCollatorWithPadding``;
@@ -13,7 +13,7 @@ and tokenizer, with the same batch size, epochs, learning rate, schedule, clippi
   ``padding="max_length"``, ``DataLoader(shuffle=True)``, ``torch.optim.AdamW``,
   ``get_linear_schedule_with_warmup`` and ``clip_grad_norm_``.
 
-The parent process loads the data once with :func:`tui_lab.core.data.load_data` (a folder
+The parent process loads the data once with :func:`tui_lab.core.data.splits.load_data` (a folder
 without ``train.*`` files, such as ``uci_sentences/``, is merged into one file first), writes the
 split (training texts repeated ``--repeat-train`` times) and the initial model + tokenizer
 (built with the core's preset functions, ``save_pretrained``) to a temporary folder, then runs
@@ -227,7 +227,8 @@ def resolve_train_source(train: str, workdir: Path) -> tuple[str, str]:
     them (``uci_sentences/``: ``amazon.csv``, ``imdb.csv``, ``yelp.csv``) becomes one JSONL file
     of all its rows, so that ``load_data`` cuts the usual stratified dev split from it.
     """
-    from tui_lab.core.data import clean_rows, find_split_files, infer_columns, read_table
+    from tui_lab.core.data.checks import clean_rows, infer_columns
+    from tui_lab.core.data.files import find_split_files, read_table
 
     path = Path(train).expanduser()
     if not path.exists() and not path.is_absolute() and (REPO / train).exists():
@@ -257,10 +258,10 @@ def write_split(path: str, texts: list[str], labels: list[int], names: list[str]
 
 def prepare(args: argparse.Namespace, workdir: Path) -> Settings:
     """Write the split and the shared initial model + tokenizer; return the workers' settings."""
-    from tui_lab.core import modeling
-    from tui_lab.core.config import DataConfig
-    from tui_lab.core.data import load_data
-    from tui_lab.core.setup import seed_everything
+    from tui_lab.core.data.splits import load_data
+    from tui_lab.core.models import modeling
+    from tui_lab.core.settings import DataConfig
+    from tui_lab.core.training.prepare import seed_everything
 
     quiet_transformers()
     s = Settings(
@@ -599,8 +600,8 @@ def load_init(s: Settings) -> tuple[Any, Any]:
 
 
 def load_split(s: Settings) -> Any:
-    from tui_lab.core.config import DataConfig
-    from tui_lab.core.data import load_data
+    from tui_lab.core.data.splits import load_data
+    from tui_lab.core.settings import DataConfig
 
     return load_data(DataConfig(train=s.train_file, dev=s.dev_file, max_length=s.max_length), s.seed)
 
@@ -629,7 +630,7 @@ def evaluate(model: Any, tokenizer: Any, texts: list[str], labels: list[int], ma
 
 def timed_hooks() -> Any:
     """Stopwatches around the core's loop and its evaluation/checkpoints, through its hooks."""
-    from tui_lab.core.hooks import Hooks
+    from tui_lab.core.training.hooks import Hooks
 
     class TimedHooks(Hooks):
         """Stopwatches around the core's loop and its evaluation/checkpoints, through its hooks."""
@@ -686,10 +687,10 @@ def core_config(s: Settings, output_dir: str) -> Any:
 def train_core(s: Settings) -> Trained:
     from transformers import AutoModelForSequenceClassification
 
-    from tui_lab.core import checkpoint
+    from tui_lab.core.models import checkpoint
 
     runs = Path(s.workdir) / f"core-runs-{os.getpid()}"  # one per worker: rounds share the work folder
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     trainer = timed_hooks()
     started = time.perf_counter()
@@ -833,8 +834,8 @@ def train_core_ref(s: Settings) -> Trained:
     """The other checkout's core through its public API: ``Trainer(config).run()`` and its report."""
     from transformers import AutoModelForSequenceClassification
 
-    from tui_lab.core import checkpoint
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.models import checkpoint
+    from tui_lab.core.training.loop import Trainer
 
     runs = Path(s.workdir) / f"core-ref-runs-{os.getpid()}"
     with stopwatch() as took:

@@ -106,7 +106,7 @@ def finished_run(tmp_path_factory) -> Path:
     Tests that change the run folder work on a copy.
     """
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     root = tmp_path_factory.mktemp("deploy")
     write_csv(root / "data" / "train.csv", make_rows(240, 1))
@@ -121,7 +121,7 @@ def finished_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def exported_run(finished_run) -> tuple[Path, dict]:
     """:func:`finished_run` exported (fp32 + int8) to ``RUN/export``: (run, report)."""
-    from tui_lab.core.export import export
+    from tui_lab.core.deploy.export import export
 
     return finished_run, export(finished_run, rounds=1)
 
@@ -130,7 +130,7 @@ def exported_run(finished_run) -> tuple[Path, dict]:
 def sentiment_run(tmp_path_factory) -> Path:
     """One tiny-bert run trained once on ``sample_data/sentiment`` (for explanations): its folder."""
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     cfg = LabConfig()
     cfg.data.train, cfg.data.max_length, cfg.model.vocab_size = str(SAMPLE / "sentiment"), 40, 1000
@@ -144,7 +144,7 @@ def sentiment_run(tmp_path_factory) -> Path:
 def ner_run(tmp_path_factory) -> Path:
     """One tiny NER run (the first 120/40/20 sentences of ``sample_data/ner``), trained once a session."""
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     root = tmp_path_factory.mktemp("ner")
     for split, n in (("train", 120), ("dev", 40), ("test", 20)):
@@ -166,8 +166,8 @@ def stop_at_step_then_resume(cfg, step: int):
     """
     import threading
 
-    from tui_lab.core.events import RunStarted, StepLogged
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.events import RunStarted, StepLogged
+    from tui_lab.core.training.loop import Trainer
 
     cfg.train.run_name = "interrupted"
     stop = threading.Event()

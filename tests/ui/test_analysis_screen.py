@@ -7,8 +7,8 @@ import numpy as np
 from textual.widgets import DataTable, Input, Static
 
 from tests.ui.conftest import wait_for
-from tui_lab.core.analysis import Analysis
-from tui_lab.core.error_report import multilabel_report
+from tui_lab.core.analysis.analyze import Analysis
+from tui_lab.core.tasks.reports import multilabel_report
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.analysis_screen import AnalysisScreen
 from tui_lab.ui.widgets.analysis_views import ClassTable, ErrorGrid

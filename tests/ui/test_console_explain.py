@@ -46,7 +46,7 @@ async def test_ctrl_e_explains_the_typed_sentence(lab_config, sentiment_run) -> 
 
 
 def test_explanation_text_keeps_the_spacing_and_colours_by_sign() -> None:
-    from tui_lab.core.explain import Explanation, WordScore
+    from tui_lab.core.analysis.explain import Explanation, WordScore
 
     text = "so  good,  not bad"
     words = [WordScore("so", 0.01, 0, 2), WordScore("good,", 1.0, 4, 9), WordScore("not", -0.6, 11, 14)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from tui_lab.core.events import DeviceSampled
-from tui_lab.core.history import RunHistory
+from tui_lab.core.training.events import DeviceSampled
+from tui_lab.core.training.history import RunHistory
 from tui_lab.ui.widgets.charts import DeviceChart, _gpu_band_title, gpu_status_line
 from tui_lab.ui.widgets.training_pane import status_text
 

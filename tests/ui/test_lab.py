@@ -11,7 +11,8 @@ from textual.widgets import DataTable, Input, Static
 
 from tests.conftest import make_rows, write_csv
 from tests.ui.conftest import record_notifications, settle, wait_for
-from tui_lab.core.config import LabConfig, form_fields, help_text, label_of
+from tui_lab.core.config import LabConfig
+from tui_lab.core.settings import form_fields, help_text, label_of
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.charts import RunChart
 from tui_lab.ui.widgets.console import ConsolePane, PredictionCard
@@ -215,7 +216,7 @@ async def test_whole_flow_train_watch_predict(lab_config) -> None:
 
 
 async def test_pause_then_resume_a_run(lab_config) -> None:
-    from tui_lab.core.events import StepLogged, read_events
+    from tui_lab.core.training.events import StepLogged, read_events
 
     lab_config.train.epochs, lab_config.train.patience = 200, 0  # long enough not to end by itself
     lab_config.train.logging_steps = 1
@@ -254,7 +255,7 @@ async def test_a_failed_run_lets_go_of_its_model(lab_config, monkeypatch) -> Non
         models.append(weakref.ref(self.s.model))
         raise RuntimeError("kaboom after the first backward pass")
 
-    monkeypatch.setattr("tui_lab.core.train.Trainer._optimizer_step", boom)
+    monkeypatch.setattr("tui_lab.core.training.loop.Trainer._optimizer_step", boom)
     app = LabApp(lab_config, warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -307,7 +308,7 @@ async def test_an_unexpected_exception_in_the_worker_is_reported(lab_config, mon
     def boom(self, *a, **k):
         raise RuntimeError("kaboom in the loop")
 
-    monkeypatch.setattr("tui_lab.core.train.Trainer._optimizer_step", boom)
+    monkeypatch.setattr("tui_lab.core.training.loop.Trainer._optimizer_step", boom)
     app = LabApp(lab_config, warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -319,7 +320,7 @@ async def test_an_unexpected_exception_in_the_worker_is_reported(lab_config, mon
 
 
 async def test_console_opens_a_model_folder(tmp_path: Path, lab_config) -> None:
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.loop import Trainer
 
     lab_config.train.epochs = 2
     run = Trainer(lab_config).run()

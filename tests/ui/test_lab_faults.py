@@ -9,7 +9,7 @@ from textual.widgets import Input, Static
 
 from tests.conftest import make_rows, write_csv
 from tests.ui.conftest import record_notifications, settle, wait_for
-from tui_lab.core.train import Trainer
+from tui_lab.core.training.loop import Trainer
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.dialogs import PathPrompt
 
@@ -21,7 +21,7 @@ def _text(app: LabApp, selector: str) -> str:
 async def test_run_folder_deleted_while_training(lab_config, monkeypatch) -> None:
     import threading
 
-    from tui_lab.core.runlog import RunLog
+    from tui_lab.core.training.runlog import RunLog
 
     closing = threading.Event()  # the failed run's thread is held while it closes its files
     close = RunLog.close
@@ -119,7 +119,7 @@ async def test_a_bad_toml_is_refused_and_the_form_keeps_its_values(lab_config, t
 async def test_a_run_stopped_in_the_lab_resumes_headless(lab_config) -> None:
     import threading
 
-    from tui_lab.core.events import StepLogged
+    from tui_lab.core.training.events import StepLogged
 
     lab_config.train.epochs, lab_config.train.patience = 100, 0
     lab_config.train.run_name = "lab-stopped"

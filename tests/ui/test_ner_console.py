@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from tui_lab.core.token_metrics import EntityPrediction
+from tui_lab.core.tasks.entities import EntityPrediction
 from tui_lab.ui.messages import Predicted
 from tui_lab.ui.widgets.console import ConsolePane, entity_card
 from tui_lab.ui.widgets.training_pane import per_label_f1

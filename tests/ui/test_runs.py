@@ -11,8 +11,8 @@ from textual.widgets import DataTable
 
 from tests.conftest import make_rows, tiny_train_flags, write_csv
 from tests.ui.conftest import record_notifications, settle, wait_for
-from tui_lab.core.runs import run_info
-from tui_lab.core.train import Trainer
+from tui_lab.core.training.loop import Trainer
+from tui_lab.core.training.runs import run_info
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.runs_screen import CompareScreen, OverlayChart, RunsScreen
 

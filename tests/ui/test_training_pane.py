@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from tui_lab.core.events import read_events
-from tui_lab.core.history import RunHistory, RunStatus
+from tui_lab.core.training.events import read_events
+from tui_lab.core.training.history import RunHistory, RunStatus
 from tui_lab.ui.widgets.training_pane import TrainingPane
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "replayed_events.jsonl"
@@ -67,7 +67,7 @@ def test_a_pretraining_run_charts_dev_perplexity() -> None:
     import dataclasses
     import math
 
-    from tui_lab.core.events import Evaluated, RunStarted
+    from tui_lab.core.training.events import Evaluated, RunStarted
     from tui_lab.ui.widgets.charts import MetricsChart
 
     def as_pretraining(event):

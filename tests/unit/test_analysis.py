@@ -12,17 +12,12 @@ import numpy as np
 import pytest
 
 from tui_lab.cli import main
-from tui_lab.core.calibration import (
-    TEMPERATURE_KEY,
-    expected_calibration_error,
-    fit_temperature,
-    nll,
-    reliability,
-    softmax,
-)
-from tui_lab.core.data import Split
-from tui_lab.core.error_report import classify_report, multilabel_report
-from tui_lab.core.label_issues import find_label_issues
+from tui_lab.core.analysis.calibration import expected_calibration_error, fit_temperature, nll, reliability
+from tui_lab.core.analysis.label_issues import find_label_issues
+from tui_lab.core.data.splits import Split
+from tui_lab.core.deploy.predictor import TEMPERATURE_KEY
+from tui_lab.core.tasks.metrics import softmax
+from tui_lab.core.tasks.reports import classify_report, multilabel_report
 
 SENTIMENT = Path(__file__).resolve().parents[2] / "tui_lab" / "sample_data" / "sentiment" / "train.csv"
 
@@ -126,11 +121,11 @@ def test_analyze_json_contract(finished_run, capsys) -> None:
 
 def test_dev_rows_cut_from_the_training_file_are_searched_with_the_models_probabilities(tmp_path) -> None:
     from tests.conftest import write_csv
-    from tui_lab.core.analysis import analyze_run, load_run_data
+    from tui_lab.core.analysis.analyze import analyze_run, load_run_data
+    from tui_lab.core.analysis.label_issues import out_of_sample_probs, rank_issues
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.label_issues import out_of_sample_probs, rank_issues
-    from tui_lab.core.predict import Predictor
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.deploy.predictor import Predictor
+    from tui_lab.core.training.loop import Trainer
 
     with open(SENTIMENT, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -169,7 +164,7 @@ def test_dev_rows_cut_from_the_training_file_are_searched_with_the_models_probab
 
 
 def test_analyze_calibrate_saves_a_temperature_that_predict_uses(finished_run, tmp_path, capsys) -> None:
-    from tui_lab.core.predict import Predictor
+    from tui_lab.core.deploy.predictor import Predictor
 
     run = Path(shutil.copytree(finished_run, tmp_path / "run"))
     code, out, _ = _analyze(capsys, str(run), "--calibrate", "--no-label-issues", "--json")

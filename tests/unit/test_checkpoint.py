@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tui_lab.core import checkpoint
 from tui_lab.core.errors import CheckpointError
+from tui_lab.core.models import checkpoint
 
 
 def _write(content: str):

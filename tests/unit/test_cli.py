@@ -102,8 +102,8 @@ def test_eval_and_runs_commands(sentiment_run, capsys) -> None:
 
 
 def test_multiclass_and_chinese_sample_sets_load(capsys) -> None:
-    from tui_lab.core.config import DataConfig
-    from tui_lab.core.data import load_data
+    from tui_lab.core.data.splits import load_data
+    from tui_lab.core.settings import DataConfig
 
     topics = load_data(DataConfig(train=str(SAMPLE / "topics")))
     assert len(topics.label_names) == 4 and len(topics.test) > 0

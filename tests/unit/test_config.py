@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tui_lab.core.config import LabConfig, iter_fields
+from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import ConfigError
+from tui_lab.core.settings import iter_fields
 
 
 def test_defaults_are_valid() -> None:

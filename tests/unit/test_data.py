@@ -8,19 +8,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_rows, write_csv
-from tui_lab.core.config import DataConfig
-from tui_lab.core.data import (
+from tui_lab.core.data.files import read_preview, read_table, resolve_sources
+from tui_lab.core.data.splits import (
     Split,
     label_counts,
     length_stats,
     load_data,
-    read_preview,
-    read_table,
-    resolve_sources,
     shared_texts,
     stratified_split,
 )
 from tui_lab.core.errors import DataError
+from tui_lab.core.settings import DataConfig, render_error
 
 
 def _cfg(train: Path, **kw) -> DataConfig:
@@ -175,8 +173,8 @@ def test_empty_and_missing_texts_fail_unless_dropped(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "t.csv", rows)
     with pytest.raises(DataError, match=r"3 row\(s\) with an empty text or label \(row 31, 32, 33\)") as info:
         load_data(_cfg(path))
-    assert info.value.render("flag").endswith("fix them or set --drop-empty.")
-    assert info.value.render("label").endswith('fix them or set "drop empty rows" = on.')
+    assert render_error(info.value, "flag").endswith("fix them or set --drop-empty.")
+    assert render_error(info.value, "label").endswith('fix them or set "drop empty rows" = on.')
     bundle = load_data(_cfg(path, drop_empty=True))
     assert len(bundle.train) + len(bundle.dev) == 30
     assert any("dropped 3" in n for n in bundle.notes)
@@ -230,7 +228,7 @@ def test_rows_default_to_positions_and_follow_subsets() -> None:
 
 
 def test_the_label_map_is_the_bundles(tiny_data: Path) -> None:
-    from tui_lab.core.data import label_map
+    from tui_lab.core.data.splits import label_map
 
     bundle = load_data(_cfg(tiny_data))
     assert bundle.label2id == label_map(bundle.label_names) == {"neg": 0, "pos": 1}

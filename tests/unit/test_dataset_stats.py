@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import make_rows, write_csv
-from tui_lab.core import dataset_stats, modeling
-from tui_lab.core.dataset_stats import describe, file_stamps
+from tui_lab.core.models import modeling
+from tui_lab.core.training import preview as dataset_stats
+from tui_lab.core.training.preview import describe, file_stamps
 
 
 def test_describe_counts_every_row_and_measures_lengths(tiny_config) -> None:
@@ -30,7 +31,7 @@ def test_lengths_of_a_large_split_come_from_a_sample_and_say_so(tiny_config, mon
 
 def test_the_run_reuses_the_tokenizer_the_description_learned(tiny_config, monkeypatch, tmp_path) -> None:
     from tui_lab.core import cache
-    from tui_lab.core.data import load_data
+    from tui_lab.core.data.splits import load_data
 
     monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))  # empty: nothing learned yet
     cache.clear_memory()

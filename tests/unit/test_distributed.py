@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import make_rows, tiny_train_flags, write_csv
 from tui_lab.core.config import LabConfig
-from tui_lab.core.events import RunStarted, read_events
-from tui_lab.core.runs import run_info
+from tui_lab.core.training.events import RunStarted, read_events
+from tui_lab.core.training.runs import run_info
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_rows, write_csv
-from tui_lab.core.events import RunFailed, read_events
+from tui_lab.core.training.events import RunFailed, read_events
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +26,9 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 from tui_lab.core.config import LabConfig
-from tui_lab.core.hooks import Hooks
+from tui_lab.core.training.hooks import Hooks
 from tui_lab.core.tasks.classify import ClassifyTask
-from tui_lab.core.train import Trainer
+from tui_lab.core.training.loop import Trainer
 
 data, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 counts = {"loop": 0}

@@ -9,8 +9,8 @@ import types
 import typing
 from typing import Any
 
-from tui_lab.core import events
-from tui_lab.core.events import (
+from tui_lab.core.training import events
+from tui_lab.core.training.events import (
     Broadcast,
     EventFollower,
     JsonlSink,

@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import SAMPLE
 from tui_lab.cli import main
-from tui_lab.core.explain import explain_texts, merge_words
-from tui_lab.core.predict import Predictor, TorchBackend
+from tui_lab.core.analysis.explain import explain_texts, merge_words
+from tui_lab.core.deploy.predictor import Predictor, TorchBackend
 
 SPLIT_WORD = "unbelievably"
 TEXT = f"The receptionist was  {SPLIT_WORD} rude, honestly!"

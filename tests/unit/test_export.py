@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tui_lab.cli import main
+from tui_lab.core.deploy.export import INT8_FILE, REPORT_FILE
+from tui_lab.core.deploy.predictor import Predictor
 from tui_lab.core.errors import ModelError
-from tui_lab.core.export import INT8_FILE, REPORT_FILE
-from tui_lab.core.predict import Predictor
 
 TEXTS = [
     "",
@@ -136,7 +136,7 @@ def test_an_export_folder_without_its_tokenizer_is_refused(exported_run, tmp_pat
 
 
 def _run_config(run: Path) -> dict:
-    from tui_lab.core.runs import run_config
+    from tui_lab.core.training.runs import run_config
 
     return run_config(run)
 

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 import torch
 
-from tui_lab.core import checkpoint, device, distributed
 from tui_lab.core.errors import ConfigError
-from tui_lab.core.events import DeviceSampled, event_from_dict
+from tui_lab.core.models import checkpoint
+from tui_lab.core.settings import render_error
+from tui_lab.core.training import device, distributed
+from tui_lab.core.training.events import DeviceSampled, event_from_dict
 
 
 class FakeCuda:
@@ -334,8 +336,8 @@ def test_device_events_keep_old_lines_readable() -> None:
 
 # -- predictor -------------------------------------------------------------------------------------
 def _tiny_predictor(dev: str) -> Any:
-    from tui_lab.core import modeling
-    from tui_lab.core.predict import Predictor, TorchBackend
+    from tui_lab.core.deploy.predictor import Predictor, TorchBackend
+    from tui_lab.core.models import modeling
 
     tok = modeling.train_wordpiece(["good film", "bad film"] * 5, vocab_size=40, max_length=16)
     model = modeling.build_preset("tiny-bert", tok, ["neg", "pos"], 16)
@@ -372,12 +374,12 @@ def test_the_predictor_refuses_a_gpu_that_is_not_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tui_lab.cli import main
-    from tui_lab.core.predict import Predictor
+    from tui_lab.core.deploy.predictor import Predictor
 
     FakeCuda([]).install(monkeypatch)
     with pytest.raises(ConfigError) as refused:
         Predictor.from_path(tmp_path, "cuda:1")
-    assert "--device cuda:1 asked for a GPU" in refused.value.render("flag")
+    assert "--device cuda:1 asked for a GPU" in render_error(refused.value, "flag")
     assert main(["predict", str(tmp_path), "good", "--device", "cuda:1"]) == 2
     data = tmp_path / "test.csv"
     data.write_text("text,label\ngood,pos\nbad,neg\n")
@@ -392,7 +394,7 @@ def _save_half_precision_classifier(folder: Path) -> Path:
     from transformers import BertConfig, BertForSequenceClassification
 
     from tests.conftest import make_rows
-    from tui_lab.core import modeling
+    from tui_lab.core.models import modeling
 
     tok = modeling.train_wordpiece([t for t, _ in make_rows(200)], vocab_size=120, max_length=64)
     cfg = BertConfig(
@@ -420,7 +422,7 @@ def _weight_dtypes(folder: Path) -> set[str]:
 
 
 def test_a_half_precision_checkpoint_is_loaded_in_fp32_for_training(tmp_path: Path) -> None:
-    from tui_lab.core import modeling
+    from tui_lab.core.models import modeling
 
     folder = _save_half_precision_classifier(tmp_path / "bf16")
     assert _weight_dtypes(folder) == {"BF16"}
@@ -438,7 +440,7 @@ def test_fine_tuning_a_bf16_model_through_the_cli_trains_fp32_weights(
     import json
 
     from tui_lab.cli import main
-    from tui_lab.core.events import StepLogged, read_events
+    from tui_lab.core.training.events import StepLogged, read_events
 
     folder = _save_half_precision_classifier(tmp_path / "bf16")
     out = tmp_path / "runs"

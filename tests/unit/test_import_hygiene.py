@@ -29,13 +29,13 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_core_imports_no_ui_module() -> None:
     modules = _core_modules()
-    assert {"tui_lab.core.config", "tui_lab.core.train", "tui_lab.core.hub"} <= set(modules)
+    assert {"tui_lab.core.config", "tui_lab.core.training.loop", "tui_lab.core.hub"} <= set(modules)
     imports = "\n".join(f"import {m}" for m in modules)
     # also run a function that pulls in torch/transformers lazily
     loaded = _loaded_after(
         imports
-        + "\nfrom tui_lab.core.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
-        + "\nfrom tui_lab.core.envinfo import gather\ngather()"
+        + "\nfrom tui_lab.core.models.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
+        + "\nfrom tui_lab.core.training.envinfo import gather\ngather()"
     )
     bad = sorted(m for m in loaded if m.split(".")[0] in UI_MODULES or m.startswith("tui_lab.ui"))
     assert bad == []

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tui_lab.core import modeling
 from tui_lab.core.errors import ConfigError, ModelError
+from tui_lab.core.models import modeling
+from tui_lab.core.settings import render_error
 
 TEXTS = [
     "the film was great",
@@ -133,8 +134,9 @@ def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from tui_lab.core import data, hub
-    from tui_lab.core.config import DataConfig
+    from tui_lab.core import hub
+    from tui_lab.core.data import files as data
+    from tui_lab.core.settings import DataConfig
 
     monkeypatch.setattr(hub, "offline", lambda: False)
     calls: list[tuple] = []
@@ -147,7 +149,7 @@ def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None
     monkeypatch.setattr(huggingface_hub, "dataset_info", no_network)
     with pytest.raises(ModelError, match="hub cannot be reached") as info:
         modeling.load_pretrained("someone/model", ["a", "b"], 32)
-    assert "(--model tiny-bert or small-bert)" in info.value.render("flag")
+    assert "(--model tiny-bert or small-bert)" in render_error(info.value, "flag")
     with pytest.raises(data.DataError, match="hub cannot be reached.*local .csv"):
         data.load_data(DataConfig(train="someone/dataset"))
     assert calls == [("someone/model", hub.PROBE_TIMEOUT), ("someone/dataset", hub.PROBE_TIMEOUT)]
@@ -200,7 +202,7 @@ def test_the_vocabulary_is_the_same_in_processes_with_different_hash_seeds(tmp_p
     data = tmp_path / "texts.json"
     data.write_text(json.dumps([t for t, _ in make_rows(400, 5)] + TEXTS))
     code = (
-        "import json, sys\nfrom tui_lab.core import modeling\n"
+        "import json, sys\nfrom tui_lab.core.models import modeling\n"
         "texts = json.load(open(sys.argv[1]))\n"
         "print(json.dumps(modeling.train_wordpiece(texts, 150).backend_tokenizer.get_vocab(), sort_keys=True))"
     )

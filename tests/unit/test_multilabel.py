@@ -13,13 +13,14 @@ import pytest
 
 from tests.conftest import SAMPLE, stop_at_step_then_resume, tiny_train_flags, write_csv
 from tui_lab.cli import main
-from tui_lab.core.config import DataConfig, LabConfig
-from tui_lab.core.data import load_data
+from tui_lab.core.config import LabConfig
+from tui_lab.core.data.splits import load_data
 from tui_lab.core.errors import DataError
-from tui_lab.core.events import Evaluated, Notice
-from tui_lab.core.metrics import tune_threshold
+from tui_lab.core.settings import DataConfig
 from tui_lab.core.tasks import MultiLabelTask
-from tui_lab.core.train import Trainer
+from tui_lab.core.tasks.metrics import tune_threshold
+from tui_lab.core.training.events import Evaluated, Notice
+from tui_lab.core.training.loop import Trainer
 
 TICKETS = SAMPLE / "tickets"
 MIN_F1_MICRO = 0.9  # tiny-bert, 5 epochs on sample_data/tickets: dev 0.949, test 0.937 (README)

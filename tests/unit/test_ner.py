@@ -14,13 +14,14 @@ import pytest
 
 from tests.conftest import SAMPLE, stop_at_step_then_resume, write_csv
 from tui_lab.cli import main
-from tui_lab.core.config import DataConfig, LabConfig
+from tui_lab.core.config import LabConfig
+from tui_lab.core.data.tagged import load_token_data, read_conll, to_iob2
 from tui_lab.core.errors import DataError
-from tui_lab.core.events import Evaluated, Notice
+from tui_lab.core.settings import DataConfig
 from tui_lab.core.tasks import NerTask, detect_task
 from tui_lab.core.tasks.ner import IGNORE, align_labels
-from tui_lab.core.token_data import load_token_data, read_conll, to_iob2
-from tui_lab.core.train import Trainer
+from tui_lab.core.training.events import Evaluated, Notice
+from tui_lab.core.training.loop import Trainer
 
 NER = SAMPLE / "ner"
 # tiny-bert, 2 epochs, batch 16, max length 32 on sample_data/ner: dev entity F1 0.98 (README
@@ -80,7 +81,7 @@ def test_tokens_and_tags_jsonl_is_detected_and_loaded(tmp_path: Path) -> None:
 
 # -- alignment -----------------------------------------------------------------------------------
 def test_a_word_split_into_sub_tokens_carries_its_tag_on_the_first_only() -> None:
-    from tui_lab.core.modeling import train_wordpiece
+    from tui_lab.core.models.modeling import train_wordpiece
 
     tok = train_wordpiece(["anna went to oslo", "washington is big"] * 5, vocab_size=40)
     task = NerTask(["O", "B-LOC", "I-LOC", "B-PER", "I-PER"])
@@ -113,7 +114,7 @@ def test_a_slow_tokenizer_is_refused_in_one_sentence_before_any_encoding() -> No
 
 
 def test_entity_metrics_are_strict_iob2_per_type() -> None:
-    from tui_lab.core.batching import from_lists
+    from tui_lab.core.data.batching import from_lists
     from tui_lab.core.tasks.ner import TokenTargets
 
     names = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]

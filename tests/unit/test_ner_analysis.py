@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from tui_lab.cli import main
-from tui_lab.core.analysis import analyze_run
+from tui_lab.core.analysis.analyze import analyze_run
 from tui_lab.core.errors import ModelError
-from tui_lab.core.ner_analysis import NER_COLUMNS, ner_report
+from tui_lab.core.tasks.ner_report import NER_COLUMNS, ner_report
 
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tui_lab.core.baseline import run_baseline
-from tui_lab.core.data import Split
-from tui_lab.core.device import DeviceMonitor, resolve_precision
+from tui_lab.core.data.splits import Split
+from tui_lab.core.deploy.predictor import Predictor, resolve_model_dir
 from tui_lab.core.errors import ConfigError, ModelError
-from tui_lab.core.metrics import classification_metrics, is_improvement
-from tui_lab.core.predict import Predictor, resolve_model_dir
-from tui_lab.core.train import Trainer
+from tui_lab.core.tasks.metrics import classification_metrics, is_improvement
+from tui_lab.core.training.baseline import run_baseline
+from tui_lab.core.training.device import DeviceMonitor, resolve_precision
+from tui_lab.core.training.loop import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_baseline_learns_from_a_stratified_sample_of_a_large_train(monkeypatch) 
     from collections import Counter
 
     from tests.conftest import make_rows
-    from tui_lab.core import baseline
+    from tui_lab.core.training import baseline
 
     rows = make_rows(300)
     labels = [0] * 100 + [1] * 200

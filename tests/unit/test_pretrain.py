@@ -14,7 +14,7 @@ from tests.conftest import make_rows, stop_at_step_then_resume, tiny_train_flags
 from tui_lab.cli import main
 from tui_lab.core.config import LabConfig
 from tui_lab.core.tasks import MaskedLMTask
-from tui_lab.core.train import Trainer
+from tui_lab.core.training.loop import Trainer
 
 MAX_PERPLEXITY = 20.0  # 40 steps of tiny-bert on the synthetic sentences: ~11 (at step 20 ~17)
 
@@ -64,7 +64,7 @@ def pretrained(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def _tokenizer(texts: list[str]):
-    from tui_lab.core.modeling import train_wordpiece
+    from tui_lab.core.models.modeling import train_wordpiece
 
     return train_wordpiece(texts, vocab_size=120)
 
@@ -182,7 +182,7 @@ def test_best_loads_with_the_fill_mask_pipeline_and_predict_agrees(pretrained) -
 
 @pytest.mark.slow
 def test_finetuning_from_the_run_uses_its_tokenizer_and_a_new_head(pretrained, tiny_data, tmp_path) -> None:
-    from tui_lab.core.masked_lm import pretrained_runs
+    from tui_lab.core.training.runs import pretrained_runs
 
     run, _ = pretrained
     assert pretrained_runs(run.parent) == [str(run)]
@@ -239,8 +239,8 @@ def test_a_file_without_text_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_tables_text_column_is_read_without_labels(tmp_path: Path) -> None:
-    from tui_lab.core.config import DataConfig
-    from tui_lab.core.masked_lm import load_texts
+    from tui_lab.core.data.texts import load_texts
+    from tui_lab.core.settings import DataConfig
 
     rows = [(f"sentence number {i}", "x") for i in range(100)]
     data = load_texts(DataConfig(train=str(write_csv(tmp_path / "t.csv", rows, ("review", "stars")))), 7)
@@ -250,8 +250,8 @@ def test_a_tables_text_column_is_read_without_labels(tmp_path: Path) -> None:
 
 
 def test_a_plain_text_file_is_detected_as_pretraining_data(tmp_path: Path) -> None:
-    from tui_lab.core.config import DataConfig
-    from tui_lab.core.data import read_preview
+    from tui_lab.core.data.files import read_preview
+    from tui_lab.core.settings import DataConfig
     from tui_lab.core.tasks import detect_task
 
     (tmp_path / "corpus.txt").write_text("the food was great\n\nthe room, noisy\n", encoding="utf-8")

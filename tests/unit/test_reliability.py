@@ -19,14 +19,14 @@ import pytest
 
 from tests.conftest import SAMPLE, make_rows, tiny_train_flags, write_csv
 from tui_lab.cli import main
-from tui_lab.core import checkpoint
 from tui_lab.core.config import LabConfig
+from tui_lab.core.deploy.predictor import Predictor
 from tui_lab.core.errors import CheckpointError
-from tui_lab.core.events import StepLogged, read_events
-from tui_lab.core.history import RunHistory
-from tui_lab.core.predict import Predictor
-from tui_lab.core.runs import list_runs, run_info
-from tui_lab.core.train import Trainer
+from tui_lab.core.models import checkpoint
+from tui_lab.core.training.events import StepLogged, read_events
+from tui_lab.core.training.history import RunHistory
+from tui_lab.core.training.loop import Trainer
+from tui_lab.core.training.runs import list_runs, run_info
 
 CLI = [sys.executable, "-m", "tui_lab"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -145,7 +145,7 @@ def test_a_deleted_run_folder_stops_the_run_with_a_clear_message(tiny_config) ->
 
 
 def test_truncated_event_log_is_read_by_every_reader(tiny_config, tmp_path: Path) -> None:
-    from tui_lab.core.events import EventFollower
+    from tui_lab.core.training.events import EventFollower
 
     tiny_config.train.epochs = 1
     result = Trainer(tiny_config).run()
@@ -198,7 +198,7 @@ def test_pickled_weights_are_not_loaded(tmp_path: Path, capsys) -> None:
     )
     model.config.save_pretrained(tmp_path)
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    from tui_lab.core.modeling import train_wordpiece
+    from tui_lab.core.models.modeling import train_wordpiece
 
     train_wordpiece(["some words here"] * 5, 60).save_pretrained(tmp_path)
     assert main(["predict", str(tmp_path), "hello"]) == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_lab.core.events import (
+from tui_lab.core.training.events import (
     Evaluated,
     Event,
     JsonlSink,
@@ -22,8 +22,8 @@ from tui_lab.core.events import (
     StepLogged,
     read_events,
 )
-from tui_lab.core.history import RunHistory
-from tui_lab.core.runs import list_runs, model_label, run_info
+from tui_lab.core.training.history import RunHistory
+from tui_lab.core.training.runs import list_runs, model_label, run_info
 
 
 def _started(pid: int, start_step: int = 0, model: str = "tiny-bert") -> RunStarted:

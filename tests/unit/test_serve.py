@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tui_lab.cli import main
-from tui_lab.core.predict import Predictor
+from tui_lab.core.deploy.predictor import Predictor
 
 TEXTS = ["the film was wonderful", "the pizza was awful", "the staff was dreadful", "the hotel was superb"]
 
@@ -212,7 +212,7 @@ class _Recorder:
 
 
 def test_the_batcher_gathers_waiting_requests_into_one_pass() -> None:
-    from tui_lab.serve import ApiError, Batcher, Limits, Metrics
+    from tui_lab.server.app import ApiError, Batcher, Limits, Metrics
 
     async def go() -> None:
         recorder = _Recorder()
@@ -234,7 +234,7 @@ def test_the_batcher_gathers_waiting_requests_into_one_pass() -> None:
 def test_health_is_503_until_the_model_is_loaded() -> None:
     from starlette.testclient import TestClient
 
-    from tui_lab.serve import Limits, create_app
+    from tui_lab.server.app import Limits, create_app
 
     release = threading.Event()
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from tui_lab.cli import _attach_negative_numbers, build_parser, config_from_args, main
-from tui_lab.core.config import (
+from tui_lab.cli import build_parser, main
+from tui_lab.cli.common import attach_negative_numbers, config_from_args
+from tui_lab.core.config import LabConfig, coerce
+from tui_lab.core.errors import DataError, setting_ref
+from tui_lab.core.settings import (
     DATASET_PANE,
     FORM_GROUPS,
-    LabConfig,
-    coerce,
     flag_of,
     form_fields,
     form_group_of,
     iter_fields,
     label_of,
+    render_error,
     render_settings,
 )
-from tui_lab.core.errors import DataError, setting_ref
 
 SETTINGS = [path for path, _ in iter_fields()]
 
@@ -123,9 +124,9 @@ def test_every_setting_prefills_the_lab() -> None:
 def test_negative_numbers_attach_to_every_valued_flag() -> None:
     for path in SETTINGS:
         if isinstance(LabConfig().get(path), bool):
-            assert _attach_negative_numbers([flag_of(path), "-1"]) == [flag_of(path), "-1"]
+            assert attach_negative_numbers([flag_of(path), "-1"]) == [flag_of(path), "-1"]
         else:
-            assert _attach_negative_numbers([flag_of(path), "-1"]) == [f"{flag_of(path)}=-1"]
+            assert attach_negative_numbers([flag_of(path), "-1"]) == [f"{flag_of(path)}=-1"]
 
 
 def test_form_groups_and_labels_come_from_the_declaration() -> None:
@@ -166,7 +167,7 @@ def test_a_setting_named_in_a_message_renders_per_face() -> None:
     assert render_settings("no marker here", "flag") == "no marker here"
     exc = DataError(f"fix it or set {setting_ref('data.drop_empty', True)}.")
     assert str(exc) == "fix it or set data.drop_empty = true."
-    assert exc.render("flag") == "fix it or set --drop-empty." and "{setting:" in exc.message
+    assert render_error(exc, "flag") == "fix it or set --drop-empty." and "{setting:" in exc.message
 
 
 def test_core_messages_name_settings_not_flags() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tui_lab.core.config import LabConfig
-from tui_lab.core.events import Evaluated, RunFinished, RunStarted, StepLogged
-from tui_lab.core.tensorboard_sink import TensorBoardSink, make_tensorboard_sink
+from tui_lab.core.training.events import Evaluated, RunFinished, RunStarted, StepLogged
+from tui_lab.core.training.tensorboard_sink import TensorBoardSink, make_tensorboard_sink
 
 pytest.importorskip("tensorboard")
 
@@ -154,8 +154,8 @@ def test_the_setting_turns_it_off(tmp_path: Path) -> None:
 
 
 def test_a_training_run_writes_tb_beside_its_events(tiny_config) -> None:
-    from tui_lab.core.events import read_events
-    from tui_lab.core.train import Trainer
+    from tui_lab.core.training.events import read_events
+    from tui_lab.core.training.loop import Trainer
 
     tiny_config.train.epochs = 1
     tiny_config.train.baseline = False

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tui_lab.core import checkpoint
-from tui_lab.core.batching import encode, from_lists, length_grouped_batches
+from tui_lab.core.data.batching import encode, from_lists, length_grouped_batches
 from tui_lab.core.errors import CheckpointError, ConfigError, TrainingAborted
-from tui_lab.core.events import (
+from tui_lab.core.models import checkpoint
+from tui_lab.core.tasks import ClassifyTask
+from tui_lab.core.training.events import (
     BaselineReady,
     CheckpointSaved,
     DeviceSampled,
@@ -22,10 +23,9 @@ from tui_lab.core.events import (
     StepLogged,
     read_events,
 )
-from tui_lab.core.optim import build_scheduler
-from tui_lab.core.runs import list_runs, run_info
-from tui_lab.core.tasks import ClassifyTask
-from tui_lab.core.train import Trainer
+from tui_lab.core.training.loop import Trainer
+from tui_lab.core.training.optim import build_scheduler
+from tui_lab.core.training.runs import list_runs, run_info
 
 
 def _run(cfg, **kw):
@@ -107,7 +107,7 @@ def test_collate_pads_to_the_longest_in_the_batch() -> None:
 
 
 def test_token_arrays_hold_the_tokenizers_ids_in_chunks() -> None:
-    from tui_lab.core.modeling import train_wordpiece
+    from tui_lab.core.models.modeling import train_wordpiece
 
     texts = [f"text number {i} " + "word " * (i % 7) for i in range(50)]
     tok = train_wordpiece(texts, vocab_size=200)
@@ -201,11 +201,11 @@ def test_out_of_memory_gets_a_hint(tiny_config, monkeypatch) -> None:
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr("tui_lab.core.train.Trainer._optimizer_step", oom)
+    monkeypatch.setattr("tui_lab.core.training.loop.Trainer._optimizer_step", oom)
     events: list = []
     with pytest.raises(torch.OutOfMemoryError):
         Trainer(tiny_config, [events.append]).run()
-    from tui_lab.core.config import render_settings
+    from tui_lab.core.settings import render_settings
 
     assert "lower --batch-size or --max-length" in render_settings(events[-1].message, "flag")
 
@@ -227,12 +227,12 @@ def test_checkpoint_events_name_best_and_last(tiny_config) -> None:
 def test_a_failing_baseline_is_skipped_with_its_reason_and_the_run_completes(
     tiny_config, monkeypatch
 ) -> None:
-    from tui_lab.core.events import Notice
+    from tui_lab.core.training.events import Notice
 
     def broken(*a, **k):
         raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
 
-    monkeypatch.setattr("tui_lab.core.baseline.run_baseline", broken)
+    monkeypatch.setattr("tui_lab.core.training.baseline.run_baseline", broken)
     tiny_config.train.epochs = 1
     result, events = _run(tiny_config)
     assert result.status == "completed" and result.baseline["skipped"].startswith(

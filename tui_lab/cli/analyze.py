@@ -1,7 +1,6 @@
 """``tui-lab analyze``: why a run's model is wrong, headless.
 
-Registered by :mod:`tui_lab.cli` with :func:`add_parsers` and :data:`COMMANDS`; the work is
-:func:`tui_lab.core.analysis.analyze_run`.
+The work is :func:`tui_lab.core.analysis.analyze.analyze_run`.
 """
 
 from __future__ import annotations
@@ -11,13 +10,16 @@ import json
 import sys
 from typing import Any
 
+from tui_lab.cli.common import quiet
 from tui_lab.core.errors import LabError
 
+NAME = "analyze"
 
-def add_parsers(sub: Any) -> None:
-    """Add the ``analyze`` subcommand to the CLI's subparsers."""
+
+def add_parser(sub: Any) -> None:
+    """Add ``analyze`` to the CLI's subparsers."""
     a = sub.add_parser(
-        "analyze",
+        NAME,
         help="error analysis of a finished run: per-class scores, worst mistakes, label issues, calibration",
         description="Predict a split with the run's best/ weights and write RUN_DIR/analysis.json: "
         "per-class precision/recall/F1, the confusion matrix, the most confident mistakes, the "
@@ -44,12 +46,13 @@ def add_parsers(sub: Any) -> None:
     a.add_argument("--json", action="store_true", help="print the analysis as one JSON line last")
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Analyse, write analysis.json, print a summary (``--json``: the object as the last line)."""
-    from tui_lab.core.analysis import analyze_run, write_analysis
+    from tui_lab.core.analysis.analyze import analyze_run, write_analysis
 
     if args.top < 0:
         raise LabError(f"--top must be 0 or more, got {args.top}.")
+    quiet()
     analysis = analyze_run(
         args.run_dir,
         args.split,
@@ -99,6 +102,3 @@ def print_summary(analysis: Any, top: int) -> None:
     print(f"likely label issues: {len(analysis.label_issues)} {analysis.label_issues_note or scope}".rstrip())
     for i in analysis.label_issues[:top]:
         print(f"  row {i.row:>6}  {i.label} -> {i.suggested} ({i.score:.3f})  {_clip(i.text)}")
-
-
-COMMANDS = {"analyze": cmd_analyze}

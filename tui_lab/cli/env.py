@@ -1,6 +1,6 @@
 """``tui-lab env``: the versions, GPUs and caches a run depends on, to paste into a bug report.
 
-The facts come from :mod:`tui_lab.core.envinfo`; this face adds the terminal (size, colour
+The facts come from :mod:`tui_lab.core.training.envinfo`; this face adds the terminal (size, colour
 depth) and prints a table, or one JSON object with ``--json``. It never fails for want of a GPU.
 """
 
@@ -12,11 +12,13 @@ import os
 import shutil
 from typing import Any
 
+NAME = "env"
 
-def add_parser(subparsers: Any) -> None:
-    """Register ``env`` on the CLI's subparsers."""
-    p = subparsers.add_parser(
-        "env",
+
+def add_parser(sub: Any) -> None:
+    """Add ``env`` to the CLI's subparsers."""
+    p = sub.add_parser(
+        NAME,
         help="show versions, GPUs, NCCL/NVML and the Hugging Face cache (for bug reports)",
         description="The facts of this machine a run depends on. Reads no network.",
     )
@@ -38,7 +40,7 @@ def terminal_facts() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the facts; exit 0 (a machine without GPU is a fact, not an error)."""
-    from tui_lab.core.envinfo import gather
+    from tui_lab.core.training.envinfo import gather
 
     facts = gather()
     facts["terminal"] = terminal_facts()

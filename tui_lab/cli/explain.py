@@ -1,27 +1,28 @@
 """``tui-lab explain``: which words made a trained classifier choose its label.
 
-Registered by :mod:`tui_lab.cli` with :func:`add_parsers` and :data:`COMMANDS`. Torch and captum
-are imported when the command runs.
+Torch and captum are imported when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from tui_lab.cli.common import EXIT_OK, add_setting_flags, quiet
+from tui_lab.cli.common import read_texts as read_args
+from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError
+
+NAME = "explain"
 
 SETTINGS = ["explain.n_steps", "explain.internal_batch_size"]
 
 
-def add_parsers(sub: Any) -> None:
-    """Add the ``explain`` subcommand to the CLI's subparsers."""
-    from tui_lab.cli import add_setting_flags
-
+def add_parser(sub: Any) -> None:
+    """Add ``explain`` to the CLI's subparsers."""
     x = sub.add_parser(
-        "explain",
+        NAME,
         help="show which words pushed a run or model folder toward its label",
         description="Integrated Gradients on the input embeddings: per text the label, its "
         "probability and every word's score in [-1, 1] (positive = toward the label; the "
@@ -40,12 +41,7 @@ def read_texts(args: list[str]) -> list[str]:
     Raises:
         LabError: no text at all, or an empty one.
     """
-    texts: list[str] = []
-    for text in args:
-        if text == "-":
-            texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
-        else:
-            texts.append(text)
+    texts = read_args(args)
     if not texts:
         raise LabError("no text to explain: give TEXT arguments or lines on stdin with -.")
     for i, text in enumerate(texts, 1):
@@ -54,21 +50,17 @@ def read_texts(args: list[str]) -> list[str]:
     return texts
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Explain each text; coloured words on a terminal, plain lines otherwise, or JSON last."""
-    from tui_lab.core.config import LabConfig
-
     texts = read_texts(args.texts)
     config = LabConfig()
     for path in SETTINGS:
         if getattr(args, path) is not None:
             config.set(path, getattr(args, path))
     config.raise_if_invalid()
-    from tui_lab.cli import _quiet
-
-    _quiet()
-    from tui_lab.core.explain import explain_texts
-    from tui_lab.core.predict import Predictor
+    quiet()
+    from tui_lab.core.analysis.explain import explain_texts
+    from tui_lab.core.deploy.predictor import Predictor
 
     predictor = Predictor.from_path(args.model, args.device)
     results = explain_texts(
@@ -76,9 +68,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     )
     if args.json:
         print(json.dumps({"results": [r.to_dict() for r in results]}, ensure_ascii=False))
-        return 0
+        return EXIT_OK
     print_explanations(results)
-    return 0
+    return EXIT_OK
 
 
 def print_explanations(results: list[Any]) -> None:
@@ -98,6 +90,3 @@ def print_explanations(results: list[Any]) -> None:
         console.print(head)
         console.print(Text("  ").append_text(explanation_text(expl)))
         console.print(Text("  ").append_text(scores_text(expl)))
-
-
-COMMANDS = {"explain": cmd_explain}

@@ -1,7 +1,6 @@
-"""``tui-lab export`` and ``tui-lab serve``: taking a trained classifier out of the lab.
+"""``tui-lab export``: a trained model to ONNX (fp32 and int8), checked and measured side by side.
 
-Registered by :mod:`tui_lab.cli` with :func:`add_parsers` and :data:`COMMANDS`. Imports stay
-light here; each command imports torch, ONNX Runtime or FastAPI when it runs.
+Imports stay light here; torch and ONNX Runtime are imported when the command runs.
 """
 
 from __future__ import annotations
@@ -11,13 +10,15 @@ import json
 import sys
 from typing import Any
 
-from tui_lab.core.errors import LabError
+from tui_lab.cli.common import EXIT_OK, quiet
+
+NAME = "export"
 
 
-def add_parsers(sub: Any) -> None:
-    """Add the ``export`` and ``serve`` subcommands to the CLI's subparsers."""
+def add_parser(sub: Any) -> None:
+    """Add ``export`` to the CLI's subparsers."""
     x = sub.add_parser(
-        "export",
+        NAME,
         help="export a run to ONNX (fp32 and int8) and measure the trade-off",
         description="Write model.onnx / model_quantized.onnx with config and tokenizer beside them, "
         "check them against PyTorch and print size, accuracy, latency and throughput side by side.",
@@ -32,41 +33,20 @@ def add_parsers(sub: Any) -> None:
     x.add_argument("--threads", type=int, default=0, metavar="N", help="threads for every variant")
     x.add_argument("--json", action="store_true", help="print the report as one JSON line last")
 
-    s = sub.add_parser(
-        "serve",
-        help="serve a run or export over HTTP (TEI-style POST /predict)",
-        description="FastAPI + uvicorn with dynamic batching; binds 127.0.0.1 unless --host.",
-    )
-    s.add_argument("model", metavar="MODEL_OR_RUN_OR_EXPORT_DIR")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--backend", default="auto", choices=("auto", "pytorch", "onnx"))
-    s.add_argument("--max-batch-size", type=int, default=32, metavar="N", help="texts per forward pass")
-    s.add_argument(
-        "--max-batch-tokens", type=int, default=0, metavar="N", help="padded tokens per forward pass"
-    )
-    s.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        metavar="N",
-        help="intra-op threads of the forward pass (default: all cores)",
-    )
-    s.add_argument("--max-client-batch-size", type=int, default=64, metavar="N", help="texts per request")
 
-
-def cmd_export(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Export, check and measure; the table on stdout (``--json``: the report as the last line)."""
-    from tui_lab.core.export import export
+    quiet()
+    from tui_lab.core.deploy.export import export
 
     report = export(args.model, args.format, args.out, args.data, _stderr, args.rounds, args.threads or None)
     if args.json:
         keys = ("name", "path", "size_mb", "accuracy", "f1_macro", "latency_ms_p50", "latency_ms_p95")
         variants = [{k: v[k] for k in (*keys, "throughput_sps")} for v in report["variants"]]
         print(json.dumps({"out": report["out"], "variants": variants}))
-        return 0
+        return EXIT_OK
     print_table(report)
-    return 0
+    return EXIT_OK
 
 
 def _stderr(line: str) -> None:
@@ -104,37 +84,3 @@ def print_table(report: dict[str, Any]) -> None:
 def _num(value: float | None, sign: str = "") -> str:
     """A 7-wide table cell: the number to 4 places, or ``-`` when it was not measured."""
     return f"{'-':>7}" if value is None else f"{value:>{sign}7.4f}"
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Load the model, bind the port, serve until SIGINT/SIGTERM (in-flight requests finish)."""
-    for flag in ("max_batch_size", "max_client_batch_size", "port"):
-        if getattr(args, flag) < 1:
-            raise LabError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}.")
-    from tui_lab.core.predict import Predictor
-    from tui_lab.serve import Limits, bind, create_app, run_server
-
-    if args.threads < 0:
-        raise LabError(f"--threads must be 0 (all cores) or more, got {args.threads}.")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    predictor = Predictor.from_path(
-        args.model, device="cpu", backend=args.backend, threads=args.threads or None
-    )
-    sock = bind(args.host, args.port)
-    limits = Limits(args.max_batch_size, max(args.max_batch_tokens, 0), args.max_client_batch_size)
-    app = create_app(predictor, limits)
-    print(
-        f"serving {predictor.source} ({predictor.backend.name}) on http://{args.host}:{args.port} "
-        f"- POST /predict, GET /health /info /metrics; Ctrl-C or SIGTERM stops",
-        file=sys.stderr,
-        flush=True,
-    )
-    run_server(app, sock)
-    print("stopped", file=sys.stderr)
-    return 0
-
-
-COMMANDS = {"export": cmd_export, "serve": cmd_serve}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
-from tui_lab.core.events import (
+from tui_lab.core.training.clock import format_seconds
+from tui_lab.core.training.events import (
     BaselineReady,
     CheckpointSaved,
     Evaluated,
@@ -59,14 +60,6 @@ def event_line(event: Event) -> str | None:
     if isinstance(event, RunFailed):
         return f"failed at step {event.step}: {event.message}"
     return None
-
-
-def format_seconds(seconds: float | None) -> str:
-    """``1:02:03`` / ``2:03`` / ``-``."""
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class PlainProgress:

@@ -6,14 +6,18 @@ shows a notification or an inline field error). Anything else is a bug.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+SETTING_MARKER = re.compile(r"\{setting:([a-z_]+\.[a-z_]+)(?:=([^}]*))?\}")
+"""A :func:`setting_ref` marker in a message: group 1 the setting's path, group 2 the value (or None)."""
 
 
 def setting_ref(path: str, value: Any = None) -> str:
     """A marker that names a setting in a message; each face renders it its own way.
 
     ``f"... or {setting_ref('train.precision', 'fp32')}"`` reads ``--precision fp32`` in the CLI
-    and ``"precision" = fp32`` in the lab (see :func:`tui_lab.core.config.render_settings`).
+    and ``"precision" = fp32`` in the lab (see :func:`tui_lab.core.settings.render_settings`).
 
     Args:
         path: the setting, ``"section.key"``.
@@ -29,7 +33,8 @@ class LabError(Exception):
     """A problem the user can fix (bad path, bad column, invalid hyperparameter...).
 
     The message may name settings with :func:`setting_ref` markers. ``str(exc)`` renders them as
-    setting paths (``data.drop_empty = true``); a face calls :meth:`render` instead, and anything
+    setting paths (``data.drop_empty = true``); a face renders :attr:`message` with
+    :func:`tui_lab.core.settings.render_settings` instead, and anything
     that passes the message on (an event) keeps :attr:`message`, markers and all.
     """
 
@@ -38,14 +43,18 @@ class LabError(Exception):
         """The message as raised, setting markers included."""
         return str(self.args[0]) if self.args else ""
 
-    def render(self, style: str) -> str:
-        """The message for one face: ``"flag"`` (CLI), ``"label"`` (lab) or ``"path"``."""
-        from tui_lab.core.config import render_settings
-
-        return render_settings(self.message, style)
-
     def __str__(self) -> str:
-        return self.render("path")
+        """The message with each setting named by its path (``data.drop_empty = true``).
+
+        A face names settings its own way: ``render_settings(exc.message, "flag")`` in the CLI,
+        ``"label"`` in the lab (:func:`tui_lab.core.settings.render_settings`).
+        """
+        return SETTING_MARKER.sub(_path_form, self.message)
+
+
+def _path_form(match: re.Match[str]) -> str:
+    path, value = match.group(1), match.group(2)
+    return path if value is None else f"{path} = {value}"
 
 
 class ConfigError(LabError):

@@ -242,7 +242,7 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
     """The FastAPI app serving ``model``.
 
     Args:
-        model: a loaded :class:`~tui_lab.core.predict.Predictor`, or a callable that returns one
+        model: a loaded :class:`~tui_lab.core.deploy.predictor.Predictor`, or a callable that returns one
             (called on a thread at startup; ``/health`` answers 503 until it has returned).
         limits: batch and request limits.
     """

@@ -27,11 +27,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
-from tui_lab.core.config import LabConfig, render_settings
-from tui_lab.core.errors import LabError, setting_ref
-from tui_lab.core.events import CheckpointSaved, RunFailed, RunFinished, RunStatus
-from tui_lab.core.history import RunHistory
-from tui_lab.detached import Detached
+from tui_lab.core.config import LabConfig
+from tui_lab.core.errors import setting_ref
+from tui_lab.core.settings import render_error, render_settings
+from tui_lab.core.training.detached import Detached
+from tui_lab.core.training.events import CheckpointSaved, RunFailed, RunFinished, RunStatus
+from tui_lab.core.training.history import RunHistory
 from tui_lab.ui.messages import ConfigChanged, DetachedFailed, RunEvents
 from tui_lab.ui.pump import EventPump
 from tui_lab.ui.widgets.console import ConsolePane
@@ -192,12 +193,12 @@ class LabApp(App[int]):
 
     def _start_detached(self) -> None:
         from tui_lab.core.errors import LabError
-        from tui_lab.detached import start_detached
+        from tui_lab.core.training.detached import start_detached
 
         try:
             self.detached = start_detached(self.config)
         except LabError as exc:
-            self.notify(exc.render("label"), title="Not started", severity="error")
+            self.notify(render_error(exc, "label"), title="Not started", severity="error")
             return
         self.view_run(str(self.detached.run_dir))
         self.notify(
@@ -222,7 +223,7 @@ class LabApp(App[int]):
             self.stop_event.set()
             self.notify("Stopping after this step; saving last/…", timeout=3)
         elif self.viewing != "live" and self.history.status.active:
-            from tui_lab.core.runs import request_stop
+            from tui_lab.core.training.runs import request_stop
 
             request_stop(self.viewing)
             self.notify(f"Asked {Path(self.viewing).name} to stop; it saves last/ first.", timeout=4)
@@ -314,7 +315,7 @@ class LabApp(App[int]):
         """
         from textual.worker import get_current_worker
 
-        from tui_lab.core.events import EventFollower
+        from tui_lab.core.training.events import EventFollower
 
         worker = get_current_worker()
         follower = EventFollower(Path(run_dir) / "events.jsonl")
@@ -364,7 +365,7 @@ class LabApp(App[int]):
             try:
                 loaded = LabConfig.load(path)
             except LabError as exc:
-                self.notify(exc.render("label"), title="Config not loaded", severity="error")
+                self.notify(render_error(exc, "label"), title="Config not loaded", severity="error")
                 return
             for section in ("data", "model", "train", "explain"):
                 setattr(self.config, section, getattr(loaded, section))
@@ -445,7 +446,7 @@ class LabApp(App[int]):
         The trainer is never stored: when this returns (or raises) it is garbage.
         """
         from tui_lab.core.imports import import_heavy
-        from tui_lab.core.train import Trainer
+        from tui_lab.core.training.loop import Trainer
 
         import_heavy()
         pump = EventPump(lambda events: self.post_message(RunEvents(events, source="live")))
@@ -487,9 +488,7 @@ class LabApp(App[int]):
         error = event.worker.error
         if event.state == WorkerState.ERROR and self.history.failure is None:
             # failed before the trainer could say why
-            text = (
-                error.render("label") if isinstance(error, LabError) else f"{type(error).__name__}: {error}"
-            )
+            text = render_error(error, "label")
             self.notify(text, title="Training failed", severity="error", timeout=10)
             self.history.status = RunStatus.FAILED
             self.history.version += 1

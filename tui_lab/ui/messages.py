@@ -7,8 +7,8 @@ from typing import Any
 
 from textual.message import Message
 
-from tui_lab.core.dataset_stats import DatasetStats
-from tui_lab.core.events import Event
+from tui_lab.core.training.events import Event
+from tui_lab.core.training.preview import DatasetStats
 
 
 @dataclass

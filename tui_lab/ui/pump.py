@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from tui_lab.core.events import DeviceSampled, Event, StepLogged
+from tui_lab.core.training.events import DeviceSampled, Event, StepLogged
 
 FREQUENT = (StepLogged, DeviceSampled)
 

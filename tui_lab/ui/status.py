@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from tui_lab.core.events import RunStatus
+from tui_lab.core.training.events import RunStatus
 
 STATUS_STYLE: dict[str, str] = {  # RunStatus -> rich style (a RunStatus is a str)
     RunStatus.EMPTY: "dim",

@@ -5,7 +5,7 @@ the same dev split), predicts a split with ``best/`` and gathers, through the ru
 per-class precision/recall/F1/support, a grid of cells with the examples behind each (the most
 confident mistakes first), a reliability diagram and the 15-bin ECE, and — on the training
 rows — likely label issues (cleanlab on cross-validated TF-IDF probabilities, see
-:mod:`tui_lab.core.label_issues`). With ``calibrate`` it fits a softmax temperature on dev and
+:mod:`tui_lab.core.analysis.label_issues`). With ``calibrate`` it fits a softmax temperature on dev and
 saves it into ``best/config.json`` (``tui_lab_temperature``), which predictions then use.
 It reads a run another process is writing only when asked to (the lab does: the latest best).
 """
@@ -21,8 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core import calibration
+from tui_lab.core.analysis import calibration
+from tui_lab.core.analysis.label_issues import find_label_issues
+from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.config import LabConfig
+from tui_lab.core.data.splits import Split, load_data
+from tui_lab.core.deploy.predictor import Predictor
 from tui_lab.core.errors import DataError, LabError, ModelError
+from tui_lab.core.models import checkpoint
+from tui_lab.core.tasks import TASKS
+from tui_lab.core.training.runs import is_run_dir, run_config, run_info
 
 ANALYSIS_FILE = "analysis.json"
 ISSUES_FILE = "label_issues.csv"
@@ -39,7 +47,7 @@ class Analysis:
         split: ``dev`` or ``test``.
         task: the run's task name.
         labels: class names.
-        report: per-class scores and cells of the split (:class:`~tui_lab.core.error_report.ErrorReport`).
+        report: per-class scores and cells of the split (:class:`~tui_lab.core.tasks.reports.ErrorReport`).
         test_per_class: the test split's per-class scores when ``split`` is dev and there is a test split.
         ece: expected calibration error (15 bins) of the split at the temperature in use.
         reliability: the reliability diagram's bins at that temperature.
@@ -115,8 +123,6 @@ def check_run(run_dir: str | Path, allow_running: bool = False) -> Path:
     Raises:
         LabError: not a run folder, a run still running (unless ``allow_running``), no ``best/``.
     """
-    from tui_lab.core import checkpoint
-    from tui_lab.core.runs import is_run_dir, run_info
 
     path = Path(run_dir).expanduser()
     if not path.is_dir() or not is_run_dir(path):
@@ -137,10 +143,6 @@ def check_run(run_dir: str | Path, allow_running: bool = False) -> Path:
 
 def load_run_data(run_dir: Path) -> tuple[Any, Any]:
     """(config, data) of a run, the data read and split exactly as the run did."""
-    from tui_lab.core.config import LabConfig
-    from tui_lab.core.data import load_data
-    from tui_lab.core.runs import run_config
-    from tui_lab.core.tasks import TASKS
 
     raw = run_config(run_dir)
     if not raw:
@@ -149,22 +151,6 @@ def load_run_data(run_dir: Path) -> tuple[Any, Any]:
     name = config.model.task
     data = TASKS[name].load_data(config.data, config.train.seed) if name in TASKS else None
     return config, data or load_data(config.data, config.train.seed, None)
-
-
-def _scores(predictor: Any, logits: np.ndarray, temperature: float) -> np.ndarray:
-    if predictor.task.multilabel:
-        return 1.0 / (1.0 + np.exp(-logits))
-    return calibration.softmax(logits, temperature)
-
-
-def _confidence(predictor: Any, targets: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(confidence, correct) per prediction: the top class; multi-label: every (row, label) call."""
-    if predictor.task.multilabel:
-        said = probs >= predictor.task.threshold
-        return np.where(said, probs, 1 - probs).ravel(), (said == (targets > 0.5)).ravel()
-    if not len(targets):
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    return probs.max(axis=1), probs.argmax(axis=1) == targets
 
 
 def _calibrate(
@@ -221,7 +207,6 @@ def analyze_run(
     clock = time.perf_counter()
     say("reading the run's data…")
     data = _run_data(run_path, split)
-    from tui_lab.core.predict import Predictor
 
     say(f"loading {best}…")
     predictor = Predictor.from_path(best, device)
@@ -240,7 +225,7 @@ def analyze_run(
     if label_issues and predictor.task.label_issues_refusal:
         analysis.label_issues_note = f"no label issues: {predictor.task.label_issues_refusal}"
     elif issues:
-        held_out = _scores(predictor, dev_logits, temperature) if data.dev_from_train else None
+        held_out = predictor.task.scores(dev_logits, temperature) if data.dev_from_train else None
         _find_label_issues(analysis, data, best, encoder, say, timings, held_out)
     analysis.timings = timings
     return analysis
@@ -285,8 +270,6 @@ def _find_label_issues(
     training file: those rows are searched too, and as the model never trained on them, its
     probabilities are out of sample there and are averaged in (``benchmarks/label_noise_finetuned.py``).
     """
-    from tui_lab.core.data import Split
-    from tui_lab.core.label_issues import find_label_issues
 
     rows, model_probs = data.train, None
     if dev_probs is not None:
@@ -305,18 +288,6 @@ def _find_label_issues(
         )
     except ValueError as exc:
         analysis.label_issues_note = f"no label issues: {exc}"
-
-
-def score_split(
-    task: Any, predictor: Any, split: Any, temperature: float, logits: np.ndarray | None = None
-) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The default :meth:`~tui_lab.core.tasks.base.Task.analyse_split`: logits -> scores -> report."""
-    if logits is None:
-        logits = predictor.logits(split.texts)
-    probs = _scores(predictor, logits, temperature)
-    targets = task.targets(split.labels)
-    conf, ok = _confidence(predictor, targets, probs)
-    return task.error_report(split.texts, split.rows, targets, probs), conf, ok
 
 
 def _split_analysis(
@@ -354,7 +325,6 @@ def _split_analysis(
 
 def write_analysis(analysis: Analysis, top: int = 20) -> Path:
     """Write ``RUN_DIR/analysis.json`` atomically; returns its path."""
-    from tui_lab.core.atomic import write_text_atomically
 
     path = Path(analysis.run_dir) / ANALYSIS_FILE
     return write_text_atomically(path, json.dumps(analysis.to_json(top), indent=2, ensure_ascii=False) + "\n")
@@ -364,8 +334,6 @@ def export_label_issues(issues: list[Any], path: str | Path) -> Path:
     """The label issues as CSV (``row,text,label,suggested,score``), written atomically."""
     import csv
     import io
-
-    from tui_lab.core.atomic import write_text_atomically
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)

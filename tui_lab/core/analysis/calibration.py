@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.deploy.predictor import TEMPERATURE_KEY
+from tui_lab.core.tasks.metrics import softmax
+
 N_BINS = 15
-TEMPERATURE_KEY = "tui_lab_temperature"  # saved in best/config.json, read by the Predictor
 
 
 def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
@@ -53,13 +56,6 @@ def expected_calibration_error(confidence: Any, correct: Any, n_bins: int = N_BI
     return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in bins))
 
 
-def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature``."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 def nll(logits: Any, targets: Any, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of the targets under ``softmax(logits / temperature)``."""
     p = softmax(logits, temperature)
@@ -95,8 +91,6 @@ def save_temperature(model_dir: Any, temperature: float) -> None:
     """Add ``tui_lab_temperature`` to a model folder's ``config.json`` (atomically)."""
     import json
     from pathlib import Path
-
-    from tui_lab.core.atomic import write_text_atomically
 
     path = Path(model_dir) / "config.json"
     saved = json.loads(path.read_text(encoding="utf-8"))

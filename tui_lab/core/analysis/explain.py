@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_lab.core.deploy.predictor import Predictor, resolve_model_dir
 from tui_lab.core.errors import DataError, ModelError
+from tui_lab.core.settings import ExplainConfig
 
 _WORD = re.compile(r"\S+")
 
@@ -76,7 +78,7 @@ def explain_texts(
     """Explain the predictor's label for each text, word by word.
 
     Args:
-        predictor: a :class:`~tui_lab.core.predict.Predictor` (an ONNX one is reloaded in PyTorch).
+        predictor: a :class:`~tui_lab.core.deploy.predictor.Predictor` (an ONNX one is reloaded in PyTorch).
         texts: the texts, none empty.
         n_steps: Integrated Gradients steps (default: the ``explain.n_steps`` setting's default).
         internal_batch_size: interpolated inputs per forward pass (``None``/0: all steps at once).
@@ -86,7 +88,6 @@ def explain_texts(
         ModelError: not a text classifier (NER, masked LM), no PyTorch weights, no embeddings
             layer, or a slow (Python) tokenizer.
     """
-    from tui_lab.core.config import ExplainConfig
 
     for i, text in enumerate(texts, 1):
         if not text.strip():
@@ -116,7 +117,6 @@ def torch_predictor(predictor: Any) -> Any:
     """
     if predictor.backend.name == "pytorch":
         return predictor
-    from tui_lab.core.predict import Predictor, resolve_model_dir
 
     source = Path(predictor.source)
     folder = source.parent if source.suffix == ".onnx" else source

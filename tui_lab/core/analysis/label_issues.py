@@ -26,7 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core.data import Split
+from tui_lab.core.data.splits import Split
+from tui_lab.core.errors import ModelError
+from tui_lab.core.training.baseline import TOKEN_PATTERN, _is_cjk, _is_multilabel, _multi_hot
+from tui_lab.core.training.device import pick_device
 
 FOLDS = 5
 REPEATS = 2
@@ -61,8 +64,6 @@ def _features(texts: list[str], chars: bool = True) -> Any:
     n-grams catch misspellings and word forms, and found more planted flips
     (``benchmarks/label_noise.py``); Chinese/Japanese text: character 1-2-grams."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from tui_lab.core.baseline import TOKEN_PATTERN, _is_cjk
 
     if _is_cjk(texts):
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
@@ -104,8 +105,6 @@ def out_of_sample_probs(
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
     from sklearn.multiclass import OneVsRestClassifier
 
-    from tui_lab.core.baseline import _is_multilabel, _multi_hot
-
     x = _features(split.texts, chars and len(split) <= REPEAT_LIMIT) if features is None else features
     multilabel = _is_multilabel(split)
     clf: Any = LogisticRegression(max_iter=1000, C=10.0 if features is None else 1.0, random_state=seed)
@@ -136,9 +135,6 @@ def embed_texts(model_dir: str, texts: list[str], batch_size: int = 64, max_leng
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from tui_lab.core.device import pick_device
-    from tui_lab.core.errors import ModelError
-
     device = pick_device("auto", 0, world_size=1)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -167,7 +163,6 @@ def rank_issues(
     split: Split, probs: np.ndarray, label_names: list[str], limit: int | None = None
 ) -> list[LabelIssue]:
     """cleanlab's label issues among the rows of ``split``, likeliest first."""
-    from tui_lab.core.baseline import _is_multilabel
 
     if _is_multilabel(split):
         from cleanlab.multilabel_classification.filter import find_label_issues

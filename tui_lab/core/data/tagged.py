@@ -14,19 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.config import DataConfig
-from tui_lab.core.data import (
-    TOKEN_SUFFIXES,
-    DataBundle,
-    Split,
-    Table,
-    label_map,
-    read_table,
-    resolve_sources,
-    stratified_split,
-)
-from tui_lab.core.data import read_preview as read_table_preview
+from tui_lab.core.data.files import TOKEN_SUFFIXES, Table, read_table, resolve_sources
+from tui_lab.core.data.files import read_preview as read_table_preview
+from tui_lab.core.data.splits import DataBundle, Split, label_map, stratified_split
 from tui_lab.core.errors import DataError, setting_ref
+from tui_lab.core.settings import DataConfig
 
 TABLE_SUFFIXES = (".jsonl", ".json", ".parquet", ".pq")
 TOKEN_COLUMNS = ("tokens", "words")
@@ -264,7 +256,7 @@ def check_token_source(source: str) -> None:
 
 
 def read_preview(source: str, rows: int = 200) -> Table:
-    """:func:`tui_lab.core.data.read_preview`, and for a CoNLL file its first sentences as two
+    """:func:`tui_lab.core.data.files.read_preview`, and for a CoNLL file its first sentences as two
     columns, ``tokens`` and ``tags`` (space-joined)."""
     if Path(source).suffix.lower() not in TOKEN_SUFFIXES:
         return read_table_preview(source, rows)

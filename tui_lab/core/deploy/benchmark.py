@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tui_lab.core.tasks.metrics import classification_metrics
+
 ROUNDS = 5
 LATENCY_CALLS = 20  # batch-1 calls per variant per round
 THROUGHPUT_SAMPLES = 128  # texts per variant per round, in batches of 32
@@ -19,7 +21,6 @@ BATCH = 32
 
 def quality(predictor: Any, texts: list[str], gold: list[str]) -> dict[str, float]:
     """Accuracy and macro-F1 of a predictor against gold label names."""
-    from tui_lab.core.metrics import classification_metrics
 
     index = {name: i for i, name in enumerate(predictor.labels)}
     y_pred = predictor.logits(texts).argmax(-1).tolist()

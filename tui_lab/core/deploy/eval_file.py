@@ -5,17 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.data import (
+from tui_lab.core.config import LabConfig
+from tui_lab.core.data.batching import pad_batch
+from tui_lab.core.data.checks import (
+    clean_rows,
     clean_rows_indexed,
     encode_labels,
-    find_split_files,
     infer_columns,
-    label_map,
-    read_table,
     split_label_lists,
 )
-from tui_lab.core.errors import DataError
-from tui_lab.core.metrics import classification_metrics, multilabel_metrics
+from tui_lab.core.data.files import find_split_files, read_table
+from tui_lab.core.data.splits import label_map, load_data
+from tui_lab.core.data.tagged import TOKEN_SUFFIXES, read_sentences, to_iob2
+from tui_lab.core.deploy.predictor import Predictor
+from tui_lab.core.errors import DataError, ModelError
+from tui_lab.core.tasks.entities import entity_metrics
+from tui_lab.core.tasks.metrics import classification_metrics, multilabel_metrics
+from tui_lab.core.training.runs import CONFIG_FILE
 
 
 def eval_source(data: str) -> str:
@@ -47,7 +53,6 @@ def evaluate_path(
     Raises:
         LabError: the model or the data cannot be used (e.g. labels the model does not know).
     """
-    from tui_lab.core.predict import Predictor
 
     source = eval_source(data)
     predictor = Predictor.from_path(model, device)
@@ -109,10 +114,6 @@ def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
     """Entity precision/recall/F1 (seqeval, strict IOB2) over every word's first sub-token."""
     import numpy as np
 
-    from tui_lab.core.batching import pad_batch
-    from tui_lab.core.token_data import TOKEN_SUFFIXES, read_sentences, to_iob2
-    from tui_lab.core.token_metrics import entity_metrics
-
     words, raw, starts = read_sentences(source)
     tags, _ = to_iob2(raw, source, starts, Path(source).suffix.lower() in TOKEN_SUFFIXES)
     label2id = label_map(predictor.labels)
@@ -143,3 +144,26 @@ def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
         "headline": ["f1", "precision", "recall", "accuracy"],
         **m,
     }
+
+
+def eval_split(path: str | Path, data: str | None) -> tuple[list[str], list[str]]:
+    """Texts and label names to score the variants on: ``data`` (a labelled file, or a folder's
+    test/dev file), else the run's dev split rebuilt from its config.toml.
+
+    Raises:
+        LabError: no data given for a bare model folder, or the data cannot be read.
+    """
+
+    if data:
+        table = read_table(eval_source(data))
+        text_col, label_col = infer_columns(table)
+        texts, raw, _ = clean_rows(table, text_col, label_col, True)
+        names = [table.class_names[v] if table.class_names and isinstance(v, int) else str(v) for v in raw]
+        return texts, names
+    config_file = Path(path).expanduser() / CONFIG_FILE
+    if not config_file.is_file():
+        raise ModelError(f"{path} is not a run folder; give labelled data to measure on with --data.")
+
+    config = LabConfig.load(config_file)
+    bundle = load_data(config.data, config.train.seed)
+    return bundle.dev.texts, [bundle.label_names[y] for y in bundle.dev.labels]

@@ -24,8 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.deploy.benchmark import measure_variants
+from tui_lab.core.deploy.eval_file import eval_split
+from tui_lab.core.deploy.export_tokens import ACCURACY_SKIPPED, TokenLogits, token_texts
+from tui_lab.core.deploy.predictor import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
 from tui_lab.core.errors import ModelError
-from tui_lab.core.predict import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
+from tui_lab.core.models.modeling import check_classifier
+from tui_lab.core.training.runs import is_run_dir
 
 INT8_FILE = "model_quantized.onnx"
 REPORT_FILE = "export_report.json"
@@ -36,7 +41,6 @@ FP32_TOLERANCE = 1e-4
 
 def default_out(path: str | Path) -> Path:
     """``<run>/export`` for a run folder, ``<model>-export`` beside a model folder."""
-    from tui_lab.core.runs import is_run_dir
 
     p = Path(path).expanduser()
     return p / "export" if is_run_dir(p) else p.with_name(f"{p.name}-export")
@@ -120,34 +124,6 @@ def file_size_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in files) / 1e6, 3)
 
 
-def eval_split(path: str | Path, data: str | None) -> tuple[list[str], list[str]]:
-    """Texts and label names to score the variants on: ``data`` (a labelled file, or a folder's
-    test/dev file), else the run's dev split rebuilt from its config.toml.
-
-    Raises:
-        LabError: no data given for a bare model folder, or the data cannot be read.
-    """
-    from tui_lab.core.data import clean_rows, infer_columns, load_data, read_table
-    from tui_lab.core.runs import CONFIG_FILE
-
-    if data:
-        from tui_lab.core.evaluate import eval_source
-
-        table = read_table(eval_source(data))
-        text_col, label_col = infer_columns(table)
-        texts, raw, _ = clean_rows(table, text_col, label_col, True)
-        names = [table.class_names[v] if table.class_names and isinstance(v, int) else str(v) for v in raw]
-        return texts, names
-    config_file = Path(path).expanduser() / CONFIG_FILE
-    if not config_file.is_file():
-        raise ModelError(f"{path} is not a run folder; give labelled data to measure on with --data.")
-    from tui_lab.core.config import LabConfig
-
-    config = LabConfig.load(config_file)
-    bundle = load_data(config.data, config.train.seed)
-    return bundle.dev.texts, [bundle.label_names[y] for y in bundle.dev.labels]
-
-
 def max_logit_diff(a: Predictor, b: Predictor, texts: list[str]) -> float:
     """Largest absolute difference of the two predictors' logits on ``texts``."""
     import numpy as np
@@ -215,7 +191,6 @@ def export(
         report["int8_agreement"] = agreement(fp32, int8, texts)
         variants["onnx-int8"] = (int8, int8_file)
     log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
-    from tui_lab.core.benchmark import measure_variants
 
     report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
     write_text_atomically(target / REPORT_FILE, json.dumps(report, indent=2) + "\n")
@@ -225,19 +200,16 @@ def export(
 def _references(path: str | Path, model_dir: Path, data: str | None) -> tuple[Callable, list[str], Any, str]:
     """How to load each variant, the texts to measure on, their gold labels (None: accuracy is
     skipped) and why it is skipped: text classifiers use :class:`Predictor` and the dev split,
-    token classifiers :class:`~tui_lab.core.export_tokens.TokenLogits` and the texts alone.
+    token classifiers :class:`~tui_lab.core.deploy.export_tokens.TokenLogits` and the texts alone.
 
     Raises:
         ModelError: not a classifier (a pretraining run, a base model).
     """
     config = reference_config(model_dir)
     if not is_token_classifier(config):
-        from tui_lab.core.modeling import check_classifier
-
         check_classifier(str(model_dir), config)
         texts, gold = eval_split(path, data)
         return Predictor.from_path, texts, gold, ""
-    from tui_lab.core.export_tokens import ACCURACY_SKIPPED, TokenLogits, token_texts
 
     return TokenLogits.from_path, token_texts(path, data), None, ACCURACY_SKIPPED
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tui_lab.core.deploy.eval_file import eval_split
+from tui_lab.core.deploy.predictor import TOKENIZER_FILES, OrtBackend, TorchBackend, find_onnx
 from tui_lab.core.errors import LabError, ModelError
-from tui_lab.core.predict import TOKENIZER_FILES, OrtBackend, TorchBackend, find_onnx
+from tui_lab.core.models.modeling import load_tokenizer
 
 # timed and compared on these when the run's own texts cannot be read
 SAMPLE_TEXTS = [
@@ -48,8 +50,6 @@ class TokenLogits:
             ModelError: an export folder without its tokenizer.
         """
         from transformers import AutoConfig, AutoModelForTokenClassification
-
-        from tui_lab.core.modeling import load_tokenizer
 
         p = Path(path)
         onnx_file = find_onnx(p) if backend != "pytorch" else None
@@ -89,7 +89,6 @@ class TokenLogits:
 
 def token_texts(path: str | Path, data: str | None) -> list[str]:
     """The run's (or ``data``'s) texts when they can be read as text rows, else :data:`SAMPLE_TEXTS`."""
-    from tui_lab.core.export import eval_split
 
     try:
         texts = eval_split(path, data)[0]

@@ -12,49 +12,21 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core import checkpoint
 from tui_lab.core.errors import ModelError
+from tui_lab.core.models import checkpoint
+from tui_lab.core.models.modeling import auto_class, check_classifier, head_of, load_tokenizer
+from tui_lab.core.tasks import ClassifyTask, task_for_model
+from tui_lab.core.tasks.predictions import Prediction
+from tui_lab.core.training.device import inference_autocast_dtype, pick_device
 
 BACKENDS = ("auto", "pytorch", "onnx")
 ONNX_FILE = "model.onnx"
 EXPORT_DIR = "export"  # a run's default export folder: runs/<name>/export/
+TEMPERATURE_KEY = "tui_lab_temperature"  # written by analyze --calibrate into best/config.json
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The label of one text and the probability of every class."""
-
-    text: str
-    label: str
-    score: float
-    probabilities: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "text": self.text,
-            "label": self.label,
-            "score": self.score,
-            "probabilities": self.probabilities,
-        }
-
-
-@dataclass(frozen=True)
-class MultiLabelPrediction(Prediction):
-    """A multi-label model's answer: ``labels`` are those at or over ``threshold`` (most probable
-    first), ``label`` is them joined with ``|``, ``score`` the highest probability."""
-
-    labels: list[str] = field(default_factory=list)
-    threshold: float = 0.5
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: every label's score plus the chosen set and the threshold."""
-        return {**super().to_dict(), "labels": self.labels, "threshold": self.threshold}
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -99,8 +71,6 @@ class TorchBackend:
 
     def __init__(self, model: Any, device: str = "cpu") -> None:
         import inspect
-
-        from tui_lab.core.device import inference_autocast_dtype
 
         self.model = model.eval()
         self.device = device
@@ -177,7 +147,6 @@ class Predictor:
         task: Any = None,
         temperature: float = 1.0,
     ) -> None:
-        from tui_lab.core.tasks import ClassifyTask
 
         # the task decodes: softmax + arg-max, or sigmoid + the saved threshold
         self.task = task or ClassifyTask(labels)
@@ -231,8 +200,6 @@ class Predictor:
 
     @classmethod
     def _from_checkpoint(cls, path: Path, device: str | None, trust_remote_code: bool) -> Predictor:
-        from tui_lab.core.device import pick_device
-        from tui_lab.core.modeling import auto_class, head_of
 
         device = pick_device(device or "auto", 0, world_size=1)  # a GPU that is not there: say so first
         folder = resolve_model_dir(path)
@@ -264,7 +231,6 @@ class Predictor:
 
     @classmethod
     def _build(cls, backend: Any, config: Any, tokenizer: Any, source: str) -> Predictor:
-        from tui_lab.core.modeling import check_classifier
 
         labels = check_classifier(source, config)
         max_length = min(
@@ -272,8 +238,6 @@ class Predictor:
             int(getattr(tokenizer, "model_max_length", 512) or 512),
             8192,
         )
-        from tui_lab.core.calibration import TEMPERATURE_KEY
-        from tui_lab.core.tasks import task_for_model
 
         task = task_for_model(config)
         temperature = 1.0 if task.multilabel else float(getattr(config, TEMPERATURE_KEY, 1.0) or 1.0)
@@ -328,20 +292,17 @@ class Predictor:
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         """Label and probabilities for each text (empty texts are allowed; a saved temperature
         scales a classifier's logits first); a NER model's entity spans
-        (:class:`~tui_lab.core.token_metrics.EntityPrediction`)."""
+        (:class:`~tui_lab.core.tasks.entities.EntityPrediction`)."""
         return self.task.predict(self, texts, batch_size)
 
 
 def _config_and_tokenizer(folder: Path, trust_remote_code: bool) -> tuple[Any, Any]:
     from transformers import AutoConfig
 
-    from tui_lab.core.modeling import load_tokenizer
-
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except Exception as exc:
         raise ModelError(f"{folder}/config.json is unreadable: {str(exc).splitlines()[0]}.") from None
-    from tui_lab.core.modeling import check_classifier
 
     check_classifier(str(folder), config)
     return config, load_tokenizer(str(folder), trust_remote_code)

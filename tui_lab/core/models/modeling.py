@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.data import label_map
+from tui_lab.core import cache, hub
+from tui_lab.core.config import tomllib
+from tui_lab.core.data.splits import label_map
 from tui_lab.core.errors import ConfigError, ModelError, setting_ref
+from tui_lab.core.models import checkpoint
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,6 @@ def default_learning_rate(name: str) -> float:
 
 def model_folder(name: str) -> str:
     """A run folder given as a model stands for its ``best/`` (else ``last/``); other names pass."""
-    from tui_lab.core import checkpoint
 
     path = Path(name).expanduser()
     if path.is_dir() and not (path / "config.json").exists():
@@ -97,7 +99,6 @@ def model_folder(name: str) -> str:
 
 def _run_preset(name: str) -> str | None:
     """The preset a tui-lab pretraining run folder (or its checkpoint) started from, if any."""
-    from tui_lab.core.config import tomllib
 
     folder = Path(model_folder(name)).expanduser()
     for run_dir in (folder, folder.parent):
@@ -205,8 +206,6 @@ def preset_tokenizer(texts: list[str], vocab_size: int = 8000, max_length: int =
     ``<cache>/tokenizers/<key>.json`` (see :func:`tui_lab.core.cache.cache_dir`) across processes.
     """
     from tokenizers import Tokenizer
-
-    from tui_lab.core import cache
 
     sample = vocab_sample(texts)
     key = cache.text_key(sample, f"wordpiece-v{ALGORITHM_VERSION}", vocab_size)
@@ -469,7 +468,6 @@ def _probe_hub(name: str) -> None:
 
     Skipped for local paths and when the hub is switched off (the local cache may still have it).
     """
-    from tui_lab.core import hub
 
     if Path(name).expanduser().exists() or hub.offline() or not _looks_like_hub_id(name):
         return

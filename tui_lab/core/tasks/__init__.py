@@ -1,13 +1,22 @@
-"""Training objectives as plug-ins: each task decides labels, batches, head, loss, metrics and decoding.
+"""Stage 3, tasks: training objectives as plug-ins (single-label, multi-label, NER, masked LM).
 
-The loop, checkpoints, resume, events and torchrun know no task; a new objective is a new
+A task says what it is: how rows are read and encoded, how a batch is collated, its head and
+loss, its metrics (``metrics``, ``entities`` for NER), how a prediction looks (``predictions``)
+and how an error-report row looks (``reports``, ``ner_report``). The loop, checkpoints, resume,
+events and torchrun know no task; a new objective is a new
 :class:`~tui_lab.core.tasks.base.Task` subclass registered here, never an ``if task == ...``.
+
+Uses data and models; never training, analysis or deployment: where those need per-task
+behaviour they call a task's hook and pass it what it needs (a predictor, logits, a split).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tui_lab.core.models.modeling import head_of
+from tui_lab.core.settings import METRIC_CHOICES as SETTING_METRICS
+from tui_lab.core.settings import TASK_NAMES
 from tui_lab.core.tasks.base import Task
 from tui_lab.core.tasks.classify import ClassifyTask
 from tui_lab.core.tasks.multilabel import MultiLabelTask
@@ -23,6 +32,18 @@ TASKS: dict[str, type[Task]] = {
 DEFAULT_TASK = ClassifyTask.name
 # every metric some task can pick best/ by (the config's choices; setup checks the chosen task's)
 METRIC_CHOICES: tuple[str, ...] = tuple(dict.fromkeys(m for t in TASKS.values() for m in t.metric_names))
+
+
+def _check_settings() -> None:
+    """The ``task`` and ``best metric`` settings accept exactly the registered tasks and metrics."""
+    if tuple(TASKS) != TASK_NAMES or METRIC_CHOICES != SETTING_METRICS:
+        raise RuntimeError(
+            "tui_lab.core.settings.TASK_NAMES / METRIC_CHOICES differ from the task registry: "
+            f"{tuple(TASKS)} / {METRIC_CHOICES}"
+        )
+
+
+_check_settings()
 
 
 def task_for(name: str, label_names: list[str], config: Any = None) -> Task:
@@ -52,7 +73,6 @@ def task_for_labels(multilabel: bool) -> str:
 def task_for_model(model_config: Any) -> Task:
     """The task a saved model decodes with: by its head (``*ForTokenClassification``: ner), then its
     ``problem_type`` (single-label if unset)."""
-    from tui_lab.core.modeling import head_of
 
     labels = [str(model_config.id2label[i]) for i in range(model_config.num_labels)]
     head = head_of(model_config)

@@ -8,7 +8,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tui_lab.core.batching import TokenArrays
+from tui_lab.core.data.batching import TokenArrays, encode
+from tui_lab.core.data.splits import label_counts, load_data
+from tui_lab.core.errors import ModelError
+from tui_lab.core.models import modeling
+from tui_lab.core.tasks.metrics import softmax
 
 
 class Task(ABC):
@@ -59,11 +63,10 @@ class Task(ABC):
 
     @classmethod
     def load_data(cls, cfg: Any, seed: int) -> Any:
-        """The run's :class:`~tui_lab.core.data.DataBundle` (train/dev/test splits and label names).
+        """The run's :class:`~tui_lab.core.data.splits.DataBundle` (train/dev/test splits and label names).
 
         Tasks whose rows are not (text, label) pairs (token tags, unlabelled text) override it.
         """
-        from tui_lab.core.data import load_data
 
         return load_data(cfg, seed, cls.multilabel)
 
@@ -71,7 +74,6 @@ class Task(ABC):
         self, tokenizer: Any, texts: Sequence[Any], labels: Sequence[Any], max_length: int
     ) -> tuple[TokenArrays, np.ndarray]:
         """A split's token ids and targets, row for row (tasks that align labels to tokens override it)."""
-        from tui_lab.core.batching import encode
 
         return encode(tokenizer, texts, max_length), self.targets(labels)
 
@@ -81,7 +83,6 @@ class Task(ABC):
 
     def label_counts(self, split: Any) -> dict[str, int]:
         """What the Dataset pane counts in a split: examples per label (tasks may count otherwise)."""
-        from tui_lab.core.data import label_counts
 
         return label_counts(split, self.label_names)
 
@@ -107,7 +108,6 @@ class Task(ABC):
         """(tokenizer, model) for a new run: a preset from scratch or a pretrained model, with a
         sequence-classification head of one output per label and this task's ``problem_type``.
         Tasks with another head (token classification, masked LM) override it."""
-        from tui_lab.core import modeling
 
         return modeling.build(
             config.model.name,
@@ -145,7 +145,7 @@ class Task(ABC):
         """One prediction for the console and the CLI."""
 
     def predict(self, predictor: Any, texts: list[str], batch_size: int = 64) -> list[Any]:
-        """Predictions of a loaded model (:class:`~tui_lab.core.predict.Predictor`) for texts.
+        """Predictions of a loaded model (:class:`~tui_lab.core.deploy.predictor.Predictor`) for texts.
 
         One score row per text, decoded; tasks whose answer is not one row a text (entity
         spans) override it.
@@ -163,12 +163,11 @@ class Task(ABC):
         self, texts: Sequence[str], rows: Sequence[int], targets: np.ndarray, outputs: np.ndarray
     ) -> Any:
         """Per-class scores, a grid of cells and the examples behind each cell
-        (:class:`~tui_lab.core.error_report.ErrorReport`), for the error analysis.
+        (:class:`~tui_lab.core.tasks.reports.ErrorReport`), for the error analysis.
 
         Raises:
             ModelError: this task has no error analysis.
         """
-        from tui_lab.core.errors import ModelError
 
         raise ModelError(f"the {self.name} task has no error analysis yet.")
 
@@ -182,11 +181,24 @@ class Task(ABC):
         predictions are not one row per text (NER) override it.
 
         Returns:
-            (:class:`~tui_lab.core.error_report.ErrorReport`, confidence array, correct array)
+            (:class:`~tui_lab.core.tasks.reports.ErrorReport`, confidence array, correct array)
         """
-        from tui_lab.core.analysis import score_split
+        if logits is None:
+            logits = predictor.logits(split.texts)
+        probs = self.scores(logits, temperature)
+        targets = self.targets(split.labels)
+        conf, ok = self.confidence(targets, probs)
+        return self.error_report(split.texts, split.rows, targets, probs), conf, ok
 
-        return score_split(self, predictor, split, temperature, logits)
+    def scores(self, logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """Each row's class probabilities from its logits, at a softmax ``temperature``."""
+        return softmax(logits, temperature)
+
+    def confidence(self, targets: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(confidence, correct) of each call the model made: here the top class of every row."""
+        if not len(targets):
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        return probs.max(axis=1), probs.argmax(axis=1) == targets
 
     def calibrate(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
         """Settle decoding choices on the best weights' dev metrics, after training.

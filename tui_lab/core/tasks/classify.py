@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core.batching import TokenArrays, pad_batch
-from tui_lab.core.metrics import METRIC_NAMES, classification_metrics
+from tui_lab.core.data.batching import TokenArrays, pad_batch
 from tui_lab.core.tasks.base import Task
+from tui_lab.core.tasks.metrics import METRIC_NAMES, classification_metrics
+from tui_lab.core.tasks.predictions import Prediction
+from tui_lab.core.tasks.reports import classify_report
 
 
 class ClassifyTask(Task):
@@ -61,13 +63,11 @@ class ClassifyTask(Task):
         self, texts: Sequence[str], rows: Sequence[int], targets: np.ndarray, outputs: np.ndarray
     ) -> Any:
         """The confusion matrix (true x predicted) and the examples in each cell."""
-        from tui_lab.core.error_report import classify_report
 
         return classify_report(list(texts), list(rows), targets, outputs, self.label_names)
 
     def decode(self, text: str, output: Sequence[float]) -> Any:
         """The most probable label and every class's probability."""
-        from tui_lab.core.predict import Prediction
 
         row = [float(p) for p in output]
         best = max(range(len(row)), key=row.__getitem__)

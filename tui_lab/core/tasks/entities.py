@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from tui_lab.core.errors import ModelError
+
 IGNORE = -100
 
 
@@ -30,6 +32,16 @@ class EntityPrediction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: the text and its entities (``entity_group``, ``score``, ``word``, ``start``, ``end``)."""
         return {"text": self.text, "entities": self.entities}
+
+
+def require_fast_tokenizer(tokenizer: Any) -> None:
+    """NER needs a fast tokenizer: ``word_ids()`` aligns tags, character offsets place entities."""
+    if getattr(tokenizer, "is_fast", None) is False:
+        name = getattr(tokenizer, "name_or_path", "") or "this model"
+        raise ModelError(
+            f"{name} has only a slow (Python) tokenizer; NER needs a fast one (a tokenizer.json) to "
+            "align tags to sub-words and place entities in the text: pick a model that ships one."
+        )
 
 
 def entity_metrics(targets: Any, probs: np.ndarray, label_names: list[str]) -> dict[str, Any]:
@@ -85,8 +97,6 @@ def predict_entities(
     predictor: Any, label_names: list[str], texts: list[str], batch_size: int = 64
 ) -> list[Any]:
     """The entities of each text, through the predictor's tokenizer and forward pass."""
-    from tui_lab.core.tasks.ner import require_fast_tokenizer
-
     require_fast_tokenizer(predictor.tokenizer)
     out: list[Any] = [None] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

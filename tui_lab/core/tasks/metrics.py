@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 METRIC_NAMES = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")
 
 
@@ -132,3 +134,10 @@ def tune_threshold(y_true: Any, probs: Any, grid: tuple[float, ...] = THRESHOLD_
     ]
     best = max(range(len(grid)), key=lambda i: (scores[i], -abs(grid[i] - 0.5)))
     return float(grid[best]), scores[best]
+
+
+def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core.metrics import MULTILABEL_METRIC_NAMES, multilabel_metrics, tune_threshold
 from tui_lab.core.tasks.classify import ClassifyTask
+from tui_lab.core.tasks.metrics import MULTILABEL_METRIC_NAMES, multilabel_metrics, tune_threshold
+from tui_lab.core.tasks.predictions import MultiLabelPrediction
+from tui_lab.core.tasks.reports import multilabel_report
 
 THRESHOLD_KEY = "tui_lab_threshold"  # the decision threshold, saved in best/config.json
 
@@ -70,6 +72,15 @@ class MultiLabelTask(ClassifyTask):
         out["tuned"] = dict(zip(("threshold", "f1_micro"), tune_threshold(y_true, probs)))
         return out
 
+    def scores(self, logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """Each label's own probability (a sigmoid; temperature scaling is single-label only)."""
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def confidence(self, targets: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(confidence, correct) of every (row, label) call: said or not said at the threshold."""
+        said = probs >= self.threshold
+        return np.where(said, probs, 1 - probs).ravel(), (said == (targets > 0.5)).ravel()
+
     def calibrate(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
         """Adopt the threshold that maximised dev micro-F1; it is saved as ``tui_lab_threshold``."""
         self.threshold = float(dev_metrics["tuned"]["threshold"])
@@ -79,13 +90,11 @@ class MultiLabelTask(ClassifyTask):
         self, texts: Sequence[str], rows: Sequence[int], targets: np.ndarray, outputs: np.ndarray
     ) -> Any:
         """Per label: scores, and its false negatives, false positives and true positives."""
-        from tui_lab.core.error_report import multilabel_report
 
         return multilabel_report(list(texts), list(rows), targets, outputs, self.label_names, self.threshold)
 
     def decode(self, text: str, output: Sequence[float]) -> Any:
         """Every label at or over the threshold (most probable first) and every label's probability."""
-        from tui_lab.core.predict import MultiLabelPrediction
 
         row = [float(p) for p in output]
         order = sorted(range(len(row)), key=lambda i: -row[i])

@@ -17,9 +17,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tui_lab.core.batching import TokenArrays, concat, from_lists
-from tui_lab.core.errors import ModelError
+from tui_lab.core.data.batching import TokenArrays, concat, from_lists, pad_batch
+from tui_lab.core.data.tagged import detect, entity_types, load_token_data
+from tui_lab.core.models import modeling
 from tui_lab.core.tasks.base import Task
+from tui_lab.core.tasks.entities import entity_metrics, predict_entities, require_fast_tokenizer
+from tui_lab.core.tasks.ner_report import ner_report, word_probs
 
 IGNORE = -100  # the label the loss skips (special tokens, later sub-tokens of a word)
 ENCODE_CHUNK = 5_000  # sentences per tokenizer call
@@ -69,14 +72,12 @@ class NerTask(Task):
     @classmethod
     def detect(cls, cfg: Any) -> str:
         """Why the data is token-tagged (a CoNLL file, tokens and tags columns), or ``""``."""
-        from tui_lab.core.token_data import detect
 
         return detect(cfg)
 
     @classmethod
     def load_data(cls, cfg: Any, seed: int) -> Any:
         """Sentences as word lists and tag-id lists (CoNLL or tokens/tags files)."""
-        from tui_lab.core.token_data import load_token_data
 
         return load_token_data(cfg, seed)
 
@@ -135,8 +136,6 @@ class NerTask(Task):
         """Entities per type (a ``B-`` tag starts one), types in alphabetical order."""
         from collections import Counter
 
-        from tui_lab.core.token_data import entity_types
-
         starts = Counter(
             self.label_names[t][2:] for row in split.labels for t in row if self.label_names[t][:2] == "B-"
         )
@@ -161,8 +160,6 @@ class NerTask(Task):
         """Padded ids and mask, plus per-token ``labels`` padded with ``-100``."""
         import torch
 
-        from tui_lab.core.batching import pad_batch
-
         batch = pad_batch(tokens.rows(idx), pad_id, multiple)
         if targets is not None:
             width = batch["input_ids"].shape[1]
@@ -175,7 +172,6 @@ class NerTask(Task):
     # -- model ---------------------------------------------------------------------------------
     def build_model(self, config: Any, train_texts: Sequence[Any]) -> tuple[Any, Any]:
         """A preset ``BertForTokenClassification`` or ``AutoModelForTokenClassification``."""
-        from tui_lab.core import modeling
 
         return modeling.build(
             config.model.name,
@@ -204,7 +200,6 @@ class NerTask(Task):
 
     def metrics(self, targets: Any, outputs: np.ndarray) -> dict[str, Any]:
         """Entity precision/recall/F1 (seqeval, strict IOB2), per type; token accuracy; loss."""
-        from tui_lab.core.token_metrics import entity_metrics
 
         return entity_metrics(targets, np.asarray(outputs), self.label_names)
 
@@ -214,7 +209,6 @@ class NerTask(Task):
 
     def predict(self, predictor: Any, texts: list[str], batch_size: int = 64) -> list[Any]:
         """Entity spans of each text, as ``pipeline(..., aggregation_strategy="simple")`` finds them."""
-        from tui_lab.core.token_metrics import predict_entities
 
         return predict_entities(predictor, self.label_names, texts, batch_size)
 
@@ -222,21 +216,10 @@ class NerTask(Task):
         self, predictor: Any, split: Any, temperature: float, logits: np.ndarray | None = None
     ) -> tuple[Any, np.ndarray, np.ndarray]:
         """Entity types x missed/spurious/correct, with sentences, and every word's calibration
-        (:func:`~tui_lab.core.ner_analysis.ner_report`); ``logits`` is not used."""
-        from tui_lab.core.ner_analysis import ner_report, word_probs
+        (:func:`~tui_lab.core.tasks.ner_report.ner_report`); ``logits`` is not used."""
 
         probs = word_probs(predictor, split.texts, temperature)
         return ner_report(split.texts, split.rows, split.labels, probs, self.label_names)
-
-
-def require_fast_tokenizer(tokenizer: Any) -> None:
-    """NER needs a fast tokenizer: ``word_ids()`` aligns tags, character offsets place entities."""
-    if getattr(tokenizer, "is_fast", None) is False:
-        name = getattr(tokenizer, "name_or_path", "") or "this model"
-        raise ModelError(
-            f"{name} has only a slow (Python) tokenizer; NER needs a fast one (a tokenizer.json) to "
-            "align tags to sub-words and place entities in the text: pick a model that ships one."
-        )
 
 
 def align_labels(

@@ -2,7 +2,7 @@
 
 The NER task's :meth:`~tui_lab.core.tasks.ner.NerTask.analyse_split` predicts every word's tag
 (the first sub-token of each word, as training scores it) and builds an
-:class:`~tui_lab.core.error_report.ErrorReport`: per entity type seqeval's strict IOB2
+:class:`~tui_lab.core.tasks.reports.ErrorReport`: per entity type seqeval's strict IOB2
 precision, recall, F1 and support; a grid of entity types x ``missed`` (false negatives),
 ``spurious`` (false positives) and ``correct`` (true positives), counted in entities, each cell
 listing the sentences behind it, the worst first; and every wrong sentence, the most confident
@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core.error_report import MAX_CELL_EXAMPLES, ErrorReport, Example
+from tui_lab.core.data.tagged import entity_types
+from tui_lab.core.tasks.reports import MAX_CELL_EXAMPLES, ErrorReport, Example
 
 NER_COLUMNS = ("missed", "spurious", "correct")
 
@@ -131,7 +132,6 @@ def ner_report(
         probs: each sentence's word tag probabilities (:func:`word_probs`; may cover fewer words).
         label_names: the tag names in id order.
     """
-    from tui_lab.core.token_data import entity_types
 
     names = np.asarray(label_names, dtype=object)
     gold = [np.asarray(t[: len(p)], dtype=np.int64) for t, p in zip(tags, probs)]

@@ -30,8 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core.batching import TokenArrays, pad_batch
+from tui_lab.core.data.batching import TokenArrays, encode, pad_batch
+from tui_lab.core.data.files import resolve_sources
+from tui_lab.core.data.texts import load_texts
+from tui_lab.core.errors import DataError
+from tui_lab.core.models.masked_lm import build_model
 from tui_lab.core.tasks.base import Task
+from tui_lab.core.tasks.predictions import fill_result
 
 IGNORE = -100  # label of a position that is not predicted (transformers' convention)
 WORD_STARTS = ("▁", "Ġ")  # SentencePiece / byte-level BPE mark a word's first piece
@@ -67,8 +72,6 @@ class MaskedLMTask(Task):
     @classmethod
     def detect(cls, cfg: Any) -> str:
         """Why the data is unlabelled text: a ``.txt`` train file (one text a line), or ``""``."""
-        from tui_lab.core.data import resolve_sources
-        from tui_lab.core.errors import DataError
 
         try:
             train = resolve_sources(cfg)["train"] or ""
@@ -80,7 +83,6 @@ class MaskedLMTask(Task):
     @classmethod
     def load_data(cls, cfg: Any, seed: int) -> Any:
         """Texts of a ``.txt`` file or a table's text column; 5% held out as dev; no labels."""
-        from tui_lab.core.masked_lm import load_texts
 
         return load_texts(cfg, seed)
 
@@ -89,7 +91,6 @@ class MaskedLMTask(Task):
     ) -> tuple[TokenArrays, np.ndarray]:
         """Token ids (the targets are made from them when a batch is masked); learns the
         tokenizer's special tokens and word pieces."""
-        from tui_lab.core.batching import encode
 
         if tokenizer is not self.tokenizer:
             self._learn_vocabulary(tokenizer)
@@ -168,7 +169,6 @@ class MaskedLMTask(Task):
     def build_model(self, config: Any, train_texts: Sequence[str]) -> tuple[Any, Any]:
         """A preset BERT with a masked-LM head from scratch (vocabulary learned first), or a hub
         model / folder continued with ``AutoModelForMaskedLM``."""
-        from tui_lab.core.masked_lm import build_model
 
         return build_model(config, list(train_texts))
 
@@ -213,6 +213,5 @@ class MaskedLMTask(Task):
 
     def decode(self, text: str, output: Sequence[float]) -> Any:
         """The most probable tokens for one mask, given its probabilities over the vocabulary."""
-        from tui_lab.core.masked_lm import fill_result
 
         return fill_result(text, [np.asarray(output)], self.tokenizer)

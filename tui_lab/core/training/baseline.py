@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tui_lab.core.data import Split
-from tui_lab.core.metrics import classification_metrics, multilabel_metrics, scalars
+from tui_lab.core.data.splits import Split
+from tui_lab.core.tasks.metrics import classification_metrics, multilabel_metrics, scalars
 
 MAX_TRAIN_ROWS = 200_000
 TOKEN_PATTERN = r"(?u)\b\w+\b"  # scikit-learn's default drops one-character tokens

@@ -58,3 +58,11 @@ class TrainClock:
             import torch
 
             torch.cuda.synchronize()
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``1:02:03`` / ``2:03`` / ``-``."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

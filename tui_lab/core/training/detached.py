@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_lab.core.config import LabConfig
-from tui_lab.core.runs import create_run_dir, default_run_name
+from tui_lab.core.training.runs import create_run_dir, default_run_name
 
 DETACHED_DIR = ".detached"
 

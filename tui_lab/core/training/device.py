@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_lab.core.errors import ConfigError, setting_ref
-from tui_lab.core.events import DeviceSampled
+from tui_lab.core.training.events import DeviceSampled
 
 BF16_CAPABILITY = (8, 0)  # Ampere and newer run bf16 natively; older GPUs only emulate it
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from tui_lab import __version__
 from tui_lab.core import hub
-from tui_lab.core.device import BF16_CAPABILITY
+from tui_lab.core.training.device import BF16_CAPABILITY
 
 
 def package_version(name: str) -> str | None:

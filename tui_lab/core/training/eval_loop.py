@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core import distributed
-from tui_lab.core.batching import TokenArrays
+from tui_lab.core.data.batching import TokenArrays
 from tui_lab.core.tasks import Task
+from tui_lab.core.training import distributed
 
 
 def predict_tokens(
@@ -50,7 +50,7 @@ def predict_tokens(
 
 
 def evaluate(setup: Any, split: Any) -> dict[str, Any]:
-    """Metrics of the current weights on one :class:`~tui_lab.core.setup.EncodedSplit`.
+    """Metrics of the current weights on one :class:`~tui_lab.core.training.prepare.EncodedSplit`.
 
     Each rank predicts every ``world_size``-th row; rank results are gathered so every rank
     computes the same metrics over the whole split.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tui_lab.core.events import (
+from tui_lab.core.training.events import (
     BaselineReady,
     CheckpointSaved,
     DeviceSampled,

@@ -18,7 +18,7 @@ class Hooks:
     """Override what you need; every method is a no-op here."""
 
     def on_setup(self, setup: Any) -> None:
-        """The run's :class:`~tui_lab.core.setup.RunSetup` is built (model on its device, optimiser made)."""
+        """The run's :class:`~tui_lab.core.training.prepare.RunSetup` is built (model on its device, optimiser made)."""
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:

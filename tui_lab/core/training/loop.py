@@ -1,7 +1,7 @@
 """The training loop: fine-tune a model and emit what happens as events.
 
-A plain PyTorch loop around a :class:`~tui_lab.core.setup.RunSetup` (data, task, model, optimiser,
-schedule, state: :func:`~tui_lab.core.setup.prepare`). Batches come length-grouped from flat token
+A plain PyTorch loop around a :class:`~tui_lab.core.training.prepare.RunSetup` (data, task, model, optimiser,
+schedule, state: :func:`~tui_lab.core.training.prepare.prepare`). Batches come length-grouped from flat token
 arrays and are padded per batch; AdamW (fused where torch has it), linear warmup and decay,
 clipping and accumulation; bf16/fp16 autocast and TF32 only on CUDA. Evaluation every epoch or
 every N steps picks ``best/`` and stops early after ``patience`` evaluations without improvement;
@@ -10,7 +10,7 @@ ends where an uninterrupted one would. What differs between objectives lives in 
 
 The loop knows nothing of screens: it takes a ``threading.Event`` to stop (checked every step,
 or at logging steps under torchrun, where the decision is one collective) and one to pause, and
-sends :mod:`tui_lab.core.events` to any number of sinks.
+sends :mod:`tui_lab.core.training.events` to any number of sinks.
 """
 
 from __future__ import annotations
@@ -23,17 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core import distributed, saving
-from tui_lab.core.clock import TrainClock
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError, TrainingAborted, setting_ref
-from tui_lab.core.evaluation import evaluate
-from tui_lab.core.events import CheckpointSaved, Evaluated, Notice, RunFinished, Sink
-from tui_lab.core.hooks import HookList, Hooks
-from tui_lab.core.metrics import scalars
-from tui_lab.core.runlog import RunLog
-from tui_lab.core.runs import write_report
-from tui_lab.core.setup import RunSetup, prepare
+from tui_lab.core.tasks.metrics import scalars
+from tui_lab.core.training import distributed, saving
+from tui_lab.core.training.baseline import run_baseline
+from tui_lab.core.training.clock import TrainClock
+from tui_lab.core.training.eval_loop import evaluate
+from tui_lab.core.training.events import CheckpointSaved, Evaluated, Notice, RunFinished, Sink
+from tui_lab.core.training.hooks import HookList, Hooks
+from tui_lab.core.training.prepare import RunSetup, prepare
+from tui_lab.core.training.runlog import RunLog
+from tui_lab.core.training.runs import write_report
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Trainer:
         stop: set it to stop at the next step; ``last/`` is saved and the run stays resumable.
         pause: while set, the loop waits (paused time is not training time; ``stop`` still works).
         resume: a run folder whose ``last/`` to continue from.
-        hooks: :class:`~tui_lab.core.hooks.Hooks` called at set-up and around each phase.
+        hooks: :class:`~tui_lab.core.training.hooks.Hooks` called at set-up and around each phase.
     """
 
     def __init__(
@@ -412,7 +413,6 @@ class _StepStats:
 
 
 def _fit_baseline(s: RunSetup) -> dict[str, Any]:
-    from tui_lab.core.baseline import run_baseline
 
     d = s.data
     return run_baseline(d.train, d.dev, d.test, d.label_names, s.config.train.seed)

@@ -15,14 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from tui_lab.core import checkpoint, distributed
-from tui_lab.core.batching import TokenArrays, length_grouped_batches
 from tui_lab.core.config import LabConfig
-from tui_lab.core.data import DataBundle, load_data
+from tui_lab.core.data.batching import TokenArrays, length_grouped_batches
+from tui_lab.core.data.splits import DataBundle, load_data
 from tui_lab.core.errors import CheckpointError, ConfigError
-from tui_lab.core.optim import build_optimizer, build_scheduler
-from tui_lab.core.runs import CONFIG_FILE
+from tui_lab.core.models import checkpoint, modeling
+from tui_lab.core.models.modeling import load_for_training
 from tui_lab.core.tasks import TASKS, Task, detect_task, task_for, task_for_labels
+from tui_lab.core.training import distributed
+from tui_lab.core.training.device import configure_cuda_speed, resolve_precision, select_device
+from tui_lab.core.training.optim import build_optimizer, build_scheduler
+from tui_lab.core.training.runs import CONFIG_FILE
 
 
 @dataclass
@@ -72,7 +75,7 @@ class RunSetup:
     config: LabConfig
     dist: distributed.DistInfo
     device: str  # "cuda:0", "cpu"
-    device_info: Any  # tui_lab.core.device.DeviceInfo: name, precision, autocast dtype
+    device_info: Any  # tui_lab.core.training.device.DeviceInfo: name, precision, autocast dtype
     task: Task
     data: DataBundle
     tokenizer: Any
@@ -145,7 +148,6 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     Raises:
         LabError: an invalid config, unusable data or model, or a run that cannot be resumed.
     """
-    from tui_lab.core.device import configure_cuda_speed, resolve_precision, select_device
 
     state, last_dir = TrainState(), None
     if resume is not None:
@@ -170,7 +172,6 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     task, notes = resolve_task(config, data)
     notes[:0] = [f"task: {wanted} ({why})"] if why else []
     tokenizer, model = _build_model(config, task, data, last_dir)
-    from tui_lab.core import modeling
 
     lr = config.train.learning_rate or modeling.default_learning_rate(config.model.name)
     config.train.learning_rate = lr
@@ -231,7 +232,6 @@ def _build_model(config: LabConfig, task: Task, data: DataBundle, last_dir: Path
 
 def _load_checkpoint(last_dir: Path, data: DataBundle) -> tuple[Any, Any]:
     """Tokenizer and model of ``last/``, in fp32 whatever dtype they were saved in."""
-    from tui_lab.core.modeling import load_for_training
 
     tok, model = load_for_training(last_dir)
     if [model.config.id2label[i] for i in range(model.config.num_labels)] != data.label_names:

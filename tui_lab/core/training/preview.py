@@ -14,9 +14,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_lab.core.config import DataConfig, LabConfig
-from tui_lab.core.data import Split, length_stats, load_data, resolve_sources, shared_texts
+from tui_lab.core.config import LabConfig
+from tui_lab.core.data.files import resolve_sources
+from tui_lab.core.data.splits import Split, length_stats, load_data, shared_texts
 from tui_lab.core.errors import LabError
+from tui_lab.core.models import modeling
+from tui_lab.core.settings import DataConfig
+from tui_lab.core.tasks import TASKS, detect_task, task_for, task_for_labels
 
 LENGTH_SAMPLE = 100_000
 
@@ -60,7 +64,6 @@ def describe(cfg: LabConfig) -> DatasetStats:
     Raises:
         DataError: the data cannot be loaded (the same sentence a run would give).
     """
-    from tui_lab.core.tasks import TASKS, detect_task, task_for, task_for_labels
 
     name = cfg.model.task or detect_task(cfg.data)[0]  # empty: list labels make it multi-label
     bundle = TASKS[name].load_data(cfg.data, cfg.train.seed) if name else load_data(cfg.data, cfg.train.seed)
@@ -96,7 +99,6 @@ def describe(cfg: LabConfig) -> DatasetStats:
 
 def _tokenizer(cfg: LabConfig, train_texts: list[str]) -> tuple[Any, str]:
     """The run's tokenizer, or ``None`` and why (an unreachable hub id: lengths from words)."""
-    from tui_lab.core import modeling
 
     try:
         if modeling.is_preset(cfg.model.name):

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core import distributed
+from tui_lab import __version__
 from tui_lab.core.errors import LabError
-from tui_lab.core.events import (
+from tui_lab.core.training import distributed
+from tui_lab.core.training.device import DeviceMonitor
+from tui_lab.core.training.events import (
     BaselineReady,
     Broadcast,
     Event,
@@ -28,8 +30,8 @@ from tui_lab.core.events import (
     Sink,
     StepLogged,
 )
-from tui_lab.core.runs import CONFIG_FILE, EVENTS_FILE, STOP_FILE, create_run_dir, default_run_name
-from tui_lab.core.tensorboard_sink import make_tensorboard_sink
+from tui_lab.core.training.runs import CONFIG_FILE, EVENTS_FILE, STOP_FILE, create_run_dir, default_run_name
+from tui_lab.core.training.tensorboard_sink import make_tensorboard_sink
 
 DEVICE_SAMPLE_SECONDS = 1.0
 
@@ -146,8 +148,6 @@ class RunLog:
         if not self.dist.is_main:
             return
         if self._monitor is None:
-            from tui_lab.core.device import DeviceMonitor
-
             self._monitor = DeviceMonitor(device)
         now = time.perf_counter()
         if now - self._last_sample >= DEVICE_SAMPLE_SECONDS:
@@ -222,8 +222,6 @@ def run_facts(s: Any) -> dict[str, Any]:
 
     import torch
     import transformers
-
-    from tui_lab import __version__
 
     return {
         "world_size": s.dist.world_size,

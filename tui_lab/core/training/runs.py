@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.config import run_name_problem
+from tui_lab.core.config import LabConfig, run_name_problem, tomllib
 from tui_lab.core.errors import ConfigError, LabError, setting_ref
-from tui_lab.core.events import RunStarted, read_events
-from tui_lab.core.history import RunHistory, RunStatus
+from tui_lab.core.models import checkpoint
+from tui_lab.core.training.events import RunStarted, read_events
+from tui_lab.core.training.history import RunHistory, RunStatus
 
 EVENTS_FILE = "events.jsonl"
 CONFIG_FILE = "config.toml"
@@ -197,8 +198,6 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
         if isinstance(event, RunStarted):
             return event.config
     try:
-        from tui_lab.core.config import LabConfig
-
         return LabConfig.load(Path(run_dir) / CONFIG_FILE).to_dict()
     except LabError:
         return {}
@@ -213,3 +212,21 @@ def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, An
             if sa.get(key) != sb.get(key):
                 rows.append((f"{section}.{key}", sa.get(key), sb.get(key)))
     return rows
+
+
+def pretrained_runs(output_dir: str | Path) -> list[str]:
+    """Finished pretraining runs in ``output_dir`` that have a ``best/`` (newest first): the
+    folders a classifier can be fine-tuned from (``model.name``)."""
+
+    root = Path(output_dir).expanduser()
+    found: list[tuple[float, str]] = []
+    for run in root.iterdir() if root.is_dir() else ():
+        try:
+            task = tomllib.loads((run / CONFIG_FILE).read_text(encoding="utf-8")).get("model", {}).get("task")
+            last = checkpoint.resolve(run / "last")
+            finished = last is not None and checkpoint.load_state(last).get("finished", False)
+        except (OSError, ValueError, LabError):
+            continue
+        if task == "pretrain" and finished and checkpoint.resolve(run / "best") is not None:
+            found.append((run.stat().st_mtime, str(Path(output_dir) / run.name)))
+    return [path for _, path in sorted(found, reverse=True)]

@@ -2,7 +2,7 @@
 
 Every rank calls :func:`save_last` (each rank's RNG is gathered first, so dropout continues per
 rank after a resume); only rank 0 writes. Folders are written atomically by
-:func:`tui_lab.core.checkpoint.save_checkpoint`.
+:func:`tui_lab.core.models.checkpoint.save_checkpoint`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core import checkpoint, distributed
 from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.models import checkpoint
+from tui_lab.core.training import distributed
 
 
 def save(setup: Any, run_dir: Path | None, which: str, state: dict[str, Any] | None = None) -> Path | None:

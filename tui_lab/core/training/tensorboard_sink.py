@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.events import Evaluated, Event, RunFailed, RunFinished, RunStarted, StepLogged
+from tui_lab.core.training.events import Evaluated, Event, RunFailed, RunFinished, RunStarted, StepLogged
 
 TB_DIR = "tb"
 

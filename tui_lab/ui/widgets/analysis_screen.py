@@ -1,6 +1,6 @@
 """The Analysis screen (F9): why the run's model is wrong.
 
-Four parts, filled from one :func:`tui_lab.core.analysis.analyze_run` that runs in a thread
+Four parts, filled from one :func:`tui_lab.core.analysis.analyze.analyze_run` that runs in a thread
 worker (the lab keeps drawing; a line says which stage it is in): per-class scores for dev and
 test, the confusion matrix to walk (Enter lists a cell's examples), a reliability diagram with
 the ECE, and training rows whose label looks wrong. While a run is still training it analyses
@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
+from tui_lab.core.settings import render_error
 from tui_lab.ui.widgets.analysis_views import ClassTable, ErrorGrid, IssuesTable, ReliabilityPlot
 
 
@@ -108,7 +109,7 @@ class AnalysisScreen(Screen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="analysis", description="analyse a run")
     def _analyse(self, calibrate: bool, keep_issues: bool) -> Any:
-        from tui_lab.core.analysis import analyze_run, write_analysis
+        from tui_lab.core.analysis.analyze import analyze_run, write_analysis
         from tui_lab.core.imports import import_heavy
 
         import_heavy()
@@ -138,7 +139,7 @@ class AnalysisScreen(Screen[str | None]):
         self.busy = False
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            text = error.render("label") if hasattr(error, "render") else f"{type(error).__name__}: {error}"
+            text = render_error(error, "label")
             self._status(Text(text, style="bold red"))
             self.notify(text, title="Analysis failed", severity="error", timeout=8)
             return
@@ -185,7 +186,7 @@ class AnalysisScreen(Screen[str | None]):
 
     def action_export_issues(self) -> None:
         """Write every label issue to RUN_DIR/label_issues.csv."""
-        from tui_lab.core.analysis import ISSUES_FILE, export_label_issues
+        from tui_lab.core.analysis.analyze import ISSUES_FILE, export_label_issues
 
         if self.analysis is None:
             return
@@ -242,8 +243,8 @@ def _calibration_line(a: Any) -> Text:
 
 def pick_run(model_dir: str | None, output_dir: str) -> str | None:
     """The run to analyse: the console's, if it is a run folder with best/; else the newest such run."""
-    from tui_lab.core import checkpoint
-    from tui_lab.core.runs import is_run_dir, list_runs
+    from tui_lab.core.models import checkpoint
+    from tui_lab.core.training.runs import is_run_dir, list_runs
 
     candidates = [model_dir] if model_dir and is_run_dir(model_dir) else []
     candidates += [r.path for r in list_runs(output_dir)]

@@ -1,5 +1,5 @@
 """The Analysis screen's parts: the per-class table, the walkable grid, the reliability diagram,
-the label-issues table. Each is filled from a :class:`tui_lab.core.analysis.Analysis`."""
+the label-issues table. Each is filled from a :class:`tui_lab.core.analysis.analyze.Analysis`."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from tui_lab.core.history import RunHistory, downsample
+from tui_lab.core.training.history import RunHistory, downsample
 
 MAX_POINTS = 300
 

@@ -4,7 +4,7 @@ model, the sentence with its entities highlighted).
 With a masked language model (a pretraining run) it fills ``[MASK]``: the five most probable
 tokens and their probabilities, shown the same way.
 
-Predictions run in a thread worker on a :class:`tui_lab.core.predict.Predictor`; ctrl+e explains
+Predictions run in a thread worker on a :class:`tui_lab.core.deploy.predictor.Predictor`; ctrl+e explains
 the sentence (the one typed, else the latest) word by word in another worker, under its prediction.
 The model is the best checkpoint of the current run as soon as one exists (reloaded when a newer best is saved,
 also while training goes on), or a run or model folder the user opened.
@@ -23,6 +23,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Static
 
+from tui_lab.core.settings import render_error
 from tui_lab.ui.messages import Explained, Predicted
 from tui_lab.ui.widgets.explanation import explanation_text
 
@@ -156,13 +157,13 @@ class ConsolePane(Vertical):
                 preds = predictor.predict(texts)
             self.post_message(Predicted(preds, predictor.source))
         except LabError as exc:
-            self.post_message(Predicted([], model_dir, exc.render("label")))
+            self.post_message(Predicted([], model_dir, render_error(exc, "label")))
         except Exception as exc:
             self.post_message(Predicted([], model_dir, f"{type(exc).__name__}: {exc}"))
 
     def _predictor_for(self, model_dir: str) -> Any:
-        from tui_lab.core.masked_lm import load_predictor
-        from tui_lab.core.predict import resolve_model_dir
+        from tui_lab.core.deploy.fill_mask import load_predictor
+        from tui_lab.core.deploy.predictor import resolve_model_dir
 
         folder = resolve_model_dir(model_dir)
         weights = folder / "model.safetensors"
@@ -226,7 +227,7 @@ class ConsolePane(Vertical):
 
         import_heavy()
         try:
-            from tui_lab.core.explain import explain_texts
+            from tui_lab.core.analysis.explain import explain_texts
 
             with self._lock:
                 predictor = self._predictor_for(model_dir)
@@ -234,7 +235,7 @@ class ConsolePane(Vertical):
                 expl = explain_texts(predictor, [text], n_steps, batch)[0]
             self.post_message(Explained(key, pred, expl, predictor.source))
         except LabError as exc:
-            self.post_message(Explained(key, None, None, model_dir, exc.render("label")))
+            self.post_message(Explained(key, None, None, model_dir, render_error(exc, "label")))
         except Exception as exc:
             self.post_message(Explained(key, None, None, model_dir, f"{type(exc).__name__}: {exc}"))
 

@@ -20,8 +20,9 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from tui_lab.core.config import LabConfig, label_of
-from tui_lab.core.dataset_stats import DatasetStats, describe, file_stamps
+from tui_lab.core.config import LabConfig
+from tui_lab.core.settings import label_of, render_error
+from tui_lab.core.training.preview import DatasetStats, describe, file_stamps
 from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DatasetPreviewed
 
 PREVIEW_ROWS = 100
@@ -194,17 +195,17 @@ class DatasetPane(Vertical):
 
     @work(thread=True, exclusive=True, group="dataset", exit_on_error=False, description="load dataset")
     def _load(self, cfg: LabConfig) -> None:
-        from tui_lab.core.data import resolve_sources
+        from tui_lab.core.data.files import resolve_sources
+        from tui_lab.core.data.tagged import read_preview
         from tui_lab.core.errors import LabError
         from tui_lab.core.imports import import_heavy
-        from tui_lab.core.token_data import read_preview
 
         worker = get_current_worker()
         try:
             source = resolve_sources(cfg.data)["train"]
             table = read_preview(source, PREVIEW_ROWS)
         except LabError as exc:
-            self.post_message(DatasetAnalysed(None, exc.render("label")))
+            self.post_message(DatasetAnalysed(None, render_error(exc, "label")))
             return
         if worker.is_cancelled:
             return
@@ -214,7 +215,7 @@ class DatasetPane(Vertical):
         try:
             stats = describe(cfg)
         except LabError as exc:
-            stats, error = None, exc.render("label")
+            stats, error = None, render_error(exc, "label")
         except Exception as exc:  # the pane must survive anything a file can do
             stats, error = None, f"{type(exc).__name__}: {exc}"
         else:
@@ -316,7 +317,7 @@ class DatasetPane(Vertical):
 
 def _preview_order(columns: list[str], label_column: str) -> list[int]:
     """Short columns (the label) first so a long text column does not push them out of view."""
-    from tui_lab.core.data import LABEL_NAMES
+    from tui_lab.core.data.checks import LABEL_NAMES
 
     label = label_column or next((c for c in columns if c.lower() in LABEL_NAMES), "")
     return sorted(range(len(columns)), key=lambda i: columns[i] != label)

@@ -71,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
     @work(thread=True, exit_on_error=False, group="help-env")
     def _gather_env(self) -> None:
         """The same facts as ``tui-lab env`` (torch is imported off the UI thread)."""
-        from tui_lab.core.envinfo import gather, summary_lines
+        from tui_lab.core.training.envinfo import gather, summary_lines
 
         try:
             text = "\n".join(summary_lines(gather(free_memory=False)))

@@ -2,7 +2,7 @@
 
 Text, true label, predicted label, confidence and loss, the most confident mistakes first; ``/``
 filters by a word, ``c`` (or Enter) sends the selected text to the console, ``e`` explains it
-(Integrated Gradients, when :mod:`tui_lab.core.explain` is installed). Dismisses with the text to
+(Integrated Gradients, when :mod:`tui_lab.core.analysis.explain` is installed). Dismisses with the text to
 send to the console, or ``None``.
 """
 
@@ -130,9 +130,9 @@ class ExamplesScreen(Screen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="explain", description="explain")
     def _explain(self, text: str) -> None:
+        from tui_lab.core.analysis.explain import explain_texts
+        from tui_lab.core.deploy.predictor import Predictor
         from tui_lab.core.errors import LabError
-        from tui_lab.core.explain import explain_texts
-        from tui_lab.core.predict import Predictor
         from tui_lab.ui.widgets.explanation import explanation_text
 
         settings = getattr(getattr(self.app, "config", None), "explain", None)

@@ -36,7 +36,7 @@ def explanation_text(expl: Any) -> Text:
     """The explained text with each word coloured by its score; spacing kept as typed.
 
     Args:
-        expl: an :class:`~tui_lab.core.explain.Explanation` (``.text`` and ``.words`` with
+        expl: an :class:`~tui_lab.core.analysis.explain.Explanation` (``.text`` and ``.words`` with
             ``.start``, ``.end`` and ``.score``).
     """
     text = Text()

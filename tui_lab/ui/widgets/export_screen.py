@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui_lab.core.runs import RunInfo, list_runs
+from tui_lab.core.training.runs import RunInfo, list_runs
 
 REPORT = "export_report.json"
 _SERVERS: dict[str, tuple[subprocess.Popen, str]] = {}  # run path -> (process, url)
@@ -173,7 +173,7 @@ class ExportScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export a run")
     def _export(self, run_path: str) -> dict[str, Any]:
-        from tui_lab.core.export import export
+        from tui_lab.core.deploy.export import export
 
         return export(run_path, rounds=3)
 

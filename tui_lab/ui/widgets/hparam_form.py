@@ -18,18 +18,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from tui_lab.core.config import (
-    LabConfig,
-    coerce,
-    field_spec,
-    field_type,
-    form_fields,
-    help_text,
-    label_of,
-    placeholder_of,
-)
+from tui_lab.core.config import LabConfig, coerce
 from tui_lab.core.errors import ConfigError
-from tui_lab.core.modeling import PRESETS
+from tui_lab.core.models.modeling import PRESETS
+from tui_lab.core.settings import field_spec, field_type, form_fields, help_text, label_of, placeholder_of
 from tui_lab.ui.messages import ConfigChanged
 
 
@@ -76,7 +68,7 @@ class HparamForm(VerticalScroll):
 
     def _models(self) -> list[str]:
         """What the model field suggests: the presets, then finished pretraining runs."""
-        from tui_lab.core.masked_lm import pretrained_runs
+        from tui_lab.core.training.runs import pretrained_runs
 
         return [*PRESETS, *pretrained_runs(self.config.train.output_dir)]
 

@@ -19,9 +19,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
-from tui_lab.core.events import RunStatus, read_events
-from tui_lab.core.history import RunHistory, downsample
-from tui_lab.core.runs import RunInfo, config_diff, list_runs, request_stop, run_config
+from tui_lab.core.training.events import RunStatus, read_events
+from tui_lab.core.training.history import RunHistory, downsample
+from tui_lab.core.training.runs import RunInfo, config_diff, list_runs, request_stop, run_config
 from tui_lab.ui.status import status_cell, status_label
 
 RUN_COLORS = ("cyan", "orange")  # plotext names

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from tui_lab.core.config import render_settings
-from tui_lab.core.history import RunHistory, RunStatus
-from tui_lab.progress import format_seconds
+from tui_lab.core.settings import render_settings
+from tui_lab.core.training.clock import format_seconds
+from tui_lab.core.training.history import RunHistory, RunStatus
 from tui_lab.ui.status import status_cell
 from tui_lab.ui.widgets.charts import (
     DeviceChart,

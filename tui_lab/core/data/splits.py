@@ -1,0 +1,244 @@
+"""A run's examples: train/dev/test splits with one label map, and what they look like.
+
+:func:`load_data` reads (:mod:`~tui_lab.core.data.files`) and checks
+(:mod:`~tui_lab.core.data.checks`) every split of the data settings, and cuts a stratified
+dev split from train when there is no dev file. Label counts, token-length percentiles and
+train/dev overlap describe a split for the Dataset pane.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui_lab.core.data.checks import (
+    clean_rows_indexed,
+    encode_labels,
+    infer_columns,
+    label_names_from,
+    multilabel_names,
+    split_label_lists,
+)
+from tui_lab.core.data.files import read_table, resolve_sources
+from tui_lab.core.errors import DataError, setting_ref
+from tui_lab.core.settings import DataConfig
+
+
+@dataclass
+class Split:
+    """The texts and labels of one split, and where each came from.
+
+    A label is a class index, or (multi-label data) a list of class indices.
+
+    ``rows[i]`` is the 0-based data row (header not counted) of example ``i`` in its source file,
+    before empty rows were dropped or a dev split was cut, so an error analysis can point at the
+    user's own file. Left out, it is ``0 .. len(texts) - 1``.
+    """
+
+    texts: list[str]
+    labels: list[Any]  # list[int], or list[list[int]] for multi-label data
+    rows: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows is None:
+            self.rows = list(range(len(self.texts)))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Any) -> Split:
+        """The examples at ``indices`` (in that order), rows included."""
+        rows = self.rows or []
+        return Split(
+            [self.texts[i] for i in indices], [self.labels[i] for i in indices], [rows[i] for i in indices]
+        )
+
+
+def label_map(label_names: list[str]) -> dict[str, int]:
+    """Label name -> class index: the one place the mapping is spelled out."""
+    return {name: i for i, name in enumerate(label_names)}
+
+
+@dataclass
+class DataBundle:
+    """Train, dev and (optional) test splits with one shared label map."""
+
+    train: Split
+    dev: Split
+    test: Split | None
+    label_names: list[str]
+    text_column: str
+    label_column: str
+    sources: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    multilabel: bool = False  # every row's label is a list of label indices
+    dev_from_train: bool = False  # dev was cut from the training file (no dev file was given)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Label name -> class index."""
+        return label_map(self.label_names)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Class index -> label name."""
+        return dict(enumerate(self.label_names))
+
+
+# -- the bundle ----------------------------------------------------------------------------------
+def load_data(cfg: DataConfig, seed: int = 42, multilabel: bool | None = None) -> DataBundle:
+    """Read, check and encode train/dev/test as configured.
+
+    Args:
+        cfg: the data settings.
+        seed: seed of the stratified dev split.
+        multilabel: whether labels are lists of labels (JSON lists or strings split at
+            ``cfg.label_delimiter``); ``None`` = lists if any train label is a JSON list.
+
+    Raises:
+        DataError: any problem with the files, columns or labels, or labels that are lists
+            where ``multilabel`` is ``False``.
+    """
+    sources = resolve_sources(cfg)
+    train_table = read_table(sources["train"], "train")
+    text_col, label_col = infer_columns(train_table, cfg.text_column, cfg.label_column)
+    notes: list[str] = []
+    texts, raw_labels, kept = clean_rows_indexed(
+        train_table, text_col, label_col, cfg.drop_empty, allow_lists=multilabel is not False
+    )
+    dropped = len(train_table) - len(kept)
+    train_table.columns.clear()  # the raw columns are done with (large at 1M rows)
+    if dropped:
+        notes.append(f"dropped {dropped} train row(s) with an empty text or label")
+    lists = any(isinstance(v, list) for v in raw_labels)
+    if multilabel is None:
+        multilabel = lists
+    if multilabel:
+        raw_labels = split_label_lists(raw_labels, cfg.label_delimiter)
+        names = multilabel_names(raw_labels, train_table.source, cfg.label_delimiter)
+    else:
+        names = label_names_from(raw_labels, train_table.class_names)
+    if len(names) < 2:
+        raise DataError(
+            f"{train_table.source} has a single label ({names[0]!r}); a classifier needs at least two."
+        )
+    label2id = label_map(names)
+    train = Split(
+        texts, _encode(raw_labels, label2id, train_table.source, train_table.class_names, cfg), kept
+    )
+
+    dev_source = sources["dev"] or (sources["train"] if sources["train"].startswith("hf:") else None)
+    used = {"train": train_table.source}
+    rest = (cfg, text_col, label_col, label2id, multilabel, used, notes)
+    dev = _load_split(dev_source, "dev", *rest) if dev_source else None
+    cut = dev is None  # no dev file (or a hub dataset without one): cut from train
+    if cut:
+        train, dev = stratified_split(train, cfg.dev_fraction, seed)
+        used["dev"] = f"{cfg.dev_fraction:.0%} stratified split of train"
+    test = _load_split(sources["test"], "test", *rest) if sources["test"] else None
+    return DataBundle(
+        train, dev, test, names, text_col, label_col, used, notes, multilabel, dev_from_train=cut
+    )
+
+
+def _load_split(
+    source: str,
+    split: str,
+    cfg: DataConfig,
+    text_col: str,
+    label_col: str,
+    label2id: dict[str, int],
+    multilabel: bool,
+    used: dict[str, str],
+    notes: list[str],
+) -> Split | None:
+    """A dev or test file read like the train file; its source goes into ``used``, a note into
+    ``notes`` if rows were dropped. ``None``: a hub dataset without that split."""
+    try:
+        table = read_table(source, split)
+    except DataError as exc:
+        if source.startswith("hf:") and "has no" in str(exc):
+            return None
+        raise
+    for col, path in ((text_col, "data.text_column"), (label_col, "data.label_column")):
+        if col not in table.columns:
+            raise DataError(
+                f"{table.source} has no column '{col}' like the train file "
+                f"(it has: {', '.join(table.column_names)}); rename it or use {setting_ref(path)}."
+            )
+    texts, raw, kept = clean_rows_indexed(table, text_col, label_col, cfg.drop_empty, allow_lists=multilabel)
+    if multilabel:
+        raw = split_label_lists(raw, cfg.label_delimiter)
+    used[split] = table.source
+    if len(table) > len(kept):
+        notes.append(f"dropped {len(table) - len(kept)} {split} row(s) with an empty text or label")
+    return Split(texts, _encode(raw, label2id, table.source, table.class_names, cfg), kept)
+
+
+def _encode(
+    raw: list[Any], label2id: dict[str, int], source: str, class_names: list[str] | None, cfg: DataConfig
+) -> list[Any]:
+    """Class indices (single-label) or lists of them (multi-label, ``raw`` already split)."""
+    if raw and isinstance(raw[0], list):
+        flat = encode_labels([v for row in raw for v in row], label2id, source, class_names)
+        out, start = [], 0
+        for row in raw:
+            out.append(flat[start : start + len(row)])
+            start += len(row)
+        return out
+    return encode_labels(raw, label2id, source, class_names)
+
+
+def stratified_split(data: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Hold out ``fraction`` of the examples as dev, keeping each label's share."""
+    from sklearn.model_selection import train_test_split
+
+    n_dev = max(int(round(len(data) * fraction)), 1)
+    multilabel = any(isinstance(v, list) for v in data.labels)
+    counts = Counter() if multilabel else Counter(data.labels)  # multi-label: a plain random split
+    classes = len(counts)
+    stratify = data.labels if counts and min(counts.values()) >= 2 and n_dev >= classes else None
+    if len(data) - n_dev < 1:
+        raise DataError(
+            f"only {len(data)} training example(s): too few to hold out a dev split; "
+            f"give a dev file with {setting_ref('data.dev')}."
+        )
+    idx = list(range(len(data)))
+    tr, dv = train_test_split(idx, test_size=n_dev, random_state=seed, stratify=stratify)
+    return data.subset(sorted(tr)), data.subset(sorted(dv))
+
+
+# -- statistics ----------------------------------------------------------------------------------
+def label_counts(split: Split, label_names: list[str]) -> dict[str, int]:
+    """Examples per label name, in label order (zero for a label the split lacks); a multi-label
+    row counts once for each of its labels."""
+    counts = Counter(v for row in split.labels for v in (row if isinstance(row, list) else [row]))
+    return {name: counts.get(i, 0) for i, name in enumerate(label_names)}
+
+
+def length_stats(token_lengths: list[int], max_length: int) -> dict[str, Any]:
+    """Token-length percentiles (``p50``, ``p90``, ``p95``, ``p99``, ``max``) and ``truncated``, the
+    share of texts longer than ``max_length``."""
+    import numpy as np
+
+    lengths = np.asarray(token_lengths or [0])
+    stats: dict[str, Any] = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99)}
+    stats["max"] = int(lengths.max())
+    stats["truncated"] = float((lengths > max_length).mean()) if token_lengths else 0.0
+    return stats
+
+
+def shared_texts(a: Split, b: Split) -> int:
+    """How many distinct texts of ``b`` also appear in ``a`` (leakage between splits).
+
+    Texts are compared after strip + lower-case; only ``b``'s are held in a set, so pass the
+    smaller split as ``b`` (a 1,000,000-row ``a`` then costs one pass, not a copy).
+    """
+    wanted = {_key(t) for t in b.texts}
+    return len({key for key in (_key(t) for t in a.texts) if key in wanted})
+
+
+def _key(text: Any) -> str:
+    """A text (or a named-entity row's word list, joined) stripped and lower-cased."""
+    return (" ".join(text) if isinstance(text, list) else text).strip().lower()
