@@ -32,6 +32,7 @@ test-snapshot-update: venv
 
 lint: venv
 	$(BIN)/ruff check tui_lab tests benchmarks
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python benchmarks/train_throughput.py

@@ -214,8 +214,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
     if args.ref:
-        if not (Path(args.ref) / "tui_lab" / "core" / "train.py").exists():
-            p.error(f"--ref {args.ref} is not a tui-lab checkout (no tui_lab/core/train.py)")
+        core = Path(args.ref) / "tui_lab" / "core"
+        if not ((core / "training" / "loop.py").exists() or (core / "train.py").exists()):
+            p.error(f"--ref {args.ref} is not a tui-lab checkout (no tui_lab/core/training/loop.py)")
         args.contenders.append(REF)
     return args
 
@@ -834,8 +835,12 @@ def train_core_ref(s: Settings) -> Trained:
     """The other checkout's core through its public API: ``Trainer(config).run()`` and its report."""
     from transformers import AutoModelForSequenceClassification
 
-    from tui_lab.core.models import checkpoint
-    from tui_lab.core.training.loop import Trainer
+    try:
+        from tui_lab.core.models import checkpoint
+        from tui_lab.core.training.loop import Trainer
+    except ImportError:  # a checkout from before the core was laid out by stage
+        from tui_lab.core import checkpoint  # type: ignore[no-redef]
+        from tui_lab.core.train import Trainer  # type: ignore[no-redef]
 
     runs = Path(s.workdir) / f"core-ref-runs-{os.getpid()}"
     with stopwatch() as took:

@@ -54,3 +54,48 @@ def test_cli_help_does_not_import_torch() -> None:
     help_run = "import sys, tui_lab.cli\ntry:\n    tui_lab.cli.main(['--help'])\nexcept SystemExit:\n    pass"
     loaded = _loaded_after(help_run)
     assert not {m.split(".")[0] for m in loaded} & {*HEAVY, *UI_MODULES}
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), each an import cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_tui_lab_has_no_import_cycle_function_level_imports_included() -> None:
+    import grimp  # import-linter's graph builder: every import statement, in functions too
+
+    graph = grimp.build_graph("tui_lab")
+    edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    assert "tui_lab.core.tasks.base" in edges["tui_lab.core.tasks.classify"]  # the graph is real
+    assert _cycles(edges) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -28,7 +28,7 @@ import numpy as np
 
 from tui_lab.core.data.splits import Split
 from tui_lab.core.errors import ModelError
-from tui_lab.core.training.baseline import TOKEN_PATTERN, _is_cjk, _is_multilabel, _multi_hot
+from tui_lab.core.training.baseline import TOKEN_PATTERN, is_cjk, is_multilabel, multi_hot
 from tui_lab.core.training.device import pick_device
 
 FOLDS = 5
@@ -65,7 +65,7 @@ def _features(texts: list[str], chars: bool = True) -> Any:
     (``benchmarks/label_noise.py``); Chinese/Japanese text: character 1-2-grams."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if _is_cjk(texts):
+    if is_cjk(texts):
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
     else:
         vec = TfidfVectorizer(
@@ -106,10 +106,10 @@ def out_of_sample_probs(
     from sklearn.multiclass import OneVsRestClassifier
 
     x = _features(split.texts, chars and len(split) <= REPEAT_LIMIT) if features is None else features
-    multilabel = _is_multilabel(split)
+    multilabel = is_multilabel(split)
     clf: Any = LogisticRegression(max_iter=1000, C=10.0 if features is None else 1.0, random_state=seed)
     if multilabel:
-        y = _multi_hot(split.labels, n_labels)
+        y = multi_hot(split.labels, n_labels)
         clf, k = OneVsRestClassifier(clf), min(folds, len(y))
     else:
         y = np.asarray(split.labels, dtype=np.int64)
@@ -164,7 +164,7 @@ def rank_issues(
 ) -> list[LabelIssue]:
     """cleanlab's label issues among the rows of ``split``, likeliest first."""
 
-    if _is_multilabel(split):
+    if is_multilabel(split):
         from cleanlab.multilabel_classification.filter import find_label_issues
         from cleanlab.multilabel_classification.rank import get_label_quality_scores
 

@@ -28,7 +28,7 @@ FORMATS = {
 }
 
 
-TOKEN_SUFFIXES = (".conll", ".bio")  # CoNLL token-tag files (named-entity data, core/token_data.py)
+TOKEN_SUFFIXES = (".conll", ".bio")  # CoNLL token-tag files (named-entity data, core/data/tagged.py)
 
 
 SPLIT_NAMES = {

@@ -42,9 +42,9 @@ def load_pretrained(name: str, max_length: int, trust_remote_code: bool = False)
     """
     from transformers import AutoModelForMaskedLM
 
-    config = modeling._auto_config(name, trust_remote_code)
+    config = modeling.auto_config(name, trust_remote_code)
     tokenizer = modeling.load_tokenizer(name, trust_remote_code)
-    modeling._check_positions(name, config, max_length)
+    modeling.check_positions(name, config, max_length)
     if tokenizer.mask_token is None:
         raise ModelError(f"'{name}' has no mask token, so it cannot be pretrained as a masked LM.")
     try:
@@ -52,11 +52,11 @@ def load_pretrained(name: str, max_length: int, trust_remote_code: bool = False)
             name,
             use_safetensors=True,
             trust_remote_code=trust_remote_code,
-            dtype=modeling._torch_dtype("float32"),
+            dtype=modeling.torch_dtype("float32"),
         )
     except (OSError, ValueError) as exc:
         raise ModelError(
-            f"'{name}' cannot be loaded as a masked language model: {modeling._first(exc)}."
+            f"'{name}' cannot be loaded as a masked language model: {modeling.first_line_of(exc)}."
         ) from None
     model.config.id2label = {}
     if tokenizer.pad_token is None:

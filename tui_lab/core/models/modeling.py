@@ -352,11 +352,11 @@ def load_pretrained(
         ModelError: the model cannot be found or loaded.
         ConfigError: ``max_length`` is above what the model can take.
     """
-    config = _auto_config(name, trust_remote_code)
+    config = auto_config(name, trust_remote_code)
     tokenizer = load_tokenizer(name, trust_remote_code)
-    _check_positions(name, config, max_length)
+    check_positions(name, config, max_length)
     same_head = [config.id2label.get(i) for i in range(len(config.id2label))] == label_names
-    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": _torch_dtype(dtype)}
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch_dtype(dtype)}
     if problem_type:
         kwargs["problem_type"] = problem_type
     if not same_head:
@@ -370,21 +370,21 @@ def load_pretrained(
         # safetensors only: a pickled pytorch_model.bin could run code when it is loaded
         model = auto_class(head).from_pretrained(name, use_safetensors=True, **kwargs)
     except ValueError as exc:
-        raise ModelError(f"'{name}' cannot be used as a text classifier: {_first(exc)}.") from None
+        raise ModelError(f"'{name}' cannot be used as a text classifier: {first_line_of(exc)}.") from None
     except OSError as exc:
         if "safetensors" in str(exc).lower() or "model.safetensors" in str(exc):
             raise ModelError(
                 f"'{name}' has no safetensors weights (only pickled ones, which tui-lab "
                 f"does not load); re-save it with save_pretrained(safe_serialization=True)."
             ) from None
-        raise ModelError(f"'{name}' could not be loaded: {_first(exc)}.") from None
+        raise ModelError(f"'{name}' could not be loaded: {first_line_of(exc)}.") from None
     if tokenizer.pad_token is None:  # GPT-style tokenizers have no pad token
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model.config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model
 
 
-def _check_positions(name: str, config: Any, max_length: int) -> None:
+def check_positions(name: str, config: Any, max_length: int) -> None:
     """Refuse a ``max_length`` beyond the model's position embeddings (one line naming the setting)."""
     positions = getattr(config, "max_position_embeddings", None)
     if positions and max_length > positions:
@@ -407,13 +407,13 @@ def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, 
     tokenizer = load_tokenizer(str(folder))
     try:
         head = head_of(AutoConfig.from_pretrained(folder))
-        model = auto_class(head).from_pretrained(folder, use_safetensors=True, dtype=_torch_dtype(dtype))
+        model = auto_class(head).from_pretrained(folder, use_safetensors=True, dtype=torch_dtype(dtype))
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{folder} could not be loaded: {_first(exc)}.") from None
+        raise ModelError(f"{folder} could not be loaded: {first_line_of(exc)}.") from None
     return tokenizer, model
 
 
-def _torch_dtype(dtype: Any) -> Any:
+def torch_dtype(dtype: Any) -> Any:
     """A torch dtype from its name (``"float32"``, ``"bfloat16"``); ``"auto"`` passes through."""
     if not isinstance(dtype, str) or dtype == "auto":
         return dtype
@@ -447,7 +447,7 @@ def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
         raise ModelError(_unreachable(name, exc)) from None
 
 
-def _auto_config(name: str, trust_remote_code: bool) -> Any:
+def auto_config(name: str, trust_remote_code: bool) -> Any:
     from transformers import AutoConfig
 
     _probe_hub(name)
@@ -489,7 +489,7 @@ def _unreachable(name: str, exc: BaseException) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         missing = "config.json" if not (path / "config.json").exists() else "tokenizer files"
-        return f"{path} is not a Hugging Face model folder ({missing} missing or unreadable: {_first(exc)})."
+        return f"{path} is not a Hugging Face model folder ({missing} missing or unreadable: {first_line_of(exc)})."
     if path.exists():
         return f"{path} is a file; give the folder that holds config.json and the weights."
     if not _looks_like_hub_id(name):
@@ -500,7 +500,7 @@ def _unreachable(name: str, exc: BaseException) -> str:
     )
 
 
-def _first(exc: BaseException) -> str:
+def first_line_of(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 

@@ -20,7 +20,7 @@ MAX_TRAIN_ROWS = 200_000
 TOKEN_PATTERN = r"(?u)\b\w+\b"  # scikit-learn's default drops one-character tokens
 
 
-def _is_cjk(texts: list[str]) -> bool:
+def is_cjk(texts: list[str]) -> bool:
     sample = "".join(texts[:200])
     cjk = sum("\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" for ch in sample)
     return cjk > 0.3 * max(len(sample.replace(" ", "")), 1)
@@ -35,7 +35,7 @@ def sample_train(train: Split, limit: int = MAX_TRAIN_ROWS, seed: int = 42) -> S
     from sklearn.model_selection import train_test_split
 
     stratify = None
-    if not _is_multilabel(train):  # multi-label rows are sampled at random
+    if not is_multilabel(train):  # multi-label rows are sampled at random
         counts = Counter(train.labels)
         stratify = train.labels if min(counts.values()) >= 2 and limit >= len(counts) else None
     picked, _ = train_test_split(
@@ -44,7 +44,7 @@ def sample_train(train: Split, limit: int = MAX_TRAIN_ROWS, seed: int = 42) -> S
     return train.subset(sorted(picked))
 
 
-def _multi_hot(labels: list[Any], n_labels: int) -> Any:
+def multi_hot(labels: list[Any], n_labels: int) -> Any:
     import numpy as np
 
     out = np.zeros((len(labels), n_labels), dtype=np.int64)
@@ -53,7 +53,7 @@ def _multi_hot(labels: list[Any], n_labels: int) -> Any:
     return out
 
 
-def _is_multilabel(split: Split) -> bool:
+def is_multilabel(split: Split) -> bool:
     return any(isinstance(v, list) for v in split.labels)
 
 
@@ -65,16 +65,16 @@ def fit_baseline(train: Split, seed: int = 42, n_labels: int = 0) -> Any:
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
 
-    if _is_cjk(train.texts):
+    if is_cjk(train.texts):
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
     else:
         vec = TfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000, token_pattern=TOKEN_PATTERN
         )
     clf = LogisticRegression(max_iter=1000, C=10.0, random_state=seed)
-    if _is_multilabel(train):
+    if is_multilabel(train):
         return make_pipeline(vec, OneVsRestClassifier(clf)).fit(
-            train.texts, _multi_hot(train.labels, n_labels)
+            train.texts, multi_hot(train.labels, n_labels)
         )
     return make_pipeline(vec, clf).fit(train.texts, train.labels)
 
@@ -112,6 +112,6 @@ def run_baseline(
 
 def _score(model: Any, split: Split, label_names: list[str]) -> dict[str, float]:
     pred = model.predict(split.texts)
-    if _is_multilabel(split):
-        return scalars(multilabel_metrics(_multi_hot(split.labels, len(label_names)), pred, label_names))
+    if is_multilabel(split):
+        return scalars(multilabel_metrics(multi_hot(split.labels, len(label_names)), pred, label_names))
     return scalars(classification_metrics(split.labels, pred.tolist(), label_names))
