@@ -190,6 +190,19 @@ def test_a_port_in_use_is_one_line(exported_run, capsys) -> None:
     )
 
 
+def test_the_port_is_checked_before_the_model_loads(tmp_path, capsys, monkeypatch) -> None:
+    from tui_lab.core.deploy import predictor
+
+    loads: list[str] = []
+    monkeypatch.setattr(predictor.Predictor, "from_path", classmethod(lambda cls, *a, **k: loads.append(a)))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", str(tmp_path), "--port", str(port)]) == 2
+    assert loads == [] and "is in use" in capsys.readouterr().err
+
+
 class _Recorder:
     """A predictor stand-in that records the size of each forward pass."""
 
@@ -251,3 +264,55 @@ def test_health_is_503_until_the_model_is_loaded() -> None:
                 break
             time.sleep(0.02)
         assert client.get("/health").status_code == 200
+
+
+def test_a_body_over_the_payload_limit_is_413_and_one_under_it_is_read() -> None:
+    from starlette.testclient import TestClient
+
+    from tui_lab.server.app import Limits, create_app
+
+    with TestClient(create_app(_Recorder(), Limits(payload_limit=1000))) as client:
+        over = client.post("/predict", content=b'{"inputs": "' + b"a" * 2000 + b'"}')
+        assert over.status_code == 413
+        assert over.json()["error_type"] == "validation" and "--payload-limit" in over.json()["error"]
+
+        def chunks():  # no Content-Length: counted as it arrives
+            yield b'{"inputs": "'
+            for _ in range(10):
+                yield b"a" * 300
+            yield b'"}'
+
+        assert client.post("/predict", content=chunks()).status_code == 413
+        under = client.post("/predict", content=b'{"inputs": 3}' + b" " * 900)
+        assert under.status_code == 422  # read and validated: the limit let it through
+        metrics = client.get("/metrics").text
+        assert 'tui_lab_requests_total{status="413"} 2.0' in metrics
+
+
+def test_a_declared_oversized_body_is_refused_before_it_is_read() -> None:
+    from tui_lab.server.app import PayloadLimit
+
+    sent: list[dict] = []
+
+    async def app(scope, receive, send):  # pragma: no cover - must not be reached
+        raise AssertionError("the app ran")
+
+    async def receive():
+        raise AssertionError("the body was read")
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "headers": [(b"content-length", b"50000000")],
+    }
+    asyncio.run(PayloadLimit(app, limit=2_000_000)(scope, receive, send))
+    assert sent[0]["status"] == 413 and b"2,000,000" in sent[1]["body"]
+
+
+def test_serve_refuses_a_payload_limit_below_one(capsys) -> None:
+    assert main(["serve", "no-such-model", "--payload-limit", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --payload-limit must be at least 1, got 0."

@@ -38,12 +38,19 @@ def add_parser(sub: Any) -> None:
         help="intra-op threads of the forward pass (default: all cores)",
     )
     s.add_argument("--max-client-batch-size", type=int, default=64, metavar="N", help="texts per request")
+    s.add_argument(
+        "--payload-limit",
+        type=int,
+        default=2_000_000,
+        metavar="BYTES",
+        help="largest request body; a larger one gets 413 before it is read (default 2000000)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the flags, bind the port, load the model, serve until SIGINT/SIGTERM (in-flight
     requests finish). The port is bound before the model loads, so a port in use is one line at once."""
-    for flag in ("max_batch_size", "max_client_batch_size", "port"):
+    for flag in ("max_batch_size", "max_client_batch_size", "port", "payload_limit"):
         if getattr(args, flag) < 1:
             raise LabError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}.")
     if args.threads < 0:
@@ -65,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         sock.close()
         raise
-    limits = Limits(args.max_batch_size, max(args.max_batch_tokens, 0), args.max_client_batch_size)
+    limits = Limits(
+        args.max_batch_size,
+        max(args.max_batch_tokens, 0),
+        args.max_client_batch_size,
+        payload_limit=args.payload_limit,
+    )
     app = create_app(predictor, limits)
     print(
         f"serving {predictor.source} ({predictor.backend.name}) on http://{args.host}:{args.port} "

@@ -45,6 +45,7 @@ class Limits:
     max_client_batch_size: int = 64  # texts per request
     max_queue: int = 2048  # texts waiting before new requests get 429
     max_wait_ms: float = 2.0  # how long a non-full batch waits for company
+    payload_limit: int = 2_000_000  # bytes of one request body (TEI's --payload-limit default)
 
 
 class ApiError(Exception):
@@ -215,6 +216,74 @@ def _validation_message(exc: RequestValidationError) -> str:
     return f"Input validation error: {where + ': ' if where else ''}{first.get('msg', 'invalid request')}"
 
 
+class PayloadLimit:
+    """Refuse a request body over ``limit`` bytes with 413 before it is read into memory.
+
+    A declared ``Content-Length`` over the limit is answered at once, without reading the body;
+    a chunked body is counted as it arrives and refused as soon as it passes the limit. A pure
+    ASGI middleware, so nothing buffers the body before it runs.
+    """
+
+    def __init__(self, app: Any, limit: int, metrics: Metrics | None = None) -> None:
+        self.app, self.limit, self.metrics = app, limit, metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.limit <= 0:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send, int(declared))
+            return
+        seen = 0
+        refused = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    refused = True
+                    raise _TooLarge(seen)
+            return message
+
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking_send)
+        except _TooLarge as exc:
+            if not started:
+                await self._refuse(send, exc.size)
+        except Exception:
+            if not refused or started:
+                raise
+            await self._refuse(send, seen)
+
+    async def _refuse(self, send: Any, size: int) -> None:
+        if self.metrics is not None:
+            self.metrics.requests.labels("413").inc()
+        response = _error(
+            413,
+            f"Payload too large: the body is {size:,} bytes or more; the limit is {self.limit:,} "
+            "(--payload-limit).",
+            "validation",
+        )
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
 class _State:
     """What the handlers share: the predictor once loaded, the batcher, limits and metrics."""
 
@@ -258,6 +327,7 @@ def create_app(model: Any, limits: Limits | None = None) -> FastAPI:
 
     app = FastAPI(title="tui-lab", version=__version__, lifespan=lifespan)
     app.state.lab = state
+    app.add_middleware(PayloadLimit, limit=state.limits.payload_limit, metrics=state.metrics)
 
     _add_error_handlers(app, state)
 
