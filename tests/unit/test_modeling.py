@@ -135,7 +135,8 @@ def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None
     from huggingface_hub.errors import RepositoryNotFoundError
 
     from tui_lab.core import hub
-    from tui_lab.core.data import files as data
+    from tui_lab.core.data.splits import load_data
+    from tui_lab.core.errors import DataError
     from tui_lab.core.settings import DataConfig
 
     monkeypatch.setattr(hub, "offline", lambda: False)
@@ -150,8 +151,8 @@ def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None
     with pytest.raises(ModelError, match="hub cannot be reached") as info:
         modeling.load_pretrained("someone/model", ["a", "b"], 32)
     assert "(--model tiny-bert or small-bert)" in render_error(info.value, "flag")
-    with pytest.raises(data.DataError, match="hub cannot be reached.*local .csv"):
-        data.load_data(DataConfig(train="someone/dataset"))
+    with pytest.raises(DataError, match="hub cannot be reached.*local .csv"):
+        load_data(DataConfig(train="someone/dataset"))
     assert calls == [("someone/model", hub.PROBE_TIMEOUT), ("someone/dataset", hub.PROBE_TIMEOUT)]
 
     class Response:  # the two attributes the hub's HTTP errors read

@@ -121,3 +121,64 @@ def test_baseline_learns_from_a_stratified_sample_of_a_large_train(monkeypatch) 
     sample = baseline.sample_train(train, 60, 42)
     assert Counter(sample.labels) == {0: 20, 1: 40} and sample.rows == sorted(sample.rows)
     assert all(train.texts[r] == t for r, t in zip(sample.rows, sample.texts))
+
+
+def scheduling_of_this_process() -> dict:
+    """Run in the baseline's child process by the test below (it must be importable)."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    return {
+        "policy": os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None,
+        "nice": os.nice(0),
+        "pid": os.getpid(),
+        "blas_threads": sorted({p["num_threads"] for p in threadpool_info()}),
+    }
+
+
+def test_the_baseline_child_runs_at_idle_priority_with_one_thread_and_can_be_given_up() -> None:
+    import os
+
+    from tui_lab.core.training.runlog import IdleProcess
+
+    job = IdleProcess("tests.unit.test_predict_metrics:scheduling_of_this_process", ())
+    facts, error = job.result()
+    assert error is None and facts["pid"] != os.getpid()
+    assert facts["nice"] == 19 and facts["blas_threads"] == [1]
+    if hasattr(os, "SCHED_IDLE"):
+        idle = IdleProcess("tests.unit.test_predict_metrics:scheduling_of_this_process", (), priority="idle")
+        assert idle.result()[0]["policy"] == os.SCHED_IDLE
+
+    failing = IdleProcess("tui_lab.core.training.baseline:no_such_function", ())
+    assert failing.result() == (
+        None,
+        "AttributeError: module 'tui_lab.core.training.baseline' has no attribute 'no_such_function'",
+    )
+
+    slow = IdleProcess("time:sleep", (30,))
+    slow.cancel()  # a stopped run does not wait for its baseline
+    assert not slow._process.is_alive()
+
+
+def test_a_run_on_the_cpu_gets_its_baseline_from_the_idle_child(tmp_path) -> None:
+    from tests.conftest import SAMPLE
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.training.runlog import IdleProcess, RunLog
+
+    started: list[object] = []
+    real = RunLog.start_baseline
+
+    def spy(self, target, args, beside):
+        real(self, target, args, beside)
+        started.append(self._baseline)
+
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.max_length = str(SAMPLE / "sentiment"), 32
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.output_dir = 1, 64, str(tmp_path)
+    cfg.train.tensorboard = False
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RunLog, "start_baseline", spy)
+        result = Trainer(cfg).run()
+    assert len(started) == 1 and isinstance(started[0], IdleProcess)
+    assert result.baseline["dev"]["accuracy"] > 0.5 and result.baseline["train_rows"] > 0

@@ -79,10 +79,26 @@ def fit_baseline(train: Split, seed: int = 42, n_labels: int = 0) -> Any:
     return make_pipeline(vec, clf).fit(train.texts, train.labels)
 
 
-def run_baseline(
+def baseline_args(
     train: Split, dev: Split, test: Split | None, label_names: list[str], seed: int = 42
+) -> tuple[Any, ...]:
+    """The arguments of :func:`run_baseline` with train already cut to its sample, so a child
+    process that fits it is sent at most ``MAX_TRAIN_ROWS`` training rows."""
+    return sample_train(train, MAX_TRAIN_ROWS, seed), dev, test, label_names, seed, len(train)
+
+
+def run_baseline(
+    train: Split,
+    dev: Split,
+    test: Split | None,
+    label_names: list[str],
+    seed: int = 42,
+    full_train_rows: int | None = None,
 ) -> dict[str, Any]:
     """Fit on (a sample of) train; metrics on dev (and test). Never raises.
+
+    ``full_train_rows``: the size of the training split when ``train`` is already its sample
+    (:func:`baseline_args`).
 
     Returns:
         ``{"dev": {...}, "test": {...} or None, "seconds": float, "train_rows": int,
@@ -104,8 +120,9 @@ def run_baseline(
     except Exception as exc:  # a side show: whatever goes wrong, the fine-tune carries on
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
         return {"skipped": reason or type(exc).__name__, "seconds": time.perf_counter() - start}
+    full = len(train) if full_train_rows is None else full_train_rows
     result.update(
-        seconds=time.perf_counter() - start, train_rows=len(fitted_on), sampled=len(fitted_on) < len(train)
+        seconds=time.perf_counter() - start, train_rows=len(fitted_on), sampled=len(fitted_on) < full
     )
     return result
 

@@ -27,7 +27,7 @@ from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError, TrainingAborted, setting_ref
 from tui_lab.core.tasks.metrics import scalars
 from tui_lab.core.training import distributed, saving
-from tui_lab.core.training.baseline import run_baseline
+from tui_lab.core.training.baseline import baseline_args
 from tui_lab.core.training.clock import TrainClock
 from tui_lab.core.training.eval_loop import evaluate
 from tui_lab.core.training.events import CheckpointSaved, Evaluated, Notice, RunFinished, Sink
@@ -148,7 +148,12 @@ class Trainer:
         s = self.s
         self.clock = TrainClock(s.device, s.state.train_time, s.state.samples_seen)
         if s.state.baseline is None and s.config.train.baseline:
-            self.log.start_baseline(lambda: _fit_baseline(s))
+            d = s.data
+            self.log.start_baseline(
+                "tui_lab.core.training.baseline:run_baseline",
+                baseline_args(d.train, d.dev, d.test, d.label_names, s.config.train.seed),
+                beside=s.device.startswith("cuda"),
+            )
         if s.last_dir is not None:
             warning = saving.restore_rng(s)
             if warning:
@@ -410,12 +415,6 @@ class _StepStats:
         self.total.zero_()
         self.count = 0
         return result
-
-
-def _fit_baseline(s: RunSetup) -> dict[str, Any]:
-
-    d = s.data
-    return run_baseline(d.train, d.dev, d.test, d.label_names, s.config.train.seed)
 
 
 def _report(
