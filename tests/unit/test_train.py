@@ -224,15 +224,19 @@ def test_checkpoint_events_name_best_and_last(tiny_config) -> None:
     assert saved == [("best", 15), ("last", 15)]
 
 
+def broken_baseline(*args, **kwargs):
+    """A baseline fit that fails (called in the baseline's child process by the test below)."""
+    raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+
+
 def test_a_failing_baseline_is_skipped_with_its_reason_and_the_run_completes(
     tiny_config, monkeypatch
 ) -> None:
+    from tui_lab.core.training import loop
     from tui_lab.core.training.events import Notice
 
-    def broken(*a, **k):
-        raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-
-    monkeypatch.setattr("tui_lab.core.training.baseline.run_baseline", broken)
+    # the baseline runs in a child process: it calls a function it imports itself
+    monkeypatch.setattr(loop, "BASELINE_TARGET", "tests.unit.test_train:broken_baseline")
     tiny_config.train.epochs = 1
     result, events = _run(tiny_config)
     assert result.status == "completed" and result.baseline["skipped"].startswith(

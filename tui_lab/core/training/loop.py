@@ -36,6 +36,8 @@ from tui_lab.core.training.prepare import RunSetup, prepare
 from tui_lab.core.training.runlog import RunLog
 from tui_lab.core.training.runs import write_report
 
+BASELINE_TARGET = "tui_lab.core.training.baseline:run_baseline"  # what the baseline job calls
+
 
 @dataclass
 class RunResult:
@@ -150,7 +152,7 @@ class Trainer:
         if s.state.baseline is None and s.config.train.baseline:
             d = s.data
             self.log.start_baseline(
-                "tui_lab.core.training.baseline:run_baseline",
+                BASELINE_TARGET,
                 baseline_args(d.train, d.dev, d.test, d.label_names, s.config.train.seed),
                 beside=s.device.startswith("cuda"),
             )
