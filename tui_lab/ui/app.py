@@ -41,6 +41,7 @@ from tui_lab.ui.widgets.hparam_form import HparamForm
 from tui_lab.ui.widgets.training_pane import TrainingPane
 
 PANES = ("dataset", "hparams", "training", "console")
+PANE_KEYS = Binding.Group("Panes")
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 32
 
 
@@ -49,20 +50,21 @@ class LabApp(App[int]):
 
     CSS_PATH = "lab.tcss"
     TITLE = "tui-lab"
+    # The footer at 120 columns: every screen's key, ^p palette, and room for one more screen key.
+    # The four pane keys share one entry ("f2 f3 f4 f5 Panes"; each pane's border names its key);
+    # f7 is in the Training pane's border, the help and the palette.
     BINDINGS = [
         Binding("ctrl+t", "start", "Train", priority=True),
         Binding("ctrl+x", "stop", "Stop", priority=True),
         Binding("f1", "help", "Help", priority=True),
-        Binding("f2", "show('dataset')", "Data", priority=True),
-        Binding("f3", "show('hparams')", "Params", priority=True),
-        Binding("f4", "show('training')", "Charts", priority=True),
-        Binding("f5", "show('console')", "Console", priority=True),
+        Binding("f2", "show('dataset')", "Dataset", priority=True, group=PANE_KEYS),
+        Binding("f3", "show('hparams')", "Hyperparameters", priority=True, group=PANE_KEYS),
+        Binding("f4", "show('training')", "Training", priority=True, group=PANE_KEYS),
+        Binding("f5", "show('console')", "Console", priority=True, group=PANE_KEYS),
         Binding("f6", "runs", "Runs", priority=True),
-        Binding("f7", "pause", "Pause", priority=True),
-        Binding(
-            "f8", "export", "Export", show=False, priority=True
-        ),  # in help and the palette: the footer is full
-        Binding("f9", "analysis", "Analysis", show=False, priority=True),
+        Binding("f7", "pause", "Pause", show=False, priority=True),
+        Binding("f8", "export", "Export", priority=True),
+        Binding("f9", "analysis", "Analysis", priority=True),
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
@@ -272,7 +274,7 @@ class LabApp(App[int]):
             self.push_screen(RunsScreen(self.config.train.output_dir), opened)
 
     def action_export(self) -> None:
-        """Export a run to ONNX, see the trade-off table, serve it (F7)."""
+        """Export a run to ONNX, see the trade-off table, serve it (F8)."""
         from tui_lab.ui.widgets.export_screen import ExportScreen
 
         if not isinstance(self.screen, ExportScreen):
@@ -421,7 +423,7 @@ class LabApp(App[int]):
         )
         yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
         yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)
-        yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f7)", self.action_export)
+        yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f8)", self.action_export)
         yield SystemCommand(
             "Analysis",
             "Why is it wrong: per class, confusions, calibration, label issues (f9)",

@@ -161,6 +161,7 @@ class TrainingPane(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "Training  [F4]"
+        self.border_subtitle = "ctrl+t train · f7 pause · ctrl+x stop"  # f7 is not in the footer
         self.show_history(self.history)
         self.set_interval(self.STATUS_SECONDS, self.redraw_status)
         self.set_interval(self.CHART_SECONDS, self.redraw_charts)

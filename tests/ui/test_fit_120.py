@@ -1,0 +1,48 @@
+"""What a new user sees at 120x40 (issue 19): every screen's key in the footer, checkboxes and
+placeholders drawn whole."""
+
+from __future__ import annotations
+
+from textual.widgets import Checkbox, Footer, Input
+from textual.widgets._footer import FooterKey, FooterLabel
+
+from tests.ui.conftest import settle
+from tui_lab.ui.app import LabApp
+
+SCREEN_KEYS = ("f1", "f2", "f3", "f4", "f5", "f6", "f8", "f9")
+NEXT_KEY = len(" f10 Sweep ")  # the room one more screen key needs
+
+
+def footer_line(screen) -> tuple[str, list[str], int]:
+    """The footer as drawn: its text, the keys shown whole left of ``^p palette``, and the free
+    columns between the last of them and the palette key."""
+    footer = screen.query_one(Footer)
+    width = screen.size.width
+    cells = [" "] * width
+    parts = [w for w in footer.query("*") if isinstance(w, (FooterKey, FooterLabel))]
+    for part in parts:
+        text = str(part.render()) if isinstance(part, FooterKey) else str(part.render()).strip()
+        x = part.region.x + (part.styles.padding.left if isinstance(part, FooterKey) else 0)
+        for i, ch in enumerate(text[: part.region.width]):
+            if 0 <= x + i < width:
+                cells[x + i] = ch
+    palette = footer.query_one(".-command-palette")
+    shown = [
+        k
+        for k in footer.query(FooterKey)
+        if k is not palette and k.region.width and k.region.right <= palette.region.x
+    ]
+    free = palette.region.x - max((p.region.right for p in parts if p is not palette), default=0)
+    return "".join(cells).rstrip(), [k.key for k in shown], free
+
+
+async def test_the_footer_shows_every_screen_key_and_the_palette_at_120_columns() -> None:
+    app = LabApp(warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        line, keys, free = footer_line(app.screen)
+        for key in (*SCREEN_KEYS, "ctrl+t", "ctrl+x", "ctrl+q"):
+            assert key in keys, line
+        for words in ("f6 Runs", "f8 Export", "f9 Analysis", "^p palette"):
+            assert words in line, line
+        assert free >= NEXT_KEY, f"no room for one more key: {line!r}"
