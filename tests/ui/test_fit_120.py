@@ -46,3 +46,36 @@ async def test_the_footer_shows_every_screen_key_and_the_palette_at_120_columns(
         for words in ("f6 Runs", "f8 Export", "f9 Analysis", "^p palette"):
             assert words in line, line
         assert free >= NEXT_KEY, f"no room for one more key: {line!r}"
+
+
+async def test_checkboxes_are_drawn_whole_with_their_state_at_120_columns(lab_config) -> None:
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        boxes = list(app.query_one("#hparams").query(Checkbox))
+        assert len(boxes) >= 5  # trust remote code, group by length, TF-IDF baseline, ..., run detached
+        for box in boxes:
+            drawn = str(box.render())
+            assert len(drawn) <= box.content_size.width, f"{box.id} cut: {drawn!r}"
+            assert drawn.split()[-1] == ("on" if box.value else "off")
+
+
+async def test_placeholders_are_drawn_whole_at_120_columns(lab_config) -> None:
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for field in (*app.query_one("#hparams").query(Input), *app.query_one("#dataset").query(Input)):
+            if field.placeholder:
+                width = field.content_size.width
+                assert len(field.placeholder) <= width, f"{field.id}: {field.placeholder!r} > {width}"
+
+
+async def test_each_pane_border_names_its_key(lab_config) -> None:
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        drawn = app.export_screenshot()
+        for title in ("Dataset", "Hyperparameters", "Training", "Console"):
+            assert title in drawn
+        for key in ("F2", "F3", "F4", "F5"):
+            assert f"[{key}]" in drawn  # a title string reads "[F2]" as markup and draws nothing

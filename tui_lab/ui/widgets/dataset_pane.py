@@ -15,12 +15,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.suggester import Suggester
 from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from tui_lab.core.config import LabConfig, label_of
+from tui_lab.core.config import LabConfig, help_text, label_of
 from tui_lab.core.dataset_stats import DatasetStats, describe, file_stamps
 from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DatasetPreviewed
 
@@ -129,7 +130,8 @@ class DatasetPane(Vertical):
             yield Label(label_of("data.train"), classes="field-label")
             yield Input(
                 d.train,
-                placeholder="file, folder (train/dev/test) or HF dataset id",
+                placeholder="file, folder or HF dataset id",
+                tooltip=help_text("data.train"),
                 suggester=PathSuggester(),
                 compact=True,
                 id="data-train",
@@ -137,12 +139,18 @@ class DatasetPane(Vertical):
         with Horizontal(classes="field-row"):
             yield Label(label_of("data.dev"), classes="field-label")
             yield Input(
-                d.dev, placeholder="folder's or split", suggester=PathSuggester(), compact=True, id="data-dev"
+                d.dev,
+                placeholder="folder's / split",
+                tooltip=help_text("data.dev"),
+                suggester=PathSuggester(),
+                compact=True,
+                id="data-dev",
             )
             yield Label(label_of("data.test"), classes="field-label second")
             yield Input(
                 d.test,
                 placeholder="folder's, if any",
+                tooltip=help_text("data.test"),
                 suggester=PathSuggester(),
                 compact=True,
                 id="data-test",
@@ -159,7 +167,7 @@ class DatasetPane(Vertical):
         yield Static("", id="length-summary")
 
     def on_mount(self) -> None:
-        self.border_title = "Dataset  [F2]"
+        self.border_title = Content("Dataset  [F2]")  # plain text: "[F2]" is not markup
         self._reload_timer = None
         self._stamps: dict[str, tuple[float, int]] = {}
         self.load()

@@ -23,6 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -97,7 +98,7 @@ class ExportScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#export-box").border_title = f"Export runs in {self.output_dir}/  [F8]"
+        self.query_one("#export-box").border_title = Content(f"Export runs in {self.output_dir}/  [F8]")
         runs = self.query_one("#export-runs", DataTable)
         for name in ("run", "status", "model", "accuracy", "export"):
             runs.add_column(name, key=name)

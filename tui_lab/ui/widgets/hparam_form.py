@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
@@ -42,6 +43,27 @@ def _display(value: Any) -> str:
     return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
 
 
+def on_off(value: bool) -> str:
+    """A checkbox's label: its state in words (``▐X▌`` alone looks the same on and off)."""
+    return "on" if value else "off"
+
+
+# What an empty field means, shorter than the declaration's help says it (which stays the tooltip),
+# so the placeholder fits the form's input at 120 columns (about 25 characters).
+SHORT_PLACEHOLDERS = {
+    "train.learning_rate": "auto = by model",
+    "train.logging_steps": "0 = 1 on CPU, 10 on CUDA",
+    "explain.internal_batch_size": "0 = all steps at once",
+    "train.run_name": "empty = model-date-time",
+    "data.max_length": "longer texts are cut",
+}
+
+
+def placeholder(path: str) -> str:
+    """The placeholder of a field's input: the declaration's, shortened where it would be cut."""
+    return SHORT_PLACEHOLDERS.get(path, placeholder_of(path))
+
+
 class HparamForm(VerticalScroll):
     """One row per field: a label, an input (or a choice, or a checkbox) and its error."""
 
@@ -66,7 +88,7 @@ class HparamForm(VerticalScroll):
         with Horizontal(classes="field-row"):
             yield Label("run detached", classes="field-label")
             yield Checkbox(
-                "",
+                on_off(False),
                 False,
                 compact=True,
                 id="hp-detached",
@@ -86,7 +108,7 @@ class HparamForm(VerticalScroll):
     ) -> Checkbox | Select | Input:
         """A checkbox for a flag, a choice for a fixed set, else a one-line input."""
         if kind is bool:
-            return Checkbox("", value, compact=True, id=widget_id(path), tooltip=help_text(path))
+            return Checkbox(on_off(value), value, compact=True, id=widget_id(path), tooltip=help_text(path))
         if "choices" in meta:
             return Select(
                 [(c or "auto", c) for c in meta["choices"]],  # "": decided by the run (task default)
@@ -99,7 +121,7 @@ class HparamForm(VerticalScroll):
         suggester = SuggestFromList(models or list(PRESETS)) if path == "model.name" else None
         return Input(
             _display(value),
-            placeholder=placeholder_of(path),
+            placeholder=placeholder(path),
             compact=True,
             suggester=suggester,
             id=widget_id(path),
@@ -107,7 +129,7 @@ class HparamForm(VerticalScroll):
         )
 
     def on_mount(self) -> None:
-        self.border_title = "Hyperparameters  [F3]"
+        self.border_title = Content("Hyperparameters  [F3]")
         self.border_subtitle = "ctrl+s save · ctrl+o open"
         self._warn_remote_code()
 
@@ -152,6 +174,7 @@ class HparamForm(VerticalScroll):
 
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = on_off(event.value)
         path = self._path_of(event.checkbox.id)
         if path:
             self._mark(path, self.check(path, event.value))
@@ -200,6 +223,7 @@ class HparamForm(VerticalScroll):
             elif isinstance(widget, Checkbox):
                 with widget.prevent(Checkbox.Changed):
                     widget.value = bool(value)
+                widget.label = on_off(bool(value))
             self._mark(path, None)
         self._warn_remote_code()
 
