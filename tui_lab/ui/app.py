@@ -32,7 +32,7 @@ from tui_lab.core.errors import LabError, setting_ref
 from tui_lab.core.events import CheckpointSaved, RunFailed, RunFinished, RunStatus
 from tui_lab.core.history import RunHistory
 from tui_lab.detached import Detached
-from tui_lab.ui.messages import ConfigChanged, DetachedFailed, RunEvents
+from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DetachedFailed, RunEvents
 from tui_lab.ui.pump import EventPump
 from tui_lab.ui.widgets.console import ConsolePane
 from tui_lab.ui.widgets.dataset_pane import DatasetPane
@@ -499,6 +499,10 @@ class LabApp(App[int]):
         if self._start_queued:
             self._start_queued = False
             self.action_start()
+
+    @on(DatasetAnalysed)
+    def _data_analysed(self, message: DatasetAnalysed) -> None:
+        self.query_one(HparamForm).show_data_task(message.task)  # its fields follow the data's task
 
     @on(ConfigChanged)
     def _config_changed(self, message: ConfigChanged) -> None:

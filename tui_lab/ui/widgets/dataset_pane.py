@@ -212,7 +212,7 @@ class DatasetPane(Vertical):
             source = resolve_sources(cfg.data)["train"]
             table = read_preview(source, PREVIEW_ROWS)
         except LabError as exc:
-            self.post_message(DatasetAnalysed(None, exc.render("label")))
+            self.post_message(DatasetAnalysed(None, exc.render("label"), data_task(cfg, None, None)))
             return
         if worker.is_cancelled:
             return
@@ -228,7 +228,7 @@ class DatasetPane(Vertical):
         else:
             error = None
         if not worker.is_cancelled:
-            self.post_message(DatasetAnalysed(stats, error))
+            self.post_message(DatasetAnalysed(stats, error, data_task(cfg, table, stats)))
 
     @on(DatasetPreviewed)
     def _show_preview(self, message: DatasetPreviewed) -> None:
@@ -320,6 +320,22 @@ class DatasetPane(Vertical):
         for split in ("train", "dev", "test"):
             self.query_one(f"#data-{split}", Input).value = getattr(self.config.data, split)
         self.load()
+
+
+def data_task(cfg: LabConfig, preview: Any, stats: DatasetStats | None) -> str:
+    """The task the data asks for when the task setting is auto, as a run would pick it.
+
+    What the files say first (a ``.txt`` file: pretrain; CoNLL files or tokens and tags columns:
+    ner); else multilabel when a label of the previewed rows is a list, classify when not; ``""``
+    when the data could not be read.
+    """
+    from tui_lab.core.tasks import detect_task, task_for_labels
+
+    name = detect_task(cfg.data)[0]
+    if name or preview is None or stats is None:
+        return name
+    labels = preview.columns.get(stats.label_column, [])
+    return task_for_labels(any(isinstance(v, (list, tuple)) for v in labels))
 
 
 def _preview_order(columns: list[str], label_column: str) -> list[int]:

@@ -59,6 +59,22 @@ SHORT_PLACEHOLDERS = {
 }
 
 
+# Settings only one task reads: shown in the form only while that task is chosen (or, with the
+# task on auto, detected from the data). The declarations say it in their help; a ``task=`` in
+# ``setting(...)`` would say it to the form too, and is read first when it is there.
+TASK_SETTINGS = {
+    "train.mlm_probability": "pretrain",
+    "train.whole_word_mask": "pretrain",
+    "data.label_all_subtokens": "ner",
+    "data.label_delimiter": "multilabel",
+}
+
+
+def task_of(path: str) -> str:
+    """The task whose own setting ``path`` is; ``""`` for a setting every task reads."""
+    return field_spec(path).metadata.get("task") or TASK_SETTINGS.get(path, "")
+
+
 def placeholder(path: str) -> str:
     """The placeholder of a field's input: the declaration's, shortened where it would be cut."""
     return SHORT_PLACEHOLDERS.get(path, placeholder_of(path))
@@ -71,6 +87,7 @@ class HparamForm(VerticalScroll):
         super().__init__(**kwargs)
         self.config = config
         self.errors: dict[str, str] = {}
+        self.data_task = ""  # the task the Dataset pane's data asks for (used while task is auto)
 
     def compose(self) -> ComposeResult:
         group = None
@@ -80,7 +97,7 @@ class HparamForm(VerticalScroll):
                 group = field_group
                 yield Label(group, classes="form-group")
             kind, meta = field_type(path), field_spec(path).metadata
-            with Vertical(classes="field"):
+            with Vertical(classes="field", id=widget_id(path) + "-field"):
                 with Horizontal(classes="field-row", id=widget_id(path) + "-row"):
                     yield Label(label_of(path), classes="field-label")
                     yield self._control(path, kind, meta, self.config.get(path), models)
@@ -132,6 +149,7 @@ class HparamForm(VerticalScroll):
         self.border_title = Content("Hyperparameters  [F3]")
         self.border_subtitle = "ctrl+s save · ctrl+o open"
         self._warn_remote_code()
+        self._show_task_fields()
 
     # .. validation .................................................................................
     def check(self, path: str, raw: Any) -> str | None:
@@ -160,6 +178,26 @@ class HparamForm(VerticalScroll):
         else:
             self.errors.pop(path, None)
 
+    # .. a task's own fields ...........................................................................
+    @property
+    def task(self) -> str:
+        """The task a run would train: the task setting, or on auto the one the data asks for."""
+        return self.config.model.task or self.data_task
+
+    def show_data_task(self, task: str) -> None:
+        """The Dataset pane has told which task its data asks for."""
+        self.data_task = task
+        self._show_task_fields()
+
+    def _show_task_fields(self) -> None:
+        """Show each task's own fields only for that task (a field marked invalid stays in view)."""
+        task = self.task
+        for path, _ in form_fields():
+            owner = task_of(path)
+            if owner:
+                shown = owner == task or path in self.errors
+                self.query_one("#" + widget_id(path) + "-field").display = shown
+
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         path = self._path_of(event.input.id)
@@ -171,6 +209,8 @@ class HparamForm(VerticalScroll):
         path = self._path_of(event.select.id)
         if path and event.value is not Select.BLANK:
             self._mark(path, self.check(path, event.value))
+            if path == "model.task":
+                self._show_task_fields()
 
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
@@ -226,6 +266,7 @@ class HparamForm(VerticalScroll):
                 widget.label = on_off(bool(value))
             self._mark(path, None)
         self._warn_remote_code()
+        self._show_task_fields()
 
     def focus_first(self) -> None:
         """Focus the first field."""
