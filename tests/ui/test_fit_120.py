@@ -36,6 +36,14 @@ def footer_line(screen) -> tuple[str, list[str], int]:
     return "".join(cells).rstrip(), [k.key for k in shown], free
 
 
+def _displayed(widget, within) -> bool:
+    """Whether ``widget`` and its containers up to ``within`` are displayed (scrolled to or not)."""
+    node = widget
+    while node is not within and node.display:
+        node = node.parent
+    return node is within
+
+
 async def test_the_footer_shows_every_screen_key_and_the_palette_at_120_columns() -> None:
     app = LabApp(warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -52,7 +60,8 @@ async def test_checkboxes_are_drawn_whole_with_their_state_at_120_columns(lab_co
     app = LabApp(lab_config, warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        boxes = list(app.query_one("#hparams").query(Checkbox))
+        form = app.query_one("#hparams")
+        boxes = [b for b in form.query(Checkbox) if _displayed(b, form)]
         assert len(boxes) >= 5  # trust remote code, group by length, TF-IDF baseline, ..., run detached
         for box in boxes:
             drawn = str(box.render())
