@@ -1,6 +1,6 @@
 """Screenshots of the lab for the README: idle, training mid-run, the console after predictions,
-a sentence explained word by word (ctrl+e), and the Analysis screen (F9) on the finished run with
-the examples of one confusion cell.
+a sentence explained word by word (ctrl+e), the Analysis screen (F9) on the finished run with
+the examples of one confusion cell, and the Export screen (F8) after exporting that run.
 
 Drives the real app (Textual's Pilot, 120x40) on the sample data with a real training run, saves
 SVGs, and converts them to PNG with ``rsvg-convert`` (Debian: librsvg2-bin) when it is installed.
@@ -91,6 +91,7 @@ async def shoot(size: tuple[int, int] = (120, 40)) -> list[Path]:
         save("lab-console")
         await explain(app, pilot, save)
         await shoot_analysis(app, pilot, save)
+        await shoot_export(app, pilot, save)
     shutil.rmtree(config.train.output_dir, ignore_errors=True)
     return shots
 
@@ -112,6 +113,21 @@ async def shoot_analysis(app: LabApp, pilot, save) -> None:
     await pilot.press(*(["down"] * i + ["right"] * j), "enter")
     await pilot.pause(0.5)
     save("lab-analysis-examples")
+
+
+async def shoot_export(app: LabApp, pilot, save) -> None:
+    """Back to the lab, F8, export the run just trained (e) and shoot its trade-off."""
+    from tui_lab.ui.widgets.export_screen import ExportScreen
+
+    await pilot.press("escape", "escape")  # the examples, then the Analysis screen
+    await pilot.press("f8")
+    while not isinstance(app.screen, ExportScreen):
+        await pilot.pause(0.2)
+    await pilot.press("e")
+    while app.screen.exporting or not app.screen.query_one("#export-table").row_count:
+        await pilot.pause(0.5)
+    await pilot.pause(0.5)
+    save("lab-export")
 
 
 def main() -> None:

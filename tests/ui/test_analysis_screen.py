@@ -11,7 +11,7 @@ from tui_lab.core.analysis.analyze import Analysis
 from tui_lab.core.tasks.reports import multilabel_report
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.analysis_screen import AnalysisScreen
-from tui_lab.ui.widgets.analysis_views import ClassTable, ErrorGrid
+from tui_lab.ui.widgets.analysis_views import ClassTable, ErrorGrid, IssuesTable
 from tui_lab.ui.widgets.console import ConsolePane
 from tui_lab.ui.widgets.examples_screen import ExamplesScreen
 
@@ -132,3 +132,45 @@ async def test_f9_on_a_ner_run_shows_entity_types_and_lists_missed_sentences(ner
         assert isinstance(app.screen, AnalysisScreen)
         await pilot.press("f9")  # the key that opened the screen closes it
         assert not isinstance(app.screen, AnalysisScreen)
+
+
+def _classify_analysis_with_issues() -> Analysis:
+    from tui_lab.core.analysis.label_issues import LabelIssue
+    from tui_lab.core.tasks.reports import classify_report
+
+    rng = np.random.default_rng(1)
+    labels = ["negative", "positive"]
+    targets = np.arange(60) % 2
+    probs = np.clip(np.eye(2)[targets] * 0.6 + rng.random((60, 2)) * 0.5, 0, None)
+    probs /= probs.sum(axis=1, keepdims=True)
+    texts = [f"review {i}: the room was quiet but the breakfast was cold and late" for i in range(60)]
+    report = classify_report(texts, list(range(60)), targets, probs, labels)
+    issues = [
+        LabelIssue(
+            i,
+            f"row {i}: the staff were lovely and the view from the balcony was superb",
+            "negative",
+            "positive",
+            0.01 * i,
+        )
+        for i in range(30)
+    ]
+    return Analysis("runs/x", "runs/x/best", "dev", "classify", labels, report, ece=0.1, label_issues=issues)
+
+
+async def test_label_issue_texts_get_the_room_beside_a_small_confusion_grid(lab_config) -> None:
+    app = LabApp(lab_config, warm_imports=False)
+    analysis = _classify_analysis_with_issues()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(AnalysisScreen("runs/x", analysis))
+        await wait_for(pilot, lambda: isinstance(app.screen, AnalysisScreen))
+        await pilot.pause(0.3)
+        table = app.screen.query_one(IssuesTable)
+        columns = list(table.columns.values())
+        assert columns[-1].label.plain == "text"
+        left = sum(c.get_render_width(table) for c in columns[:-1])
+        room = table.scrollable_content_region.width - left  # what the text column can show
+        text_width = columns[-1].get_render_width(table)
+        assert text_width <= room, "the text runs past the box (cut by its edge, no …)"
+        shown = table.get_row_at(0)[-1]
+        assert len(shown) >= 40 and shown.startswith("row 0: the staff were lovely"), shown

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 from textual.widgets import DataTable, Static
 
@@ -36,3 +39,67 @@ async def test_export_screen_shows_the_table_and_serves_the_export(exported_run,
         assert proc.wait(timeout=30) == 0 and str(run) not in _SERVERS
         await pilot.press("f8")  # the key that opened the screen closes it
         assert not isinstance(app.screen, ExportScreen)
+
+
+def _exported_folder(root: Path) -> Path:
+    """A run folder with only an export report (what the screen reads), no weights."""
+    run = root / "runs" / "tiny-bert-1"
+    (run / "export").mkdir(parents=True)
+    (run / "events.jsonl").write_text("", encoding="utf-8")
+    variants = [
+        ("pytorch", 17.2, 812.0, 2.1),
+        ("onnx", 17.0, 1630.0, 1.2),
+        ("onnx-int8", 4.4, 1420.0, 0.9),
+    ]
+    report = {
+        "out": str(run / "export"),
+        "threads": 2,
+        "n": 60,
+        "onnx_max_abs_logit_diff": 1e-6,
+        "variants": [
+            {
+                "name": name,
+                "size_mb": size,
+                "accuracy": 0.9,
+                "accuracy_delta": 0.0,
+                "f1_macro": 0.9,
+                "f1_macro_delta": 0.0,
+                "latency_ms_p50": p50,
+                "latency_ms_p95": p50 * 1.5,
+                "throughput_sps": sps,
+            }
+            for name, size, sps, p50 in variants
+        ],
+    }
+    (run / "export" / "export_report.json").write_text(json.dumps(report), encoding="utf-8")
+    return run
+
+
+async def test_export_screen_draws_the_trade_off_as_bars_beside_the_table(tmp_path: Path, lab_config) -> None:
+    run = _exported_folder(tmp_path)
+    lab_config.train.output_dir = str(run.parent)
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await pilot.pause(0.3)
+        table = app.screen.query_one("#export-table", DataTable)
+        bars = app.screen.query_one("#export-bars", Static)
+        assert table.row_count == 3
+        assert bars.region.x >= table.region.right and bars.region.y <= table.region.y + 1  # beside it
+        lines = str(bars.render()).splitlines()
+        assert any(line.startswith("throughput") for line in lines)
+        assert any(line.startswith("size") for line in lines)
+
+        def bar(section: str, name: str) -> str:
+            start = next(i for i, line in enumerate(lines) if line.startswith(section))
+            row = next(line for line in lines[start:] if line.split()[:1] == [name])
+            return row.split()[1]
+
+        assert (
+            len(bar("throughput", "onnx"))
+            > len(bar("throughput", "onnx-int8"))
+            > len(bar("throughput", "pytorch"))
+        )
+        assert len(bar("size", "onnx-int8")) < len(bar("size", "onnx")) <= len(bar("size", "pytorch"))
+        assert all(len(line) <= bars.content_size.width for line in lines)

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from tests.ui.conftest import settle, wait_for
 from tui_lab.core.tasks import TASKS
 from tui_lab.ui.app import LabApp
+from tui_lab.ui.widgets.dataset_pane import DatasetPane
 from tui_lab.ui.widgets.hparam_form import widget_id
 
 NER = Path(__file__).resolve().parents[2] / "sample_data" / "ner"
@@ -63,3 +64,61 @@ async def test_a_plain_text_file_previews_as_pretraining_data(tmp_path: Path, la
         assert app.query_one("#data-preview", DataTable).row_count == 60
         assert "cut at" in str(app.query_one("#length-summary", Static).render())
         assert "no labels: 57 texts to pretrain on" in str(app.query_one("#label-bars", Static).render())
+
+
+TASK_FIELDS = {
+    "train.mlm_probability": "pretrain",
+    "train.whole_word_mask": "pretrain",
+    "data.label_all_subtokens": "ner",
+    "data.label_delimiter": "multilabel",
+}
+
+
+def _shown_task_fields(app: LabApp) -> set[str]:
+    """The task-specific fields whose row is displayed in the form (scrolled to or not)."""
+    form = app.query_one("#hparams")
+    shown = set()
+    for path in TASK_FIELDS:
+        node = app.query_one("#" + widget_id(path) + "-row")
+        while node is not form and node.display:
+            node = node.parent
+        if node is form:
+            shown.add(path)
+    return shown
+
+
+def _own(task: str) -> set[str]:
+    return {p for p, t in TASK_FIELDS.items() if t == task}
+
+
+async def test_the_form_shows_a_tasks_own_fields_only_for_that_task(tmp_path: Path, lab_config) -> None:
+    texts = [f"the room was quiet and the staff were kind on day {i}" for i in range(60)]
+    (tmp_path / "corpus.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.config.model.task == ""  # auto, on a CSV of labelled texts: classify
+        assert _shown_task_fields(app) == set()
+        task = app.query_one("#" + widget_id("model.task"), Select)
+        for name in ("pretrain", "ner", "multilabel", "classify"):
+            task.value = name
+            await pilot.pause()
+            assert _shown_task_fields(app) == _own(name), name
+        task.value = ""  # auto again: the task the Dataset pane's data asks for
+        await pilot.pause()
+        assert _shown_task_fields(app) == set()
+        app.query_one(DatasetPane).set_path("train", str(tmp_path / "corpus.txt"))
+        await settle(pilot)
+        assert _shown_task_fields(app) == _own("pretrain")  # a .txt file: masked-LM pretraining
+        app.query_one(DatasetPane).set_path("train", str(_ner_subset(tmp_path / "ner")))
+        await settle(pilot)
+        assert _shown_task_fields(app) == _own("ner")  # CoNLL files: token tags
+        tickets = tmp_path / "tickets.jsonl"
+        rows = [
+            {"text": f"ticket {i} about my bill", "labels": ["billing", "refund"][: 1 + i % 2]}
+            for i in range(40)
+        ]
+        tickets.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+        app.query_one(DatasetPane).set_path("train", str(tickets))
+        await settle(pilot)
+        assert _shown_task_fields(app) == _own("multilabel")  # list labels

@@ -28,12 +28,12 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
 from tui_lab.core.config import LabConfig
-from tui_lab.core.errors import setting_ref
+from tui_lab.core.errors import LabError, setting_ref
 from tui_lab.core.settings import render_error, render_settings
 from tui_lab.core.training.detached import Detached
 from tui_lab.core.training.events import CheckpointSaved, RunFailed, RunFinished, RunStatus
 from tui_lab.core.training.history import RunHistory
-from tui_lab.ui.messages import ConfigChanged, DetachedFailed, RunEvents
+from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DetachedFailed, RunEvents
 from tui_lab.ui.pump import EventPump
 from tui_lab.ui.widgets.console import ConsolePane
 from tui_lab.ui.widgets.dataset_pane import DatasetPane
@@ -42,6 +42,7 @@ from tui_lab.ui.widgets.hparam_form import HparamForm
 from tui_lab.ui.widgets.training_pane import TrainingPane
 
 PANES = ("dataset", "hparams", "training", "console")
+PANE_KEYS = Binding.Group("Panes")
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 32
 
 
@@ -50,20 +51,21 @@ class LabApp(App[int]):
 
     CSS_PATH = "lab.tcss"
     TITLE = "tui-lab"
+    # The footer at 120 columns: every screen's key, ^p palette, and room for one more screen key.
+    # The four pane keys share one entry ("f2 f3 f4 f5 Panes"; each pane's border names its key);
+    # f7 is in the Training pane's border, the help and the palette.
     BINDINGS = [
         Binding("ctrl+t", "start", "Train", priority=True),
         Binding("ctrl+x", "stop", "Stop", priority=True),
         Binding("f1", "help", "Help", priority=True),
-        Binding("f2", "show('dataset')", "Data", priority=True),
-        Binding("f3", "show('hparams')", "Params", priority=True),
-        Binding("f4", "show('training')", "Charts", priority=True),
-        Binding("f5", "show('console')", "Console", priority=True),
+        Binding("f2", "show('dataset')", "Dataset", priority=True, group=PANE_KEYS),
+        Binding("f3", "show('hparams')", "Hyperparameters", priority=True, group=PANE_KEYS),
+        Binding("f4", "show('training')", "Training", priority=True, group=PANE_KEYS),
+        Binding("f5", "show('console')", "Console", priority=True, group=PANE_KEYS),
         Binding("f6", "runs", "Runs", priority=True),
-        Binding("f7", "pause", "Pause", priority=True),
-        Binding(
-            "f8", "export", "Export", show=False, priority=True
-        ),  # in help and the palette: the footer is full
-        Binding("f9", "analysis", "Analysis", show=False, priority=True),
+        Binding("f7", "pause", "Pause", show=False, priority=True),
+        Binding("f8", "export", "Export", priority=True),
+        Binding("f9", "analysis", "Analysis", priority=True),
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
@@ -192,7 +194,6 @@ class LabApp(App[int]):
         self.notify("Training started.", timeout=2)
 
     def _start_detached(self) -> None:
-        from tui_lab.core.errors import LabError
         from tui_lab.core.training.detached import start_detached
 
         try:
@@ -273,7 +274,7 @@ class LabApp(App[int]):
             self.push_screen(RunsScreen(self.config.train.output_dir), opened)
 
     def action_export(self) -> None:
-        """Export a run to ONNX, see the trade-off table, serve it (F7)."""
+        """Export a run to ONNX, see the trade-off table, serve it (F8)."""
         from tui_lab.ui.widgets.export_screen import ExportScreen
 
         if not isinstance(self.screen, ExportScreen):
@@ -357,7 +358,6 @@ class LabApp(App[int]):
 
     def action_open_config(self) -> None:
         """Load a TOML config into the form and the dataset pane."""
-        from tui_lab.core.errors import LabError
 
         def load(path: str | None) -> None:
             if not path:
@@ -422,7 +422,7 @@ class LabApp(App[int]):
         )
         yield SystemCommand("Reload dataset", "Read the data files again", self.query_one(DatasetPane).load)
         yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)
-        yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f7)", self.action_export)
+        yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f8)", self.action_export)
         yield SystemCommand(
             "Analysis",
             "Why is it wrong: per class, confusions, calibration, label issues (f9)",
@@ -496,6 +496,10 @@ class LabApp(App[int]):
         if self._start_queued:
             self._start_queued = False
             self.action_start()
+
+    @on(DatasetAnalysed)
+    def _data_analysed(self, message: DatasetAnalysed) -> None:
+        self.query_one(HparamForm).show_data_task(message.task)  # its fields follow the data's task
 
     @on(ConfigChanged)
     def _config_changed(self, message: ConfigChanged) -> None:

@@ -43,10 +43,12 @@ class DatasetPreviewed(Message):
 
 @dataclass
 class DatasetAnalysed(Message):
-    """The whole split set loaded and described (or the reason it could not be)."""
+    """The whole split set loaded and described (or the reason it could not be), and the task
+    the data asks for when the task setting is auto (``""``: cannot be told)."""
 
     stats: DatasetStats | None
     error: str | None = None
+    task: str = ""
 
 
 @dataclass

@@ -46,16 +46,18 @@ class AnalysisScreen(Screen[str | None]):
         Binding("x", "export_issues", "Issues CSV"),
         Binding("r", "analyse", "Refresh"),
     ]
+    # Two rows: per-class scores beside calibration, then the grid (as wide as its columns) beside
+    # the label issues, whose texts get the rest of the width.
     DEFAULT_CSS = """
     AnalysisScreen #an-status { height: 1; }
-    AnalysisScreen .an-col { width: 9fr; }
-    AnalysisScreen #an-left { width: 11fr; }
+    AnalysisScreen .an-row { height: 1fr; }
     AnalysisScreen .an-part { border: round $primary-darken-1; height: 1fr; }
     AnalysisScreen .an-part:focus-within { border: round $accent; }
-    AnalysisScreen #an-classes-box { height: 2fr; }
-    AnalysisScreen #an-grid-box { height: 3fr; }
-    AnalysisScreen #an-cal-box { height: 3fr; }
-    AnalysisScreen #an-issues-box { height: 2fr; }
+    AnalysisScreen #an-classes-box { width: 11fr; }
+    AnalysisScreen #an-cal-box { width: 9fr; }
+    AnalysisScreen #an-grid-box { width: auto; min-width: 36; max-width: 60%; }
+    AnalysisScreen #an-grid { width: auto; }
+    AnalysisScreen #an-issues-box { width: 1fr; }
     AnalysisScreen #an-cal-line { height: auto; }
     """
 
@@ -67,29 +69,29 @@ class AnalysisScreen(Screen[str | None]):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="an-status")
-        with Horizontal():
-            with Vertical(id="an-left", classes="an-col"):
-                with Vertical(id="an-classes-box", classes="an-part"):
-                    yield ClassTable(id="an-classes")
-                with Vertical(id="an-grid-box", classes="an-part"):
-                    yield ErrorGrid(id="an-grid")
-            with Vertical(classes="an-col"):
-                with Vertical(id="an-cal-box", classes="an-part"):
-                    yield ReliabilityPlot(id="an-plot")
-                    yield Static("", id="an-cal-line")
-                with Vertical(id="an-issues-box", classes="an-part"):
-                    yield IssuesTable(id="an-issues")
+        with Horizontal(id="an-top", classes="an-row"):
+            with Vertical(id="an-classes-box", classes="an-part"):
+                yield ClassTable(id="an-classes")
+            with Vertical(id="an-cal-box", classes="an-part"):
+                yield ReliabilityPlot(id="an-plot")
+                yield Static("", id="an-cal-line")
+        with Horizontal(id="an-bottom", classes="an-row"):
+            with Vertical(id="an-grid-box", classes="an-part"):
+                yield ErrorGrid(id="an-grid")
+            with Vertical(id="an-issues-box", classes="an-part"):
+                yield IssuesTable(id="an-issues")
         yield Footer()
 
     def on_mount(self) -> None:
         titles = {
             "#an-classes-box": "Per class  [s: sort]",
-            "#an-grid-box": "Confusion: true ↓ predicted →  [enter: examples]",
+            "#an-grid-box": "Confusion: true ↓ predicted →",
             "#an-cal-box": "Calibration  [t: fit a temperature on dev]",
             "#an-issues-box": "Likely label issues in train  [x: export CSV]",
         }
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
+        self.query_one("#an-grid-box").border_subtitle = "enter: examples"  # the title fits a narrow grid
         if self.analysis is not None:
             self._show(self.analysis)
         else:
@@ -157,7 +159,7 @@ class AnalysisScreen(Screen[str | None]):
         if (
             r.grid_cols != r.grid_rows
         ):  # per label (multi-label) or per entity type (NER), not true x predicted
-            self.query_one("#an-grid-box").border_title = "Errors per label  [enter: examples]"
+            self.query_one("#an-grid-box").border_title = "Errors per label"
         self.query_one(ReliabilityPlot).show(analysis)
         self.query_one(IssuesTable).show(analysis)
         held_out = analysis.label_issues_searched[1] > 0

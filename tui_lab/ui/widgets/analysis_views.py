@@ -104,24 +104,51 @@ class ErrorGrid(DataTable):
 
 
 class IssuesTable(DataTable):
-    """Likely label issues of the training rows, likeliest first."""
+    """Likely label issues of the training rows, likeliest first; each text cut to the width left."""
+
+    COLUMNS = ("row", "given", "suggested", "score", "text")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.analysis: Any = None
+        self.limit = 500
+        self._filled_width = -1
 
     def show(self, analysis: Any, limit: int = 500) -> None:
         """Fill from an analysis (at most ``limit`` rows; the CSV export has them all)."""
-        self.clear(columns=True)
-        for name in ("row", "given", "suggested", "score", "text"):
-            self.add_column(name, key=name)
-        for issue in analysis.label_issues[:limit]:
-            self.add_row(
-                Text(str(issue.row), justify="right"),
-                clip(issue.label, 14),
-                Text(clip(issue.suggested, 14), style="yellow"),
-                Text(f"{issue.score:.3f}", justify="right"),
-                clip(issue.text, 60),
+        self.analysis, self.limit = analysis, limit
+        self._fill()
+
+    def on_resize(self) -> None:
+        if self.analysis is not None and self.size.width != self._filled_width:
+            self._fill()  # the texts are cut to the width the table has now
+
+    def _fill(self) -> None:
+        issues = self.analysis.label_issues[: self.limit]
+        rows = [
+            (
+                Text(str(i.row), justify="right"),
+                Text(clip(i.label, 14)),
+                Text(clip(i.suggested, 14), style="yellow"),
+                Text(f"{i.score:.3f}", justify="right"),
             )
+            for i in issues
+        ]
+        widths = [
+            max([len(name), *(r[k].cell_len for r in rows)]) for k, name in enumerate(self.COLUMNS[:-1])
+        ]
+        pad = 2 * self.cell_padding
+        room = self.size.width - self.styles.scrollbar_size_vertical - sum(w + pad for w in widths) - pad
+        text_width = max(20, room) if self.size.width else 60  # 60 until the table is laid out
+        self._filled_width = self.size.width
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+        for cells, issue in zip(rows, issues):
+            self.add_row(*cells, clip(issue.text, text_width))
+        if rows:
+            self.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
 
 
 class ReliabilityPlot(PlotextPlot):

@@ -21,6 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import Input, Static
 
 from tui_lab.core.settings import render_error
@@ -119,7 +120,7 @@ class ConsolePane(Vertical):
         yield VerticalScroll(id="console-history")
 
     def on_mount(self) -> None:
-        self.border_title = "Console  [F5]"
+        self.border_title = Content("Console  [F5]")
 
     def _model_line(self) -> Text:
         if not self.model_dir:

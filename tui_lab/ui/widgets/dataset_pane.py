@@ -15,13 +15,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.suggester import Suggester
 from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from tui_lab.core.config import LabConfig
-from tui_lab.core.settings import label_of, render_error
+from tui_lab.core.settings import help_text, label_of, render_error
 from tui_lab.core.training.preview import DatasetStats, describe, file_stamps
 from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DatasetPreviewed
 
@@ -130,7 +131,8 @@ class DatasetPane(Vertical):
             yield Label(label_of("data.train"), classes="field-label")
             yield Input(
                 d.train,
-                placeholder="file, folder (train/dev/test) or HF dataset id",
+                placeholder="file, folder or HF dataset id",
+                tooltip=help_text("data.train"),
                 suggester=PathSuggester(),
                 compact=True,
                 id="data-train",
@@ -138,12 +140,18 @@ class DatasetPane(Vertical):
         with Horizontal(classes="field-row"):
             yield Label(label_of("data.dev"), classes="field-label")
             yield Input(
-                d.dev, placeholder="folder's or split", suggester=PathSuggester(), compact=True, id="data-dev"
+                d.dev,
+                placeholder="folder's / split",
+                tooltip=help_text("data.dev"),
+                suggester=PathSuggester(),
+                compact=True,
+                id="data-dev",
             )
             yield Label(label_of("data.test"), classes="field-label second")
             yield Input(
                 d.test,
                 placeholder="folder's, if any",
+                tooltip=help_text("data.test"),
                 suggester=PathSuggester(),
                 compact=True,
                 id="data-test",
@@ -160,7 +168,7 @@ class DatasetPane(Vertical):
         yield Static("", id="length-summary")
 
     def on_mount(self) -> None:
-        self.border_title = "Dataset  [F2]"
+        self.border_title = Content("Dataset  [F2]")  # plain text: "[F2]" is not markup
         self._reload_timer = None
         self._stamps: dict[str, tuple[float, int]] = {}
         self.load()
@@ -205,7 +213,7 @@ class DatasetPane(Vertical):
             source = resolve_sources(cfg.data)["train"]
             table = read_preview(source, PREVIEW_ROWS)
         except LabError as exc:
-            self.post_message(DatasetAnalysed(None, render_error(exc, "label")))
+            self.post_message(DatasetAnalysed(None, render_error(exc, "label"), data_task(cfg, None, None)))
             return
         if worker.is_cancelled:
             return
@@ -221,7 +229,7 @@ class DatasetPane(Vertical):
         else:
             error = None
         if not worker.is_cancelled:
-            self.post_message(DatasetAnalysed(stats, error))
+            self.post_message(DatasetAnalysed(stats, error, data_task(cfg, table, stats)))
 
     @on(DatasetPreviewed)
     def _show_preview(self, message: DatasetPreviewed) -> None:
@@ -313,6 +321,22 @@ class DatasetPane(Vertical):
         for split in ("train", "dev", "test"):
             self.query_one(f"#data-{split}", Input).value = getattr(self.config.data, split)
         self.load()
+
+
+def data_task(cfg: LabConfig, preview: Any, stats: DatasetStats | None) -> str:
+    """The task the data asks for when the task setting is auto, as a run would pick it.
+
+    What the files say first (a ``.txt`` file: pretrain; CoNLL files or tokens and tags columns:
+    ner); else multilabel when a label of the previewed rows is a list, classify when not; ``""``
+    when the data could not be read.
+    """
+    from tui_lab.core.tasks import detect_task, task_for_labels
+
+    name = detect_task(cfg.data)[0]
+    if name or preview is None or stats is None:
+        return name
+    labels = preview.columns.get(stats.label_column, [])
+    return task_for_labels(any(isinstance(v, (list, tuple)) for v in labels))
 
 
 def _preview_order(columns: list[str], label_column: str) -> list[int]:

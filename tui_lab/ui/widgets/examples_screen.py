@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from tui_lab.core.settings import render_error
 from tui_lab.ui.widgets.analysis_views import clip
 
 
@@ -142,7 +143,7 @@ class ExamplesScreen(Screen[str | None]):
             predictor = Predictor.from_path(self.model_dir)
             shown: Any = explanation_text(explain_texts(predictor, [text], steps, batch)[0])
         except LabError as exc:
-            shown = Text(f"could not explain: {exc.render('label')}", style="red")
+            shown = Text(f"could not explain: {render_error(exc, 'label')}", style="red")
         except Exception as exc:  # an explanation that fails must not close the list
             shown = Text(f"could not explain: {type(exc).__name__}: {exc}", style="red")
         self.app.call_from_thread(self._show_explanation, shown)

@@ -1,7 +1,8 @@
 """The Export screen (F8): export a run to ONNX, read its trade-off table, serve it.
 
 ``e`` exports the run under the cursor in a thread worker (the core's :func:`export`) and shows
-the table of PyTorch fp32 / ONNX fp32 / ONNX int8 it measured. ``s`` starts ``tui-lab serve`` on
+the table of PyTorch fp32 / ONNX fp32 / ONNX int8 it measured, with the trade-off drawn beside it
+as bars (throughput and size per variant). ``s`` starts ``tui-lab serve`` on
 that run's export in a child process (127.0.0.1, a free port) or stops it (SIGTERM: in-flight
 requests finish); the URL and the live request count (read from its ``/metrics``) are shown.
 A server outlives this screen and stops when the lab exits.
@@ -22,7 +23,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -71,8 +74,75 @@ def request_count(url: str) -> int | None:
     return 0
 
 
+BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a cell
+
+
+def bar(value: float, top: float, width: int) -> str:
+    """A horizontal bar ``value / top`` of ``width`` cells (``top``: the whole width), to an eighth
+    of a cell."""
+    eighths = round(8 * width * value / top) if top > 0 else 0
+    full, part = divmod(max(eighths, 1 if value > 0 else 0), 8)
+    return "█" * full + (BLOCKS[part] if part else "")
+
+
+SECTIONS = (  # title, the report's key, how a value is written, colour
+    ("throughput (samples/s)", "throughput_sps", "{:.0f}", "green"),
+    ("size (MB)", "size_mb", "{:.1f}", "cyan"),
+)
+
+
+def tradeoff_bars(variants: list[dict[str, Any]], width: int, height: int = 0) -> Text:
+    """Throughput and size of each variant (the export report's ``variants``) as horizontal bars.
+
+    Each line is at most ``width`` cells, a bar's value written at its end; bars are two lines
+    thick when the picture still fits in ``height`` lines (0: one line a bar).
+    """
+    n = len(variants)
+    thick = 1
+    while thick < 2 and height >= len(SECTIONS) * (2 + n * (thick + 1) + n - 1):
+        thick += 1
+    name_w = max(len(v["name"]) for v in variants)
+    text = Text()
+    for k, (title, key, fmt, colour) in enumerate(SECTIONS):
+        values = [fmt.format(v[key]) for v in variants]
+        value_w = max(map(len, values))
+        bar_w = max(4, width - name_w - value_w - 2)
+        top = max(v[key] for v in variants)
+        text.append(("\n\n" if k else "") + title[:width], "bold")
+        for i, (v, shown) in enumerate(zip(variants, values)):
+            if thick > 1 and i:
+                text.append("\n")  # a gap between thick bars
+            for line in range(thick):
+                middle = line == thick // 2  # the name and the value sit on the middle line
+                text.append("\n" + (f"{v['name']:<{name_w}} " if middle else " " * (name_w + 1)))
+                text.append(bar(v[key], top, bar_w), colour)
+                text.append(f" {shown}" if middle else "")
+    return text
+
+
+class TradeoffBars(Static):
+    """The trade-off table as a picture; redrawn to its size when the screen is resized."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("", **kwargs)
+        self.variants: list[dict[str, Any]] = []
+
+    def show(self, variants: list[dict[str, Any]]) -> None:
+        """Draw these variants (none: empty)."""
+        self.variants = variants
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        size = self.content_size
+        bars = tradeoff_bars(self.variants, size.width or 30, size.height) if self.variants else ""
+        self.update(bars)
+
+
 class ExportScreen(Screen[None]):
-    """Runs on top, the selected run's trade-off table and server below."""
+    """Runs on top, the selected run's trade-off table and bars and its server below."""
 
     BINDINGS = [
         Binding("escape,f8", "close", "Back"),
@@ -80,6 +150,18 @@ class ExportScreen(Screen[None]):
         Binding("s", "serve", "Serve/stop"),
         Binding("r", "refresh", "Refresh"),
     ]
+    DEFAULT_CSS = """
+    ExportScreen #export-box { height: 1fr; }
+    ExportScreen #export-runs { height: auto; max-height: 12; }
+    ExportScreen #export-status { margin-top: 1; }
+    ExportScreen #export-results { height: 1fr; }
+    ExportScreen #export-table { width: auto; }
+    ExportScreen #export-bars { width: 1fr; height: 1fr; padding-left: 2; }
+    ExportScreen.-narrow #export-results { layout: vertical; }
+    ExportScreen.-narrow #export-table { width: 1fr; }
+    ExportScreen.-narrow #export-bars { padding: 1 0 0 0; }
+    """
+    NARROW = 118  # under this many columns the bars go under the table: beside it they would not fit
 
     def __init__(self, output_dir: str) -> None:
         super().__init__()
@@ -92,12 +174,14 @@ class ExportScreen(Screen[None]):
             yield Static("", id="export-hint")
             yield DataTable(id="export-runs", cursor_type="row", zebra_stripes=True)
             yield Static("", id="export-status")
-            yield DataTable(id="export-table", cursor_type="none", zebra_stripes=True)
+            with Horizontal(id="export-results"):
+                yield DataTable(id="export-table", cursor_type="none", zebra_stripes=True)
+                yield TradeoffBars(id="export-bars")
             yield Static("", id="export-server")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#export-box").border_title = f"Export runs in {self.output_dir}/  [F8]"
+        self.query_one("#export-box").border_title = Content(f"Export runs in {self.output_dir}/  [F8]")
         runs = self.query_one("#export-runs", DataTable)
         for name in ("run", "status", "model", "accuracy", "export"):
             runs.add_column(name, key=name)
@@ -109,6 +193,9 @@ class ExportScreen(Screen[None]):
         self.action_refresh()
         self.set_interval(1.0, self._poll_server)
         runs.focus()
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < self.NARROW, "-narrow")
 
     def action_refresh(self) -> None:
         """Read the runs again."""
@@ -139,6 +226,7 @@ class ExportScreen(Screen[None]):
         report = Path(run.path) / "export" / REPORT if run else None
         table = self.query_one("#export-table", DataTable)
         table.clear()
+        self.query_one(TradeoffBars).show([])
         if report is None or not report.exists():
             status = "no run selected" if run is None else f"{run.name}: not exported yet (press e)"
             self.query_one("#export-status", Static).update(status)
@@ -155,6 +243,7 @@ class ExportScreen(Screen[None]):
                 f"{v['latency_ms_p95']:.2f}",
                 f"{v['throughput_sps']:.0f}",
             )
+        self.query_one(TradeoffBars).show(data["variants"])
         status = (
             f"{data['out']}  ·  {data['n']} dev texts, {data['threads']} thread(s)  ·  "
             f"max |Δ logit| onnx vs pytorch {data['onnx_max_abs_logit_diff']:.1e}"

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
@@ -34,6 +35,43 @@ def _display(value: Any) -> str:
     return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
 
 
+def on_off(value: bool) -> str:
+    """A checkbox's label: its state in words (``▐X▌`` alone looks the same on and off)."""
+    return "on" if value else "off"
+
+
+# What an empty field means, shorter than the declaration's help says it (which stays the tooltip),
+# so the placeholder fits the form's input at 120 columns (about 25 characters).
+SHORT_PLACEHOLDERS = {
+    "train.learning_rate": "auto = by model",
+    "train.logging_steps": "0 = 1 on CPU, 10 on CUDA",
+    "explain.internal_batch_size": "0 = all steps at once",
+    "train.run_name": "empty = model-date-time",
+    "data.max_length": "longer texts are cut",
+}
+
+
+# Settings only one task reads: shown in the form only while that task is chosen (or, with the
+# task on auto, detected from the data). The declarations say it in their help; a ``task=`` in
+# ``setting(...)`` would say it to the form too, and is read first when it is there.
+TASK_SETTINGS = {
+    "train.mlm_probability": "pretrain",
+    "train.whole_word_mask": "pretrain",
+    "data.label_all_subtokens": "ner",
+    "data.label_delimiter": "multilabel",
+}
+
+
+def task_of(path: str) -> str:
+    """The task whose own setting ``path`` is; ``""`` for a setting every task reads."""
+    return field_spec(path).metadata.get("task") or TASK_SETTINGS.get(path, "")
+
+
+def placeholder(path: str) -> str:
+    """The placeholder of a field's input: the declaration's, shortened where it would be cut."""
+    return SHORT_PLACEHOLDERS.get(path, placeholder_of(path))
+
+
 class HparamForm(VerticalScroll):
     """One row per field: a label, an input (or a choice, or a checkbox) and its error."""
 
@@ -41,6 +79,7 @@ class HparamForm(VerticalScroll):
         super().__init__(**kwargs)
         self.config = config
         self.errors: dict[str, str] = {}
+        self.data_task = ""  # the task the Dataset pane's data asks for (used while task is auto)
 
     def compose(self) -> ComposeResult:
         group = None
@@ -50,7 +89,7 @@ class HparamForm(VerticalScroll):
                 group = field_group
                 yield Label(group, classes="form-group")
             kind, meta = field_type(path), field_spec(path).metadata
-            with Vertical(classes="field"):
+            with Vertical(classes="field", id=widget_id(path) + "-field"):
                 with Horizontal(classes="field-row", id=widget_id(path) + "-row"):
                     yield Label(label_of(path), classes="field-label")
                     yield self._control(path, kind, meta, self.config.get(path), models)
@@ -58,7 +97,7 @@ class HparamForm(VerticalScroll):
         with Horizontal(classes="field-row"):
             yield Label("run detached", classes="field-label")
             yield Checkbox(
-                "",
+                on_off(False),
                 False,
                 compact=True,
                 id="hp-detached",
@@ -78,7 +117,7 @@ class HparamForm(VerticalScroll):
     ) -> Checkbox | Select | Input:
         """A checkbox for a flag, a choice for a fixed set, else a one-line input."""
         if kind is bool:
-            return Checkbox("", value, compact=True, id=widget_id(path), tooltip=help_text(path))
+            return Checkbox(on_off(value), value, compact=True, id=widget_id(path), tooltip=help_text(path))
         if "choices" in meta:
             return Select(
                 [(c or "auto", c) for c in meta["choices"]],  # "": decided by the run (task default)
@@ -91,7 +130,7 @@ class HparamForm(VerticalScroll):
         suggester = SuggestFromList(models or list(PRESETS)) if path == "model.name" else None
         return Input(
             _display(value),
-            placeholder=placeholder_of(path),
+            placeholder=placeholder(path),
             compact=True,
             suggester=suggester,
             id=widget_id(path),
@@ -99,9 +138,10 @@ class HparamForm(VerticalScroll):
         )
 
     def on_mount(self) -> None:
-        self.border_title = "Hyperparameters  [F3]"
+        self.border_title = Content("Hyperparameters  [F3]")
         self.border_subtitle = "ctrl+s save · ctrl+o open"
         self._warn_remote_code()
+        self._show_task_fields()
 
     # .. validation .................................................................................
     def check(self, path: str, raw: Any) -> str | None:
@@ -130,6 +170,26 @@ class HparamForm(VerticalScroll):
         else:
             self.errors.pop(path, None)
 
+    # .. a task's own fields ...........................................................................
+    @property
+    def task(self) -> str:
+        """The task a run would train: the task setting, or on auto the one the data asks for."""
+        return self.config.model.task or self.data_task
+
+    def show_data_task(self, task: str) -> None:
+        """The Dataset pane has told which task its data asks for."""
+        self.data_task = task
+        self._show_task_fields()
+
+    def _show_task_fields(self) -> None:
+        """Show each task's own fields only for that task (a field marked invalid stays in view)."""
+        task = self.task
+        for path, _ in form_fields():
+            owner = task_of(path)
+            if owner:
+                shown = owner == task or path in self.errors
+                self.query_one("#" + widget_id(path) + "-field").display = shown
+
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         path = self._path_of(event.input.id)
@@ -141,9 +201,12 @@ class HparamForm(VerticalScroll):
         path = self._path_of(event.select.id)
         if path and event.value is not Select.BLANK:
             self._mark(path, self.check(path, event.value))
+            if path == "model.task":
+                self._show_task_fields()
 
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = on_off(event.value)
         path = self._path_of(event.checkbox.id)
         if path:
             self._mark(path, self.check(path, event.value))
@@ -192,8 +255,10 @@ class HparamForm(VerticalScroll):
             elif isinstance(widget, Checkbox):
                 with widget.prevent(Checkbox.Changed):
                     widget.value = bool(value)
+                widget.label = on_off(bool(value))
             self._mark(path, None)
         self._warn_remote_code()
+        self._show_task_fields()
 
     def focus_first(self) -> None:
         """Focus the first field."""

@@ -15,6 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
@@ -60,7 +61,7 @@ class RunsScreen(Screen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#runs-box").border_title = f"Runs in {self.output_dir}/  [F6]"
+        self.query_one("#runs-box").border_title = Content(f"Runs in {self.output_dir}/  [F6]")
         table = self.query_one(DataTable)
         for name in ("", "run", "status", "model", "started", "step", "accuracy", "macro-F1", "world"):
             table.add_column(name, key=name or "mark")

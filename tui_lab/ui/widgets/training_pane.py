@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import ProgressBar, Static
 
 from tui_lab.core.settings import render_settings
@@ -160,7 +161,8 @@ class TrainingPane(Vertical):
             yield DeviceChart(id="chart-device")
 
     def on_mount(self) -> None:
-        self.border_title = "Training  [F4]"
+        self.border_title = Content("Training  [F4]")
+        self.border_subtitle = "ctrl+t train · f7 pause · ctrl+x stop"  # f7 is not in the footer
         self.show_history(self.history)
         self.set_interval(self.STATUS_SECONDS, self.redraw_status)
         self.set_interval(self.CHART_SECONDS, self.redraw_charts)
