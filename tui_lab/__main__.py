@@ -2,7 +2,7 @@
 
 import sys
 
-from tui_lab.cli.commands import main
+from tui_lab.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

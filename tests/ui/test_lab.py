@@ -12,13 +12,13 @@ from textual.widgets import DataTable, Input, Static
 from tests.conftest import make_rows, write_csv
 from tests.ui.conftest import record_notifications, settle, wait_for
 from tui_lab.core.config import LabConfig
-from tui_lab.core.settings import form_fields, help_text, label_of
+from tui_lab.core.settings import form_fields, help_text, label_of, task_of
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.charts import RunChart
 from tui_lab.ui.widgets.console import ConsolePane, PredictionCard
 from tui_lab.ui.widgets.dataset_pane import DatasetPane
 from tui_lab.ui.widgets.dialogs import HelpScreen, PathPrompt
-from tui_lab.ui.widgets.hparam_form import task_of, widget_id
+from tui_lab.ui.widgets.hparam_form import widget_id
 
 
 def _text(app: LabApp, selector: str) -> str:

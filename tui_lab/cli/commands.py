@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from tui_lab import __version__
-from tui_lab.cli.commands import (
+from tui_lab.cli import (
     analyze,
     env,
     explain,
@@ -25,7 +25,7 @@ from tui_lab.cli.commands import (
     train,
     watch,
 )
-from tui_lab.cli.commands import eval as eval_
+from tui_lab.cli import eval as eval_
 from tui_lab.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,

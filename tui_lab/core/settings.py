@@ -47,6 +47,8 @@ def setting(
     metavar: str | None = None,
     label: str | None = None,
     form: str | None = "",
+    placeholder: str | None = None,
+    task: str = "",
     **limits: Any,
 ) -> Any:
     """Declare one setting: the only place its default, limits, help, flag and label are written.
@@ -61,10 +63,23 @@ def setting(
         label: the field's label in the lab; default the key with spaces (``max length``).
         form: the form group it shows in (one of :data:`FORM_GROUPS`); ``""`` = its section's
             group; :data:`DATASET_PANE` = edited in the Dataset pane; ``None`` = not in the lab.
+        placeholder: what an empty form field means, when the part of ``help`` after ``"; "``
+            is too long for the form or does not say it.
+        task: the one task that reads this setting (one of :data:`TASK_NAMES`); the lab shows
+            it only while that task is chosen. ``""`` = every task reads it.
         **limits: ``min``, ``max``, ``gt``, ``lt``, ``choices``, or ``pattern`` (a full-match
             regular expression) with ``pattern_help`` (what a valid value looks like).
     """
-    meta = {"help": help, "flag": flag, "metavar": metavar, "label": label, "form": form, **limits}
+    meta = {
+        "help": help,
+        "flag": flag,
+        "metavar": metavar,
+        "label": label,
+        "form": form,
+        "placeholder": placeholder,
+        "task": task,
+        **limits,
+    }
     return field(default=default, metadata=meta)
 
 
@@ -101,7 +116,13 @@ class DataConfig:
         label="label",
         form=DATASET_PANE,
     )
-    max_length: int = setting(128, "tokens kept per text; longer texts are truncated", min=8, max=8192)
+    max_length: int = setting(
+        128,
+        "tokens kept per text; longer texts are truncated",
+        placeholder="longer texts are cut",
+        min=8,
+        max=8192,
+    )
     dev_fraction: float = setting(
         0.1, "share of train held out as dev when no dev file", label="dev share", gt=0.0, lt=0.5
     )
@@ -109,12 +130,16 @@ class DataConfig:
         False, "drop rows with an empty text or label instead of failing", label="drop empty rows"
     )
     label_delimiter: str = setting(
-        "|", "separates a text's labels in a string label (multilabel only)", label="label delimiter"
+        "|",
+        "separates a text's labels in a string label (multilabel only)",
+        label="label delimiter",
+        task="multilabel",
     )
     label_all_subtokens: bool = setting(
         False,
         "ner: every sub-token of a word learns its tag (default: the first only, the rest ignored)",
         label="tag all sub-tokens",
+        task="ner",
     )
 
 
@@ -154,8 +179,9 @@ class TrainConfig:
     batch_size: int = setting(32, "examples per optimiser step (per process)", min=1)
     learning_rate: float | None = setting(
         None,
-        "peak AdamW learning rate; auto = 1e-3 presets, 3e-5 pretrained",
+        "peak AdamW learning rate; auto = 1e-3 tiny-bert, 5e-4 small-bert, 3e-5 pretrained",
         flag="--lr",
+        placeholder="auto = by model",
         gt=0.0,
     )
     weight_decay: float = setting(0.01, "AdamW weight decay (not on bias and LayerNorm)", min=0.0)
@@ -175,6 +201,7 @@ class TrainConfig:
         0,
         "emit the train loss every N steps; 0 = every step on CPU, every 10 on CUDA",
         label="log every N",
+        placeholder="0 = 1 on CPU, 10 on CUDA",
         form="evaluation",
         min=0,
     )
@@ -213,11 +240,15 @@ class TrainConfig:
         "share of tokens masked (task pretrain): 8 in 10 become [MASK], 1 a random token, 1 stays",
         label="mask share",
         form="model",
+        task="pretrain",
         gt=0.0,
         lt=1.0,
     )
     whole_word_mask: bool = setting(
-        False, "mask every piece of a chosen word, always with [MASK] (task pretrain)", form="model"
+        False,
+        "mask every piece of a chosen word, always with [MASK] (task pretrain)",
+        form="model",
+        task="pretrain",
     )
     seed: int = setting(42, "seed for initialisation, data order and dropout", min=0)
     group_by_length: bool = setting(True, "batch texts of similar length together (less padding)")
@@ -235,6 +266,7 @@ class TrainConfig:
         "",
         "name of the run folder; empty = <model>-<date>-<time>",
         metavar="NAME",
+        placeholder="empty = model-date-time",
         form="run",
     )
 
@@ -256,6 +288,7 @@ class ExplainConfig:
         "interpolated inputs per forward pass when explaining; 0 = all steps of a text at once",
         flag="--explain-batch-size",
         label="IG batch",
+        placeholder="0 = all steps at once",
         min=0,
     )
 
@@ -325,9 +358,18 @@ def form_group_of(path: str) -> str | None:
 
 
 def placeholder_of(path: str) -> str:
-    """What an empty form field means: the help text after ``"; "`` (``"0 = every epoch"``)."""
+    """What an empty form field means: the declared placeholder, else the help text after
+    ``"; "`` (``"0 = every epoch"``)."""
+    declared = field_spec(path).metadata.get("placeholder")
+    if declared is not None:
+        return declared
     _, sep, rest = help_text(path).partition("; ")
     return rest if sep else ""
+
+
+def task_of(path: str) -> str:
+    """The one task that reads a setting (the lab shows it only for that task); ``""``: every task."""
+    return field_spec(path).metadata.get("task", "")
 
 
 def form_fields() -> list[tuple[str, str]]:

@@ -22,7 +22,15 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from tui_lab.core.config import LabConfig, coerce
 from tui_lab.core.errors import ConfigError
 from tui_lab.core.models.modeling import PRESETS
-from tui_lab.core.settings import field_spec, field_type, form_fields, help_text, label_of, placeholder_of
+from tui_lab.core.settings import (
+    field_spec,
+    field_type,
+    form_fields,
+    help_text,
+    label_of,
+    placeholder_of,
+    task_of,
+)
 from tui_lab.ui.messages import ConfigChanged
 
 
@@ -38,38 +46,6 @@ def _display(value: Any) -> str:
 def on_off(value: bool) -> str:
     """A checkbox's label: its state in words (``▐X▌`` alone looks the same on and off)."""
     return "on" if value else "off"
-
-
-# What an empty field means, shorter than the declaration's help says it (which stays the tooltip),
-# so the placeholder fits the form's input at 120 columns (about 25 characters).
-SHORT_PLACEHOLDERS = {
-    "train.learning_rate": "auto = by model",
-    "train.logging_steps": "0 = 1 on CPU, 10 on CUDA",
-    "explain.internal_batch_size": "0 = all steps at once",
-    "train.run_name": "empty = model-date-time",
-    "data.max_length": "longer texts are cut",
-}
-
-
-# Settings only one task reads: shown in the form only while that task is chosen (or, with the
-# task on auto, detected from the data). The declarations say it in their help; a ``task=`` in
-# ``setting(...)`` would say it to the form too, and is read first when it is there.
-TASK_SETTINGS = {
-    "train.mlm_probability": "pretrain",
-    "train.whole_word_mask": "pretrain",
-    "data.label_all_subtokens": "ner",
-    "data.label_delimiter": "multilabel",
-}
-
-
-def task_of(path: str) -> str:
-    """The task whose own setting ``path`` is; ``""`` for a setting every task reads."""
-    return field_spec(path).metadata.get("task") or TASK_SETTINGS.get(path, "")
-
-
-def placeholder(path: str) -> str:
-    """The placeholder of a field's input: the declaration's, shortened where it would be cut."""
-    return SHORT_PLACEHOLDERS.get(path, placeholder_of(path))
 
 
 class HparamForm(VerticalScroll):
@@ -130,7 +106,7 @@ class HparamForm(VerticalScroll):
         suggester = SuggestFromList(models or list(PRESETS)) if path == "model.name" else None
         return Input(
             _display(value),
-            placeholder=placeholder(path),
+            placeholder=placeholder_of(path),
             compact=True,
             suggester=suggester,
             id=widget_id(path),
