@@ -731,7 +731,7 @@ def train_core(s: Settings, baseline: str = "") -> Trained:
     from transformers import AutoModelForSequenceClassification
 
     from tui_lab.core.models import checkpoint
-    from tui_lab.core.training import runlog
+    from tui_lab.core.training import background, runlog
 
     runs = Path(s.workdir) / f"core-runs-{os.getpid()}"  # one per worker: rounds share the work folder
     from tui_lab.core.training.loop import Trainer
@@ -740,7 +740,7 @@ def train_core(s: Settings, baseline: str = "") -> Trained:
     config = core_config(s, str(runs))
     config.train.baseline = bool(baseline)
     if baseline == "idle":
-        runlog.CHILD_PRIORITY = "idle"
+        background.CHILD_PRIORITY = "idle"
     if baseline == "thread":
         start = runlog.RunLog.start_baseline
         runlog.RunLog.start_baseline = lambda log, target, args, beside: start(log, target, args, True)

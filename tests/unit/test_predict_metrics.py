@@ -140,7 +140,7 @@ def scheduling_of_this_process() -> dict:
 def test_the_baseline_child_runs_at_idle_priority_with_one_thread_and_can_be_given_up() -> None:
     import os
 
-    from tui_lab.core.training.runlog import IdleProcess
+    from tui_lab.core.training.background import IdleProcess
 
     job = IdleProcess("tests.unit.test_predict_metrics:scheduling_of_this_process", ())
     facts, error = job.result()
@@ -158,13 +158,14 @@ def test_the_baseline_child_runs_at_idle_priority_with_one_thread_and_can_be_giv
 
     slow = IdleProcess("time:sleep", (30,))
     slow.cancel()  # a stopped run does not wait for its baseline
-    assert not slow._process.is_alive()
+    assert slow._process.poll() is not None
 
 
 def test_a_run_on_the_cpu_gets_its_baseline_from_the_idle_child(tmp_path) -> None:
     from tests.conftest import SAMPLE
     from tui_lab.core.config import LabConfig
-    from tui_lab.core.training.runlog import IdleProcess, RunLog
+    from tui_lab.core.training.background import IdleProcess
+    from tui_lab.core.training.runlog import RunLog
 
     started: list[object] = []
     real = RunLog.start_baseline

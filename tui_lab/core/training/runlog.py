@@ -8,9 +8,7 @@ another rank is still appended to the run's log, with its rank.
 
 from __future__ import annotations
 
-import importlib
 import os
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from tui_lab import __version__
 from tui_lab.core.errors import LabError
 from tui_lab.core.training import distributed
+from tui_lab.core.training.background import Background, IdleProcess
 from tui_lab.core.training.device import DeviceMonitor
 from tui_lab.core.training.events import (
     BaselineReady,
@@ -199,126 +198,6 @@ class RunLog:
             self._jsonl.close()
         if self._tb is not None:
             self._tb.close()
-
-
-class Background:
-    """A function run on a daemon thread (a stopped run does not wait for it)."""
-
-    def __init__(self, target: str, args: tuple[Any, ...]) -> None:
-        self._out: tuple[Any, str | None] = (None, None)
-        self._thread = threading.Thread(target=self._run, args=(target, args), daemon=True, name="baseline")
-        self._thread.start()
-
-    def _run(self, target: str, args: tuple[Any, ...]) -> None:
-        self._out = _call(target, args)
-
-    def done(self) -> bool:
-        """Whether the function has returned (or raised)."""
-        return not self._thread.is_alive()
-
-    def result(self) -> tuple[Any, str | None]:
-        """(value, None) or (None, one-line error); waits for the thread."""
-        self._thread.join()
-        return self._out
-
-    def cancel(self) -> None:
-        """Nothing to do: the thread is a daemon and its result is dropped."""
-
-
-class IdleProcess:
-    """A function run in a child process at low priority, so it does not slow the training loop.
-
-    On a CPU box the loop uses every core; a thread beside it would compete for them (and for
-    the GIL). The child runs with one BLAS/OpenMP thread at ``nice 19`` (:data:`CHILD_PRIORITY`):
-    the kernel gives it the cycles the loop leaves and very little more, yet it still moves on a
-    machine that other work keeps busy (``SCHED_IDLE`` would starve it there, and the run's end
-    waits for it). It is a fresh interpreter (``spawn``): nothing of torch's thread pools is
-    inherited, and its arguments are unpickled only after its priority and thread limits are set.
-    """
-
-    def __init__(self, target: str, args: tuple[Any, ...], priority: str | None = None) -> None:
-        import multiprocessing
-        import pickle
-
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe(duplex=False)
-        payload = pickle.dumps((target, args), protocol=pickle.HIGHEST_PROTOCOL)
-        self._process = ctx.Process(
-            target=_run_idle,
-            args=(payload, priority or CHILD_PRIORITY, child),
-            daemon=True,
-            name="tui-lab-baseline",
-        )
-        self._process.start()
-        child.close()
-        self._out: tuple[Any, str | None] | None = None
-
-    def done(self) -> bool:
-        """Whether the child has answered (or died)."""
-        return self._out is not None or self._conn.poll() or not self._process.is_alive()
-
-    def result(self) -> tuple[Any, str | None]:
-        """(value, None) or (None, one-line error); waits for the child."""
-        if self._out is None:
-            try:
-                self._out = self._conn.recv()
-            except (EOFError, OSError):
-                self._process.join(5)
-                self._out = (None, f"the baseline process ended with exit code {self._process.exitcode}")
-            self._process.join(5)
-            self._conn.close()
-        return self._out
-
-    def cancel(self) -> None:
-        """Stop the child if it is still fitting (a stopped or failed run does not wait for it)."""
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(5)
-        self._conn.close()
-
-
-CHILD_PRIORITY = "nice"
-"""How :class:`IdleProcess` lowers its child: ``"nice"`` (nice 19) or ``"idle"`` (``SCHED_IDLE``,
-Linux). ``benchmarks/train_throughput.py --baseline-placement`` measures both."""
-
-
-def lower_priority(how: str = "nice") -> str:
-    """Lower this process's CPU priority: ``"idle"`` = ``SCHED_IDLE`` where Linux offers it,
-    ``"nice"`` (or no ``SCHED_IDLE``) = nice 19. Returns what was set."""
-    if how == "idle" and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            return "SCHED_IDLE"
-        except OSError:
-            pass
-    os.nice(19 - os.nice(0))
-    return "nice 19"
-
-
-def _run_idle(payload: bytes, priority: str, conn: Any) -> None:
-    """The child's body: low priority and one BLAS/OpenMP thread first, then unpickle and call."""
-    lower_priority(priority)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"  # read by those libraries when they load, which is after this
-    import pickle
-
-    from threadpoolctl import threadpool_limits  # scikit-learn's own thread-pool control
-
-    target, args = pickle.loads(payload)
-    with threadpool_limits(1):
-        out = _call(target, args)
-    conn.send(out)
-    conn.close()
-
-
-def _call(target: str, args: tuple[Any, ...]) -> tuple[Any, str | None]:
-    """``(target(*args), None)``, or ``(None, one-line error)``: the baseline never takes a run down."""
-    module, _, name = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)(*args), None
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        return None, f"{type(exc).__name__}: {first}"
 
 
 def run_facts(s: Any) -> dict[str, Any]:
