@@ -73,6 +73,35 @@ def tiny_train_flags(data: Path, out: Path, name: str, epochs: int = 4) -> list[
     ]
 
 
+def save_tiny_classifier(folder: Path, labels: tuple[str, ...] = ("neg", "pos"), **config: object) -> Path:
+    """A one-layer BERT text classifier with random weights and a vocabulary of :func:`make_rows`'
+    words, saved as a model folder in a moment (no training). ``config``: more ``BertConfig``
+    fields (``problem_type="multi_label_classification"``...)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    words = sorted({w for text, _ in make_rows(200) for w in text.split()})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n"
+    )
+    bert = BertConfig(
+        vocab_size=5 + len(words),
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=64,
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        **config,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(bert).save_pretrained(folder, safe_serialization=True)
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
     """A folder with train.csv (240 rows), dev.csv (60) and test.csv (60)."""

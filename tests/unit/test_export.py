@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SAMPLE, make_rows, save_tiny_classifier, write_csv
 from tui_lab.cli import main
-from tui_lab.core.deploy.export import INT8_FILE, REPORT_FILE
+from tui_lab.core.deploy.export import INT8_FILE, REPORT_FILE, export
 from tui_lab.core.deploy.predictor import Predictor
 from tui_lab.core.errors import ModelError
 
@@ -166,6 +167,14 @@ def test_a_token_classifier_exports_and_loads_with_onnxruntime_alone(
     folder = tmp_path / "ner"
     BertForTokenClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    conll = SAMPLE / "ner" / "test.conll"
+    out = tmp_path / "with-data"
+    assert main(["export", str(folder), "--rounds", "1", "--data", str(conll), "--out", str(out)]) == 0
+    sentences = [s for s in conll.read_text(encoding="utf-8").split("\n\n") if s.strip()]
+    assert json.loads((out / REPORT_FILE).read_text())["n"] == len(sentences)  # its texts, not samples
+    capsys.readouterr()
+    assert main(["export", str(folder), "--data", str(tmp_path / "nope.conll")]) == 2  # not ignored
+    assert "nope.conll does not exist" in capsys.readouterr().err
     assert main(["export", str(folder), "--rounds", "1"]) == 0
     table = capsys.readouterr().out
     assert "accuracy: skipped" in table and "of tokens" in table
@@ -179,3 +188,52 @@ def test_a_token_classifier_exports_and_loads_with_onnxruntime_alone(
     enc = tokenizer(["the film was wonderful", "awful"], padding=True, return_tensors="np")
     feed = {i.name: enc[i.name].astype(np.int64) for i in sess.get_inputs()}
     assert sess.run(None, feed)[0].shape == (*enc["input_ids"].shape, len(tags))
+
+
+def test_a_failed_export_leaves_nothing_and_an_earlier_export_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    """The export is written beside its folder and swapped in at the end: a failure (or Ctrl-C)
+    half-way leaves no folder and no temporary files; a second export replaces the first."""
+    from tui_lab.core.deploy import export as export_module
+
+    model = save_tiny_classifier(tmp_path / "model")
+    data = write_csv(tmp_path / "dev.csv", make_rows(20, 2))
+    out = tmp_path / "new" / "export"
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(export_module, "measure_variants", fail)
+        with pytest.raises(KeyboardInterrupt):
+            export(model, "onnx", out, str(data), rounds=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.csv", "model"]  # new/ made and removed
+
+    report = export(model, "onnx", out, str(data), rounds=1)
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert report["out"] == str(out) and report["variants"][1]["path"] == str(out / "model.onnx")
+    with monkeypatch.context() as m:
+        m.setattr(export_module, "measure_variants", fail)
+        with pytest.raises(KeyboardInterrupt):
+            export(model, "onnx", out, str(data), rounds=1)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert sorted(p.name for p in out.parent.iterdir()) == ["export"]
+
+    report = export(model, "all", out, str(data), rounds=1)
+    assert (out / INT8_FILE).is_file() and json.loads((out / REPORT_FILE).read_text()) == report
+    assert sorted(p.name for p in out.parent.iterdir()) == ["export"]
+
+
+def test_a_multi_label_model_exports_with_accuracy_skipped(tmp_path: Path, capsys) -> None:
+    model = save_tiny_classifier(
+        tmp_path / "model", ("pos", "neg", "fun"), problem_type="multi_label_classification"
+    )
+    rows = [
+        {"text": t, "label": ["pos", "fun"] if i % 2 else ["neg"]} for i, (t, _) in enumerate(make_rows(20))
+    ]
+    data = tmp_path / "multi.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main(["export", str(model), "--data", str(data), "--rounds", "1", "--format", "onnx"]) == 0
+    table = capsys.readouterr().out
+    assert "accuracy: skipped (a multi-label model" in table
+    report = json.loads((tmp_path / "model-export" / REPORT_FILE).read_text())
+    assert report["n"] == 20 and all(v["accuracy"] is None for v in report["variants"])

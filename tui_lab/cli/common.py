@@ -112,20 +112,49 @@ def config_from_args(args: argparse.Namespace) -> LabConfig:
 
 def quiet() -> None:
     """The libraries' own progress bars and warnings off: this command prints its own."""
-    from tui_lab.core.imports import quiet_libraries  # imports transformers and datasets
+    from tui_lab.core.imports import quiet_libraries  # imports transformers
 
     quiet_libraries()
 
 
 def read_texts(args: list[str]) -> list[str]:
-    """The TEXT arguments, ``-`` replaced by stdin's non-empty lines."""
+    """The TEXT arguments, ``-`` replaced by stdin's non-empty lines.
+
+    Raises:
+        LabError: stdin or an argument that is not UTF-8 text.
+    """
     texts: list[str] = []
-    for text in args:
+    for i, text in enumerate(args, 1):
         if text == "-":
-            texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
-        else:
-            texts.append(text)
+            texts.extend(line.rstrip("\r") for line in _stdin_text().split("\n") if line.strip())
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode (kept as surrogates)
+            raise LabError(
+                f"TEXT {i} is not UTF-8 text; give it as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+            ) from None
+        texts.append(text)
     return texts
+
+
+def _stdin_text() -> str:
+    """All of stdin, decoded as UTF-8.
+
+    Raises:
+        LabError: bytes that are not UTF-8.
+    """
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream that is not a terminal or a pipe (tests)
+        return sys.stdin.read()
+    data = buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise LabError(
+            f"stdin is not UTF-8 text (bad byte at line {line}); re-encode it, e.g. iconv -f latin1 -t utf-8."
+        ) from None
 
 
 def install_stop_handlers(stop: threading.Event) -> Callable[[], None]:

@@ -58,7 +58,7 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"export:  {report['out']}  ({report['n']} texts, {report['threads']} thread(s))")
     print(f"onnx fp32 vs pytorch: max |Δ logit| {report['onnx_max_abs_logit_diff']:.2e}")
     if "int8_agreement" in report:
-        unit = "tokens" if report.get("accuracy_skipped") else "texts"
+        unit = report.get("compared", "texts")
         print(f"onnx int8 vs fp32:    same label on {report['int8_agreement']:.1%} of {unit}")
     print(
         f"{'variant':<10} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'f1':>7} {'Δf1':>7} "

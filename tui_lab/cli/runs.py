@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from tui_lab.cli.common import EXIT_OK
+from tui_lab.core.errors import LabError
+from tui_lab.core.settings import TrainConfig
 
 NAME = "runs"
+DEFAULT_DIR = TrainConfig().output_dir
 
 # (label, metric, format) in the order a run's headline shows them
 HEADLINE = (
@@ -24,7 +28,11 @@ HEADLINE = (
 def add_parser(sub: Any) -> None:
     """Add ``runs`` to the CLI's subparsers."""
     r = sub.add_parser(NAME, help="list the runs in the output folder")
-    r.add_argument("--output-dir", default="runs", metavar="DIR")
+    r.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help=f"the folder tui-lab train writes runs into (default: {DEFAULT_DIR})",
+    )
     r.add_argument("--json", action="store_true")
 
 
@@ -32,12 +40,19 @@ def run(args: argparse.Namespace) -> int:
     """The runs in the output folder with status and best metrics."""
     from tui_lab.core.training.runs import list_runs
 
-    runs = list_runs(args.output_dir)
+    folder = Path(args.output_dir or DEFAULT_DIR).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise LabError(f"{folder} is a file; give --output-dir the folder tui-lab train writes runs into.")
+    if args.output_dir and not folder.exists():
+        raise LabError(
+            f"{folder} does not exist; give --output-dir the folder tui-lab train writes runs into."
+        )
+    runs = list_runs(folder)
     if args.json:
         print(json.dumps([r.to_dict() for r in runs]))
         return EXIT_OK
     if not runs:
-        print(f"no runs in {args.output_dir}/")
+        print(f"no runs in {folder}/" + ("" if folder.exists() else " (train one with tui-lab train)"))
         return EXIT_OK
     print(f"{'run':<36} {'status':<14} {'model':<24} {'started':<17} {'step':>11}  best")
     for r in runs:

@@ -21,3 +21,16 @@ def write_text_atomically(path: str | Path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def unwritable(path: str | Path) -> str:
+    """Why :func:`write_text_atomically` could not replace ``path`` ("" when it could): a folder
+    in its place, a parent that is not a folder, or a parent it may not write to."""
+    path = Path(path)
+    if path.is_dir():
+        return "a folder is in its place"
+    if not path.parent.is_dir():
+        return f"{path.parent} is not a folder"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return "permission denied"
+    return ""

@@ -11,6 +11,8 @@ first, so the first one imports everything and the others wait for it.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 _lock = threading.Lock()
@@ -48,14 +50,21 @@ def quiet_libraries() -> None:
     """Silence the progress bars and info/warning logs of transformers, datasets and the hub.
 
     The CLI calls it before it loads a model or data (``predict`` then writes nothing on stderr);
-    the lab through :func:`import_heavy`. Errors are still logged.
+    the lab through :func:`import_heavy`. Errors are still logged. ``datasets`` (a second to
+    import) is not imported for this: when it is not loaded yet, the environment variables it
+    reads at import say the same (``predict`` and ``serve`` never load it).
     """
-    import datasets
     import huggingface_hub.utils
     import transformers.utils.logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    datasets.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
     huggingface_hub.utils.disable_progress_bars()
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.logging.set_verbosity_error()
+        datasets.disable_progress_bars()
+    else:
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("DATASETS_VERBOSITY", "error")

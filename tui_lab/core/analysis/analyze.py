@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from tui_lab.core.analysis import calibration
-from tui_lab.core.analysis.label_issues import find_label_issues
-from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.analysis.label_issues import check_encoder, find_label_issues
+from tui_lab.core.atomic import unwritable, write_text_atomically
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data.splits import Split, load_data
 from tui_lab.core.deploy.predictor import Predictor
@@ -149,8 +149,11 @@ def load_run_data(run_dir: Path) -> tuple[Any, Any]:
         raise LabError(f"{run_dir} has no readable config (config.toml); cannot reload its data.")
     config = LabConfig.from_dict(raw, str(run_dir / "config.toml"))
     name = config.model.task
-    data = TASKS[name].load_data(config.data, config.train.seed) if name in TASKS else None
-    return config, data or load_data(config.data, config.train.seed, None)
+    try:
+        data = TASKS[name].load_data(config.data, config.train.seed) if name in TASKS else None
+        return config, data or load_data(config.data, config.train.seed, None)
+    except DataError as exc:
+        raise DataError(f"{run_dir.name}'s data cannot be read any more: {exc.message}") from None
 
 
 def _calibrate(
@@ -158,7 +161,10 @@ def _calibrate(
 ) -> dict[str, float]:
     """Fit and save a temperature on dev; ECE and NLL before (T = 1) and after."""
     t = calibration.fit_temperature(dev_logits, dev_targets)
-    calibration.save_temperature(best, t)
+    try:
+        calibration.save_temperature(best, t)
+    except OSError as exc:
+        raise LabError(_cannot_write(best / "config.json", exc.strerror or str(exc))) from None
     before = calibration.softmax(dev_logits)
     after = calibration.softmax(dev_logits, t)
     ok = before.argmax(axis=1) == dev_targets
@@ -195,13 +201,17 @@ def analyze_run(
             the label-issue search (``best`` means the run's ``best/``).
 
     Raises:
-        LabError: the run cannot be analysed (see :func:`check_run`), a split it does not have,
-            or data that cannot be read any more.
+        LabError: the run cannot be analysed (see :func:`check_run`) or written to (see
+            :func:`check_writable`), a split it does not have, an encoder that cannot load, or data
+            that cannot be read any more.
     """
     say = progress or (lambda _line: None)
     if split not in SPLITS:
         raise LabError(f"split must be dev or test, got '{split}'.")
     best = check_run(run_dir, allow_running)
+    check_writable(run_dir, calibrate)
+    if label_issues and encoder and encoder != "best":
+        check_encoder(encoder)
     run_path = Path(run_dir).expanduser()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -327,7 +337,31 @@ def write_analysis(analysis: Analysis, top: int = 20) -> Path:
     """Write ``RUN_DIR/analysis.json`` atomically; returns its path."""
 
     path = Path(analysis.run_dir) / ANALYSIS_FILE
-    return write_text_atomically(path, json.dumps(analysis.to_json(top), indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(analysis.to_json(top), indent=2, ensure_ascii=False) + "\n"
+    try:
+        return write_text_atomically(path, text)
+    except OSError as exc:
+        raise LabError(_cannot_write(path, exc.strerror or str(exc))) from None
+
+
+def check_writable(run_dir: str | Path, calibrate: bool = False) -> None:
+    """Refuse, before any work, a run whose ``analysis.json`` (and with ``calibrate``
+    ``best/config.json``) cannot be replaced.
+
+    Raises:
+        LabError: a folder in the file's place, or a folder that cannot be written.
+    """
+    run = Path(run_dir).expanduser()
+    for path in (run / ANALYSIS_FILE, *([run / "best" / "config.json"] if calibrate else [])):
+        problem = unwritable(path)
+        if problem:
+            raise LabError(_cannot_write(path, problem))
+
+
+def _cannot_write(path: Path, problem: str) -> str:
+    if path.is_dir():
+        return f"{path} is a folder, so the results cannot be written there; move it away."
+    return f"{path} cannot be written ({problem}); make {path.parent} writable."
 
 
 def export_label_issues(issues: list[Any], path: str | Path) -> Path:

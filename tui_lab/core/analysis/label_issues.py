@@ -22,12 +22,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tui_lab.core.data.splits import Split
 from tui_lab.core.errors import ModelError
+from tui_lab.core.models.modeling import TOKENIZER_FILES, auto_config, check_weights, first_line_of
 from tui_lab.core.training.baseline import TOKEN_PATTERN, is_cjk, is_multilabel, multi_hot
 from tui_lab.core.training.device import pick_device
 
@@ -126,6 +128,38 @@ def out_of_sample_probs(
     return total / repeats
 
 
+def check_encoder(encoder: str) -> None:
+    """Refuse, before any work, an encoder that cannot load: a file, a folder without
+    ``config.json``, tokenizer files or safetensors weights, or a name that is neither a local
+    folder nor a model the Hugging Face hub (or its cache) has.
+
+    Raises:
+        ModelError: the encoder cannot be used; the message says what to give instead.
+    """
+    path = Path(encoder).expanduser()
+    way_out = "give a model folder (a sentence encoder) or best for the run's best/"
+    if path.is_file():
+        raise ModelError(f"the encoder {path} is a file; {way_out}.")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"the encoder {path} is not a model folder (no config.json); {way_out}.")
+        if not any((path / name).is_file() for name in TOKENIZER_FILES):
+            raise ModelError(
+                f"the encoder {path} has no tokenizer files (tokenizer.json, vocab.txt...); {way_out}."
+            )
+        check_weights(path)
+        return
+    if encoder.startswith((".", "/", "~")) or encoder.count("/") > 1:
+        raise ModelError(f"the encoder folder {path} does not exist; {way_out}.")
+    try:
+        auto_config(encoder, False)
+    except ModelError:
+        raise ModelError(
+            f"the encoder '{encoder}' is not a local folder and could not be fetched from the Hugging "
+            f"Face hub (offline, or no such model); {way_out}."
+        ) from None
+
+
 def embed_texts(model_dir: str, texts: list[str], batch_size: int = 64, max_length: int = 128) -> np.ndarray:
     """Mean-pooled last hidden states ``(N, hidden)`` of a transformers encoder, length-sorted batches.
 
@@ -140,7 +174,7 @@ def embed_texts(model_dir: str, texts: list[str], batch_size: int = 64, max_leng
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModel.from_pretrained(model_dir, use_safetensors=True).to(device).eval()
     except Exception as exc:
-        raise ModelError(f"{model_dir} is not a loadable encoder: {str(exc).splitlines()[0]}.") from None
+        raise ModelError(f"{model_dir} is not a loadable encoder: {first_line_of(exc)}.") from None
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():

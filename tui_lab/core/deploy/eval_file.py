@@ -8,7 +8,6 @@ from typing import Any
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import pad_batch
 from tui_lab.core.data.checks import (
-    clean_rows,
     clean_rows_indexed,
     encode_labels,
     infer_columns,
@@ -146,9 +145,12 @@ def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
     }
 
 
-def eval_split(path: str | Path, data: str | None) -> tuple[list[str], list[str]]:
+def eval_split(path: str | Path, data: str | None, multilabel: bool = False) -> tuple[list[str], list[Any]]:
     """Texts and label names to score the variants on: ``data`` (a labelled file, or a folder's
     test/dev file), else the run's dev split rebuilt from its config.toml.
+
+    Args:
+        multilabel: the labels are lists of names (returned as they are).
 
     Raises:
         LabError: no data given for a bare model folder, or the data cannot be read.
@@ -157,7 +159,9 @@ def eval_split(path: str | Path, data: str | None) -> tuple[list[str], list[str]
     if data:
         table = read_table(eval_source(data))
         text_col, label_col = infer_columns(table)
-        texts, raw, _ = clean_rows(table, text_col, label_col, True)
+        texts, raw, _ = clean_rows_indexed(table, text_col, label_col, True, multilabel)
+        if multilabel:
+            return texts, split_label_lists(raw)
         names = [table.class_names[v] if table.class_names and isinstance(v, int) else str(v) for v in raw]
         return texts, names
     config_file = Path(path).expanduser() / CONFIG_FILE
@@ -165,5 +169,14 @@ def eval_split(path: str | Path, data: str | None) -> tuple[list[str], list[str]
         raise ModelError(f"{path} is not a run folder; give labelled data to measure on with --data.")
 
     config = LabConfig.load(config_file)
-    bundle = load_data(config.data, config.train.seed)
-    return bundle.dev.texts, [bundle.label_names[y] for y in bundle.dev.labels]
+    try:
+        bundle = load_data(config.data, config.train.seed)
+    except DataError as exc:
+        raise DataError(
+            f"the run's data cannot be read any more ({exc.message.rstrip('.')}); give labelled data "
+            f"to measure on with --data."
+        ) from None
+    names = bundle.label_names
+    if multilabel:
+        return bundle.dev.texts, [[names[i] for i in y] for y in bundle.dev.labels]
+    return bundle.dev.texts, [names[y] for y in bundle.dev.labels]

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,9 @@ from tui_lab.core.deploy.benchmark import measure_variants
 from tui_lab.core.deploy.eval_file import eval_split
 from tui_lab.core.deploy.export_tokens import ACCURACY_SKIPPED, TokenLogits, token_texts
 from tui_lab.core.deploy.predictor import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
-from tui_lab.core.errors import ModelError
-from tui_lab.core.models.modeling import check_classifier
+from tui_lab.core.errors import DataError, ModelError
+from tui_lab.core.models.modeling import check_classifier, check_weights
+from tui_lab.core.tasks import task_for_model
 from tui_lab.core.training.runs import is_run_dir
 
 INT8_FILE = "model_quantized.onnx"
@@ -37,6 +41,10 @@ REPORT_FILE = "export_report.json"
 FORMATS = ("onnx", "onnx-int8", "all")
 OPSET = 17
 FP32_TOLERANCE = 1e-4
+MULTILABEL_SKIPPED = (
+    "a multi-label model's scores are measured by tui-lab eval; max |Δ logit| and int8 agreement "
+    "on the top label stand in"
+)
 
 
 def default_out(path: str | Path) -> Path:
@@ -163,55 +171,145 @@ def export(
         ``name``, ``path``, ``size_mb``, ``accuracy``, ``f1_macro``, ``latency_ms_p50``,
         ``latency_ms_p95``, ``throughput_sps``, ``accuracy_delta``, ``f1_macro_delta``).
 
+    Everything is written to a temporary folder beside ``out`` that takes its place at the end,
+    so a failed or interrupted export leaves nothing behind and an earlier export intact.
+
     Raises:
-        ModelError: a pretrain or non-classifier run, no best/ checkpoint, or a failed export.
+        ModelError: a pretrain or non-classifier run, no best/ checkpoint, an export folder that
+            is a file, inside the model folder, holds other files or cannot be written, or a
+            failed export.
+        DataError: ``data`` cannot be read, or has labels the model does not know.
     """
     import torch
 
     _check_request(path, fmt, rounds)
     model_dir = resolve_model_dir(path)
-    load, texts, gold, note = _references(path, model_dir, data)
-    reference = load(model_dir, device="cpu", backend="pytorch")
     target = Path(out).expanduser() if out else default_out(path)
-    log(f"exporting {model_dir} to {target}/{ONNX_FILE}")
-    onnx_file = export_onnx(model_dir, target)
-    torch.set_num_threads(threads or torch.get_num_threads())
-    threads = torch.get_num_threads()
-    variants = {"pytorch": (reference, model_dir)}
-    fp32 = load(onnx_file, threads=threads)
-    report: dict[str, Any] = {"out": str(target), "threads": threads, "n": len(texts)}
-    report |= {"accuracy_skipped": note} if note else {}
-    report["onnx_max_abs_logit_diff"] = max_logit_diff(reference, fp32, texts)
-    if fmt in ("onnx", "all"):
-        variants["onnx"] = (fp32, onnx_file)
-    if fmt in ("onnx-int8", "all"):
-        log(f"quantizing to {target}/{INT8_FILE}")
-        int8_file = quantize_int8(onnx_file, target / INT8_FILE)
-        int8 = load(int8_file, threads=threads)
-        report["int8_agreement"] = agreement(fp32, int8, texts)
-        variants["onnx-int8"] = (int8, int8_file)
-    log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
+    check_out(target, model_dir)
+    load, texts, gold, note = _references(path, model_dir, data)
+    check_weights(model_dir)
+    with _staged(target) as tmp:
+        reference = load(model_dir, device="cpu", backend="pytorch")
+        log(f"exporting {model_dir} to {target}/{ONNX_FILE}")
+        onnx_file = export_onnx(model_dir, tmp)
+        torch.set_num_threads(threads or torch.get_num_threads())
+        threads = torch.get_num_threads()
+        variants = {"pytorch": (reference, model_dir)}
+        fp32 = load(onnx_file, threads=threads)
+        report: dict[str, Any] = {"out": str(target), "threads": threads, "n": len(texts)}
+        report |= {"accuracy_skipped": note} if note else {}
+        report["compared"] = "tokens" if note == ACCURACY_SKIPPED else "texts"
+        report["onnx_max_abs_logit_diff"] = max_logit_diff(reference, fp32, texts)
+        if fmt in ("onnx", "all"):
+            variants["onnx"] = (fp32, onnx_file)
+        if fmt in ("onnx-int8", "all"):
+            log(f"quantizing to {target}/{INT8_FILE}")
+            int8_file = quantize_int8(onnx_file, tmp / INT8_FILE)
+            int8 = load(int8_file, threads=threads)
+            report["int8_agreement"] = agreement(fp32, int8, texts)
+            variants["onnx-int8"] = (int8, int8_file)
+        log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
 
-    report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
-    write_text_atomically(target / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+        report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
+        for variant in report["variants"]:  # where the files will be once the folder is in place
+            if Path(variant["path"]).parent == tmp:
+                variant["path"] = str(target / Path(variant["path"]).name)
+        write_text_atomically(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def is_export(folder: Path) -> bool:
+    """Whether a folder is an earlier export (``model.onnx`` with ``config.json`` beside it)."""
+    return (folder / ONNX_FILE).is_file() and (folder / "config.json").is_file()
+
+
+def check_out(target: Path, model_dir: Path) -> None:
+    """Refuse an export folder that would overwrite or mix with what the user has: a file, a
+    folder inside the model folder, or a folder with other files (an earlier export is replaced).
+
+    Raises:
+        ModelError: the folder cannot be used; the message says which folder to give instead.
+    """
+    if target.exists() and not target.is_dir():
+        raise ModelError(
+            f"{target} is a file; give --out a folder (a new one, or an earlier export to replace)."
+        )
+    above = next((p for p in target.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ModelError(
+            f"{above} is a file, so the export folder {target} cannot be made; give --out a folder."
+        )
+    where, model = target.resolve(), model_dir.resolve()
+    if where == model or model in where.parents:
+        place = "is the model folder" if where == model else f"is inside the model folder {model_dir}"
+        raise ModelError(
+            f"{target} {place}; give --out a folder outside it (by default a run exports to RUN_DIR/export)."
+        )
+    if target.is_dir() and any(target.iterdir()) and not is_export(target):
+        raise ModelError(
+            f"{target} already holds other files; give --out a new or empty folder "
+            f"(an earlier export there is replaced)."
+        )
+
+
+@contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target`` that takes its place when the block ends well.
+
+    When the block fails (or is interrupted), the temporary folder and any parent folders made
+    for it are removed and ``target`` is left as it was.
+
+    Raises:
+        ModelError: the folder cannot be written (permissions, a read-only or full disk).
+    """
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]  # made by mkdir
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        try:
+            tmp.mkdir(parents=True)
+            yield tmp
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            if target.exists():
+                target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ModelError(
+                f"could not write the export folder {target} ({reason}); give --out a folder "
+                f"you can write to, on a disk with room."
+            ) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created:
+            shutil.rmtree(created[-1], ignore_errors=True)
+        raise
 
 
 def _references(path: str | Path, model_dir: Path, data: str | None) -> tuple[Callable, list[str], Any, str]:
     """How to load each variant, the texts to measure on, their gold labels (None: accuracy is
-    skipped) and why it is skipped: text classifiers use :class:`Predictor` and the dev split,
-    token classifiers :class:`~tui_lab.core.deploy.export_tokens.TokenLogits` and the texts alone.
+    skipped) and why it is skipped: text classifiers use :class:`Predictor` and the dev split
+    (a multi-label one its texts alone), token classifiers
+    :class:`~tui_lab.core.deploy.export_tokens.TokenLogits` and the texts alone.
 
     Raises:
         ModelError: not a classifier (a pretraining run, a base model).
+        DataError: the data cannot be read, or has labels the model does not know.
     """
     config = reference_config(model_dir)
-    if not is_token_classifier(config):
-        check_classifier(str(model_dir), config)
-        texts, gold = eval_split(path, data)
-        return Predictor.from_path, texts, gold, ""
-
-    return TokenLogits.from_path, token_texts(path, data), None, ACCURACY_SKIPPED
+    if is_token_classifier(config):
+        return TokenLogits.from_path, token_texts(path, data), None, ACCURACY_SKIPPED
+    labels = check_classifier(str(model_dir), config)
+    if task_for_model(config).multilabel:
+        return Predictor.from_path, eval_split(path, data, multilabel=True)[0], None, MULTILABEL_SKIPPED
+    texts, gold = eval_split(path, data)
+    unknown = sorted(set(gold) - set(labels))
+    if unknown:
+        raise DataError(
+            f"{data or path} has labels the model does not know ({', '.join(unknown[:5])}; "
+            f"the model has: {', '.join(labels)})."
+        )
+    return Predictor.from_path, texts, gold, ""
 
 
 def _check_request(path: str | Path, fmt: str, rounds: int) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.deploy.eval_file import eval_split
+from tui_lab.core.data.tagged import TOKEN_SUFFIXES, read_sentences
+from tui_lab.core.deploy.eval_file import eval_source, eval_split
 from tui_lab.core.deploy.predictor import TOKENIZER_FILES, OrtBackend, TorchBackend, find_onnx
 from tui_lab.core.errors import LabError, ModelError
-from tui_lab.core.models.modeling import load_tokenizer
+from tui_lab.core.models.modeling import check_weights, load_tokenizer
 
 # timed and compared on these when the run's own texts cannot be read
 SAMPLE_TEXTS = [
@@ -62,6 +63,7 @@ class TokenLogits:
         if onnx_file:
             runner: Any = OrtBackend(onnx_file, threads)
         else:
+            check_weights(folder)
             model = AutoModelForTokenClassification.from_pretrained(folder, use_safetensors=True)
             runner = TorchBackend(model.to(device), device)
         labels = [str(config.id2label[i]) for i in range(config.num_labels)]
@@ -88,10 +90,25 @@ class TokenLogits:
 
 
 def token_texts(path: str | Path, data: str | None) -> list[str]:
-    """The run's (or ``data``'s) texts when they can be read as text rows, else :data:`SAMPLE_TEXTS`."""
+    """``data``'s texts (a CoNLL or tokens/tags file, or a labelled text table), else the run's
+    texts when they can be read as text rows, else :data:`SAMPLE_TEXTS`.
 
-    try:
-        texts = eval_split(path, data)[0]
-    except (LabError, ValueError, KeyError, TypeError):
-        return list(SAMPLE_TEXTS)
+    Raises:
+        LabError: ``data`` was given and cannot be read.
+    """
+    if data:
+        try:
+            texts: list = read_sentences(eval_source(data))[0]
+        except LabError as exc:
+            if Path(data).suffix.lower() in TOKEN_SUFFIXES:
+                raise
+            try:
+                texts = eval_split(path, data)[0]
+            except LabError:
+                raise exc from None
+    else:
+        try:
+            texts = eval_split(path, None)[0]
+        except (LabError, ValueError, KeyError, TypeError):
+            return list(SAMPLE_TEXTS)
     return [t if isinstance(t, str) else " ".join(map(str, t)) for t in texts] or list(SAMPLE_TEXTS)

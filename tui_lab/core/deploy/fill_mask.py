@@ -13,7 +13,7 @@ from typing import Any
 from tui_lab.core.deploy.predictor import Predictor, resolve_model_dir
 from tui_lab.core.errors import LabError, ModelError
 from tui_lab.core.models.masked_lm import is_masked_lm
-from tui_lab.core.models.modeling import load_tokenizer
+from tui_lab.core.models.modeling import check_weights, first_line_of, load_tokenizer
 from tui_lab.core.tasks.predictions import TOP_K, FillMask, fill_result
 from tui_lab.core.training.device import pick_device
 
@@ -39,10 +39,11 @@ class FillMaskPredictor:
 
         device = pick_device(device or "auto", 0, world_size=1)
         tokenizer = load_tokenizer(str(folder))
+        check_weights(folder)
         try:
             model = AutoModelForMaskedLM.from_pretrained(folder, use_safetensors=True)
         except Exception as exc:
-            raise ModelError(f"{folder} weights could not be loaded: {str(exc).splitlines()[0]}.") from None
+            raise ModelError(f"{folder} weights could not be loaded: {first_line_of(exc)}.") from None
         return cls(model, tokenizer, str(folder), device)
 
     def predict(self, texts: list[str], top_k: int = TOP_K) -> list[FillMask]:

@@ -17,7 +17,14 @@ from typing import Any
 
 from tui_lab.core.errors import ModelError
 from tui_lab.core.models import checkpoint
-from tui_lab.core.models.modeling import auto_class, check_classifier, head_of, load_tokenizer
+from tui_lab.core.models.modeling import (
+    auto_class,
+    check_classifier,
+    check_weights,
+    first_line_of,
+    head_of,
+    load_tokenizer,
+)
 from tui_lab.core.tasks import ClassifyTask, task_for_model
 from tui_lab.core.tasks.predictions import Prediction
 from tui_lab.core.training.device import inference_autocast_dtype, pick_device
@@ -112,7 +119,7 @@ class OrtBackend:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ModelError(f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0]}.") from None
+            raise ModelError(f"{path} is not a loadable ONNX model: {first_line_of(exc)}.") from None
         self.input_names = {i.name for i in self.session.get_inputs()}
 
     def logits(self, enc: dict[str, Any]) -> Any:
@@ -204,14 +211,14 @@ class Predictor:
         device = pick_device(device or "auto", 0, world_size=1)  # a GPU that is not there: say so first
         folder = resolve_model_dir(path)
         config, tokenizer = _config_and_tokenizer(folder, trust_remote_code)
+        check_weights(folder)
         try:
             model = auto_class(head_of(config)).from_pretrained(
                 folder, trust_remote_code=trust_remote_code, use_safetensors=True
             )
         except Exception as exc:
             raise ModelError(
-                f"{folder} weights could not be loaded (only safetensors are read): "
-                f"{str(exc).splitlines()[0]}."
+                f"{folder} weights could not be loaded (only safetensors are read): {first_line_of(exc)}."
             ) from None
         return cls._build(TorchBackend(model.to(device), device), config, tokenizer, str(folder))
 
@@ -302,7 +309,7 @@ def _config_and_tokenizer(folder: Path, trust_remote_code: bool) -> tuple[Any, A
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except Exception as exc:
-        raise ModelError(f"{folder}/config.json is unreadable: {str(exc).splitlines()[0]}.") from None
+        raise ModelError(f"{folder}/config.json is unreadable: {first_line_of(exc)}.") from None
 
     check_classifier(str(folder), config)
     return config, load_tokenizer(str(folder), trust_remote_code)

@@ -47,6 +47,7 @@ def load_pretrained(name: str, max_length: int, trust_remote_code: bool = False)
     modeling.check_positions(name, config, max_length)
     if tokenizer.mask_token is None:
         raise ModelError(f"'{name}' has no mask token, so it cannot be pretrained as a masked LM.")
+    modeling.check_weights(name)
     try:
         model = AutoModelForMaskedLM.from_pretrained(
             name,

@@ -46,6 +46,7 @@ TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
     "tokenizer.model",
 )
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")  # never loaded (they could run code)
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # a task's head -> (the presets' BERT class, the Auto class of hub models and saved folders)
 HEADS: dict[str, tuple[str, str]] = {
@@ -366,6 +367,7 @@ def load_pretrained(
             label2id=label_map(label_names),
             ignore_mismatched_sizes=True,
         )
+    check_weights(name)
     try:
         # safetensors only: a pickled pytorch_model.bin could run code when it is loaded
         model = auto_class(head).from_pretrained(name, use_safetensors=True, **kwargs)
@@ -405,12 +407,34 @@ def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, 
     from transformers import AutoConfig
 
     tokenizer = load_tokenizer(str(folder))
+    check_weights(folder)
     try:
         head = head_of(AutoConfig.from_pretrained(folder))
         model = auto_class(head).from_pretrained(folder, use_safetensors=True, dtype=torch_dtype(dtype))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{folder} could not be loaded: {first_line_of(exc)}.") from None
     return tokenizer, model
+
+
+def check_weights(folder: str | Path) -> None:
+    """Refuse a local model folder without safetensors weights, in one sentence, before loading it.
+
+    A hub id (no such local folder) passes: transformers finds its files.
+
+    Raises:
+        ModelError: the folder has only pickled weights, or none at all.
+    """
+    path = Path(folder).expanduser()
+    if not path.is_dir() or any(path.glob("*.safetensors")) or any(path.glob("*.safetensors.index.json")):
+        return
+    if any((path / name).is_file() for name in PICKLED_WEIGHTS):
+        raise ModelError(
+            f"{path} has only pickled weights (pytorch_model.bin), which tui-lab does not load; "
+            f"re-save the model with save_pretrained(safe_serialization=True)."
+        )
+    raise ModelError(
+        f"{path} has no weights (model.safetensors); give a complete model folder, such as a run's best/."
+    )
 
 
 def torch_dtype(dtype: Any) -> Any:
