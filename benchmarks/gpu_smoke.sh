@@ -136,9 +136,9 @@ verdict "${CHECKS[5]}" $? "$why"
 "$PY" - "$TMP/half" <<'PY' >"$TMP/half.log" 2>&1
 import sys, torch
 from transformers import BertConfig, BertForSequenceClassification
-from tui_lab.core.models import modeling
+from tui_lab.core.models import presets
 texts = [l for l in open("sample_data/sentiment/train.csv", encoding="utf-8")][1:400]
-tok = modeling.train_wordpiece(texts, vocab_size=2000, max_length=64)
+tok = presets.train_wordpiece(texts, vocab_size=2000, max_length=64)
 cfg = BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=128, max_position_embeddings=64)
 BertForSequenceClassification(cfg).to(torch.bfloat16).save_pretrained(sys.argv[1])

@@ -81,9 +81,9 @@ t0 = time.perf_counter()
 bundle = load_data(cfg.data, cfg.train.seed)
 took = {"load": time.perf_counter() - t0}
 if part == "tokenizer":
-    from tui_lab.core.models import modeling
+    from tui_lab.core.models import loading
     t0 = time.perf_counter()
-    tok = modeling.build(cfg.model.name, bundle.train.texts, bundle.label_names, cfg.data.max_length,
+    tok = loading.build(cfg.model.name, bundle.train.texts, bundle.label_names, cfg.data.max_length,
                          cfg.model.vocab_size)[0]
     took["learn"] = time.perf_counter() - t0
     t0 = time.perf_counter()

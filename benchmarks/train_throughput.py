@@ -269,7 +269,7 @@ def write_split(path: str, texts: list[str], labels: list[int], names: list[str]
 def prepare(args: argparse.Namespace, workdir: Path) -> Settings:
     """Write the split and the shared initial model + tokenizer; return the workers' settings."""
     from tui_lab.core.data.splits import load_data
-    from tui_lab.core.models import modeling
+    from tui_lab.core.models import loading
     from tui_lab.core.settings import DataConfig
     from tui_lab.core.training.prepare import seed_everything
 
@@ -292,7 +292,7 @@ def prepare(args: argparse.Namespace, workdir: Path) -> Settings:
     data = load_data(DataConfig(train=s.train_file, dev=s.dev_file, max_length=s.max_length), s.seed)
     # the core's own recipe for a from-scratch preset (tokenizer learned on the unrepeated texts)
     seed_everything(s.seed)
-    tokenizer, model = modeling.build(
+    tokenizer, model = loading.build(
         s.preset, bundle.train.texts, data.label_names, s.max_length, s.vocab_size
     )
     tokenizer.save_pretrained(s.init_dir)

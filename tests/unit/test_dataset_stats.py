@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import make_rows, write_csv
-from tui_lab.core.models import modeling
+from tui_lab.core.models import loading, presets
 from tui_lab.core.training import preview as dataset_stats
 from tui_lab.core.training.preview import describe, file_stamps
 
@@ -36,11 +36,11 @@ def test_the_run_reuses_the_tokenizer_the_description_learned(tiny_config, monke
     monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))  # empty: nothing learned yet
     cache.clear_memory()
     learned = []
-    real = modeling._learn_backend
-    monkeypatch.setattr(modeling, "_learn_backend", lambda *a: learned.append(1) or real(*a))
+    real = presets._learn_backend
+    monkeypatch.setattr(presets, "_learn_backend", lambda *a: learned.append(1) or real(*a))
     describe(tiny_config)
     bundle = load_data(tiny_config.data, tiny_config.train.seed)
-    tok, _ = modeling.build(
+    tok, _ = loading.build(
         "tiny-bert", bundle.train.texts, bundle.label_names, 32, tiny_config.model.vocab_size
     )
     assert learned == [1] and len(tok) <= tiny_config.model.vocab_size

@@ -337,10 +337,10 @@ def test_device_events_keep_old_lines_readable() -> None:
 # -- predictor -------------------------------------------------------------------------------------
 def _tiny_predictor(dev: str) -> Any:
     from tui_lab.core.deploy.predictor import Predictor, TorchBackend
-    from tui_lab.core.models import modeling
+    from tui_lab.core.models import presets
 
-    tok = modeling.train_wordpiece(["good film", "bad film"] * 5, vocab_size=40, max_length=16)
-    model = modeling.build_preset("tiny-bert", tok, ["neg", "pos"], 16)
+    tok = presets.train_wordpiece(["good film", "bad film"] * 5, vocab_size=40, max_length=16)
+    model = presets.build_preset("tiny-bert", tok, ["neg", "pos"], 16)
     return Predictor(TorchBackend(model, dev), tok, ["neg", "pos"], 16)
 
 
@@ -394,9 +394,9 @@ def _save_half_precision_classifier(folder: Path) -> Path:
     from transformers import BertConfig, BertForSequenceClassification
 
     from tests.conftest import make_rows
-    from tui_lab.core.models import modeling
+    from tui_lab.core.models import presets
 
-    tok = modeling.train_wordpiece([t for t, _ in make_rows(200)], vocab_size=120, max_length=64)
+    tok = presets.train_wordpiece([t for t, _ in make_rows(200)], vocab_size=120, max_length=64)
     cfg = BertConfig(
         vocab_size=len(tok),
         hidden_size=32,
@@ -422,15 +422,15 @@ def _weight_dtypes(folder: Path) -> set[str]:
 
 
 def test_a_half_precision_checkpoint_is_loaded_in_fp32_for_training(tmp_path: Path) -> None:
-    from tui_lab.core.models import modeling
+    from tui_lab.core.models import loading
 
     folder = _save_half_precision_classifier(tmp_path / "bf16")
     assert _weight_dtypes(folder) == {"BF16"}
-    _, model = modeling.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
+    _, model = loading.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
-    _, again = modeling.load_for_training(folder)
+    _, again = loading.load_for_training(folder)
     assert {p.dtype for p in again.parameters()} == {torch.float32}
-    _, kept = modeling.load_for_training(folder, dtype="auto")
+    _, kept = loading.load_for_training(folder, dtype="auto")
     assert {p.dtype for p in kept.parameters()} == {torch.bfloat16}
 
 

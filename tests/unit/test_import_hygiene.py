@@ -34,7 +34,7 @@ def test_core_imports_no_ui_module() -> None:
     # also run a function that pulls in torch/transformers lazily
     loaded = _loaded_after(
         imports
-        + "\nfrom tui_lab.core.models.modeling import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
+        + "\nfrom tui_lab.core.models.presets import train_wordpiece\ntrain_wordpiece(['a b c'], 50)"
         + "\nfrom tui_lab.core.training.envinfo import gather\ngather()"
     )
     bad = sorted(m for m in loaded if m.split(".")[0] in UI_MODULES or m.startswith("tui_lab.ui"))

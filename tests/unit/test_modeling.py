@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tui_lab.core.errors import ConfigError, ModelError
-from tui_lab.core.models import modeling
+from tui_lab.core.models import loading, presets
 from tui_lab.core.settings import render_error
 
 TEXTS = [
@@ -23,8 +23,8 @@ TEXTS = [
 
 def test_vocabulary_learning_is_deterministic_and_bpe_like() -> None:
     counts = Counter({"lower": 5, "lowest": 3, "newer": 6, "wider": 2})
-    a = modeling.learn_wordpiece_vocab(counts, 40, ["[PAD]", "[UNK]"])
-    b = modeling.learn_wordpiece_vocab(Counter(dict(reversed(list(counts.items())))), 40, ["[PAD]", "[UNK]"])
+    a = presets.learn_wordpiece_vocab(counts, 40, ["[PAD]", "[UNK]"])
+    b = presets.learn_wordpiece_vocab(Counter(dict(reversed(list(counts.items())))), 40, ["[PAD]", "[UNK]"])
     assert a == b
     # the most frequent pair (##w ##e: 14 times) merges first; whole frequent words end up in it
     assert a[:2] == ["[PAD]", "[UNK]"] and a.index("##we") < a.index("lower") and "newer" in a
@@ -34,7 +34,7 @@ def test_vocabulary_learning_is_deterministic_and_bpe_like() -> None:
 def test_wordpiece_tokenizer_handles_cjk_and_round_trips(tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    tok = modeling.train_wordpiece(TEXTS, vocab_size=200)
+    tok = presets.train_wordpiece(TEXTS, vocab_size=200)
     tokens = tok.convert_ids_to_tokens(tok("这家餐厅很好吃")["input_ids"])
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
     assert "餐" in tokens and "[UNK]" not in tokens  # one token per CJK character
@@ -44,9 +44,9 @@ def test_wordpiece_tokenizer_handles_cjk_and_round_trips(tmp_path: Path) -> None
 
 
 def test_presets_have_the_documented_shapes() -> None:
-    tok = modeling.train_wordpiece(TEXTS, vocab_size=200)
-    tiny = modeling.build_preset("tiny-bert", tok, ["neg", "pos"], 128)
-    small = modeling.build_preset("small-bert", tok, ["a", "b", "c"], 1024)
+    tok = presets.train_wordpiece(TEXTS, vocab_size=200)
+    tiny = presets.build_preset("tiny-bert", tok, ["neg", "pos"], 128)
+    small = presets.build_preset("small-bert", tok, ["a", "b", "c"], 1024)
     c = tiny.config
     assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (
         128,
@@ -69,7 +69,7 @@ def _save_base_model(folder: Path, labels: list[str] | None = None) -> Path:
     """A pretrained-style folder as save_pretrained writes it (a base BERT, or a classifier)."""
     from transformers import BertConfig, BertForSequenceClassification, BertModel
 
-    tok = modeling.train_wordpiece(TEXTS, vocab_size=200)
+    tok = presets.train_wordpiece(TEXTS, vocab_size=200)
     cfg = BertConfig(
         vocab_size=len(tok),
         hidden_size=32,
@@ -91,7 +91,7 @@ def _save_base_model(folder: Path, labels: list[str] | None = None) -> Path:
 
 def test_a_local_pretrained_folder_loads_through_the_auto_classes(tmp_path: Path) -> None:
     folder = _save_base_model(tmp_path / "base")
-    tok, model = modeling.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
+    tok, model = loading.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
     assert type(model).__name__ == "BertForSequenceClassification"
     assert model.config.id2label == {0: "neg", 1: "pos"}
     assert tok("the film")["input_ids"][0] == tok.cls_token_id
@@ -99,20 +99,20 @@ def test_a_local_pretrained_folder_loads_through_the_auto_classes(tmp_path: Path
 
 def test_a_classifier_with_other_labels_gets_a_new_head(tmp_path: Path) -> None:
     folder = _save_base_model(tmp_path / "clf", labels=["x", "y", "z"])
-    _, model = modeling.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
+    _, model = loading.load_pretrained(str(folder), ["neg", "pos"], max_length=32)
     assert model.config.num_labels == 2 and model.classifier.out_features == 2
 
 
 def test_max_length_above_the_model_positions(tmp_path: Path) -> None:
     folder = _save_base_model(tmp_path / "base")
     with pytest.raises(ConfigError, match="data.max_length 128 is above the 64 positions"):
-        modeling.load_pretrained(str(folder), ["a", "b"], max_length=128)
+        loading.load_pretrained(str(folder), ["a", "b"], max_length=128)
 
 
 def test_unreachable_hub_id_names_the_way_out(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError) as info:
-        modeling.load_pretrained("no-such-org/no-such-model", ["a", "b"], 32)
+        loading.load_pretrained("no-such-org/no-such-model", ["a", "b"], 32)
     message = str(info.value)
     assert "tiny-bert" in message and "local model folder" in message and "\n" not in message
 
@@ -120,14 +120,14 @@ def test_unreachable_hub_id_names_the_way_out(monkeypatch) -> None:
 def test_folder_without_config_or_missing_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="not a Hugging Face model folder"):
-        modeling.load_pretrained(str(tmp_path / "empty"), ["a", "b"], 32)
+        loading.load_pretrained(str(tmp_path / "empty"), ["a", "b"], 32)
     with pytest.raises(ModelError, match="does not exist"):
-        modeling.load_pretrained(str(tmp_path / "gone" / "model"), ["a", "b"], 32)
+        loading.load_pretrained(str(tmp_path / "gone" / "model"), ["a", "b"], 32)
 
 
 def test_default_learning_rates() -> None:
-    assert modeling.default_learning_rate("tiny-bert") == 1e-3
-    assert modeling.default_learning_rate("bert-base-uncased") == 3e-5
+    assert presets.default_learning_rate("tiny-bert") == 1e-3
+    assert presets.default_learning_rate("bert-base-uncased") == 3e-5
 
 
 def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None:
@@ -149,7 +149,7 @@ def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None
     monkeypatch.setattr(huggingface_hub, "model_info", no_network)
     monkeypatch.setattr(huggingface_hub, "dataset_info", no_network)
     with pytest.raises(ModelError, match="hub cannot be reached") as info:
-        modeling.load_pretrained("someone/model", ["a", "b"], 32)
+        loading.load_pretrained("someone/model", ["a", "b"], 32)
     assert "(--model tiny-bert or small-bert)" in render_error(info.value, "flag")
     with pytest.raises(DataError, match="hub cannot be reached.*local .csv"):
         load_data(DataConfig(train="someone/dataset"))
@@ -164,12 +164,12 @@ def test_an_unreachable_hub_answers_at_once_with_the_reason(monkeypatch) -> None
 
     monkeypatch.setattr(huggingface_hub, "model_info", missing)
     with pytest.raises(ModelError, match="does not exist on the Hugging Face hub"):
-        modeling.load_pretrained("someone/model", ["a", "b"], 32)
+        loading.load_pretrained("someone/model", ["a", "b"], 32)
 
 
 def test_word_counting_matches_tokenizers_on_every_text() -> None:
     """The fast count (split once, each distinct chunk through tokenizers) equals the plain one."""
-    normalizer, pre = modeling._bert_components()
+    normalizer, pre = presets._bert_components()
     texts = TEXTS + [
         "Ünïcode\tTAB\u0000ctrl, café CAFÉ Straße ﬁ İstanbul",
         "a\x1fb c\x0bd e\x85f g\x0ch",  # control characters BERT deletes but Python splits at
@@ -181,15 +181,15 @@ def test_word_counting_matches_tokenizers_on_every_text() -> None:
     expected: Counter[str] = Counter()
     for text in texts:
         expected.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
-    assert modeling.count_words(texts) == expected
+    assert presets.count_words(texts) == expected
 
 
 def test_the_vocabulary_sample_is_bounded_and_fixed() -> None:
     texts = [f"text {i}" for i in range(1000)]
-    a = modeling.vocab_sample(texts, 100)
-    assert len(a) == 100 and a == modeling.vocab_sample(texts, 100) and len(set(a)) == 100
+    a = presets.vocab_sample(texts, 100)
+    assert len(a) == 100 and a == presets.vocab_sample(texts, 100) and len(set(a)) == 100
     assert a == sorted(a, key=lambda t: int(t.split()[1]))  # file order kept
-    assert modeling.vocab_sample(texts[:50], 100) == texts[:50]
+    assert presets.vocab_sample(texts[:50], 100) == texts[:50]
 
 
 def test_the_vocabulary_is_the_same_in_processes_with_different_hash_seeds(tmp_path: Path) -> None:
@@ -203,9 +203,9 @@ def test_the_vocabulary_is_the_same_in_processes_with_different_hash_seeds(tmp_p
     data = tmp_path / "texts.json"
     data.write_text(json.dumps([t for t, _ in make_rows(400, 5)] + TEXTS))
     code = (
-        "import json, sys\nfrom tui_lab.core.models import modeling\n"
+        "import json, sys\nfrom tui_lab.core.models import presets\n"
         "texts = json.load(open(sys.argv[1]))\n"
-        "print(json.dumps(modeling.train_wordpiece(texts, 150).backend_tokenizer.get_vocab(), sort_keys=True))"
+        "print(json.dumps(presets.train_wordpiece(texts, 150).backend_tokenizer.get_vocab(), sort_keys=True))"
     )
     vocabs = []
     for seed in ("1", "2"):
@@ -223,21 +223,21 @@ def test_the_preset_tokenizer_is_learned_once_and_cached(monkeypatch, tmp_path: 
     monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))
     cache.clear_memory()
     learned = []
-    real = modeling._learn_backend
-    monkeypatch.setattr(modeling, "_learn_backend", lambda *a: learned.append(1) or real(*a))
-    first = modeling.preset_tokenizer(TEXTS, 120, 64)
+    real = presets._learn_backend
+    monkeypatch.setattr(presets, "_learn_backend", lambda *a: learned.append(1) or real(*a))
+    first = presets.preset_tokenizer(TEXTS, 120, 64)
     files = list((tmp_path / "cache" / "tokenizers").glob("*.json"))
     assert learned == [1] and len(files) == 1  # written to disk, no temporary file left
-    again = modeling.preset_tokenizer(TEXTS, 120, 256)  # from memory
+    again = presets.preset_tokenizer(TEXTS, 120, 256)  # from memory
     cache.clear_memory()
-    other_process = modeling.preset_tokenizer(TEXTS, 120, 64)  # from disk
+    other_process = presets.preset_tokenizer(TEXTS, 120, 64)  # from disk
     assert learned == [1]
     assert first.get_vocab() == again.get_vocab() == other_process.get_vocab()
     assert again.model_max_length == 256
-    modeling.preset_tokenizer(TEXTS, 130, 64)  # another vocabulary size is another entry
-    modeling.preset_tokenizer(TEXTS[:-1], 120, 64)  # and so are other texts
+    presets.preset_tokenizer(TEXTS, 130, 64)  # another vocabulary size is another entry
+    presets.preset_tokenizer(TEXTS[:-1], 120, 64)  # and so are other texts
     assert learned == [1, 1, 1]
-    assert first.get_vocab() == modeling.train_wordpiece(TEXTS, 120).get_vocab()
+    assert first.get_vocab() == presets.train_wordpiece(TEXTS, 120).get_vocab()
 
 
 def test_a_cache_that_cannot_be_written_only_costs_time(monkeypatch, tmp_path: Path) -> None:
@@ -247,5 +247,5 @@ def test_a_cache_that_cannot_be_written_only_costs_time(monkeypatch, tmp_path: P
     blocker.write_text("not a folder")
     monkeypatch.setenv("TUI_LAB_CACHE", str(blocker))
     cache.clear_memory()
-    tok = modeling.preset_tokenizer(TEXTS, 120, 64)
-    assert tok.get_vocab() == modeling.train_wordpiece(TEXTS, 120).get_vocab()
+    tok = presets.preset_tokenizer(TEXTS, 120, 64)
+    assert tok.get_vocab() == presets.train_wordpiece(TEXTS, 120).get_vocab()

@@ -81,7 +81,7 @@ def test_tokens_and_tags_jsonl_is_detected_and_loaded(tmp_path: Path) -> None:
 
 # -- alignment -----------------------------------------------------------------------------------
 def test_a_word_split_into_sub_tokens_carries_its_tag_on_the_first_only() -> None:
-    from tui_lab.core.models.modeling import train_wordpiece
+    from tui_lab.core.models.presets import train_wordpiece
 
     tok = train_wordpiece(["anna went to oslo", "washington is big"] * 5, vocab_size=40)
     task = NerTask(["O", "B-LOC", "I-LOC", "B-PER", "I-PER"])

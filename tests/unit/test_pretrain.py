@@ -64,7 +64,7 @@ def pretrained(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def _tokenizer(texts: list[str]):
-    from tui_lab.core.models.modeling import train_wordpiece
+    from tui_lab.core.models.presets import train_wordpiece
 
     return train_wordpiece(texts, vocab_size=120)
 

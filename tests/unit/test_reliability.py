@@ -198,7 +198,7 @@ def test_pickled_weights_are_not_loaded(tmp_path: Path, capsys) -> None:
     )
     model.config.save_pretrained(tmp_path)
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    from tui_lab.core.models.modeling import train_wordpiece
+    from tui_lab.core.models.presets import train_wordpiece
 
     train_wordpiece(["some words here"] * 5, 60).save_pretrained(tmp_path)
     assert main(["predict", str(tmp_path), "hello"]) == 2

@@ -107,7 +107,7 @@ def test_collate_pads_to_the_longest_in_the_batch() -> None:
 
 
 def test_token_arrays_hold_the_tokenizers_ids_in_chunks() -> None:
-    from tui_lab.core.models.modeling import train_wordpiece
+    from tui_lab.core.models.presets import train_wordpiece
 
     texts = [f"text number {i} " + "word " * (i % 7) for i in range(50)]
     tok = train_wordpiece(texts, vocab_size=200)

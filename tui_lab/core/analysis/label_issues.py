@@ -29,7 +29,7 @@ import numpy as np
 
 from tui_lab.core.data.splits import Split
 from tui_lab.core.errors import ModelError
-from tui_lab.core.models.modeling import TOKENIZER_FILES, auto_config, check_weights, first_line_of
+from tui_lab.core.models.loading import TOKENIZER_FILES, auto_config, check_weights, first_line_of
 from tui_lab.core.training.baseline import TOKEN_PATTERN, is_cjk, is_multilabel, multi_hot
 from tui_lab.core.training.device import pick_device
 

@@ -32,7 +32,7 @@ from tui_lab.core.deploy.eval_file import eval_split
 from tui_lab.core.deploy.export_tokens import ACCURACY_SKIPPED, TokenLogits, token_texts
 from tui_lab.core.deploy.predictor import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
 from tui_lab.core.errors import DataError, ModelError
-from tui_lab.core.models.modeling import check_classifier, check_weights
+from tui_lab.core.models.loading import check_classifier, check_weights
 from tui_lab.core.tasks import task_for_model
 from tui_lab.core.training.runs import is_run_dir
 

@@ -14,7 +14,7 @@ from tui_lab.core.data.tagged import TOKEN_SUFFIXES, read_sentences
 from tui_lab.core.deploy.eval_file import eval_source, eval_split
 from tui_lab.core.deploy.predictor import TOKENIZER_FILES, OrtBackend, TorchBackend, find_onnx
 from tui_lab.core.errors import LabError, ModelError
-from tui_lab.core.models.modeling import check_weights, load_tokenizer
+from tui_lab.core.models.loading import check_weights, load_tokenizer
 
 # timed and compared on these when the run's own texts cannot be read
 SAMPLE_TEXTS = [

@@ -12,8 +12,8 @@ from typing import Any
 
 from tui_lab.core.deploy.predictor import Predictor, resolve_model_dir
 from tui_lab.core.errors import LabError, ModelError
+from tui_lab.core.models.loading import check_weights, first_line_of, load_tokenizer
 from tui_lab.core.models.masked_lm import is_masked_lm
-from tui_lab.core.models.modeling import check_weights, first_line_of, load_tokenizer
 from tui_lab.core.tasks.predictions import TOP_K, FillMask, fill_result
 from tui_lab.core.training.device import pick_device
 

@@ -17,14 +17,8 @@ from typing import Any
 
 from tui_lab.core.errors import ModelError
 from tui_lab.core.models import checkpoint
-from tui_lab.core.models.modeling import (
-    auto_class,
-    check_classifier,
-    check_weights,
-    first_line_of,
-    head_of,
-    load_tokenizer,
-)
+from tui_lab.core.models.heads import auto_class, head_of
+from tui_lab.core.models.loading import check_classifier, check_weights, first_line_of, load_tokenizer
 from tui_lab.core.tasks import ClassifyTask, task_for_model
 from tui_lab.core.tasks.predictions import Prediction
 from tui_lab.core.training.device import inference_autocast_dtype, pick_device

@@ -235,3 +235,14 @@ def set_rng_state(state: dict[str, Any], device: str | None = None) -> None:
             return
         saved = saved[saved_index]
     torch.cuda.set_rng_state(saved, index)
+
+
+def model_folder(name: str) -> str:
+    """A run folder given as a model stands for its ``best/`` (else ``last/``); other names pass."""
+    path = Path(name).expanduser()
+    if path.is_dir() and not (path / "config.json").exists():
+        for sub in ("best", "last"):
+            found = resolve(path / sub)
+            if found is not None:
+                return str(found)
+    return name

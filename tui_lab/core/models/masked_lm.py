@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from tui_lab.core.errors import ModelError
-from tui_lab.core.models import modeling
-from tui_lab.core.models.modeling import build_preset
+from tui_lab.core.models import checkpoint, loading, presets
+from tui_lab.core.models.presets import build_preset
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -20,10 +20,10 @@ def build_model(config: Any, train_texts: list[str]) -> tuple[Any, Any]:
 
     name = config.model.name
     max_length = config.data.max_length
-    if modeling.is_preset(name):
-        tokenizer = modeling.preset_tokenizer(train_texts, config.model.vocab_size, max(512, max_length))
+    if presets.is_preset(name):
+        tokenizer = presets.preset_tokenizer(train_texts, config.model.vocab_size, max(512, max_length))
         return tokenizer, preset_model(name, tokenizer, max_length)
-    return load_pretrained(modeling.model_folder(name), max_length, config.model.trust_remote_code)
+    return load_pretrained(checkpoint.model_folder(name), max_length, config.model.trust_remote_code)
 
 
 def preset_model(name: str, tokenizer: Any, max_length: int) -> Any:
@@ -42,22 +42,22 @@ def load_pretrained(name: str, max_length: int, trust_remote_code: bool = False)
     """
     from transformers import AutoModelForMaskedLM
 
-    config = modeling.auto_config(name, trust_remote_code)
-    tokenizer = modeling.load_tokenizer(name, trust_remote_code)
-    modeling.check_positions(name, config, max_length)
+    config = loading.auto_config(name, trust_remote_code)
+    tokenizer = loading.load_tokenizer(name, trust_remote_code)
+    loading.check_positions(name, config, max_length)
     if tokenizer.mask_token is None:
         raise ModelError(f"'{name}' has no mask token, so it cannot be pretrained as a masked LM.")
-    modeling.check_weights(name)
+    loading.check_weights(name)
     try:
         model = AutoModelForMaskedLM.from_pretrained(
             name,
             use_safetensors=True,
             trust_remote_code=trust_remote_code,
-            dtype=modeling.torch_dtype("float32"),
+            dtype=loading.torch_dtype("float32"),
         )
     except (OSError, ValueError) as exc:
         raise ModelError(
-            f"'{name}' cannot be loaded as a masked language model: {modeling.first_line_of(exc)}."
+            f"'{name}' cannot be loaded as a masked language model: {loading.first_line_of(exc)}."
         ) from None
     model.config.id2label = {}
     if tokenizer.pad_token is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui_lab.core.models.modeling import head_of
+from tui_lab.core.models.heads import head_of
 from tui_lab.core.settings import METRIC_CHOICES as SETTING_METRICS
 from tui_lab.core.settings import TASK_NAMES
 from tui_lab.core.tasks.base import Task

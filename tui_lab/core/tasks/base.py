@@ -11,7 +11,7 @@ import numpy as np
 from tui_lab.core.data.batching import TokenArrays, encode
 from tui_lab.core.data.splits import label_counts, load_data
 from tui_lab.core.errors import ModelError
-from tui_lab.core.models import modeling
+from tui_lab.core.models import loading
 from tui_lab.core.tasks.metrics import softmax
 
 
@@ -38,7 +38,7 @@ class Task(ABC):
     lower_is_better: ClassVar[frozenset[str]] = frozenset({"loss"})
     multilabel: ClassVar[bool] = False
     problem_type: ClassVar[str] = "single_label_classification"
-    head: ClassVar[str] = "sequence"  # the model's head (modeling.HEADS): sequence or token
+    head: ClassVar[str] = "sequence"  # the model's head (heads.HEADS): sequence or token
     temperature_refusal: ClassVar[str] = ""  # why analyze --calibrate cannot fit a temperature ("": it can)
     label_issues_refusal: ClassVar[str] = ""  # why analysis finds no label issues for this task ("": it does)
 
@@ -109,7 +109,7 @@ class Task(ABC):
         sequence-classification head of one output per label and this task's ``problem_type``.
         Tasks with another head (token classification, masked LM) override it."""
 
-        return modeling.build(
+        return loading.build(
             config.model.name,
             list(train_texts),
             self.label_names,

@@ -19,7 +19,7 @@ import numpy as np
 
 from tui_lab.core.data.batching import TokenArrays, concat, from_lists, pad_batch
 from tui_lab.core.data.tagged import detect, entity_types, load_token_data
-from tui_lab.core.models import modeling
+from tui_lab.core.models import loading
 from tui_lab.core.tasks.base import Task
 from tui_lab.core.tasks.entities import entity_metrics, predict_entities, require_fast_tokenizer
 from tui_lab.core.tasks.ner_report import ner_report, word_probs
@@ -173,7 +173,7 @@ class NerTask(Task):
     def build_model(self, config: Any, train_texts: Sequence[Any]) -> tuple[Any, Any]:
         """A preset ``BertForTokenClassification`` or ``AutoModelForTokenClassification``."""
 
-        return modeling.build(
+        return loading.build(
             config.model.name,
             self.plain_texts(train_texts),
             self.label_names,

@@ -49,7 +49,7 @@ class MaskedLMTask(Task):
     default_metric = "loss"
     metric_names = ("loss", "perplexity", "masked_accuracy")
     lower_is_better = frozenset({"loss", "perplexity"})
-    head = "mlm"  # modeling.HEADS: saved as BertForMaskedLM, loaded with AutoModelForMaskedLM
+    head = "mlm"  # heads.HEADS: saved as BertForMaskedLM, loaded with AutoModelForMaskedLM
     problem_type = "masked_lm"  # never a classifier's problem_type: saved models say BertForMaskedLM
 
     def __init__(self, label_names: list[str]) -> None:

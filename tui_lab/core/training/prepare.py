@@ -19,8 +19,8 @@ from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import TokenArrays, length_grouped_batches
 from tui_lab.core.data.splits import DataBundle, load_data
 from tui_lab.core.errors import CheckpointError, ConfigError
-from tui_lab.core.models import checkpoint, modeling
-from tui_lab.core.models.modeling import load_for_training
+from tui_lab.core.models import checkpoint, presets
+from tui_lab.core.models.loading import load_for_training
 from tui_lab.core.tasks import TASKS, Task, detect_task, task_for, task_for_labels
 from tui_lab.core.training import distributed
 from tui_lab.core.training.device import configure_cuda_speed, resolve_precision, select_device
@@ -173,7 +173,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     notes[:0] = [f"task: {wanted} ({why})"] if why else []
     tokenizer, model = _build_model(config, task, data, last_dir)
 
-    lr = config.train.learning_rate or modeling.default_learning_rate(config.model.name)
+    lr = config.train.learning_rate or presets.default_learning_rate(config.model.name)
     config.train.learning_rate = lr
     max_length = config.data.max_length
     enc = lambda split: EncodedSplit(*task.encode(tokenizer, split.texts, split.labels, max_length))  # noqa: E731

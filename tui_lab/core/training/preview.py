@@ -3,7 +3,7 @@
 The lab's Dataset pane renders a :class:`DatasetStats`; anything else (a report, a CLI command)
 can too. Labels are counted over every row and train/dev overlap is exact; token lengths come
 from at most ``LENGTH_SAMPLE`` rows per split (chosen with a fixed seed), measured with the
-tokenizer the run would use: the cached preset tokenizer (:func:`modeling.preset_tokenizer`,
+tokenizer the run would use: the cached preset tokenizer (:func:`presets.preset_tokenizer`,
 so the training run that follows does not learn it again) or the model's own.
 """
 
@@ -18,7 +18,7 @@ from tui_lab.core.config import LabConfig
 from tui_lab.core.data.files import resolve_sources
 from tui_lab.core.data.splits import Split, length_stats, load_data, shared_texts
 from tui_lab.core.errors import LabError
-from tui_lab.core.models import modeling
+from tui_lab.core.models import loading, presets
 from tui_lab.core.settings import DataConfig
 from tui_lab.core.tasks import TASKS, detect_task, task_for, task_for_labels
 
@@ -101,10 +101,10 @@ def _tokenizer(cfg: LabConfig, train_texts: list[str]) -> tuple[Any, str]:
     """The run's tokenizer, or ``None`` and why (an unreachable hub id: lengths from words)."""
 
     try:
-        if modeling.is_preset(cfg.model.name):
+        if presets.is_preset(cfg.model.name):
             max_length = max(512, cfg.data.max_length)
-            return modeling.preset_tokenizer(train_texts, cfg.model.vocab_size, max_length), ""
-        return modeling.load_tokenizer(cfg.model.name, cfg.model.trust_remote_code), ""
+            return presets.preset_tokenizer(train_texts, cfg.model.vocab_size, max_length), ""
+        return loading.load_tokenizer(cfg.model.name, cfg.model.trust_remote_code), ""
     except Exception as exc:  # an offline hub id: estimate, and say so
         return None, f"token lengths estimated from words ({str(exc).split(';')[0]})"
 

@@ -21,7 +21,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from tui_lab.core.config import LabConfig, coerce
 from tui_lab.core.errors import ConfigError
-from tui_lab.core.models.modeling import PRESETS
+from tui_lab.core.models.presets import PRESETS
 from tui_lab.core.settings import (
     field_spec,
     field_type,
