@@ -162,6 +162,7 @@ def test_the_baseline_child_runs_at_idle_priority_with_one_thread_and_can_be_giv
 
 
 def test_a_run_on_the_cpu_gets_its_baseline_from_the_idle_child(tmp_path) -> None:
+    """Above BASELINE_PROCESS_ROWS training rows the baseline is fitted by the low-priority child."""
     from tests.conftest import SAMPLE
     from tui_lab.core.config import LabConfig
     from tui_lab.core.training.background import IdleProcess
@@ -178,8 +179,11 @@ def test_a_run_on_the_cpu_gets_its_baseline_from_the_idle_child(tmp_path) -> Non
     cfg.data.train, cfg.data.max_length = str(SAMPLE / "sentiment"), 32
     cfg.train.epochs, cfg.train.batch_size, cfg.train.output_dir = 1, 64, str(tmp_path)
     cfg.train.tensorboard = False
+    from tui_lab.core.training import loop
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(RunLog, "start_baseline", spy)
+        mp.setattr(loop, "BASELINE_PROCESS_ROWS", 100)  # the sample's 1,500 rows count as many
         result = Trainer(cfg).run()
     assert len(started) == 1 and isinstance(started[0], IdleProcess)
     assert result.baseline["dev"]["accuracy"] > 0.5 and result.baseline["train_rows"] > 0

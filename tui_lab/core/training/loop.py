@@ -37,6 +37,10 @@ from tui_lab.core.training.runlog import RunLog
 from tui_lab.core.training.runs import write_report
 
 BASELINE_TARGET = "tui_lab.core.training.baseline:run_baseline"  # what the baseline job calls
+# Below this many training rows the baseline's fit (well under a second) costs the loop less than
+# a child process's start (an interpreter and scikit-learn, ~1.5 CPU-seconds), so it runs on a
+# thread; above it, in the low-priority child (benchmarks/train_throughput.py, core+baseline*).
+BASELINE_PROCESS_ROWS = 10_000
 
 
 @dataclass
@@ -154,7 +158,7 @@ class Trainer:
             self.log.start_baseline(
                 BASELINE_TARGET,
                 baseline_args(d.train, d.dev, d.test, d.label_names, s.config.train.seed),
-                beside=s.device.startswith("cuda"),
+                beside=s.device.startswith("cuda") or len(d.train) < BASELINE_PROCESS_ROWS,
             )
         if s.last_dir is not None:
             warning = saving.restore_rng(s)
