@@ -154,12 +154,7 @@ class Trainer:
         s = self.s
         self.clock = TrainClock(s.device, s.state.train_time, s.state.samples_seen)
         if s.state.baseline is None and s.config.train.baseline:
-            d = s.data
-            self.log.start_baseline(
-                BASELINE_TARGET,
-                baseline_args(d.train, d.dev, d.test, d.label_names, s.config.train.seed),
-                beside=s.device.startswith("cuda") or len(d.train) < BASELINE_PROCESS_ROWS,
-            )
+            self.log.start_baseline(*_baseline_job(s))
         if s.last_dir is not None:
             warning = saving.restore_rng(s)
             if warning:
@@ -460,3 +455,11 @@ def _oom_message(exc: BaseException, config: LabConfig) -> str | None:
             f"to keep the effective batch)."
         )
     return None
+
+
+def _baseline_job(s: RunSetup) -> tuple[str, tuple[Any, ...], bool]:
+    """What fits the run's baseline: the function, its arguments, and whether on a thread beside
+    the loop (a GPU trains, or too few rows to be worth a child process) rather than the child."""
+    d = s.data
+    args = baseline_args(d.train, d.dev, d.test, d.label_names, s.config.train.seed)
+    return BASELINE_TARGET, args, s.device.startswith("cuda") or len(d.train) < BASELINE_PROCESS_ROWS
