@@ -22,6 +22,7 @@ from tui_lab.cli import (
     pretrain,
     runs,
     serve,
+    sweep,
     train,
     watch,
 )
@@ -38,7 +39,7 @@ from tui_lab.core.errors import LabError
 from tui_lab.core.settings import render_error
 
 # the subcommands, in the order ``tui-lab --help`` lists them
-COMMANDS = [train, pretrain, eval_, predict, explain, analyze, export, serve, runs, watch, env]
+COMMANDS = [train, pretrain, sweep, eval_, predict, explain, analyze, export, serve, runs, watch, env]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -166,6 +166,20 @@ class ModelConfig:
         metavar="TASK",
         choices=("", *TASK_NAMES),
     )
+    hidden_dropout: float | None = setting(
+        None,
+        "dropout on hidden states (hidden_dropout_prob); empty = the model's own",
+        placeholder="the model's own",
+        min=0.0,
+        lt=1.0,
+    )
+    attention_dropout: float | None = setting(
+        None,
+        "dropout on attention weights (attention_probs_dropout_prob); empty = the model's own",
+        placeholder="the model's own",
+        min=0.0,
+        lt=1.0,
+    )
 
 
 @dataclass

@@ -15,6 +15,7 @@ STATUS_STYLE: dict[str, str] = {  # RunStatus -> rich style (a RunStatus is a st
     RunStatus.COMPLETED: "bold green",
     RunStatus.EARLY_STOPPED: "bold green",
     RunStatus.STOPPED: "bold magenta",
+    RunStatus.PRUNED: "magenta",
     RunStatus.FAILED: "bold red",
     RunStatus.INTERRUPTED: "red",
 }

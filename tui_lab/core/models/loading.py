@@ -40,6 +40,7 @@ def load_pretrained(
     dtype: Any = "float32",
     problem_type: str | None = None,
     head: str = "sequence",
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier from a hub id or a local folder, with a new head for our labels.
 
@@ -51,6 +52,8 @@ def load_pretrained(
 
     Args:
         dtype: the parameters' dtype (a torch dtype or its name; ``"auto"`` keeps the saved one).
+        overrides: model-config values to set (e.g. ``hidden_dropout_prob``); those the model's
+            config does not have are left out.
 
     Raises:
         ModelError: the model cannot be found or loaded.
@@ -63,6 +66,7 @@ def load_pretrained(
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch_dtype(dtype)}
     if problem_type:
         kwargs["problem_type"] = problem_type
+    kwargs.update({k: v for k, v in (overrides or {}).items() if hasattr(config, k)})
     if not same_head:
         kwargs.update(
             num_labels=len(label_names),
@@ -240,15 +244,18 @@ def build(
     trust_remote_code: bool = False,
     problem_type: str | None = None,
     head: str = "sequence",
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model.
 
     ``problem_type`` (``"multi_label_classification"``...) is written into the model's config, so
-    ``transformers.pipeline`` applies the right activation to a saved model.
+    ``transformers.pipeline`` applies the right activation to a saved model; ``overrides`` are
+    model-config values (:func:`config_overrides`).
     """
     if is_preset(model_name):
         tokenizer = preset_tokenizer(train_texts, vocab_size, max(512, max_length))
-        return tokenizer, build_preset(model_name, tokenizer, label_names, max_length, problem_type, head)
+        model = build_preset(model_name, tokenizer, label_names, max_length, problem_type, head, overrides)
+        return tokenizer, model
     return load_pretrained(
         model_folder(model_name),
         label_names,
@@ -256,7 +263,17 @@ def build(
         trust_remote_code,
         problem_type=problem_type,
         head=head,
+        overrides=overrides,
     )
+
+
+def config_overrides(config: Any) -> dict[str, Any]:
+    """The model-config values a run's settings ask for (the dropouts that are set)."""
+    wanted = {
+        "hidden_dropout_prob": config.model.hidden_dropout,
+        "attention_probs_dropout_prob": config.model.attention_dropout,
+    }
+    return {k: v for k, v in wanted.items() if v is not None}
 
 
 def check_classifier(path: str, model_config: Any) -> list[str]:

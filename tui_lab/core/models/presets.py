@@ -272,8 +272,10 @@ def build_preset(
     max_length: int,
     problem_type: str | None = None,
     head: str = "sequence",
+    overrides: dict[str, Any] | None = None,
 ) -> Any:
-    """A randomly initialised ``BertForSequenceClassification`` (or the ``head``'s class) of a preset's shape."""
+    """A randomly initialised ``BertForSequenceClassification`` (or the ``head``'s class) of a preset's
+    shape; ``overrides`` are further ``BertConfig`` values (the dropouts)."""
     import transformers
     from transformers import BertConfig
 
@@ -290,6 +292,7 @@ def build_preset(
         id2label=dict(enumerate(label_names)),
         label2id=label_map(label_names),
         problem_type=problem_type,
+        **(overrides or {}),
     )
     config._attn_implementation = "sdpa"
     return getattr(transformers, HEADS[head][0])(config)

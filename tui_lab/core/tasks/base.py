@@ -117,6 +117,7 @@ class Task(ABC):
             config.model.vocab_size,
             config.model.trust_remote_code,
             problem_type=self.problem_type,
+            overrides=loading.config_overrides(config),
         )
 
     @abstractmethod

@@ -181,6 +181,7 @@ class NerTask(Task):
             config.model.vocab_size,
             config.model.trust_remote_code,
             head=self.head,
+            overrides=loading.config_overrides(config),
         )
 
     def loss(self, logits: Any, labels: Any) -> Any:

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 class RunStatus(StrEnum):
     """Where a run stands. A ``StrEnum``: it compares equal to, and serialises as, its value.
 
-    ``RunFinished.status`` is one of completed, early_stopped, stopped. ``interrupted`` is read
+    ``RunFinished.status`` is one of completed, early_stopped, stopped, pruned (a sweep's pruner
+    stopped a trial that was not promising; see :mod:`tui_lab.core.training.stopping`). ``interrupted`` is read
     from a log that ends without a finish while the process that wrote it is gone; ``starting``
     and ``paused`` are the lab's own (a run it launched that has not spoken yet, or is paused).
     """
@@ -36,6 +37,7 @@ class RunStatus(StrEnum):
     COMPLETED = "completed"
     EARLY_STOPPED = "early_stopped"
     STOPPED = "stopped"
+    PRUNED = "pruned"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
@@ -169,7 +171,7 @@ class Notice(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    """The run ended: ``status`` is completed, early_stopped or stopped (a :class:`RunStatus` value)."""
+    """The run ended: ``status`` is completed, early_stopped, stopped or pruned (a :class:`RunStatus` value)."""
 
     kind: ClassVar[str] = "run_finished"
     status: str

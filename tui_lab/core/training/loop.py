@@ -35,6 +35,7 @@ from tui_lab.core.training.hooks import HookList, Hooks
 from tui_lab.core.training.prepare import RunSetup, prepare
 from tui_lab.core.training.runlog import RunLog
 from tui_lab.core.training.runs import write_report
+from tui_lab.core.training.stopping import stop_outcome
 
 BASELINE_TARGET = "tui_lab.core.training.baseline:run_baseline"  # what the baseline job calls
 # Below this many training rows the baseline's fit (well under a second) costs the loop less than
@@ -211,7 +212,7 @@ class Trainer:
         if stop_now:
             self.clock.stop()
             self._save_last(epoch, b + 1, n)
-            return "stopped", "stopped by the user"
+            return stop_outcome(self.stop)
         _wait_while_paused(self.pause, self.stop, self.clock)
         return None
 
@@ -349,10 +350,11 @@ class Trainer:
         """Test the best weights, write report.json, emit ``RunFinished``."""
         s, st = self.s, self.s.state
         full_dev = full_test = test_metrics = None
-        if status != "stopped" and st.best is not None:
+        done = status not in ("stopped", "pruned")  # a stopped or pruned run is not tested
+        if done and st.best is not None:
             full_dev, full_test = self._final_evaluation()
             test_metrics = scalars(full_test) if full_test is not None else None
-        if status != "stopped":
+        if done:
             self.log.collect_baseline(st, wait=True)
         rate = self.clock.samples / self.clock.total if self.clock.total else 0.0
         result = RunResult(

@@ -1,0 +1,274 @@
+"""A sweep's study: its ``sweep.json``, its storage, and which of its trials count.
+
+The storage is Optuna's: by default a journal file in the sweep folder
+(``JournalStorage(JournalFileBackend(path))``), or an RDB URL (``postgresql://``, ``sqlite://``)
+that workers on many machines share, with Optuna's heartbeat, stale-trial failing and
+``RetryFailedTrialCallback``. A sweep of N trials ends with exactly N *counted* trials, whatever
+the number of workers and machines: a trial a worker asks for once N others hold their places is
+marked ``surplus`` and failed at once, and a trial whose worker died is replaced by a retry with
+the same parameters (``retry_of``) that takes its place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.errors import ConfigError, LabError
+
+SWEEP_FILE = "sweep.json"
+JOURNAL_FILE = "study.journal"
+RDB_SCHEMES = ("postgresql", "postgres", "sqlite", "mysql")
+MAX_RETRIES = 2  # a trial whose worker dies is retried at most this many times
+FATAL_AFTER = 3  # the first trials failing alike stop the sweep
+
+
+@dataclass
+class SweepInfo:
+    """What ``sweep.json`` holds: how the sweep was asked for."""
+
+    study: str
+    storage: str
+    metric: str
+    direction: str
+    space: dict[str, str]
+    trials: int
+    parallel: int = 1
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    sampler: str = "tpe"
+    pruner: str = "median"
+    keep_best: int = 0
+    created: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, sweep_dir: Path) -> Path:
+        """Write ``sweep.json`` into ``sweep_dir`` (atomically)."""
+        path = Path(sweep_dir) / SWEEP_FILE
+        write_text_atomically(path, json.dumps(asdict(self), indent=2))
+        return path
+
+
+def read_sweep_info(sweep_dir: str | Path) -> SweepInfo:
+    """The :class:`SweepInfo` of a sweep folder.
+
+    Raises:
+        LabError: the folder has no readable ``sweep.json``.
+    """
+    path = Path(sweep_dir).expanduser() / SWEEP_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        names = set(SweepInfo.__dataclass_fields__)
+        return SweepInfo(**{k: v for k, v in raw.items() if k in names})
+    except (OSError, ValueError, TypeError):
+        raise LabError(f"{Path(sweep_dir)} is not a sweep folder (no readable {SWEEP_FILE}).") from None
+
+
+# -- storage ---------------------------------------------------------------------------------------
+def is_rdb(storage: str) -> bool:
+    """Whether a storage string is an RDB URL (else it is a journal file path)."""
+    return storage.split("://", 1)[0].split("+", 1)[0] in RDB_SCHEMES and "://" in storage
+
+
+def redacted(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def open_storage(storage: str, heartbeat: bool = False) -> Any:
+    """The Optuna storage behind a storage string.
+
+    Args:
+        storage: a journal file path, or an RDB URL (``postgresql://`` goes through psycopg 3).
+        heartbeat: for an RDB, send a heartbeat and retry trials whose worker went silent.
+
+    Raises:
+        LabError: the storage cannot be reached or opened (named, password hidden).
+    """
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        if not is_rdb(storage):
+            Path(storage).parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(storage)))
+        kwargs: dict[str, Any] = {}
+        if heartbeat:
+            retry = optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)
+            kwargs = {"heartbeat_interval": 5, "grace_period": 20, "failed_trial_callback": retry}
+        return optuna.storages.RDBStorage(_driver_url(storage), **kwargs)
+    except Exception as exc:  # sqlalchemy's errors name the driver's reason on their first line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LabError(f"cannot open the study storage {redacted(storage)}: {reason[:200]}") from None
+
+
+def _driver_url(url: str) -> str:
+    """``postgresql://`` -> ``postgresql+psycopg://`` (psycopg 3) when psycopg2 is not installed."""
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None:
+            return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def open_study(info: SweepInfo, heartbeat: bool = False) -> Any:
+    """The sweep's study (created when new); an existing one must have the same direction and space.
+
+    Raises:
+        ConfigError: the study exists with another direction, metric or space.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(info.storage, heartbeat)
+    study = optuna.create_study(
+        study_name=info.study, storage=storage, direction=info.direction, load_if_exists=True
+    )
+    if study.direction.name.lower() != info.direction:
+        raise ConfigError(
+            f"study '{info.study}' in {redacted(info.storage)} already {study.direction.name.lower()}s; "
+            f"use --direction {study.direction.name.lower()} or another --study."
+        )
+    attrs = study.user_attrs
+    if not attrs:
+        study.set_user_attr("space", info.space)
+        study.set_user_attr("metric", info.metric)
+    elif attrs.get("space") != info.space or attrs.get("metric") != info.metric:
+        raise ConfigError(
+            f"study '{info.study}' in {redacted(info.storage)} searches another space or metric "
+            f"({attrs.get('metric')}: {attrs.get('space')}); use the same one or another --study."
+        )
+    return study
+
+
+# -- which trials count -------------------------------------------------------------------------
+def retry_of(trial: Any) -> int | None:
+    """The number of the trial this one retries (Optuna's RDB retry or a coordinator's), else None."""
+    number = trial.system_attrs.get("failed_trial")
+    return number if number is not None else trial.user_attrs.get("retry_of")
+
+
+def counted(trials: list[Any]) -> list[Any]:
+    """The trials that hold a place in the sweep: not surplus, and not replaced by a retry."""
+    replaced = {retry_of(t) for t in trials} - {None}
+    return [t for t in trials if not t.user_attrs.get("surplus") and t.number not in replaced]
+
+
+def is_surplus(study: Any, number: int, n_trials: int) -> bool:
+    """Whether trial ``number`` came after N others had taken every place."""
+    before = [t for t in counted(study.get_trials(deepcopy=False)) if t.number < number]
+    return len(before) >= n_trials
+
+
+def finished(trials: list[Any]) -> list[Any]:
+    """The counted trials that ended (complete, pruned or failed)."""
+    return [t for t in counted(trials) if t.state.is_finished()]
+
+
+def has_work(study: Any, n_trials: int) -> bool:
+    """Whether a worker could still take a trial (a place is free, or a retry waits)."""
+    from optuna.trial import TrialState
+
+    places = counted(study.get_trials(deepcopy=False))
+    return len(places) < n_trials or any(t.state == TrialState.WAITING for t in places)
+
+
+def fatal_reason(trials: list[Any], n_trials: int) -> str | None:
+    """The one reason shared by the first trials, when they all failed with it (>= 2 of them)."""
+    from optuna.trial import TrialState
+
+    first = sorted(finished(trials), key=lambda t: t.number)[: min(FATAL_AFTER, n_trials)]
+    if len(first) < min(FATAL_AFTER, n_trials) or len(first) < 2:
+        return None
+    reasons = {t.user_attrs.get("error") for t in first if t.state == TrialState.FAIL}
+    if len(reasons) == 1 and None not in reasons and all(t.state == TrialState.FAIL for t in first):
+        return reasons.pop()
+    return None
+
+
+def retry(study: Any, trial: Any) -> None:
+    """Replace a trial whose worker is gone by a waiting retry with its parameters and run folder.
+
+    The retry is enqueued before the trial is failed, so the trial's place passes straight to it.
+    A trial retried :data:`MAX_RETRIES` times is only failed.
+    """
+    from optuna.trial import TrialState
+
+    depth, trials = 0, {t.number: t for t in study.get_trials(deepcopy=False)}
+    source = trial
+    while retry_of(source) is not None and retry_of(source) in trials:
+        depth, source = depth + 1, trials[retry_of(source)]
+    if depth < MAX_RETRIES:
+        attrs = {"retry_of": trial.number, "run_dir": trial.user_attrs.get("run_dir")}
+        study.enqueue_trial(trial.params, user_attrs={k: v for k, v in attrs.items() if v})
+    if trial.state == TrialState.RUNNING:
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+# -- workers --------------------------------------------------------------------------------------
+def worker_id(pid: int | None = None) -> str:
+    """``host:pid`` of this (or another local) process, as trials record it."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def is_alive(pid: int) -> bool:
+    """Whether a local process exists (a zombie child counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def orphans(study: Any, gone: set[str] | None = None) -> list[Any]:
+    """RUNNING trials of this host whose worker is gone (``gone``: worker ids known dead)."""
+    from optuna.trial import TrialState
+
+    host, out = socket.gethostname(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = str(t.user_attrs.get("worker", ""))
+        name, _, pid = worker.rpartition(":")
+        if gone is not None and worker in gone:
+            out.append(t)
+        elif gone is None and name == host and pid.isdigit() and not is_alive(int(pid)):
+            out.append(t)
+    return out
+
+
+def keep_best(study: Any, k: int, direction: str) -> None:
+    """Delete ``best/`` of every finished trial outside the top ``k`` (logs, report, config stay)."""
+    from optuna.trial import TrialState
+
+    if k <= 0:
+        return
+    done = finished(study.get_trials(deepcopy=False))
+    complete = [t for t in done if t.state == TrialState.COMPLETE and t.value is not None]
+    complete.sort(key=lambda t: t.value, reverse=direction == "maximize")
+    keep = {t.number for t in complete[:k]}
+    for t in done:
+        run_dir = t.user_attrs.get("run_dir")
+        if t.number not in keep and run_dir and (Path(run_dir) / "best").exists():
+            shutil.rmtree(Path(run_dir) / "best", ignore_errors=True)
+
+
+def now_iso() -> str:
+    """The local time, ISO 8601 to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
