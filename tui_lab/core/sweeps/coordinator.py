@@ -63,19 +63,18 @@ def parse_devices(text: str, parallel: int | None) -> tuple[list[str], int]:
     Raises:
         ConfigError: an unknown or missing device, or more workers than the GPUs listed.
     """
-    import torch
-
     names = [d.strip() for d in (text or "auto").split(",") if d.strip()]
-    if names == ["auto"]:
-        count = torch.cuda.device_count()
-        names = [f"cuda:{i}" for i in range(count)] or ["cpu"]
     for name in names:
-        if not re.fullmatch(r"cpu|cuda:\d+", name):
+        if not re.fullmatch(r"auto|cpu|cuda:\d+", name) or (name == "auto" and len(names) > 1):
             raise ConfigError(f"--devices: '{name}' is not cpu or cuda:N.")
-        if name.startswith("cuda") and int(name[5:]) >= torch.cuda.device_count():
-            raise ConfigError(
-                f"--devices: {name} does not exist here ({torch.cuda.device_count()} CUDA devices visible)."
-            )
+    if names != ["cpu"]:  # only a GPU question pays for importing torch
+        import torch
+
+        count = torch.cuda.device_count()
+        names = ([f"cuda:{i}" for i in range(count)] or ["cpu"]) if names == ["auto"] else names
+        for name in names:
+            if name.startswith("cuda") and int(name[5:]) >= count:
+                raise ConfigError(f"--devices: {name} does not exist here ({count} CUDA devices visible).")
     gpus = [n for n in names if n != "cpu"]
     k = parallel if parallel is not None else (len(gpus) or 1)
     if k < 1:
@@ -152,14 +151,17 @@ def run_sweep(
         LabError: the first trials all failed alike (their reason), or workers keep dying.
     """
     study = studies.open_study(info)
-    for trial in studies.orphans(study):  # trials of workers killed with a previous coordinator
+    # the journal has no heartbeat: trials of workers killed with a previous coordinator are
+    # retried here (an RDB's heartbeat retries them by itself)
+    own_retries = not studies.is_rdb(info.storage)
+    for trial in studies.orphans(study) if own_retries else []:
         studies.retry(study, trial)
     slots = [_Slot(device, i) for i, device in enumerate(info.devices[: info.parallel])]
     threads = worker_threads(len(slots), [s.device for s in slots])
     reported: set[int] = set()
     try:
         while True:
-            _reap(study, slots, stop)
+            _reap(study, slots, stop, own_retries)
             trials = study.get_trials(deepcopy=False)
             for t in studies.finished(trials):
                 if t.number not in reported:
@@ -181,8 +183,8 @@ def run_sweep(
         _stop_workers(slots)
 
 
-def _reap(study: Any, slots: list[_Slot], stop: threading.Event) -> None:
-    """Notice workers that exited; a worker that died has its running trial retried."""
+def _reap(study: Any, slots: list[_Slot], stop: threading.Event, retries: bool) -> None:
+    """Notice workers that exited; a worker that died has its running trial retried (``retries``)."""
     for slot in slots:
         if slot.proc is None or slot.proc.poll() is None:
             continue
@@ -191,7 +193,7 @@ def _reap(study: Any, slots: list[_Slot], stop: threading.Event) -> None:
         if code == 0 or stop.is_set():
             slot.deaths = 0
             continue
-        for trial in studies.orphans(study, gone={studies.worker_id(pid)}):
+        for trial in studies.orphans(study, gone={studies.worker_id(pid)}) if retries else []:
             studies.retry(study, trial)
         slot.deaths += 1
         if slot.deaths >= MAX_WORKER_DEATHS:

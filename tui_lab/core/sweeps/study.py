@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,26 +91,42 @@ def open_storage(storage: str, heartbeat: bool = False) -> Any:
 
     Args:
         storage: a journal file path, or an RDB URL (``postgresql://`` goes through psycopg 3).
-        heartbeat: for an RDB, send a heartbeat and retry trials whose worker went silent.
+        heartbeat: for an RDB, send a heartbeat and retry trials whose worker went silent
+            (``RetryHeartbeatStaleTrialCallback``).
 
     Raises:
         LabError: the storage cannot be reached or opened (named, password hidden).
     """
-    import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    try:
-        if not is_rdb(storage):
+    if not is_rdb(storage):
+        try:
             Path(storage).parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(storage)))
+        except OSError as exc:
+            raise LabError(f"cannot open the study storage {storage}: {exc.strerror}.") from None
+    for attempt in range(3):
+        try:
+            return _rdb(storage, heartbeat)
+        except Exception as exc:  # sqlalchemy's errors name the driver's reason on their first line
+            if type(exc).__name__ == "IntegrityError" and attempt < 2:
+                time.sleep(0.5)  # another process created the tables at the same moment
+                continue
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LabError(f"cannot open the study storage {redacted(storage)}: {reason[:200]}") from None
+    raise AssertionError("unreachable")
+
+
+def _rdb(storage: str, heartbeat: bool) -> Any:
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         kwargs: dict[str, Any] = {}
         if heartbeat:
-            retry = optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)
-            kwargs = {"heartbeat_interval": 5, "grace_period": 20, "failed_trial_callback": retry}
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+            kwargs = {"heartbeat_interval": 5, "grace_period": 20, "heartbeat_stale_trial_callback": retry}
         return optuna.storages.RDBStorage(_driver_url(storage), **kwargs)
-    except Exception as exc:  # sqlalchemy's errors name the driver's reason on their first line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LabError(f"cannot open the study storage {redacted(storage)}: {reason[:200]}") from None
 
 
 def _driver_url(url: str) -> str:
@@ -155,15 +172,16 @@ def open_study(info: SweepInfo, heartbeat: bool = False) -> Any:
 
 # -- which trials count -------------------------------------------------------------------------
 def retry_of(trial: Any) -> int | None:
-    """The number of the trial this one retries (Optuna's RDB retry or a coordinator's), else None."""
-    number = trial.system_attrs.get("failed_trial")
-    return number if number is not None else trial.user_attrs.get("retry_of")
+    """The number of the trial this one retries (Optuna's heartbeat retry or a coordinator's), else None."""
+    history = trial.system_attrs.get("retry_history")
+    return history[-1] if history else trial.user_attrs.get("retry_of")
 
 
 def counted(trials: list[Any]) -> list[Any]:
-    """The trials that hold a place in the sweep: not surplus, and not replaced by a retry."""
-    replaced = {retry_of(t) for t in trials} - {None}
-    return [t for t in trials if not t.user_attrs.get("surplus") and t.number not in replaced]
+    """The trials that hold a place in the sweep: not surplus, and not replaced by a retry that is."""
+    live = [t for t in trials if not t.user_attrs.get("surplus")]
+    replaced = {retry_of(t) for t in live} - {None}
+    return [t for t in live if t.number not in replaced]
 
 
 def is_surplus(study: Any, number: int, n_trials: int) -> bool:
@@ -212,7 +230,7 @@ def retry(study: Any, trial: Any) -> None:
         depth, source = depth + 1, trials[retry_of(source)]
     if depth < MAX_RETRIES:
         attrs = {"retry_of": trial.number, "run_dir": trial.user_attrs.get("run_dir")}
-        study.enqueue_trial(trial.params, user_attrs={k: v for k, v in attrs.items() if v})
+        study.enqueue_trial(trial.params, user_attrs={k: v for k, v in attrs.items() if v is not None})
     if trial.state == TrialState.RUNNING:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
