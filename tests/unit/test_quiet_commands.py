@@ -31,7 +31,7 @@ NOISE = re.compile(
     r"Loading weights|%\||it/s\]|s/it\]|Warning|warnings\.warn|Traceback|^\s*File \"|site-packages"
 )
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-CHECKED = ["train", "pretrain", "eval", "predict", "explain", "analyze", "export", "serve", "runs", "env"]
+CHECKED = ["train", "pretrain", "sweep", "eval", "predict", "explain", "analyze", "export", "serve", "runs", "env"]
 
 
 def tui_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -89,8 +89,10 @@ def transcripts(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
         "train": ["train", "--train", "data", "--output-dir", "runs", "--run-name", "r", *tiny, "--no-baseline", "--json"],
         "pretrain": ["pretrain", "--train", "texts.txt", "--output-dir", "pretrained", "--run-name", "p", *tiny],
         "env": ["env"],
+        "sweep": ["sweep", "--train", "data", "--output-dir", "sweeps", "--trials", "2", *tiny, "--no-baseline",
+                  "--search", "learning_rate=1e-4..1e-2:log", "--devices", "cpu", "--json"],
     }  # fmt: skip
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         jobs = {name: pool.submit(tui_lab, *args, cwd=root) for name, args in first.items()}
         train = jobs["train"].result()
         assert train.returncode == 0, train.stderr

@@ -12,6 +12,7 @@ from tui_lab.core.errors import DataError, setting_ref
 from tui_lab.core.settings import (
     DATASET_PANE,
     FORM_GROUPS,
+    field_type,
     flag_of,
     form_fields,
     form_group_of,
@@ -65,7 +66,7 @@ def _example(path: str) -> str:
         return "cuda:1"
     if path == "model.task":
         return "multilabel"
-    if isinstance(default, float) or path == "train.learning_rate":
+    if field_type(path) is float:  # unset (None) floats too: learning_rate, the dropouts
         return "0.2"
     if isinstance(default, int):
         return str(default + 1)

@@ -208,7 +208,7 @@ def _start_worker(sweep_dir: Path, slot: _Slot, threads: int) -> subprocess.Pope
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, "-m", "tui_lab.core.sweeps.worker", "--sweep-dir", str(sweep_dir)]
-    cmd += ["--device", slot.device, "--index", str(slot.index), "--threads", str(threads)]
+    cmd += ["--on", slot.device, "--index", str(slot.index), "--threads", str(threads)]
     return subprocess.Popen(cmd, env=env, stdout=sys.stderr, stdin=subprocess.DEVNULL)
 
 

@@ -1,6 +1,6 @@
 """One sweep worker process: ask the study for a trial, train it as a run, tell the study; repeat.
 
-Started by the coordinator as ``python -m tui_lab.core.sweeps.worker --sweep-dir DIR --device DEV
+Started by the coordinator as ``python -m tui_lab.core.sweeps.worker --sweep-dir DIR --on DEV
 --index I --threads T`` (a fresh interpreter, not a ``multiprocessing`` fork), bound to one device.
 Each trial is an ordinary run folder ``<sweep_dir>/trial-NNN``; every dev evaluation is reported
 to the pruner, and a pruned trial stops its run as ``pruned`` (``last/`` saved). A retried trial
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     """The worker's entry point; returns its exit code."""
     p = argparse.ArgumentParser(prog="python -m tui_lab.core.sweeps.worker")
     p.add_argument("--sweep-dir", required=True)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--on", dest="device", default="cpu", help="the device this worker trains on")
     p.add_argument("--index", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
