@@ -202,3 +202,28 @@ def test_two_sweeps_share_one_postgres_study(data: Path, tmp_path: Path, postgre
     assert folders <= {"a", "b"}  # each trial ran in the folder of the sweep that took it
     bad = subprocess.run([*sweep_args(data, tmp_path / "c", "--direction", "minimize", "--storage", postgres)], capture_output=True, text=True)
     assert bad.returncode == 2 and "already maximizes" in bad.stderr and not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_worker_with_last_saved_and_exits_130(data: Path, tmp_path: Path) -> None:
+    args = sweep_args(data, tmp_path, "--trials", "2", "--pruner", "none", steps=40)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep_dir = tmp_path / "s"
+    wait_for(lambda: (sweep_dir / "trial-000" / "last").exists())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and f"tui-lab sweep --resume {sweep_dir}" in err
+    finished = [e for e in read_events(sweep_dir / "trial-000" / "events.jsonl") if e.kind == "run_finished"]
+    assert finished[-1].status == "stopped"  # the run saved last/ and can continue
+    (row,) = board.trial_rows(sweep_dir)  # the trial waits for --resume, in the same folder
+    assert row.state == "running" and row.number == 1 and row.run_dir.endswith("trial-000")
+
+
+@pytest.mark.slow
+def test_trials_failing_alike_stop_the_sweep_with_their_reason(data: Path, tmp_path: Path) -> None:
+    args = sweep_args(data, tmp_path, "--trials", "5", "--model", str(tmp_path / "no-such-model"))
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and last.startswith("error: the sweep stopped") and "no-such-model" in last
+    rows = board.trial_rows(tmp_path / "s")
+    assert [r.state for r in rows] == ["failed"] * 3 and all("no-such-model" in r.error for r in rows)
