@@ -123,3 +123,22 @@ def test_bad_sweep_inputs_exit_2_with_one_line(args, says, data: Path, tmp_path:
 def test_resume_of_a_folder_that_is_no_sweep_exits_2(tmp_path: Path, capsys) -> None:
     assert main(["sweep", "--resume", str(tmp_path)]) == 2
     assert "is not a sweep folder" in capsys.readouterr().err
+
+
+def test_dropout_settings_reach_the_models_config(tmp_path: Path) -> None:
+    from tests.conftest import save_tiny_classifier
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.models import loading
+
+    config = LabConfig()
+    config.set("model.hidden_dropout", "0.25")
+    config.set("model.attention_dropout", "0")
+    overrides = loading.config_overrides(config)
+    assert overrides == {"hidden_dropout_prob": 0.25, "attention_probs_dropout_prob": 0.0}
+    assert loading.config_overrides(LabConfig()) == {}  # unset: the model's own
+    texts = [t for t, _ in make_rows(40)]
+    _, preset = loading.build("tiny-bert", texts, ["neg", "pos"], 32, 200, overrides=overrides)
+    assert preset.config.hidden_dropout_prob == 0.25 and preset.config.attention_probs_dropout_prob == 0.0
+    folder = save_tiny_classifier(tmp_path / "model")
+    _, pretrained = loading.build(str(folder), texts, ["neg", "pos"], 32, overrides={**overrides, "not_a_field": 1})
+    assert pretrained.config.hidden_dropout_prob == 0.25 and not hasattr(pretrained.config, "not_a_field")
