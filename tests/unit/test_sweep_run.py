@@ -67,7 +67,9 @@ def assert_exactly(summary: dict, n: int) -> None:
 
 @pytest.mark.slow
 def test_a_sweep_of_four_trials_on_two_workers(data: Path, tmp_path: Path) -> None:
-    proc, summary = run_sweep(sweep_args(data, tmp_path, "--trials", "4", "--parallel", "2", "--pruner", "none", "--keep-best", "1"))
+    proc, summary = run_sweep(
+        sweep_args(data, tmp_path, "--trials", "4", "--parallel", "2", "--pruner", "none", "--keep-best", "1")
+    )
     assert_exactly(summary, 4)
     assert summary["metric"] == "f1_macro" and summary["direction"] == "maximize"
     assert all(t["state"] == "complete" and isinstance(t["value"], float) for t in summary["trials"])
@@ -81,12 +83,17 @@ def test_a_sweep_of_four_trials_on_two_workers(data: Path, tmp_path: Path) -> No
     for t in summary["trials"]:  # each trial is an ordinary run with its own parameters
         run = Path(t["run_dir"])
         report = json.loads((run / "report.json").read_text())
-        assert report["status"] == "completed" and report["config"]["train"]["learning_rate"] == t["params"]["train.learning_rate"]
+        assert (
+            report["status"] == "completed"
+            and report["config"]["train"]["learning_rate"] == t["params"]["train.learning_rate"]
+        )
         assert (run / "config.toml").exists() and (run / "last").exists() and t["epochs"] > 0
     kept = [t for t in summary["trials"] if (Path(t["run_dir"]) / "best").exists()]
     assert [t["number"] for t in kept] == [summary["best"]["number"]]  # --keep-best 1
     assert set(summary["importance"]) <= {"train.learning_rate", "train.warmup_ratio"}
-    listed = subprocess.run([*CLI, "runs", "--output-dir", str(sweep_dir), "--json"], capture_output=True, text=True)
+    listed = subprocess.run(
+        [*CLI, "runs", "--output-dir", str(sweep_dir), "--json"], capture_output=True, text=True
+    )
     names = {r["name"] for r in json.loads(listed.stdout.strip().splitlines()[-1])}
     assert names == {f"trial-{i:03d}" for i in range(4)}
     assert "best: trial" in proc.stderr and proc.stderr.count("\ntrial ") == 4
@@ -122,11 +129,15 @@ def _resumed(run_dir: Path) -> bool:
 @pytest.mark.slow
 def test_killed_workers_and_a_killed_sweep_end_with_exactly_n_trials(data: Path, tmp_path: Path) -> None:
     args = sweep_args(data, tmp_path, "--trials", "3", "--pruner", "none", steps=12)
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     sweep_dir = tmp_path / "s"
     # a worker killed mid-trial: the coordinator retries its trial, which resumes the run from last/
     wait_for(lambda: (sweep_dir / "trial-000" / "last").exists())
-    (started,) = [e for e in read_events(sweep_dir / "trial-000" / "events.jsonl") if isinstance(e, RunStarted)]
+    (started,) = [
+        e for e in read_events(sweep_dir / "trial-000" / "events.jsonl") if isinstance(e, RunStarted)
+    ]
     os.kill(started.pid, signal.SIGKILL)
     # then the whole sweep killed mid-trial, its worker too, with no chance to save
     wait_for(lambda: (sweep_dir / "trial-002" / "last").exists())
@@ -184,7 +195,9 @@ def postgres():
     try:
         yield f"postgresql://lab@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, str(pg / "pg_ctl"), "-D", str(cluster), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*as_user, str(pg / "pg_ctl"), "-D", str(cluster), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -192,7 +205,9 @@ def postgres():
 def test_two_sweeps_share_one_postgres_study(data: Path, tmp_path: Path, postgres: str) -> None:
     args = [*sweep_args(data, tmp_path / "a", "--trials", "3", "--pruner", "none", "--storage", postgres)]
     other = [*sweep_args(data, tmp_path / "b", "--trials", "3", "--pruner", "none", "--storage", postgres)]
-    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in (args, other)]
+    procs = [
+        subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in (args, other)
+    ]
     results = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results[0][1][-2000:] + results[1][1][-2000:]
     summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in results]
@@ -200,7 +215,11 @@ def test_two_sweeps_share_one_postgres_study(data: Path, tmp_path: Path, postgre
     assert summaries[0]["trials"] == summaries[1]["trials"]  # one study, seen from either machine
     folders = {Path(t["run_dir"]).parent.parent.name for t in summaries[0]["trials"]}
     assert folders <= {"a", "b"}  # each trial ran in the folder of the sweep that took it
-    bad = subprocess.run([*sweep_args(data, tmp_path / "c", "--direction", "minimize", "--storage", postgres)], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*sweep_args(data, tmp_path / "c", "--direction", "minimize", "--storage", postgres)],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "already maximizes" in bad.stderr and not (tmp_path / "c").exists()
 
 

@@ -83,7 +83,10 @@ def test_space_file_and_default_spaces(tmp_path: Path) -> None:
     scratch, pretrained = default_space("tiny-bert"), default_space("bert-base-uncased")
     assert scratch["train.learning_rate"] != pretrained["train.learning_rate"]
     for specs in (scratch, pretrained):  # every default dimension passes its setting's checks
-        assert {p.path for p in space_from_specs(specs).params} >= {"train.learning_rate", "model.hidden_dropout"}
+        assert {p.path for p in space_from_specs(specs).params} >= {
+            "train.learning_rate",
+            "model.hidden_dropout",
+        }
 
 
 @pytest.fixture(scope="module")
@@ -140,5 +143,7 @@ def test_dropout_settings_reach_the_models_config(tmp_path: Path) -> None:
     _, preset = loading.build("tiny-bert", texts, ["neg", "pos"], 32, 200, overrides=overrides)
     assert preset.config.hidden_dropout_prob == 0.25 and preset.config.attention_probs_dropout_prob == 0.0
     folder = save_tiny_classifier(tmp_path / "model")
-    _, pretrained = loading.build(str(folder), texts, ["neg", "pos"], 32, overrides={**overrides, "not_a_field": 1})
+    _, pretrained = loading.build(
+        str(folder), texts, ["neg", "pos"], 32, overrides={**overrides, "not_a_field": 1}
+    )
     assert pretrained.config.hidden_dropout_prob == 0.25 and not hasattr(pretrained.config, "not_a_field")

@@ -39,18 +39,45 @@ def add_parser(sub: Any) -> None:
     )
     add_run_flags(s, "train.warmup_ratio=0.06", "continue a killed or stopped sweep: its folder")
     g = s.add_argument_group("sweep")
-    g.add_argument("--trials", type=int, default=20, metavar="N", help="trials in all, over every worker and machine (default 20)")
+    g.add_argument(
+        "--trials",
+        type=int,
+        default=20,
+        metavar="N",
+        help="trials in all, over every worker and machine (default 20)",
+    )
     g.add_argument("--timeout", type=float, metavar="SEC", help="stop starting trials after SEC seconds")
-    g.add_argument("--search", action="append", default=[], metavar="KEY=SPEC", help="a dimension: learning_rate=1e-5..1e-3:log, batch_size=16,32,64, warmup_ratio=0..0.2")
-    g.add_argument("--space", metavar="FILE.toml", help="the space as KEY = \"SPEC\" lines")
+    g.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="KEY=SPEC",
+        help="a dimension: learning_rate=1e-5..1e-3:log, batch_size=16,32,64, warmup_ratio=0..0.2",
+    )
+    g.add_argument("--space", metavar="FILE.toml", help='the space as KEY = "SPEC" lines')
     g.add_argument("--direction", choices=("maximize", "minimize"), help="default: the metric's own")
     g.add_argument("--sampler", default="tpe", help="tpe (default, seeded with --seed), random or grid")
     g.add_argument("--pruner", default="median", help="median (default), hyperband or none")
-    g.add_argument("--parallel", type=int, metavar="K", help="worker processes (default: one per GPU, else 1)")
-    g.add_argument("--devices", default="auto", metavar="DEVS", help="cpu or cuda:0,cuda:1,... (default: every GPU, else cpu)")
-    g.add_argument("--study", metavar="NAME", help="study (and sweep folder) name; default sweep-<date>-<time>")
-    g.add_argument("--storage", metavar="URL", help="postgresql://... or sqlite:///... to share; default <sweep>/study.journal")
-    g.add_argument("--keep-best", type=int, default=0, metavar="K", help="keep best/ of the top K trials only (0 = all)")
+    g.add_argument(
+        "--parallel", type=int, metavar="K", help="worker processes (default: one per GPU, else 1)"
+    )
+    g.add_argument(
+        "--devices",
+        default="auto",
+        metavar="DEVS",
+        help="cpu or cuda:0,cuda:1,... (default: every GPU, else cpu)",
+    )
+    g.add_argument(
+        "--study", metavar="NAME", help="study (and sweep folder) name; default sweep-<date>-<time>"
+    )
+    g.add_argument(
+        "--storage",
+        metavar="URL",
+        help="postgresql://... or sqlite:///... to share; default <sweep>/study.journal",
+    )
+    g.add_argument(
+        "--keep-best", type=int, default=0, metavar="K", help="keep best/ of the top K trials only (0 = all)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,14 +88,19 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         sweep_dir = Path(args.resume).expanduser().resolve()
         if not board.is_sweep_dir(sweep_dir):
-            raise LabError(f"--resume {args.resume} is not a sweep folder (no sweep.json); give a folder tui-lab sweep made.")
+            raise LabError(
+                f"--resume {args.resume} is not a sweep folder (no sweep.json); give a folder tui-lab sweep made."
+            )
         info = board.load_sweep(sweep_dir)
     else:
         sweep_dir, info = plan(args)
         coordinator.prepare_sweep_dir(info, sweep_dir)
     out = sys.stderr if args.json else sys.stdout
-    print(f"sweep {sweep_dir}  ({info.trials} trials, {info.parallel} x {','.join(sorted(set(info.devices)))}, "
-          f"{info.direction} {info.metric})", file=out)
+    print(
+        f"sweep {sweep_dir}  ({info.trials} trials, {info.parallel} x {','.join(sorted(set(info.devices)))}, "
+        f"{info.direction} {info.metric})",
+        file=out,
+    )
     for key, spec in info.space.items():
         print(f"  {key:<28} {spec}", file=out)
     stop = threading.Event()
@@ -148,7 +180,9 @@ def _timer(stop: threading.Event, seconds: float | None) -> threading.Timer | No
 
 def _print_trial(trial: Any, metric: str, out: Any) -> None:
     """One line per finished trial."""
-    state = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(trial.state.name, trial.state.name)
+    state = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(
+        trial.state.name, trial.state.name
+    )
     value = f"{metric} {trial.value:.4f}" if trial.value is not None else ""
     params = "  ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.params.items())
     error = trial.user_attrs.get("error", "")
@@ -160,7 +194,9 @@ def _print_trial(trial: Any, metric: str, out: Any) -> None:
 def _print_best(summary: dict[str, Any], out: Any, seconds: float) -> None:
     best = summary["best"]
     states = [t["state"] for t in summary["trials"]]
-    counts = ", ".join(f"{states.count(s)} {s}" for s in ("complete", "pruned", "failed", "running") if s in states)
+    counts = ", ".join(
+        f"{states.count(s)} {s}" for s in ("complete", "pruned", "failed", "running") if s in states
+    )
     print(f"{len(states)} trials ({counts}) in {seconds:.0f}s", file=out)
     if best:
         params = "  ".join(f"{k}={_short(v)}" for k, v in best["params"].items())

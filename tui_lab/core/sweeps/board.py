@@ -12,7 +12,13 @@ from typing import Any
 
 from tui_lab.core.sweeps.study import SWEEP_FILE, SweepInfo, counted, open_storage, read_sweep_info, redacted
 
-STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
+STATES = {
+    "COMPLETE": "complete",
+    "PRUNED": "pruned",
+    "FAIL": "failed",
+    "RUNNING": "running",
+    "WAITING": "running",
+}
 
 
 @dataclass(frozen=True)

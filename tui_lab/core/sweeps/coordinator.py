@@ -49,8 +49,10 @@ def resolve_metric(config: LabConfig, metric: str = "") -> tuple[str, str]:
         config.train.metric_for_best_model = metric
     wanted = task_name(config) or detect_task(config.data)[0]
     config.model.task = wanted
-    data = TASKS[wanted].load_data(config.data, config.train.seed) if wanted else load_data(
-        config.data, config.train.seed, None
+    data = (
+        TASKS[wanted].load_data(config.data, config.train.seed)
+        if wanted
+        else load_data(config.data, config.train.seed, None)
     )
     task, _ = resolve_task(config, data)
     chosen = config.train.metric_for_best_model
@@ -109,7 +111,9 @@ def prepare_sweep_dir(info: SweepInfo, sweep_dir: Path) -> None:
     """
     if sweep_dir.exists() and any(sweep_dir.iterdir()):
         if not studies.is_rdb(info.storage) or not (sweep_dir / studies.SWEEP_FILE).exists():
-            raise ConfigError(f"sweep folder {sweep_dir} already exists; continue it with --resume {sweep_dir}.")
+            raise ConfigError(
+                f"sweep folder {sweep_dir} already exists; continue it with --resume {sweep_dir}."
+            )
     if studies.is_rdb(info.storage):
         studies.open_study(info)  # reachable, same direction and space, before anything is written
     sweep_dir.mkdir(parents=True, exist_ok=True)

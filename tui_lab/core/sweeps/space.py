@@ -90,7 +90,9 @@ def parse_param(path: str, spec: str) -> Param:
         raise ConfigError(f"--search {path}: this setting cannot be swept (only numbers and choices can).")
     if ".." in spec:
         if kind not in (int, float):
-            raise ConfigError(f"--search {path}={spec}: a range needs a number setting; list values as a,b,c.")
+            raise ConfigError(
+                f"--search {path}={spec}: a range needs a number setting; list values as a,b,c."
+            )
         return _range(path, spec, kind)
     values = tuple(_checked(path, v) for v in spec.split(",") if v.strip())
     if not values:
@@ -190,7 +192,7 @@ def read_space_file(path: str | Path) -> dict[str, str]:
             if isinstance(spec, list):
                 spec = ",".join(str(v).lower() if isinstance(v, bool) else str(v) for v in spec)
             if not isinstance(spec, str):
-                raise ConfigError(f"space file {path}: {name} must be a SPEC string like \"1e-5..1e-3:log\".")
+                raise ConfigError(f'space file {path}: {name} must be a SPEC string like "1e-5..1e-3:log".')
             out[name] = spec
     return out
 
@@ -198,5 +200,3 @@ def read_space_file(path: str | Path) -> dict[str, str]:
 def default_space(model_name: str) -> dict[str, str]:
     """The space swept when none is given: a from-scratch preset's or a pretrained model's."""
     return dict(PRESET_SPACE if is_preset(model_name) else PRETRAINED_SPACE)
-
-
