@@ -242,7 +242,8 @@ def worker_id(pid: int | None = None) -> str:
 
 
 def is_alive(pid: int) -> bool:
-    """Whether a local process exists (a zombie child counts as gone)."""
+    """Whether a local sweep worker runs as ``pid`` (a zombie, or another program that took the
+    number since, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -250,10 +251,12 @@ def is_alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            zombie = fh.read().rsplit(") ", 1)[1][0] == "Z"
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return not zombie and b"sweeps.worker" in fh.read()
     except (OSError, IndexError):
-        return True
+        return True  # no /proc to look in: trust that the process exists
 
 
 def orphans(study: Any, gone: set[str] | None = None) -> list[Any]:
