@@ -117,3 +117,34 @@ def test_bad_compare_is_one_line_and_writes_nothing(pair, tmp_path: Path, capsys
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and words in err and "\n" not in err, err
         assert not out.exists()
+
+
+def test_the_distill_benchmark_goals_follow_its_thresholds() -> None:
+    """benchmarks/distill.py's four goals, on rows just over and just under each threshold."""
+    import runpy
+
+    bench = runpy.run_path(str(Path(__file__).resolve().parents[2] / "benchmarks" / "distill.py"))
+    goals, limits = bench["goals"], bench["GOALS"]
+
+    def rows(acc: float, fp32: float, int8: float, t_sps: float = 100.0) -> dict:
+        return {
+            "pytorch": {"accuracy": acc, "throughput_sps": fp32},
+            "onnx-int8": {"accuracy": acc, "throughput_sps": int8},
+            "t_sps": t_sps,
+        }
+
+    teacher = rows(0.9, 100.0, 100.0 * limits["teacher_int8"] + 1)
+    for eps, expect in ((0.001, True), (-0.001, False)):
+        keep = 0.9 * (limits["keep"] + eps)
+        students = {
+            "teacher:3 distilled": rows(
+                keep, 100 * (limits["keep_speed"] + eps), 100 * (limits["int8_speed"] + eps)
+            ),
+            "tiny-bert distilled": rows(
+                0.8 + limits["beat"] + eps, 900.0, 100 * (limits["int8_speed"] + eps)
+            ),
+            "tiny-bert labels": rows(0.8, 900.0, 900.0),
+        }
+        result = goals(teacher, students)
+        assert [ok for _, ok, _ in result] == [expect, expect, expect, True], result
+    assert goals(rows(0.9, 100.0, 240.0), {})[-1][1] is False  # int8 under 2.5x fp32
