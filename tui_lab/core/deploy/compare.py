@@ -169,7 +169,7 @@ def export_pair(
     check_weights(s_dir)
     check_weights(t_dir)
     own = default_out(teacher_path(teacher))
-    reuse = own if reusable(own, t_dir, fmt) else None
+    reuse = own if reusable(own, t_dir, fmt) and own.resolve() != target.resolve() else None
     with _staged(target) as tmp:
         torch.set_num_threads(threads or torch.get_num_threads())
         threads = torch.get_num_threads()
