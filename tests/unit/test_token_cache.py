@@ -159,7 +159,9 @@ def test_concurrent_writers_keep_one_entry(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["k"]  # no temporary folder left
 
 
-def test_keys_are_stable_and_cheap_to_compare(tokenizer) -> None:
+def test_keys_are_stable_and_cheap_to_compare(tokenizer, tmp_path) -> None:
+    from transformers import AutoTokenizer
+
     from tui_lab.core.models import presets
 
     texts, labels = _split(200)
@@ -169,6 +171,9 @@ def test_keys_are_stable_and_cheap_to_compare(tokenizer) -> None:
     assert tokenizer_key(presets.train_wordpiece(texts, 300)) == tokenizer_key(
         presets.train_wordpiece(texts, 300)
     )
+    learned = presets.preset_tokenizer(texts, 300, 32)
+    learned.save_pretrained(tmp_path / "last")  # a resume loads the tokenizer of last/
+    assert tokenizer_key(AutoTokenizer.from_pretrained(tmp_path / "last")) == tokenizer_key(learned)
     before = tokenizer_key(tokenizer)
     tokenizer(texts, truncation=True, max_length=8)  # leaves truncation set on the backend
     assert tokenizer_key(tokenizer) == before
