@@ -167,6 +167,8 @@ def test_keys_are_stable_and_cheap_to_compare(tokenizer, tmp_path) -> None:
     texts, labels = _split(200)
     assert content_key(texts, labels) == content_key(list(texts), list(labels))
     assert content_key(["ab", "c"]) != content_key(["a", "bc"])  # lengths are part of the key
+    assert content_key([[0], [1, 2]]) != content_key([[0, 1], [2]])  # multi-label rows, ragged
+    assert content_key(labels) == content_key(np.asarray(labels)) != content_key(labels[::-1])
     # a preset vocabulary learned twice on the same texts hashes the same
     assert tokenizer_key(presets.train_wordpiece(texts, 300)) == tokenizer_key(
         presets.train_wordpiece(texts, 300)

@@ -39,31 +39,49 @@ def content_key(*parts: Any) -> str:
     """A hex digest of ``parts``: sequences of strings (texts), of numbers or nested lists
     (labels, word lists), bytes, or any value with a stable ``repr``.
 
-    Strings are hashed as their lengths plus their concatenation (no two lists collide), about
-    ten times faster than tokenising them.
+    Strings are hashed as their lengths plus their concatenation (no two lists collide) and
+    numbers as one array's bytes: a small fraction of what tokenising the same texts costs.
     """
-    digest = hashlib.blake2b(repr(FORMAT_VERSION).encode(), digest_size=16)
+    digest = hashlib.sha256(repr(FORMAT_VERSION).encode())  # SHA extensions: ~2 GB/s
     for part in parts:
         _feed(digest, part)
-    return digest.hexdigest()
+    return digest.hexdigest()[:32]
 
 
 def _feed(digest: Any, part: Any) -> None:
     if isinstance(part, bytes):
         digest.update(b"b%d:" % len(part))
         digest.update(part)
-    elif isinstance(part, (list, tuple)) and part and all(type(x) is str for x in part):
-        lengths = np.fromiter(map(len, part), dtype=np.int64, count=len(part))
-        digest.update(b"s%d:" % len(part))
-        digest.update(lengths.tobytes())
-        digest.update("".join(part).encode("utf-8", "surrogatepass"))
-    elif isinstance(part, (list, tuple)) and part and all(type(x) is int for x in part):
-        digest.update(b"i%d:" % len(part))
-        digest.update(np.asarray(part, dtype=np.int64).tobytes())
-    else:
-        text = repr(list(part) if isinstance(part, (list, tuple)) else part)
-        digest.update(b"r%d:" % len(text))
-        digest.update(text.encode("utf-8", "surrogatepass"))
+        return
+    if isinstance(part, (list, tuple, np.ndarray)):
+        try:
+            joined = "".join(part)  # TypeError unless every item is a str
+        except TypeError:
+            joined = None
+        if joined is not None:
+            lengths = np.fromiter(map(len, part), dtype=np.int64, count=len(part))
+            digest.update(b"s%d:" % len(part))
+            digest.update(lengths.tobytes())
+            digest.update(joined.encode("utf-8", "surrogatepass"))
+            return
+        numbers = _numeric(part)
+        if numbers is not None:
+            digest.update(f"n{numbers.dtype.str}{numbers.shape}:".encode())
+            digest.update(numbers.tobytes())
+            return
+        part = list(part)
+    text = repr(part)
+    digest.update(b"r%d:" % len(text))
+    digest.update(text.encode("utf-8", "surrogatepass"))
+
+
+def _numeric(part: Any) -> np.ndarray | None:
+    """``part`` as one numeric array (class indices, rectangular multi-hot rows), else ``None``."""
+    try:
+        array = np.asarray(part)
+    except (ValueError, TypeError):  # ragged lists
+        return None
+    return np.ascontiguousarray(array) if array.dtype.kind in "biuf" else None
 
 
 def tokenizer_key(tokenizer: Any) -> str:
