@@ -128,9 +128,12 @@ class TokenCache:
             }
             if {n: [str(a.dtype), list(a.shape)] for n, a in arrays.items()} != meta["arrays"]:
                 return None
-            os.utime(folder)  # least recently used = oldest mtime
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+        try:
+            os.utime(folder)  # least recently used = oldest mtime
+        except OSError:  # a read-only cache still serves its entries
+            pass
         return arrays
 
     def put(self, key: str, arrays: dict[str, np.ndarray]) -> bool:

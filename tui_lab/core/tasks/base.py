@@ -104,18 +104,20 @@ class Task(ABC):
             return {"values": tokens.values, "offsets": tokens.offsets, **self.targets_to_arrays(targets)}
 
         def usable(arrays: dict[str, np.ndarray]) -> bool:
-            offsets = arrays.get("offsets")
+            offsets, values = arrays.get("offsets"), arrays.get("values")
             return (
                 offsets is not None
+                and values is not None
                 and len(offsets) == len(texts) + 1
                 and int(offsets[0]) == 0
-                and int(offsets[-1]) == len(arrays["values"])
+                and int(offsets[-1]) == len(values)
+                and len(arrays.get("targets", texts)) == len(texts)
             )
 
+        arrays, _ = cache.cached(key, compute, usable)
         try:
-            arrays, _ = cache.cached(key, compute, usable)
             return TokenArrays(arrays["values"], arrays["offsets"]), self.targets_from_arrays(arrays)
-        except (KeyError, ValueError, TypeError):  # an entry of another layout: encode afresh
+        except (KeyError, ValueError, TypeError):  # a stored entry of another layout: encode afresh
             return self.encode(tokenizer, texts, labels, max_length)
 
     def encoding_key(self) -> tuple[Any, ...]:
