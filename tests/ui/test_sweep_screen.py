@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.ui.conftest import settle, wait_for
-from tests.ui.fake_runs import TRIALS, fake_sweep
+from tests.ui.fake_runs import SPACE, TRIALS, fake_sweep
 from tui_lab.core.config import LabConfig
 from tui_lab.core.training import detached
 from tui_lab.ui.app import LabApp
@@ -186,6 +186,12 @@ async def test_the_app_watching_a_sweep_folder_shows_the_sweep_screen(config, tm
     app = LabApp(config, warm_imports=False, watch=str(sweep))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), 10)
-        assert app.screen.plan.sweep_dir == str(sweep.resolve())
+        screen = app.screen
+        assert screen.plan.sweep_dir == str(sweep.resolve())
+        await wait_for(pilot, lambda: screen.snapshot is not None, 30)
+        await pilot.pause()
+        assert screen.plan.space == SPACE  # the form shows the sweep's own plan
+        assert screen.query_one("#sw-train-learning_rate", Input).value == "1e-5..1e-3:log"
+        assert screen.query_one("#sw-parallel", Input).value == "2"
         await pilot.press("f10")  # f10 closes it, the panes are back
         assert not isinstance(app.screen, SweepScreen)

@@ -120,7 +120,7 @@ class SweepScreen(Screen[str | None]):
     SweepScreen #sweep-right { width: 1fr; }
     SweepScreen #sweep-board { height: 1fr; min-height: 8; }
     SweepScreen #sweep-status { height: auto; }
-    SweepScreen #sweep-charts { height: 12; }
+    SweepScreen #sweep-charts { height: 1fr; min-height: 10; }
     SweepScreen #sweep-charts PlotextPlot { width: 1fr; }
     SweepScreen #sweep-importance { height: auto; min-height: 3; max-height: 9; }
     """
@@ -246,6 +246,18 @@ class SweepScreen(Screen[str | None]):
         else:
             self.errors.pop(key, None)
 
+    def _show_space(self, spec: dict[str, Any]) -> None:
+        """Fill the form with a sweep's own plan (a sweep opened, not started here)."""
+        for path, text in (spec.get("space") or {}).items():
+            found = self.query("#" + space_id(str(path)))
+            if found:
+                found.first(Input).value = str(text)  # checked by its Changed handler
+        for name in ("trials", "parallel"):
+            if isinstance(spec.get(name), int):
+                self.query_one(f"#sw-{name}", Input).value = str(spec[name])
+        if spec.get("pruner") in PRUNERS:
+            self.query_one("#sw-pruner", Select).value = spec["pruner"]
+
     def action_start_sweep(self) -> None:
         """Start ``tui-lab sweep`` with the plan on the lab's config, in its own process."""
         if self.errors:
@@ -292,6 +304,8 @@ class SweepScreen(Screen[str | None]):
     @on(SweepRead)
     def _sweep_read(self, message: SweepRead) -> None:
         snap: SweepSnapshot = message.snapshot
+        if self.snapshot is None and not self.plan.space:
+            self._show_space(snap.spec)
         self.snapshot = snap
         self._show_status(snap)
         self._fill_table(snap)
@@ -348,7 +362,7 @@ class SweepScreen(Screen[str | None]):
         for t in self.rows:
             value = f"{t.value:.4f}" if t.value is not None else "-"
             params = [_short(t.params[k]) if k in t.params else "-" for k in keys]
-            state = Text(t.state, STATE_STYLE.get(t.state, ""))
+            state = Text(t.state, STATE_STYLE.get(t.state, ""), justify="left")
             table.add_row(
                 str(t.number), *params, value, state, f"{t.epochs:g}", f"{t.seconds:.0f}s", key=str(t.number)
             )
