@@ -195,3 +195,28 @@ async def test_the_app_watching_a_sweep_folder_shows_the_sweep_screen(config, tm
         assert screen.query_one("#sw-parallel", Input).value == "2"
         await pilot.press("f10")  # f10 closes it, the panes are back
         assert not isinstance(app.screen, SweepScreen)
+
+
+async def test_a_sweep_process_that_exits_with_an_error_says_why(config, monkeypatch) -> None:
+    class Exited:
+        def poll(self) -> int:
+            return 2
+
+    def spawn(command: list[str], log: Path) -> Exited:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(
+            "tui-lab: error: --search train.epochs=1..x: must be a whole number\n", encoding="utf-8"
+        )
+        return Exited()
+
+    monkeypatch.setattr(detached, "spawn_detached", spawn)
+    app = LabApp(config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f10")
+        screen = app.screen
+        screen.query_one("#sw-train-epochs", Input).focus()
+        await pilot.press(*"1..3", "ctrl+t")
+        status = screen.query_one("#sweep-status", Static)
+        await wait_for(pilot, lambda: "stopped" in str(status.render()), 10)
+        assert "the sweep process stopped: tui-lab: error: --search train.epochs" in str(status.render())

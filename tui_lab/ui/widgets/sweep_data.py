@@ -148,6 +148,7 @@ class SweepReader:
     def __init__(self, sweep_dir: str | Path) -> None:
         self.sweep_dir = Path(sweep_dir)
         self._curves: dict[str, tuple[tuple[int, float], Curve, float]] = {}
+        self._study: Any = None  # kept: its journal storage reads only the lines added since
 
     def read(self) -> SweepSnapshot:
         """The sweep as it stands (``error`` says why the study could not be read, if so)."""
@@ -157,7 +158,8 @@ class SweepReader:
             return SweepSnapshot(str(self.sweep_dir), {}, error=str(exc))
         snap = SweepSnapshot(str(self.sweep_dir), spec)
         try:
-            trials = load_study(self.sweep_dir, spec).get_trials(deepcopy=False)
+            self._study = self._study or load_study(self.sweep_dir, spec)
+            trials = self._study.get_trials(deepcopy=False)
         except Exception as exc:  # noqa: BLE001 - a study not created yet, a storage still being written
             snap.error = f"the study cannot be read yet ({type(exc).__name__}: {exc})"
             return snap
@@ -188,6 +190,17 @@ class SweepReader:
         last = history.step / per_epoch
         self._curves[run_dir] = (key, curve, last)
         return curve, last
+
+
+def find_sweep(output_dir: str | Path, since: float) -> Path | None:
+    """The newest sweep folder in ``output_dir`` whose ``sweep.json`` was written after ``since``
+    (a started sweep whose folder is not where it was expected)."""
+    found = [
+        (p.stat().st_mtime, p.parent)
+        for p in Path(output_dir).expanduser().glob(f"*/{SWEEP_FILE}")
+        if p.stat().st_mtime >= since
+    ]
+    return max(found)[1] if found else None
 
 
 def _row(t: Any, run_dir: str, last_epoch: float) -> TrialRow:

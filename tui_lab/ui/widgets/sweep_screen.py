@@ -32,7 +32,14 @@ from tui_lab.ui.messages import ImportanceReady, SweepRead
 from tui_lab.ui.widgets import sweep_form
 from tui_lab.ui.widgets.charts import yticks
 from tui_lab.ui.widgets.export_screen import bar
-from tui_lab.ui.widgets.sweep_data import SweepReader, SweepSnapshot, TrialRow, param_importances
+from tui_lab.ui.widgets.sweep_data import (
+    SweepReader,
+    SweepSnapshot,
+    TrialRow,
+    find_sweep,
+    is_sweep_dir,
+    param_importances,
+)
 from tui_lab.ui.widgets.sweep_form import PRUNERS, StartedSweep, SweepPlan, searchable, spec_problem
 
 POLL_SECONDS = 1.0
@@ -296,7 +303,11 @@ class SweepScreen(Screen[str | None]):
 
         worker = get_current_worker()
         reader = SweepReader(self.plan.sweep_dir) if self.plan.sweep_dir else None
+        started = self.started
         while not worker.is_cancelled and reader is not None:
+            if started is not None and not is_sweep_dir(reader.sweep_dir):
+                moved = find_sweep(started.sweep_dir.parent, started.started)  # named otherwise
+                reader = SweepReader(moved) if moved is not None else reader
             self.post_message(SweepRead(reader.read()))
             if worker.cancelled_event.wait(POLL_SECONDS):
                 break
@@ -304,6 +315,9 @@ class SweepScreen(Screen[str | None]):
     @on(SweepRead)
     def _sweep_read(self, message: SweepRead) -> None:
         snap: SweepSnapshot = message.snapshot
+        if snap.sweep_dir != self.plan.sweep_dir and not snap.error:
+            self.plan.sweep_dir = snap.sweep_dir
+            self._show_board_title()
         if self.snapshot is None and not self.plan.space:
             self._show_space(snap.spec)
         self.snapshot = snap
@@ -322,6 +336,8 @@ class SweepScreen(Screen[str | None]):
     def _show_status(self, snap: SweepSnapshot) -> None:
         if snap.error:
             text = Text(snap.error, "yellow")
+            if self.started is not None:
+                text = Text(f"starting… (its output: {self.started.log})", "yellow")
             failure = self._launch_failure()
             if failure:
                 text = Text(f"the sweep process stopped: {failure}", "bold red")
@@ -336,7 +352,7 @@ class SweepScreen(Screen[str | None]):
 
     def _launch_failure(self) -> str | None:
         started = self.started
-        if started is None or not hasattr(started.process, "poll") or started.process.poll() in (None, 0):
+        if started is None or started.process.poll() in (None, 0):
             return None
         try:
             lines = [ln for ln in started.log.read_text(encoding="utf-8").splitlines() if ln.strip()]
