@@ -130,6 +130,14 @@ class SweepSnapshot:
         pick = max if self.maximize else min
         return pick(done, key=lambda t: t.value)
 
+    def signature(self) -> tuple[Any, ...]:
+        """Changes exactly when something the screen draws changes (the error, a trial, a curve)."""
+        rows = tuple(
+            (t.number, t.state, t.value, t.epochs, int(t.seconds), len(self.curves[t.number].values))
+            for t in self.trials
+        )
+        return self.sweep_dir, self.error, rows
+
     def best_so_far(self) -> tuple[list[int], list[float]]:
         """The best value reached by each complete trial's number (in trial order)."""
         xs: list[int] = []

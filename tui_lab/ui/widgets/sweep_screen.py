@@ -143,6 +143,7 @@ class SweepScreen(Screen[str | None]):
         self.started: StartedSweep | None = None
         self.importance_for = -1  # complete trials the importances shown were computed over
         self.importances: dict[str, float] = {}
+        self._drawn: Any = None  # the signature of the snapshot drawn last
 
     # .. layout ......................................................................................
     def compose(self) -> ComposeResult:
@@ -315,6 +316,10 @@ class SweepScreen(Screen[str | None]):
     @on(SweepRead)
     def _sweep_read(self, message: SweepRead) -> None:
         snap: SweepSnapshot = message.snapshot
+        news = snap.signature()
+        if news == self._drawn:
+            return  # nothing new since the last read: the UI thread does nothing
+        self._drawn = news
         if snap.sweep_dir != self.plan.sweep_dir and not snap.error:
             self.plan.sweep_dir = snap.sweep_dir
             self._show_board_title()
