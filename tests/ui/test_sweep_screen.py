@@ -101,14 +101,14 @@ async def test_ctrl_t_starts_tui_lab_sweep_detached_with_the_lab_config(config, 
     assert name.startswith("sweep-")
     toml = Path(config.train.output_dir) / ".detached" / f"{name}.toml"
     assert command == [
-        sys.executable, "-m", "tui_lab", "sweep", "--config", str(toml),
+        sys.executable, "-m", "tui_lab", "sweep", "--config", str(toml), "--study", name,
         "--trials", "8", "--parallel", "2", "--pruner", "hyperband",
         "--search", "train.learning_rate=1e-5..1e-3:log", "--search", "train.batch_size=16,32,64",
         "--output-dir", config.train.output_dir,
     ]  # fmt: skip
     assert log == toml.with_suffix(".log")
     saved = LabConfig.load(toml)
-    assert saved.train.epochs == 3 and saved.train.run_name == name
+    assert saved.to_dict() == app.config.to_dict() and saved.train.epochs == 3  # the lab's config
     assert screen.plan.sweep_dir == str(Path(config.train.output_dir).resolve() / name)
 
 

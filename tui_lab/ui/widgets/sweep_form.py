@@ -92,9 +92,10 @@ class SweepPlan:
     sweep_dir: str = ""  # the sweep the screen shows ("" before one is started or opened)
 
 
-def sweep_command(plan: SweepPlan, config_path: str | Path, output_dir: str) -> list[str]:
-    """The ``tui-lab sweep`` command line that runs ``plan`` on the config saved at ``config_path``."""
-    argv = [sys.executable, "-m", "tui_lab", "sweep", "--config", str(config_path)]
+def sweep_command(plan: SweepPlan, config_path: str | Path, output_dir: str, name: str) -> list[str]:
+    """The ``tui-lab sweep`` command line that runs ``plan`` on the config saved at ``config_path``
+    as the study (and sweep folder) ``name``."""
+    argv = [sys.executable, "-m", "tui_lab", "sweep", "--config", str(config_path), "--study", name]
     argv += ["--trials", str(plan.trials), "--parallel", str(plan.parallel), "--pruner", plan.pruner]
     for path, spec in plan.space.items():
         argv += ["--search", f"{path}={spec}"]
@@ -114,16 +115,15 @@ class StartedSweep:
 
 def start_sweep(config: LabConfig, plan: SweepPlan) -> StartedSweep:
     """Save the lab's config as TOML and start ``tui-lab sweep`` on it, detached (it outlives the
-    lab); the sweep is named ``sweep-<date>-<time>`` (the config's run name)."""
-    config = config.copy()
-    config.train.run_name = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    lab); the sweep (its study and folder) is named ``sweep-<date>-<time>``."""
+    name = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     output_dir = config.train.output_dir
     side = Path(output_dir).expanduser() / detached.DETACHED_DIR
-    config_path = config.save(side / f"{config.train.run_name}.toml")
-    log = side / f"{config.train.run_name}.log"
-    command = sweep_command(plan, config_path, output_dir)
+    config_path = config.save(side / f"{name}.toml")
+    log = side / f"{name}.log"
+    command = sweep_command(plan, config_path, output_dir, name)
     process = detached.spawn_detached(command, log)
-    sweep_dir = Path(output_dir).expanduser().resolve() / config.train.run_name
+    sweep_dir = Path(output_dir).expanduser().resolve() / name
     return StartedSweep(sweep_dir, log, process, command, time.time())
 
 
