@@ -396,7 +396,10 @@ class SweepScreen(Screen[str | None]):
         try:
             importances = param_importances(sweep_dir)
         except Exception as exc:  # noqa: BLE001 - e.g. one value of every setting so far
-            self.post_message(ImportanceReady({}, complete, f"{type(exc).__name__}: {exc}"))
+            why = f"{type(exc).__name__}: {exc}"
+            if "zero total variance" in str(exc):
+                why = "every complete trial has the same value, so no setting explains a difference"
+            self.post_message(ImportanceReady({}, complete, why))
             return
         self.post_message(ImportanceReady(importances, complete))
 
