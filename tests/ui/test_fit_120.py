@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Checkbox, Footer, Input
 from textual.widgets._footer import FooterKey, FooterLabel
 
-from tests.ui.conftest import settle
+from tests.ui.conftest import settle, wait_for
 from tui_lab.ui.app import LabApp
 
 SCREEN_KEYS = ("f1", "f2", "f3", "f4", "f5", "f6", "f8", "f9", "f10")
@@ -47,6 +47,7 @@ async def test_the_footer_shows_every_screen_key_and_the_palette_at_120_columns(
     app = LabApp(warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        await wait_for(pilot, lambda: footer_line(app.screen)[1], 10)  # laid out (late on a busy machine)
         line, keys, free = footer_line(app.screen)
         for key in (*SCREEN_KEYS, "ctrl+t", "ctrl+x", "ctrl+q"):
             assert key in keys, line
