@@ -1,12 +1,14 @@
 """Screenshots of the lab for the README: idle, training mid-run, the console after predictions,
 a sentence explained word by word (ctrl+e), the Analysis screen (F9) on the finished run with
-the examples of one confusion cell, and the Export screen (F8) after exporting that run.
+the examples of one confusion cell, and the Export screen (F8) after exporting that run; the
+Sweep screen (F10) on a sweep folder (``--sweep``: a given one, else one made with Optuna directly).
 
 Drives the real app (Textual's Pilot, 120x40) on the sample data with a real training run, saves
 SVGs, and converts them to PNG with ``rsvg-convert`` (Debian: librsvg2-bin) when it is installed.
 
     python screenshots/make_screenshots.py
     python screenshots/make_screenshots.py --explain-only RUN_DIR   # lab-explain only, on a trained run
+    python screenshots/make_screenshots.py --sweep [SWEEP_DIR]      # sweep only
 """
 
 from __future__ import annotations
@@ -130,11 +132,33 @@ async def shoot_export(app: LabApp, pilot, save) -> None:
     save("lab-export")
 
 
+async def shoot_sweep(sweep_dir: str | None, size: tuple[int, int] = (120, 40)) -> list[Path]:
+    """The Sweep screen on a sweep folder, once its importance bars are drawn."""
+    from tui_lab.ui.widgets.sweep_screen import SweepScreen
+
+    if not sweep_dir:  # no sweep given: five trials told to an Optuna study, tiny run folders
+        from tests.ui.fake_runs import fake_sweep
+
+        sweep_dir = str(fake_sweep(Path(tempfile.mkdtemp(prefix="tui-lab-shots-"))))
+    app = LabApp(LabConfig(), watch=sweep_dir, warm_imports=False)
+    shots: list[Path] = []
+    async with app.run_test(size=size) as pilot:
+        while not (isinstance(app.screen, SweepScreen) and app.screen.importances):
+            await pilot.pause(0.2)
+        await pilot.pause(0.5)
+        saver(app, shots)("sweep")
+    return shots
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--explain-only", metavar="RUN_DIR", help="only lab-explain, on this run")
+    parser.add_argument("--sweep", nargs="?", const="", metavar="SWEEP_DIR", help="only the Sweep screen")
     args = parser.parse_args()
-    shots = shoot_explain(args.explain_only) if args.explain_only else shoot()
+    if args.sweep is not None:
+        shots = shoot_sweep(args.sweep)
+    else:
+        shots = shoot_explain(args.explain_only) if args.explain_only else shoot()
     for svg in asyncio.run(shots):
         if shutil.which("rsvg-convert"):
             subprocess.run(["rsvg-convert", str(svg), "-o", str(svg.with_suffix(".png"))], check=True)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from textual.widgets import Checkbox, Footer, Input
 from textual.widgets._footer import FooterKey, FooterLabel
 
-from tests.ui.conftest import settle
+from tests.ui.conftest import settle, wait_for
 from tui_lab.ui.app import LabApp
 
-SCREEN_KEYS = ("f1", "f2", "f3", "f4", "f5", "f6", "f8", "f9")
-NEXT_KEY = len(" f10 Sweep ")  # the room one more screen key needs
+SCREEN_KEYS = ("f1", "f2", "f3", "f4", "f5", "f6", "f8", "f9", "f10")
 
 
 def footer_line(screen) -> tuple[str, list[str], int]:
@@ -48,12 +47,13 @@ async def test_the_footer_shows_every_screen_key_and_the_palette_at_120_columns(
     app = LabApp(warm_imports=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        await wait_for(pilot, lambda: footer_line(app.screen)[1], 10)  # laid out (late on a busy machine)
         line, keys, free = footer_line(app.screen)
         for key in (*SCREEN_KEYS, "ctrl+t", "ctrl+x", "ctrl+q"):
             assert key in keys, line
-        for words in ("f6 Runs", "f8 Export", "f9 Analysis", "^p palette"):
+        for words in ("f6 Runs", "f8 Export", "f9 Analysis", "f10 Sweep", "^p palette"):
             assert words in line, line
-        assert free >= NEXT_KEY, f"no room for one more key: {line!r}"
+        assert free >= 1, f"the last key runs into the palette key: {line!r}"
 
 
 async def test_checkboxes_are_drawn_whole_with_their_state_at_120_columns(lab_config) -> None:

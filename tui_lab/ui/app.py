@@ -51,7 +51,7 @@ class LabApp(App[int]):
 
     CSS_PATH = "lab.tcss"
     TITLE = "tui-lab"
-    # The footer at 120 columns: every screen's key, ^p palette, and room for one more screen key.
+    # The footer at 120 columns: every screen's key (f10 Sweep the last that fits) and ^p palette.
     # The four pane keys share one entry ("f2 f3 f4 f5 Panes"; each pane's border names its key);
     # f7 is in the Training pane's border, the help and the palette.
     BINDINGS = [
@@ -66,6 +66,7 @@ class LabApp(App[int]):
         Binding("f7", "pause", "Pause", show=False, priority=True),
         Binding("f8", "export", "Export", priority=True),
         Binding("f9", "analysis", "Analysis", priority=True),
+        Binding("f10", "sweep", "Sweep", priority=True),
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
@@ -98,6 +99,7 @@ class LabApp(App[int]):
         self._start_queued = False  # ctrl+t came while that thread was closing: start when it ends
         self.watch = watch
         self.detached: Detached | None = None
+        self.sweep_plan: Any = None  # the Sweep screen's plan (a SweepPlan), kept while it is closed
 
     # .. layout ......................................................................................
     def compose(self) -> ComposeResult:
@@ -114,7 +116,11 @@ class LabApp(App[int]):
     def on_mount(self) -> None:
         self.query_one(TrainingPane).show_history(self.history)
         self._apply_layout(self.size.width, self.size.height)
-        if self.watch:
+        from tui_lab.ui.widgets.sweep_data import is_sweep_dir
+
+        if self.watch and is_sweep_dir(self.watch):
+            self.action_sweep(self.watch)
+        elif self.watch:
             self.view_run(self.watch)
         if self.warm_imports:
             self.call_after_refresh(self._warm_up)
@@ -143,8 +149,11 @@ class LabApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """On a screen over the panes (Analysis, Runs, Export, examples) the pane keys are off and
         out of its footer: they would change panes nobody sees, and the screen's own keys need
-        the room. f6, f8 and f9 then reach the screen, which closes on its own key."""
+        the room. f6, f8, f9 and f10 then reach the screen, which closes on its own key. A screen
+        that starts its own job (the Sweep screen) takes ctrl+t and ctrl+x."""
         if action in SCREEN_HIDDEN_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        if action in ("start", "stop") and getattr(self.screen, "owns_start", False):
             return False
         return True
 
@@ -298,6 +307,30 @@ class LabApp(App[int]):
 
         self.push_screen(AnalysisScreen(run_dir), send)
 
+    def action_sweep(self, sweep_dir: str = "") -> None:
+        """Plan, start and watch a hyperparameter sweep (F10); ``sweep_dir``: open that sweep."""
+        from tui_lab.ui.widgets.sweep_form import SweepPlan
+        from tui_lab.ui.widgets.sweep_screen import SweepScreen
+
+        if isinstance(self.screen, SweepScreen):
+            return
+        self.sweep_plan = self.sweep_plan or SweepPlan()
+        if sweep_dir:
+            self.sweep_plan.sweep_dir = str(Path(sweep_dir).expanduser().resolve())
+
+        def opened(run_dir: str | None) -> None:
+            if run_dir:
+                self.view_run(run_dir)
+                self.action_show("training")
+
+        self.push_screen(SweepScreen(self.sweep_plan), opened)
+
+    def sync_form(self) -> None:
+        """Show the config's values in the form and the Dataset pane (after it changed elsewhere)."""
+        lab = self.screen_stack[0]
+        lab.query_one(HparamForm).sync_from_config()
+        lab.query_one(DatasetPane).sync_from_config()
+
     def view_run(self, run_dir: str) -> None:
         """Show a run from its event log in the Training pane, following it while it grows."""
         run_dir = str(Path(run_dir).expanduser().resolve())
@@ -424,6 +457,9 @@ class LabApp(App[int]):
         yield SystemCommand("Runs", "List, open, stop and compare runs (f6)", self.action_runs)
         yield SystemCommand("Export", "Export a run to ONNX, compare, serve it (f8)", self.action_export)
         yield SystemCommand(
+            "Sweep", "Search hyperparameters: plan, start and watch an Optuna sweep (f10)", self.action_sweep
+        )
+        yield SystemCommand(
             "Analysis",
             "Why is it wrong: per class, confusions, calibration, label issues (f9)",
             self.action_analysis,
@@ -511,7 +547,7 @@ class LabApp(App[int]):
             self.query_one(DatasetPane).schedule_load()  # the rows and the split they keep
 
 
-SCREEN_HIDDEN_ACTIONS = frozenset({"show", "runs", "pause", "export", "analysis"})
+SCREEN_HIDDEN_ACTIONS = frozenset({"show", "runs", "pause", "export", "analysis", "sweep"})
 
 
 def release_run_memory(error: BaseException | None) -> None:

@@ -77,3 +77,20 @@ class Explained(Message):
     explanation: Any
     model: str
     error: str | None = None
+
+
+@dataclass
+class SweepRead(Message):
+    """A sweep folder read again (a ``SweepSnapshot``: the study's trials and their curves)."""
+
+    snapshot: Any
+
+
+@dataclass
+class ImportanceReady(Message):
+    """Each searched setting's importance, computed off the UI thread over ``complete`` trials
+    (empty, with ``error``, when Optuna could not tell)."""
+
+    importances: dict[str, float]
+    complete: int
+    error: str = ""

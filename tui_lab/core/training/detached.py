@@ -1,4 +1,4 @@
-"""Runs that outlive the lab: a headless ``tui-lab train`` in its own process session.
+"""Runs that outlive the lab: a headless ``tui-lab train`` (or sweep) in its own process session.
 
 The lab writes the config to a file, starts ``python -m tui_lab train --config ...`` with
 ``start_new_session=True`` (so closing the terminal or quitting the lab does not end it), sends
@@ -51,12 +51,19 @@ def start_detached(config: LabConfig) -> Detached:
     side.mkdir(exist_ok=True)
     config_path = config.save(side / f"{run_dir.name}.toml")
     log = side / f"{run_dir.name}.log"
+    process = spawn_detached([sys.executable, "-m", "tui_lab", "train", "--config", str(config_path)], log)
+    return Detached(run_dir, log, process)
+
+
+def spawn_detached(command: list[str], log: Path) -> subprocess.Popen:
+    """Start ``command`` in a process session of its own (quitting the lab or closing the
+    terminal does not end it), its output going to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tui_lab", "train", "--config", str(config_path)],
+        return subprocess.Popen(
+            command,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Detached(run_dir, log, process)

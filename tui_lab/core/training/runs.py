@@ -209,14 +209,16 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
         return {}
 
 
-def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(section.key, a's value, b's value)`` for every key whose values differ."""
-    rows = []
-    for section in sorted(set(a) | set(b)):
-        sa, sb = a.get(section, {}), b.get(section, {})
-        for key in sorted(set(sa) | set(sb)):
-            if sa.get(key) != sb.get(key):
-                rows.append((f"{section}.{key}", sa.get(key), sb.get(key)))
+def config_diff(*configs: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """``(section.key, first's value, second's value, ...)`` for every key whose values are not
+    all the same across the configs (two or more; a key a config lacks reads as ``None``)."""
+    rows: list[tuple[Any, ...]] = []
+    for section in sorted(set().union(*configs)):
+        tables = [c.get(section, {}) for c in configs]
+        for key in sorted(set().union(*tables)):
+            values = [t.get(key) for t in tables]
+            if any(v != values[0] for v in values[1:]):
+                rows.append((f"{section}.{key}", *values))
     return rows
 
 

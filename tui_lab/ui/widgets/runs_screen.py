@@ -1,4 +1,4 @@
-"""The Runs screen (F6): every run in the output folder; open one, stop one, compare two.
+"""The Runs screen (F6): every run in the output folder; open one, stop one, compare up to eight.
 
 A run is read from its ``events.jsonl`` alone, so runs written by this lab, by a ``tui-lab train``
 in another terminal, by a detached process or by a torchrun job all look the same here.
@@ -6,6 +6,7 @@ in another terminal, by a detached process or by a torchrun job all look the sam
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ from tui_lab.core.training.history import RunHistory, downsample
 from tui_lab.core.training.runs import RunInfo, config_diff, list_runs, request_stop, run_config
 from tui_lab.ui.status import status_cell, status_label
 
-RUN_COLORS = ("cyan", "orange")  # plotext names
-LEGEND_COLORS = ("cyan", "orange1")  # the same colours as rich names
+RUN_COLORS = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")  # plotext names
+LEGEND_COLORS = ("cyan", "orange1", "green", "magenta", "blue", "red", "yellow", "white")  # as rich names
+MAX_COMPARED = len(RUN_COLORS)  # one colour a run
 
 
 def load_history(run_dir: str | Path) -> RunHistory:
@@ -43,7 +45,7 @@ class RunsScreen(Screen[str | None]):
         Binding("escape,f6", "close", "Back"),
         Binding("enter", "open", "Open"),
         Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare 2"),
+        Binding("c", "compare", "Compare"),
         Binding("s", "stop", "Stop run"),
         Binding("r", "refresh", "Refresh"),
     ]
@@ -94,7 +96,7 @@ class RunsScreen(Screen[str | None]):
         if self.runs:
             table.move_cursor(row=min(cursor, len(self.runs) - 1))
         hint = (
-            "enter: open in the Training pane · space: mark · c: compare the two marked · "
+            f"enter: open in the Training pane · space: mark · c: compare the marked (up to {MAX_COMPARED}) · "
             "s: stop a running run · escape: back"
         )
         if not self.runs:
@@ -118,22 +120,22 @@ class RunsScreen(Screen[str | None]):
         self.action_open()
 
     def action_mark(self) -> None:
-        """Mark (or unmark) the run under the cursor for comparison; the last two count."""
+        """Mark (or unmark) the run under the cursor for comparison; the last eight count."""
         run = self._selected()
         if run is None:
             return
         if run.path in self.marked:
             self.marked.remove(run.path)
         else:
-            self.marked = (self.marked + [run.path])[-2:]
+            self.marked = (self.marked + [run.path])[-MAX_COMPARED:]
         self.action_refresh()
 
     def action_compare(self) -> None:
-        """Compare the two marked runs."""
-        if len(self.marked) != 2:
-            self.notify("Mark two runs with space first.", severity="warning")
+        """Compare the marked runs (two to eight)."""
+        if len(self.marked) < 2:
+            self.notify("Mark two or more runs with space first.", severity="warning")
             return
-        self.app.push_screen(CompareScreen(*self.marked))
+        self.app.push_screen(CompareScreen(self.marked))
 
     def action_stop(self) -> None:
         """Ask a running run to stop (any process: it polls its STOP file and saves last/)."""
@@ -149,14 +151,17 @@ class RunsScreen(Screen[str | None]):
 
 
 class OverlayChart(PlotextPlot):
-    """One series of two runs on the same axes."""
+    """One series of each compared run on the same axes (x in epochs), a colour a run."""
 
     def __init__(self, title: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.title = title
         self.points = 0
+        self.curves = 0  # series drawn in the last drawing
+        self.x_max = 0.0  # the furthest x drawn (an epoch)
 
-    def show(self, series: list[tuple[list[float], list[float]]]) -> None:
+    def show(self, series: list[tuple[list[float], list[float]]], fmt: str = "{:.3f}") -> None:
+        """Draw one ``(epochs, values)`` series a run (in :data:`RUN_COLORS` order)."""
         from tui_lab.ui.widgets.charts import yticks
 
         plt = self.plt
@@ -164,67 +169,95 @@ class OverlayChart(PlotextPlot):
         plt.clear_figure()
         plt.title(self.title)
         values: list[float] = []
-        self.points = 0
+        self.points = self.curves = 0
+        self.x_max = 0.0
         for (xs, ys), color in zip(series, RUN_COLORS):
+            xs, ys = _finite(xs, ys)
             if xs:
+                self.x_max = max(self.x_max, max(xs))
                 xs, ys = downsample(xs, ys, 300)
                 plt.plot(xs, ys, color=color, marker="braille" if len(xs) > 3 else "dot")
                 values += ys
                 self.points += len(xs)
-        yticks(plt, values, "{:.3f}")
+                self.curves += 1
+        yticks(plt, values, fmt)
         self.refresh()
 
 
 class CompareScreen(Screen[None]):
-    """Two runs side by side: overlaid loss and metric curves, and the config keys that differ."""
+    """Two to eight runs: overlaid loss and metric curves by epoch, and the settings that differ."""
 
     BINDINGS = [Binding("escape,q", "close", "Back")]
 
-    def __init__(self, run_a: str, run_b: str) -> None:
+    def __init__(self, paths: list[str]) -> None:
         super().__init__()
-        self.paths = (run_a, run_b)
+        self.paths = [Path(p) for p in paths[:MAX_COMPARED]]
+        self.diff: list[tuple[Any, ...]] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-box", classes="pane"):
             yield Static("", id="compare-legend")
             with Horizontal(id="compare-charts"):
                 yield OverlayChart("train loss (smoothed) by epoch", id="compare-loss")
-                yield OverlayChart("dev accuracy by epoch", id="compare-accuracy")
-                yield OverlayChart("dev macro-F1 by epoch", id="compare-f1")
+                yield OverlayChart("dev metric by epoch", id="compare-metric")
             yield DataTable(id="compare-diff", zebra_stripes=True, cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
-        a, b = (Path(p) for p in self.paths)
-        self.query_one("#compare-box").border_title = f"Compare {a.name} · {b.name}"
-        ha, hb = load_history(a), load_history(b)
-        legend = Text()
-        for path, h, color in ((a, ha, LEGEND_COLORS[0]), (b, hb, LEGEND_COLORS[1])):
-            best = h.best_eval.metrics if h.best_eval else {}
-            legend.append(f"━ {path.name}", f"bold {color}")
-            legend.append(
-                f"  {status_label(h.status)} · best accuracy {best.get('accuracy', float('nan')):.4f}"
-                f" · macro-F1 {best.get('f1_macro', float('nan')):.4f}    "
-            )
-        self.query_one("#compare-legend", Static).update(legend)
-        self.query_one("#compare-loss", OverlayChart).show([(h.steps, h.smoothed) for h in (ha, hb)])
-        for name in ("accuracy", "f1"):
-            metric = "accuracy" if name == "accuracy" else "f1_macro"
-            self.query_one(f"#compare-{name}", OverlayChart).show(
-                [(h.evaluated_at_steps, h.metric_series(metric)) for h in (ha, hb)]
-            )
+        names = [p.name for p in self.paths]
+        self.query_one("#compare-box").border_title = "Compare " + " · ".join(names)
+        histories = [load_history(p) for p in self.paths]
+        self.metric = metric = compared_metric(histories)
+        self.query_one("#compare-legend", Static).update(_legend(self.paths, histories, metric))
+        self.query_one("#compare-loss", OverlayChart).show(
+            [(_epochs(h, h.steps), h.smoothed) for h in histories]
+        )
+        chart = self.query_one("#compare-metric", OverlayChart)
+        chart.title = f"dev {metric} by epoch"
+        chart.show([(_epochs(h, h.evaluated_at_steps), h.metric_series(metric)) for h in histories])
+        self._fill_diff(names)
+
+    def _fill_diff(self, names: list[str]) -> None:
         table = self.query_one("#compare-diff", DataTable)
         table.add_column("setting", key="key")
-        table.add_column(a.name[:30], key="a")
-        table.add_column(b.name[:30], key="b")
-        self.diff = config_diff(run_config(a), run_config(b))
-        for key, va, vb in self.diff:
-            table.add_row(key, _show(va), _show(vb))
+        for i, name in enumerate(names):
+            table.add_column(Text(name[:24], style=LEGEND_COLORS[i]), key=f"run{i}")
+        self.diff = config_diff(*(run_config(p) for p in self.paths))
+        for key, *values in self.diff:
+            table.add_row(key, *(_show(v) for v in values))
         if not self.diff:
-            table.add_row("(no differences in the config)", "", "")
+            table.add_row("(no differences in the config)", *([""] * len(names)))
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def compared_metric(histories: list[RunHistory]) -> str:
+    """The dev metric the compared runs are drawn by: the first run's ``metric_for_best_model``,
+    or its task's default when that is empty."""
+    from tui_lab.core.tasks import DEFAULT_TASK, TASKS
+
+    for h in histories:
+        if h.started is None:
+            continue
+        task = TASKS.get(h.started.task or str(h.started.config.get("model", {}).get("task", "")))
+        return h.metric_name or (task or TASKS[DEFAULT_TASK]).default_metric
+    return TASKS[DEFAULT_TASK].default_metric
+
+
+def _legend(paths: list[Path], histories: list[RunHistory], metric: str) -> Text:
+    """A line a run: its colour, name, status and best dev metric."""
+    legend = Text()
+    for i, (path, h) in enumerate(zip(paths, histories)):
+        best = h.best_metrics.get(metric, float("nan"))
+        legend.append(("\n" if i else "") + f"━ {path.name}", f"bold {LEGEND_COLORS[i]}")
+        legend.append(f"  {status_label(h.status)} · best {metric} {best:.4f}")
+    return legend
+
+
+def _finite(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    pairs = [(x, y) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def _epochs(h: RunHistory, steps: list[int]) -> list[float]:
