@@ -171,7 +171,10 @@ def run_sweep(
                 if t.number not in reported:
                     reported.add(t.number)
                     on_finished(t)
-            reason = studies.fatal_reason(trials, info.trials)
+            if info.queue:  # configs added while it runs raise the count
+                info = studies.read_sweep_info(sweep_dir)
+            # a queue's configs differ: one failing says nothing of the next
+            reason = None if info.queue else studies.fatal_reason(trials, info.trials)
             if reason:
                 raise LabError(f"the sweep stopped: its first trials all failed: {reason}")
             if stop.is_set():

@@ -48,6 +48,7 @@ class SweepInfo:
     keep_best: int = 0
     created: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    queue: bool = False  # a run queue: each trial a fixed config (user attr ``config``), no search
 
     def write(self, sweep_dir: Path) -> Path:
         """Write ``sweep.json`` into ``sweep_dir`` (atomically)."""
@@ -229,10 +230,15 @@ def retry(study: Any, trial: Any) -> None:
     while retry_of(source) is not None and retry_of(source) in trials:
         depth, source = depth + 1, trials[retry_of(source)]
     if depth < MAX_RETRIES:
-        attrs = {"retry_of": trial.number, "run_dir": trial.user_attrs.get("run_dir")}
+        attrs = {"retry_of": trial.number, "run_dir": trial.user_attrs.get("run_dir"), **fixed_attrs(trial)}
         study.enqueue_trial(trial.params, user_attrs={k: v for k, v in attrs.items() if v is not None})
     if trial.state == TrialState.RUNNING:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def fixed_attrs(trial: Any) -> dict[str, Any]:
+    """What a queued run's retry carries over: its whole config and its run name."""
+    return {k: trial.user_attrs[k] for k in ("config", "run_name") if k in trial.user_attrs}
 
 
 # -- workers --------------------------------------------------------------------------------------
@@ -241,9 +247,9 @@ def worker_id(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
-def is_alive(pid: int) -> bool:
-    """Whether a local sweep worker runs as ``pid`` (a zombie, or another program that took the
-    number since, counts as gone)."""
+def is_alive(pid: int, marker: bytes = b"sweeps.worker") -> bool:
+    """Whether a local sweep worker (a process whose command line has ``marker``) runs as ``pid``
+    (a zombie, or another program that took the number since, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -254,7 +260,7 @@ def is_alive(pid: int) -> bool:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
             zombie = fh.read().rsplit(") ", 1)[1][0] == "Z"
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return not zombie and b"sweeps.worker" in fh.read()
+            return not zombie and marker in fh.read()
     except (OSError, IndexError):
         return True  # no /proc to look in: trust that the process exists
 

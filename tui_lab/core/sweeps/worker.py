@@ -102,10 +102,12 @@ class Worker:
 
     def run(self) -> int:
         """Take trials while there is work; returns the exit code (130 when stopped)."""
-        n = self.info.trials
         while not self.stop.is_set():
-            trials = self.study.get_trials(deepcopy=False)
-            if studies.fatal_reason(trials, n) or not studies.has_work(self.study, n):
+            if self.info.queue:  # configs added while it runs raise the count
+                self.info = studies.read_sweep_info(self.sweep_dir)
+            n, trials = self.info.trials, self.study.get_trials(deepcopy=False)
+            fatal = not self.info.queue and studies.fatal_reason(trials, n)
+            if fatal or not studies.has_work(self.study, n):
                 break
             self.study.optimize(self.objective, n_trials=1, catch=(Exception,))
             studies.keep_best(self.study, self.info.keep_best, self.info.direction)
@@ -118,7 +120,8 @@ class Worker:
             trial.set_user_attr("surplus", True)
             raise _Surplus(f"trial {trial.number} is beyond the sweep's {self.info.trials} trials")
         params = self.space.suggest(trial)
-        run_dir = Path(trial.user_attrs.get("run_dir") or self.sweep_dir / f"trial-{trial.number:03d}")
+        default_dir = self.sweep_dir / trial.user_attrs.get("run_name", f"trial-{trial.number:03d}")
+        run_dir = Path(trial.user_attrs.get("run_dir") or default_dir)
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("device", self.device)
         started = time.monotonic()
@@ -142,32 +145,36 @@ class Worker:
 
         report = _finished_report(run_dir)
         if report is None:
-            config, resume = self._trial_config(params, run_dir)
+            config, resume = self._trial_config(trial, params, run_dir)
             self.stop.status, self.stop.reason = "stopped", "stopped by the user"
             sink = PruningSink(trial, self.info.metric, self.stop)
-            result = Trainer(config, [sink], stop=self.stop, resume=resume).run()
-            report = {"status": result.status, "best": result.best}
+            trainer = Trainer(config, [sink], stop=self.stop, resume=resume)
+            result = trainer.run()
+            report = {"status": result.status, "best": result.best, "config": trainer.config.to_dict()}
             if self.stop.is_set() and self.stop.status == RunStatus.PRUNED:  # even at the last evaluation
                 report["status"] = RunStatus.PRUNED
         if report["status"] == RunStatus.PRUNED:
             self.stop.clear()
             raise self._optuna.TrialPruned(f"trial {trial.number} pruned")
         if report["status"] == RunStatus.STOPPED:
-            attrs = {"retry_of": trial.number, "run_dir": str(run_dir.resolve())}
+            attrs = {"retry_of": trial.number, "run_dir": str(run_dir.resolve()), **studies.fixed_attrs(trial)}
             self.study.enqueue_trial(trial.params, user_attrs=attrs)
             raise _Stopped(f"trial {trial.number} stopped; it continues on --resume")
-        value = (report.get("best") or {}).get(self.info.metric)
+        # a queued run is judged by its own metric (the queue's configs may differ in task)
+        metric = self.info.metric or report.get("config", {}).get("train", {}).get("metric_for_best_model", "")
+        value = (report.get("best") or {}).get(metric)
         if value is None:
-            raise LabError(f"the run had no dev evaluation of {self.info.metric}.")
+            raise LabError(f"the run had no dev evaluation of {metric or 'its metric'}.")
         return float(value)
 
-    def _trial_config(self, params: dict[str, Any], run_dir: Path) -> tuple[LabConfig, Path | None]:
+    def _trial_config(self, trial: Any, params: dict[str, Any], run_dir: Path) -> tuple[LabConfig, Path | None]:
         """The trial's config (the base, its parameters, its folder and device), and what to resume."""
         if (run_dir / "last").exists():
             return self.base, run_dir
         if run_dir.exists():  # a retry of a trial that died before its first checkpoint
             shutil.rmtree(run_dir)
-        config = self.base.copy()
+        fixed = trial.user_attrs.get("config")  # a queued run: its own whole config
+        config = LabConfig.from_dict(fixed) if fixed else self.base.copy()
         for path, value in params.items():
             config.set(path, value)
         config.train.output_dir = str(run_dir.parent)
