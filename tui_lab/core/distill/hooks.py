@@ -45,8 +45,9 @@ def hooks_for(config: LabConfig, resume: str | Path | None = None) -> list[Hooks
     if resume_dir is not None and (resume_dir / CONFIG_FILE).is_file():
         config = LabConfig.load(resume_dir / CONFIG_FILE)
         return [Distiller(resume_dir)] if config.train.teacher else []
-    if config.train.teacher and Path(config.train.teacher).expanduser().exists():
-        config.train.teacher = str(Path(config.train.teacher).expanduser().resolve())  # config.toml: found later
+    where = Path(config.train.teacher).expanduser()
+    if config.train.teacher and where.exists():
+        config.train.teacher = str(where.resolve())  # absolute in config.toml: export finds it later
     if config.train.student_layers and config.train.teacher:
         folder, model_config = teacher.teacher_config(config.train.teacher)
         layers.chosen_layers(int(model_config.num_hidden_layers), config.train.student_layers)
