@@ -203,6 +203,26 @@ def test_the_wrapper_packs_training_batches_only() -> None:
     assert wrapper.name == "classify" and wrapper.label_names == ["a", "b"]
 
 
+def test_a_multilabel_batch_round_trips_through_the_wrapper() -> None:
+    import torch
+
+    from tui_lab.core.data.batching import from_lists
+
+    task = MultiLabelTask(["a", "b", "c"])
+    tokens = from_lists([[2, 5, 3], [2, 6, 7, 3]])
+    train = np.array([[1, 0, 1], [0, 0, 0]], dtype=np.float32)
+    teacher = np.array([[2, -1, 0.5], [-1, 1, 3]], dtype=np.float16)
+    wrapper = DistillTask(task, train, teacher, np.array([True, False]), 3.0, 0.25)
+    labels = wrapper.collate(tokens, [0, 1], train, 0, 1)["labels"]
+    assert labels.shape == (2, 1 + 3 + 3)
+    student = torch.tensor([[0.1, 0.2, -0.3], [1.0, -2.0, 0.5]])
+    expected = distillation_loss(
+        student, torch.tensor(teacher, dtype=torch.float32), torch.tensor(train), torch.tensor([True, False]),
+        task, 3.0, 0.25,
+    )  # fmt: skip
+    assert float(wrapper.loss(student, labels)) == pytest.approx(float(expected), rel=1e-6)
+
+
 def test_teacher_k_copies_the_chosen_layers(tmp_path: Path) -> None:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
