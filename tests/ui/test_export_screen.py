@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import httpx
+import pytest
 from textual.widgets import DataTable, Static
 
 from tests.ui.conftest import wait_for
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.export_screen import _SERVERS, ExportScreen
+
+SCREENSHOTS = Path(os.environ["TUI_LAB_SCREENSHOTS"]) if os.environ.get("TUI_LAB_SCREENSHOTS") else None
 
 
 async def test_export_screen_shows_the_table_and_serves_the_export(exported_run, lab_config) -> None:
@@ -103,3 +107,51 @@ async def test_export_screen_draws_the_trade_off_as_bars_beside_the_table(tmp_pa
         )
         assert len(bar("size", "onnx-int8")) < len(bar("size", "onnx")) <= len(bar("size", "pytorch"))
         assert all(len(line) <= bars.content_size.width for line in lines)
+
+
+def _student_folder(root: Path) -> Path:
+    """A distilled run with only the export report of it beside its teacher (what the screen reads)."""
+    run = _exported_folder(root)
+    report = json.loads((run / "export" / "export_report.json").read_text(encoding="utf-8"))
+    rows = []
+    for model, scale, acc in (("teacher", 1.0, 0.9), ("student", 6.0, 0.88)):
+        for v in report["variants"]:
+            size = v["size_mb"] * 5 / scale
+            rows.append(v | {"model": model, "size_mb": size, "throughput_sps": v["throughput_sps"] * scale})
+            rows[-1] |= {"accuracy": acc, "accuracy_delta": acc - 0.9}
+    report |= {"variants": rows, "teacher": {"path": str(root / "runs" / "minilm"), "reused": True}}
+    (run / "export" / "export_report.json").write_text(json.dumps(report), encoding="utf-8")
+    return run
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_a_student_is_shown_beside_its_teacher(tmp_path: Path, lab_config, size, monkeypatch) -> None:
+    run = _student_folder(tmp_path)
+    lab_config.train.output_dir = str(run.parent)
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await pilot.pause(0.3)
+        if SCREENSHOTS:
+            app.save_screenshot(str(SCREENSHOTS / f"export-student-{size[0]}x{size[1]}.svg"))
+        table = app.screen.query_one("#export-table", DataTable)
+        names = [table.get_row_at(i)[0] for i in range(table.row_count)]
+        assert names == [f"{m} {n}" for m in ("teacher", "student") for n in ("pytorch", "onnx", "onnx-int8")]
+        assert table.get_row_at(3)[2] == "0.8800 (-0.0200)"  # Δ against the teacher
+        bars = app.screen.query_one("#export-bars", Static)
+        lines = str(bars.render()).splitlines()
+        assert all(len(line) <= bars.content_size.width for line in lines)
+        for name in names:  # every variant has a throughput bar and a size bar
+            assert sum(line.startswith(name + " ") for line in lines) == 2, name
+        results = app.screen.query_one("#export-results")
+        results.scroll_end(animate=False)  # where the screen is short, the results scroll
+        await pilot.pause(0.1)
+        assert bars.size.height >= len(lines) and bars.region.bottom <= results.region.bottom
+        assert "beside its teacher" in str(app.screen.query_one("#export-status", Static).render())
+
+        calls = []  # e: the core decides whether a teacher is measured too
+        monkeypatch.setattr("tui_lab.core.deploy.compare.export_run", lambda path, **kw: calls.append(path))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.exporting is None)
+        assert calls == [str(run)]

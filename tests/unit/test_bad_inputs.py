@@ -212,7 +212,7 @@ def test_a_model_folder_that_cannot_load_is_one_line(
         (["--train", "empty.txt"], "has no text to pretrain on"),
         (["--train", "latin1.txt"], "is not UTF-8 text"),
         (["--train", "nodata"], "is a folder without a train file"),
-        (["--output-dir", "afile.txt"], "Not a directory"),
+        (["--output-dir", "afile.txt"], "is a file, not a folder; choose a folder"),
     ],
 )
 def test_pretrain_refuses_bad_paths_before_writing(
@@ -305,3 +305,11 @@ def test_stdin_texts_still_work(place: Path, capsys, monkeypatch) -> None:
     assert main(["predict", str(place / "model"), "-", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [p["text"] for p in out["predictions"]] == ["the film was great", "café"]
+
+
+def test_train_into_an_output_dir_that_is_a_file_is_one_line(place: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(place)
+    args = ["train", "--train", str(place / "data" / "train.csv"), "--max-steps", "1", "--no-baseline"]
+    before = snapshot(place)
+    one_error_line(capsys, [*args, "--output-dir", "afile.txt"], "is a file, not a folder; choose a folder")
+    assert snapshot(place) == before

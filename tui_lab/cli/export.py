@@ -21,7 +21,8 @@ def add_parser(sub: Any) -> None:
         NAME,
         help="export a run to ONNX (fp32 and int8) and measure the trade-off",
         description="Write model.onnx / model_quantized.onnx with config and tokenizer beside them, "
-        "check them against PyTorch and print size, accuracy, latency and throughput side by side.",
+        "check them against PyTorch and print size, accuracy, latency and throughput side by side; "
+        "a distilled run (or --compare) is measured beside its teacher.",
     )
     x.add_argument("model", metavar="MODEL_OR_RUN_DIR")
     x.add_argument("--format", default="all", choices=("onnx", "onnx-int8", "all"))
@@ -31,22 +32,38 @@ def add_parser(sub: Any) -> None:
     )
     x.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved timing rounds")
     x.add_argument("--threads", type=int, default=0, metavar="N", help="threads for every variant")
+    x.add_argument(
+        "--compare",
+        metavar="RUN_OR_MODEL",
+        help="measure beside this classifier of the same labels (default: a distilled run's teacher)",
+    )
     x.add_argument("--json", action="store_true", help="print the report as one JSON line last")
 
 
 def run(args: argparse.Namespace) -> int:
     """Export, check and measure; the table on stdout (``--json``: the report as the last line)."""
     quiet()
-    from tui_lab.core.deploy.export import export
+    from tui_lab.core.deploy.compare import export_run
 
-    report = export(args.model, args.format, args.out, args.data, _stderr, args.rounds, args.threads or None)
+    options = {"fmt": args.format, "out": args.out, "data": args.data, "rounds": args.rounds}
+    report = export_run(args.model, args.compare, _stderr, threads=args.threads or None, **options)
     if args.json:
-        keys = ("name", "path", "size_mb", "accuracy", "f1_macro", "latency_ms_p50", "latency_ms_p95")
-        variants = [{k: v[k] for k in (*keys, "throughput_sps")} for v in report["variants"]]
-        print(json.dumps({"out": report["out"], "variants": variants}))
+        print(json.dumps(json_report(report)))
         return EXIT_OK
-    print_table(report)
+    (print_pair_table if "teacher" in report else print_table)(report)
     return EXIT_OK
+
+
+def json_report(report: dict[str, Any]) -> dict[str, Any]:
+    """What ``--json`` prints: the export folder and one dict a variant; beside a teacher, each
+    variant also says its ``model`` and its deltas against the teacher's PyTorch fp32."""
+    keys = ("name", "path", "size_mb", "accuracy", "f1_macro", "latency_ms_p50", "latency_ms_p95")
+    keys += ("throughput_sps",)
+    if "teacher" not in report:
+        return {"out": report["out"], "variants": [{k: v[k] for k in keys} for v in report["variants"]]}
+    keys += ("accuracy_delta", "f1_macro_delta", "throughput_per_cpu_s")
+    variants = [{"model": v["model"]} | {k: v[k] for k in keys} for v in report["variants"]]
+    return {"out": report["out"], "teacher": report["teacher"]["path"], "variants": variants}
 
 
 def _stderr(line: str) -> None:
@@ -79,6 +96,39 @@ def print_table(report: dict[str, Any]) -> None:
         "latency: batch 1; throughput: batch 32 (per wall second, and per CPU second of the process: "
         "the steadier ratio on a shared machine); measured side by side in one process"
     )
+
+
+def print_pair_table(report: dict[str, Any]) -> None:
+    """The trade-off table of a student beside its teacher, deltas and ratios against the
+    teacher's PyTorch fp32 (fits 100 columns)."""
+    teacher = report["teacher"]
+    where = "its export, reused" if teacher["reused"] else "exported"
+    print(f"export:  {report['out']}  ({report['n']} texts, {report['threads']} thread(s))")
+    print(f"teacher: {teacher['path']}  ({where} to {teacher['out']})")
+    print(
+        f"onnx fp32 vs pytorch: max |Δ logit| teacher {teacher['onnx_max_abs_logit_diff']:.1e}, "
+        f"student {report['onnx_max_abs_logit_diff']:.1e}"
+    )
+    if "int8_agreement" in report:
+        print(
+            f"onnx int8 vs fp32:    same label on {teacher['int8_agreement']:.1%} (teacher), "
+            f"{report['int8_agreement']:.1%} (student) of texts"
+        )
+    print(
+        f"{'model':<7} {'variant':<9} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'samples/s':>10} {'vs t':>6} {'per cpu-s':>10} {'vs t':>6}"
+    )
+    base = report["variants"][0]["throughput_sps"] or 1.0
+    cpu_base = report["variants"][0]["throughput_per_cpu_s"] or 1.0
+    for v in report["variants"]:
+        print(
+            f"{v['model']:<7} {v['name']:<9} {v['size_mb']:>8.2f} {_num(v['accuracy'])} "
+            f"{_num(v['accuracy_delta'], '+')} {v['latency_ms_p50']:>8.2f} {v['latency_ms_p95']:>8.2f} "
+            f"{v['throughput_sps']:>10.1f} {v['throughput_sps'] / base:>5.2f}x "
+            f"{v['throughput_per_cpu_s']:>10.1f} {v['throughput_per_cpu_s'] / cpu_base:>5.2f}x"
+        )
+    print("Δacc and vs t: against the teacher's pytorch fp32; latency: batch 1; throughput: batch 32")
+    print("(per wall second, and per CPU second of the process); measured side by side in one process")
 
 
 def _num(value: float | None, sign: str = "") -> str:

@@ -141,6 +141,14 @@ class DataConfig:
         label="tag all sub-tokens",
         task="ner",
     )
+    token_cache_mb: int = setting(
+        2048,
+        "disk cache of encoded token ids, reused by every run on the same data (least recently "
+        "used dropped past this size); 0 = off",
+        label="token cache MB",
+        form="run",
+        min=0,
+    )
 
 
 @dataclass

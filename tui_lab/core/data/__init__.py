@@ -9,6 +9,7 @@
 - ``tagged``: token-tagged data for NER (CoNLL files, tokens/tags tables, IOB2).
 - ``texts``: unlabelled text for masked-LM pretraining.
 - ``batching``: token ids in flat arrays, length-grouped batch order, padding a batch.
+- ``token_cache``: encoded splits on disk, keyed by their content, memory-mapped back, LRU-bounded.
 
 Above the foundation only (errors, settings, config, hub); nothing here knows a model or a task.
 The Dataset pane's description of the data *as a run would see it* (task, tokenizer) is

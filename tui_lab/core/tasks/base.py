@@ -10,6 +10,7 @@ import numpy as np
 
 from tui_lab.core.data.batching import TokenArrays, encode
 from tui_lab.core.data.splits import label_counts, load_data
+from tui_lab.core.data.token_cache import TokenCache, content_key, tokenizer_key
 from tui_lab.core.errors import ModelError
 from tui_lab.core.models import loading
 from tui_lab.core.tasks.metrics import softmax
@@ -76,6 +77,65 @@ class Task(ABC):
         """A split's token ids and targets, row for row (tasks that align labels to tokens override it)."""
 
         return encode(tokenizer, texts, max_length), self.targets(labels)
+
+    def encode_cached(
+        self,
+        tokenizer: Any,
+        texts: Sequence[Any],
+        labels: Sequence[Any],
+        max_length: int,
+        cache: TokenCache | None,
+        tokenizer_digest: str = "",
+    ) -> tuple[TokenArrays, Any]:
+        """:meth:`encode`, read back from ``cache`` when the same split was encoded before.
+
+        The entry's key hashes the texts, the labels, the tokenizer (``tokenizer_digest``, from
+        :func:`~tui_lab.core.data.token_cache.tokenizer_key`, computed once a run), ``max_length``
+        and :meth:`encoding_key`; a hit returns read-only memory maps. ``cache=None``: no cache.
+        """
+        if cache is None:
+            return self.encode(tokenizer, texts, labels, max_length)
+        self.bind_encoding(tokenizer, max_length)
+        digest = tokenizer_digest or tokenizer_key(tokenizer)
+        key = content_key(texts, labels, digest, max_length, self.encoding_key())
+
+        def compute() -> dict[str, np.ndarray]:
+            tokens, targets = self.encode(tokenizer, texts, labels, max_length)
+            return {"values": tokens.values, "offsets": tokens.offsets, **self.targets_to_arrays(targets)}
+
+        def usable(arrays: dict[str, np.ndarray]) -> bool:
+            offsets, values = arrays.get("offsets"), arrays.get("values")
+            return (
+                offsets is not None
+                and values is not None
+                and len(offsets) == len(texts) + 1
+                and int(offsets[0]) == 0
+                and int(offsets[-1]) == len(values)
+                and len(arrays.get("targets", texts)) == len(texts)
+            )
+
+        arrays, _ = cache.cached(key, compute, usable)
+        try:
+            return TokenArrays(arrays["values"], arrays["offsets"]), self.targets_from_arrays(arrays)
+        except (KeyError, ValueError, TypeError):  # a stored entry of another layout: encode afresh
+            return self.encode(tokenizer, texts, labels, max_length)
+
+    def encoding_key(self) -> tuple[Any, ...]:
+        """What :meth:`encode` reads besides the texts, labels, tokenizer and ``max_length``
+        (part of the token cache's key; tasks with settings of their own add them)."""
+        return (type(self).__name__, self.name, tuple(self.label_names))
+
+    def bind_encoding(self, tokenizer: Any, max_length: int) -> None:
+        """Set up what :meth:`encode` would leave on the task (a cache hit skips ``encode``)."""
+        return None
+
+    def targets_to_arrays(self, targets: Any) -> dict[str, np.ndarray]:
+        """A split's targets as named arrays (how the token cache stores them)."""
+        return {"targets": np.asarray(targets)}
+
+    def targets_from_arrays(self, arrays: dict[str, np.ndarray]) -> Any:
+        """The targets :meth:`targets_to_arrays` stored."""
+        return arrays["targets"]
 
     def plain_texts(self, texts: Sequence[Any]) -> list[str]:
         """A split's rows as plain strings (what a preset tokenizer learns its vocabulary from)."""

@@ -86,8 +86,7 @@ class NerTask(Task):
         self, tokenizer: Any, texts: Sequence[Any], labels: Sequence[Any], max_length: int
     ) -> tuple[TokenArrays, Any]:
         """Sub-token ids of every sentence and its tags aligned to them (:class:`TokenTargets`)."""
-        require_fast_tokenizer(tokenizer)
-        self.width = -(-max_length // WIDTH_MULTIPLE) * WIDTH_MULTIPLE
+        self.bind_encoding(tokenizer, max_length)
         parts: list[tuple[TokenArrays, TokenArrays, np.ndarray]] = []
         for i in range(0, len(texts), ENCODE_CHUNK):
             parts.append(
@@ -101,6 +100,27 @@ class NerTask(Task):
         tokens = concat([p[0] for p in parts])
         targets = TokenTargets(concat([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
         return tokens, targets
+
+    def bind_encoding(self, tokenizer: Any, max_length: int) -> None:
+        """A fast tokenizer is required; evaluation outputs are ``max_length`` wide, rounded up."""
+        require_fast_tokenizer(tokenizer)
+        self.width = -(-max_length // WIDTH_MULTIPLE) * WIDTH_MULTIPLE
+
+    def encoding_key(self) -> tuple[Any, ...]:
+        """The label names and ``data.label_all_subtokens`` (how tags are aligned to sub-tokens)."""
+        return (*super().encoding_key(), self.label_all_subtokens)
+
+    def targets_to_arrays(self, targets: Any) -> dict[str, np.ndarray]:
+        """The aligned tag ids (values and offsets) and the word starts."""
+        return {
+            "tag_values": targets.labels.values,
+            "tag_offsets": targets.labels.offsets,
+            "word_start": targets.word_start,
+        }
+
+    def targets_from_arrays(self, arrays: dict[str, np.ndarray]) -> TokenTargets:
+        """The :class:`TokenTargets` :meth:`targets_to_arrays` stored."""
+        return TokenTargets(TokenArrays(arrays["tag_values"], arrays["tag_offsets"]), arrays["word_start"])
 
     def _encode_chunk(
         self, tokenizer: Any, words: Sequence[Any], tags: Sequence[Any], max_length: int

@@ -92,9 +92,13 @@ class MaskedLMTask(Task):
         """Token ids (the targets are made from them when a batch is masked); learns the
         tokenizer's special tokens and word pieces."""
 
+        self.bind_encoding(tokenizer, max_length)
+        return encode(tokenizer, texts, max_length), self.targets(labels)
+
+    def bind_encoding(self, tokenizer: Any, max_length: int) -> None:
+        """Learn the tokenizer's special tokens and word pieces (what masking reads)."""
         if tokenizer is not self.tokenizer:
             self._learn_vocabulary(tokenizer)
-        return encode(tokenizer, texts, max_length), self.targets(labels)
 
     def _learn_vocabulary(self, tokenizer: Any) -> None:
         size = len(tokenizer)

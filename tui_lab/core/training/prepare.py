@@ -18,6 +18,7 @@ import numpy as np
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import TokenArrays, length_grouped_batches
 from tui_lab.core.data.splits import DataBundle, load_data
+from tui_lab.core.data.token_cache import TokenCache, tokenizer_key
 from tui_lab.core.errors import CheckpointError, ConfigError
 from tui_lab.core.models import checkpoint, presets
 from tui_lab.core.models.loading import load_for_training
@@ -177,8 +178,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
 
     lr = config.train.learning_rate or presets.default_learning_rate(config.model.name)
     config.train.learning_rate = lr
-    max_length = config.data.max_length
-    enc = lambda split: EncodedSplit(*task.encode(tokenizer, split.texts, split.labels, max_length))  # noqa: E731
+    enc = _encoder(config, task, tokenizer)
     setup = RunSetup(
         config=config,
         dist=dist,
@@ -200,6 +200,17 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     )
     build_optimisation(setup)
     return setup
+
+
+def _encoder(config: LabConfig, task: Task, tokenizer: Any) -> Any:
+    """A function from a split to its :class:`EncodedSplit`, through the token cache unless
+    ``data.token_cache_mb`` is 0 (the tokenizer is hashed once for every split)."""
+    max_length = config.data.max_length
+    cache = TokenCache.from_megabytes(config.data.token_cache_mb)
+    digest = tokenizer_key(tokenizer) if cache is not None else ""
+    return lambda split: EncodedSplit(
+        *task.encode_cached(tokenizer, split.texts, split.labels, max_length, cache, digest)
+    )
 
 
 def load_resume(run_dir: Path) -> tuple[LabConfig, TrainState, Path]:

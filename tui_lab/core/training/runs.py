@@ -55,6 +55,12 @@ def create_run_dir(output_dir: str | Path, run_name: str) -> Path:
             f"continue it with --resume {path}.",
             {"train.run_name": "already exists"},
         )
+    if root.exists() and not root.is_dir():
+        raise ConfigError(
+            f"{setting_ref('train.output_dir')} {root} is a file, not a folder; choose a folder "
+            "(it is created when missing).",
+            {"train.output_dir": "is a file, not a folder"},
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -2,7 +2,8 @@
 
 ``e`` exports the run under the cursor in a thread worker (the core's :func:`export`) and shows
 the table of PyTorch fp32 / ONNX fp32 / ONNX int8 it measured, with the trade-off drawn beside it
-as bars (throughput and size per variant). ``s`` starts ``tui-lab serve`` on
+as bars (throughput and size per variant); a distilled run is exported and measured beside its
+teacher (:func:`~tui_lab.core.deploy.compare.export_run`), six variants, deltas against the teacher. ``s`` starts ``tui-lab serve`` on
 that run's export in a child process (127.0.0.1, a free port) or stops it (SIGTERM: in-flight
 requests finish); the URL and the live request count (read from its ``/metrics``) are shown.
 A server outlives this screen and stops when the lab exits.
@@ -30,7 +31,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui_lab.core.training.runs import RunInfo, list_runs
+from tui_lab.core.training.runs import RunInfo, list_runs, model_label
 
 REPORT = "export_report.json"
 _SERVERS: dict[str, tuple[subprocess.Popen, str]] = {}  # run path -> (process, url)
@@ -160,8 +161,11 @@ class ExportScreen(Screen[None]):
     ExportScreen.-narrow #export-results { layout: vertical; }
     ExportScreen.-narrow #export-table { width: 1fr; }
     ExportScreen.-narrow #export-bars { padding: 1 0 0 0; }
+    ExportScreen.-narrow.-pair #export-results { overflow-y: auto; }
+    ExportScreen.-narrow.-pair #export-bars { height: auto; }
     """
     NARROW = 118  # under this many columns the bars go under the table: beside it they would not fit
+    NARROW_PAIR = 150  # the same for a student beside its teacher (longer names, wider table)
 
     def __init__(self, output_dir: str) -> None:
         super().__init__()
@@ -185,17 +189,19 @@ class ExportScreen(Screen[None]):
         runs = self.query_one("#export-runs", DataTable)
         for name in ("run", "status", "model", "accuracy", "export"):
             runs.add_column(name, key=name)
-        table = self.query_one("#export-table", DataTable)
-        for name in ("variant", "size MB", "accuracy", "macro-F1", "p50 ms", "p95 ms", "samples/s"):
-            table.add_column(name, key=name)
-        hint = "e: export the selected run (ONNX fp32 + int8, measured) · s: serve it / stop · escape: back"
+        _set_columns(self.query_one("#export-table", DataTable), COLUMNS)
+        hint = "e: export (ONNX fp32 + int8, measured) · s: serve / stop · esc: back"
         self.query_one("#export-hint", Static).update(Text(hint, style="dim"))
         self.action_refresh()
         self.set_interval(1.0, self._poll_server)
         runs.focus()
 
     def on_resize(self, event: Resize) -> None:
-        self.set_class(event.size.width < self.NARROW, "-narrow")
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        """Bars beside the table when both fit in ``width`` columns, else under it."""
+        self.set_class(width < (self.NARROW_PAIR if self.has_class("-pair") else self.NARROW), "-narrow")
 
     def action_refresh(self) -> None:
         """Read the runs again."""
@@ -227,27 +233,27 @@ class ExportScreen(Screen[None]):
         table = self.query_one("#export-table", DataTable)
         table.clear()
         self.query_one(TradeoffBars).show([])
+        self.remove_class("-pair")
         if report is None or not report.exists():
             status = "no run selected" if run is None else f"{run.name}: not exported yet (press e)"
             self.query_one("#export-status", Static).update(status)
             self._poll_server()
             return
         data = json.loads(report.read_text(encoding="utf-8"))
-        for v in data["variants"]:
-            table.add_row(
-                v["name"],
-                f"{v['size_mb']:.2f}",
-                _with_delta(v["accuracy"], v["accuracy_delta"]),
-                _with_delta(v["f1_macro"], v["f1_macro_delta"]),
-                f"{v['latency_ms_p50']:.2f}",
-                f"{v['latency_ms_p95']:.2f}",
-                f"{v['throughput_sps']:.0f}",
-            )
-        self.query_one(TradeoffBars).show(data["variants"])
-        status = (
-            f"{data['out']}  ·  {data['n']} dev texts, {data['threads']} thread(s)  ·  "
-            f"max |Δ logit| onnx vs pytorch {data['onnx_max_abs_logit_diff']:.1e}"
-        )
+        pair = "teacher" in data
+        variants = [v | {"name": variant_label(v)} for v in data["variants"]]
+        self.set_class(pair, "-pair")
+        self._fit(self.size.width)
+        _set_columns(table, PAIR_COLUMNS if pair else COLUMNS)
+        for v in variants:
+            table.add_row(*_cells(v, pair))
+        self.query_one(TradeoffBars).show(variants)
+        status = f"{data['out']}  ·  {data['n']} dev texts, {data['threads']} thread(s)"
+        logits = f"max |Δ logit| onnx vs pytorch {data['onnx_max_abs_logit_diff']:.1e}"
+        if pair:
+            teacher = model_label(data["teacher"]["path"])
+            logits = f"beside its teacher {teacher} (Δ: against its pytorch)  ·  {logits}"
+        status += ("\n" if pair else "  ·  ") + logits
         self.query_one("#export-status", Static).update(status)
         self._poll_server()
 
@@ -262,9 +268,9 @@ class ExportScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export a run")
     def _export(self, run_path: str) -> dict[str, Any]:
-        from tui_lab.core.deploy.export import export
+        from tui_lab.core.deploy.compare import export_run
 
-        return export(run_path, rounds=3)
+        return export_run(run_path, rounds=3)
 
     @on(Worker.StateChanged)
     def _export_done(self, event: Worker.StateChanged) -> None:
@@ -329,6 +335,31 @@ class ExportScreen(Screen[None]):
     def action_close(self) -> None:
         """Back to the lab (a running server goes on)."""
         self.dismiss(None)
+
+
+COLUMNS = ("variant", "size MB", "accuracy", "macro-F1", "p50 ms", "p95 ms", "samples/s")
+PAIR_COLUMNS = ("variant", "size MB", "accuracy", "p50 ms", "p95 ms", "samples/s")  # 80 columns wide
+
+
+def _set_columns(table: DataTable, names: tuple[str, ...]) -> None:
+    """Give the (cleared) table these columns, unless it has them already."""
+    if tuple(str(key.value) for key in table.columns) != names:
+        table.clear(columns=True)
+        for name in names:
+            table.add_column(name, key=name)
+
+
+def _cells(v: dict[str, Any], pair: bool) -> list[str]:
+    """A variant's row; beside a teacher without macro-F1 (the table then fits 80 columns)."""
+    f1 = [] if pair else [_with_delta(v["f1_macro"], v["f1_macro_delta"])]
+    accuracy = _with_delta(v["accuracy"], v["accuracy_delta"])
+    times = [f"{v['latency_ms_p50']:.2f}", f"{v['latency_ms_p95']:.2f}", f"{v['throughput_sps']:.0f}"]
+    return [v["name"], f"{v['size_mb']:.2f}", accuracy, *f1, *times]
+
+
+def variant_label(variant: dict[str, Any]) -> str:
+    """``onnx-int8``, or ``student onnx-int8`` in a report of a student beside its teacher."""
+    return f"{variant['model']} {variant['name']}" if "model" in variant else variant["name"]
 
 
 def _with_delta(value: float | None, delta: float | None) -> str:
