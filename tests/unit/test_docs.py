@@ -59,7 +59,7 @@ PROGRAMS = {
 """Every program a doc command may start with, and what the test does with it."""
 
 PARSE_ONLY = {
-    r"^tui-lab(?! (train|pretrain|eval|predict|explain|analyze|export|serve|runs|watch|env)\b)": "no command: "
+    r"^tui-lab(?! (train|pretrain|distill|eval|predict|explain|analyze|export|serve|runs|watch|env)\b)": "no command: "
     "opens the lab, a Textual app (tests/ui drive it)",
     r"^tui-lab sweep ": "starts worker processes that train many runs (tests/unit/test_sweep_run.py runs sweeps)",
     r"^tui-lab watch ": "opens the lab on a run folder, a Textual app (tests/ui drive it)",
@@ -77,6 +77,7 @@ PARSE_ONLY = {
 SPEED_FLAGS = {
     "train": ["--max-steps", "4", "--no-baseline"],
     "pretrain": ["--max-steps", "4"],
+    "distill": ["--max-steps", "4", "--no-baseline"],
     "export": ["--rounds", "1"],
 }
 """Appended to a command before it runs (the last value of a flag wins), so the file runs in about a

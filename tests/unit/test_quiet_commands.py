@@ -31,7 +31,20 @@ NOISE = re.compile(
     r"Loading weights|%\||it/s\]|s/it\]|Warning|warnings\.warn|Traceback|^\s*File \"|site-packages"
 )
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-CHECKED = ["train", "pretrain", "sweep", "eval", "predict", "explain", "analyze", "export", "serve", "runs", "env"]
+CHECKED = [
+    "train",
+    "pretrain",
+    "distill",
+    "sweep",
+    "eval",
+    "predict",
+    "explain",
+    "analyze",
+    "export",
+    "serve",
+    "runs",
+    "env",
+]
 
 
 def tui_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -104,7 +117,9 @@ def transcripts(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
             "analyze": ["analyze", run, "--calibrate"],
             "export": ["export", run, "--rounds", "1"],
             "runs": ["runs", "--output-dir", "runs"],
-        }
+            "distill": ["distill", "--teacher", run, "--train", "data", "--output-dir", "runs", "--run-name", "d",
+                        *tiny, "--no-baseline", "--json"],
+        }  # fmt: skip
         jobs |= {name: pool.submit(tui_lab, *args, cwd=root) for name, args in then.items()}
         jobs["serve"] = pool.submit(serve, run, root)
         return {name: job.result() for name, job in jobs.items()}

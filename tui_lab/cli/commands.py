@@ -14,6 +14,7 @@ import sys
 from tui_lab import __version__
 from tui_lab.cli import (
     analyze,
+    distill,
     env,
     explain,
     export,
@@ -39,7 +40,7 @@ from tui_lab.core.errors import LabError
 from tui_lab.core.settings import render_error
 
 # the subcommands, in the order ``tui-lab --help`` lists them
-COMMANDS = [train, pretrain, sweep, eval_, predict, explain, analyze, export, serve, runs, watch, env]
+COMMANDS = [train, pretrain, distill, sweep, eval_, predict, explain, analyze, export, serve, runs, watch, env]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -209,11 +209,13 @@ def run_training(
     stop = threading.Event()
     restore = install_stop_handlers(stop)
     from tui_lab.cli.progress import make_progress_sink
+    from tui_lab.core.distill import hooks_for
     from tui_lab.core.training.loop import Trainer  # imports torch
 
+    hooks = hooks_for(config, args.resume)  # a teacher, if the config names one
     sink = make_progress_sink(sys.stderr) if is_main_rank() else None
     try:
-        result = Trainer(config, [sink] if sink else [], stop=stop, resume=args.resume).run()
+        result = Trainer(config, [sink] if sink else [], stop=stop, resume=args.resume, hooks=hooks).run()
     finally:
         if sink:
             sink.close()

@@ -20,6 +20,7 @@ from tui_lab.core.training.events import (
     RunFinished,
     RunStarted,
     StepLogged,
+    TeacherReady,
 )
 
 
@@ -48,6 +49,11 @@ def event_line(event: Event) -> str | None:
         return (
             f"baseline (TF-IDF + logistic regression{sample}): "
             f"dev {describe_metrics(event.dev, ('accuracy', 'f1_macro'))}"
+        )
+    if isinstance(event, TeacherReady):
+        return (
+            f"teacher {event.source} ({event.backend}, {event.rows} texts scored once): "
+            f"dev {describe_metrics(event.dev, ('accuracy', 'f1_macro', 'f1_micro'))}"
         )
     if isinstance(event, Evaluated):
         best = "  (best)" if event.is_best else ""

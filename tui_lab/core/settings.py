@@ -31,7 +31,7 @@ BEST_METRICS = ("", *METRIC_CHOICES)  # "" = the task's default; setup checks th
 DEFAULT_DATA = "sample_data/sentiment"
 
 
-FORM_GROUPS = ("model", "training", "evaluation", "data", "explain", "run")
+FORM_GROUPS = ("model", "training", "evaluation", "data", "explain", "distill", "run")
 """The hyperparameter form's groups, in the order they are shown."""
 DATASET_PANE = "dataset"
 """``form=DATASET_PANE``: edited in the Dataset pane, not in the hyperparameter form."""
@@ -271,6 +271,44 @@ class TrainConfig:
         "mask every piece of a chosen word, always with [MASK] (task pretrain)",
         form="model",
         task="pretrain",
+    )
+    teacher: str = setting(
+        "",
+        "distil from this fine-tuned classifier (a run folder or a model folder); empty = no teacher",
+        metavar="RUN_OR_MODEL",
+        form="distill",
+    )
+    distill_temperature: float = setting(
+        2.0,
+        "softens the teacher's and student's scores in the distillation loss",
+        flag="--temperature",
+        label="temperature",
+        form="distill",
+        gt=0.0,
+    )
+    distill_alpha: float = setting(
+        0.5,
+        "weight of the teacher's soft labels; the labels' own loss gets 1 - alpha",
+        flag="--alpha",
+        label="alpha",
+        form="distill",
+        min=0.0,
+        max=1.0,
+    )
+    unlabeled: str = setting(
+        "",
+        "a text file of unlabelled texts (one a line) that learn from the teacher only",
+        metavar="TXT",
+        form="distill",
+    )
+    student_layers: int = setting(
+        0,
+        "build the student from K of the teacher's layers (its tokenizer too); 0 = the model setting",
+        metavar="K",
+        label="teacher layers",
+        placeholder="0 = model setting",
+        form="distill",
+        min=0,
     )
     seed: int = setting(42, "seed for initialisation, data order and dropout", min=0)
     group_by_length: bool = setting(True, "batch texts of similar length together (less padding)")

@@ -481,13 +481,14 @@ class LabApp(App[int]):
 
         The trainer is never stored: when this returns (or raises) it is garbage.
         """
+        from tui_lab.core.distill import hooks_for
         from tui_lab.core.imports import import_heavy
         from tui_lab.core.training.loop import Trainer
 
         import_heavy()
         pump = EventPump(lambda events: self.post_message(RunEvents(events, source="live")))
         try:
-            return Trainer(config, [pump], stop=stop, pause=pause).run()
+            return Trainer(config, [pump], stop=stop, pause=pause, hooks=hooks_for(config)).run()
         finally:
             pump.flush()
 

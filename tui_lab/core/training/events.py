@@ -100,6 +100,18 @@ class BaselineReady(Event):
 
 
 @dataclass(frozen=True)
+class TeacherReady(Event):
+    """A distilled run's teacher: its dev metrics, and how its logits were computed."""
+
+    kind: ClassVar[str] = "teacher"
+    source: str  # the teacher's model folder (or ONNX file)
+    dev: dict[str, Any]
+    backend: str = "pytorch"  # pytorch or onnx
+    rows: int = 0  # texts it scored once for the student (train + unlabelled)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class StepLogged(Event):
     """Training progress every ``logging_steps`` optimiser steps."""
 
@@ -200,6 +212,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         RunStarted,
         BaselineReady,
+        TeacherReady,
         StepLogged,
         Evaluated,
         CheckpointSaved,

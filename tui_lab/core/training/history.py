@@ -21,6 +21,7 @@ from tui_lab.core.training.events import (
     RunStarted,
     RunStatus,
     StepLogged,
+    TeacherReady,
 )
 
 __all__ = ["RunHistory", "RunStatus", "downsample", "finish_status"]
@@ -50,6 +51,7 @@ class RunHistory:
     best_eval: Evaluated | None = None
     test_eval: Evaluated | None = None
     baseline: BaselineReady | None = None
+    teacher: TeacherReady | None = None
     finished: RunFinished | None = None
     failure: RunFailed | None = None
     notices: list[Notice] = field(default_factory=list)
@@ -126,6 +128,9 @@ class RunHistory:
     def _baseline(self, e: BaselineReady) -> None:
         self.baseline = e
 
+    def _teacher(self, e: TeacherReady) -> None:
+        self.teacher = e
+
     def _notice(self, e: Notice) -> None:
         self.notices.append(e)
 
@@ -158,6 +163,7 @@ _HANDLERS = {
     RunFinished: RunHistory._finished,
     RunFailed: RunHistory._failed,
     BaselineReady: RunHistory._baseline,
+    TeacherReady: RunHistory._teacher,
     Notice: RunHistory._notice,
 }
 

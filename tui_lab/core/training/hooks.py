@@ -1,6 +1,8 @@
 """Named points of a run that a benchmark, a profiler or a test can attach to.
 
-The trainer calls :meth:`Hooks.on_setup` once the model, optimiser and data are ready, and wraps
+The trainer calls :meth:`Hooks.on_setup` once the model, optimiser and data are ready (before
+anything is written: a hook may still refuse the run), :meth:`Hooks.on_run_dir` once the run
+folder exists (before the first event), and wraps
 each phase (``train_loop``, ``evaluate``, ``save``, ``finish``) in :meth:`Hooks.phase`. Nothing
 in the trainer depends on what a hook does; the default hooks do nothing.
 """
@@ -20,6 +22,9 @@ class Hooks:
     def on_setup(self, setup: Any) -> None:
         """The run's :class:`~tui_lab.core.training.prepare.RunSetup` is built (model on its device, optimiser made)."""
 
+    def on_run_dir(self, setup: Any, run_dir: Any) -> None:
+        """The run folder exists (``run_dir``: a ``Path``; ``None`` on ranks other than 0 without one)."""
+
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Around one phase of the run (one of :data:`PHASES`)."""
@@ -35,6 +40,10 @@ class HookList(Hooks):
     def on_setup(self, setup: Any) -> None:
         for hook in self.hooks:
             hook.on_setup(setup)
+
+    def on_run_dir(self, setup: Any, run_dir: Any) -> None:
+        for hook in self.hooks:
+            hook.on_run_dir(setup, run_dir)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:

@@ -125,6 +125,7 @@ class Trainer:
             self.config = self.s.config
             self.hooks.on_setup(self.s)
             self.run_dir = self.log.open(self.s, self.resume_dir)
+            self.hooks.on_run_dir(self.s, self.run_dir)
             self.log.started(self.s)
             status, reason = self._train()
             with self.hooks.phase("finish"):
@@ -442,6 +443,7 @@ def _report(
         "test": test,
         "baseline": s.state.baseline,
         "config": s.config.to_dict(),
+        **s.report,
     }
 
 

@@ -96,6 +96,8 @@ class RunSetup:
     scaler: Any = None
     ddp: Any = None  # the model as the loop calls it (DistributedDataParallel under torchrun)
     notes: list[str] = field(default_factory=list)  # info lines for the start of the run
+    events: list[Any] = field(default_factory=list)  # events a hook adds for the start of the run
+    report: dict[str, Any] = field(default_factory=dict)  # what a hook adds to report.json
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches of one epoch: the same global order on every rank, dealt out."""
@@ -196,7 +198,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
         last_dir=last_dir,
         notes=notes,
     )
-    _build_optimisation(setup)
+    build_optimisation(setup)
     return setup
 
 
@@ -250,8 +252,11 @@ def _load_checkpoint(last_dir: Path, data: DataBundle) -> tuple[Any, Any]:
     return tok, model
 
 
-def _build_optimisation(s: RunSetup) -> None:
-    """Steps, optimiser, schedule, loss scaler and the DDP wrapper; state restored on resume."""
+def build_optimisation(s: RunSetup) -> None:
+    """Steps, optimiser, schedule, loss scaler and the DDP wrapper; state restored on resume.
+
+    A hook that changes the model or the training rows calls it again.
+    """
     import torch
 
     tc = s.config.train

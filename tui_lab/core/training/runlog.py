@@ -110,6 +110,8 @@ class RunLog:
             self.emit(Notice(level="info", text=note))
         for note in s.data.notes:
             self.emit(Notice(level="warning", text=note))
+        for event in s.events:  # what a hook learned at set-up (e.g. a teacher's dev metrics)
+            self.emit(event)
 
     def failed(self, message: str, error_type: str, step: int, user_error: bool) -> None:
         """``RunFailed``; on a rank other than 0 appended to the run's log with the rank named."""

@@ -226,6 +226,18 @@ def pretrained_runs(output_dir: str | Path) -> list[str]:
     """Finished pretraining runs in ``output_dir`` that have a ``best/`` (newest first): the
     folders a classifier can be fine-tuned from (``model.name``)."""
 
+    return _finished_runs(output_dir, lambda task: task == "pretrain")
+
+
+def classifier_runs(output_dir: str | Path) -> list[str]:
+    """Finished classifier runs (classify, multilabel) in ``output_dir`` with a ``best/`` (newest
+    first): the teachers a student can be distilled from (``train.teacher``)."""
+
+    return _finished_runs(output_dir, lambda task: task in ("classify", "multilabel"))
+
+
+def _finished_runs(output_dir: str | Path, wanted: Any) -> list[str]:
+    """Finished runs with a ``best/`` whose ``model.task`` passes ``wanted``, newest first."""
     root = Path(output_dir).expanduser()
     found: list[tuple[float, str]] = []
     for run in root.iterdir() if root.is_dir() else ():
@@ -235,6 +247,6 @@ def pretrained_runs(output_dir: str | Path) -> list[str]:
             finished = last is not None and checkpoint.load_state(last).get("finished", False)
         except (OSError, ValueError, LabError):
             continue
-        if task == "pretrain" and finished and checkpoint.resolve(run / "best") is not None:
+        if wanted(task) and finished and checkpoint.resolve(run / "best") is not None:
             found.append((run.stat().st_mtime, str(Path(output_dir) / run.name)))
     return [path for _, path in sorted(found, reverse=True)]

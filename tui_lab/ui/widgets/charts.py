@@ -130,12 +130,13 @@ class LossChart(RunChart):
 
 class MetricsChart(RunChart):
     """Dev accuracy and F1 (macro; a NER run's entity F1) at each evaluation, with the TF-IDF
-    baseline's accuracy; dev perplexity for a task that reports it (masked-LM pretraining)."""
+    baseline's accuracy (grey) and a distilled run's teacher's (cyan); dev perplexity for a task that reports it (masked-LM pretraining)."""
 
     title = "dev accuracy · macro-F1"
+    levels: tuple[tuple[float, str], ...] = ()  # the horizontal lines of the last drawing
 
     def data_key(self, h: RunHistory) -> Any:
-        return len(h.evaluated_at_steps), h.baseline is not None
+        return len(h.evaluated_at_steps), h.baseline is not None, h.teacher is not None
 
     def draw(self, plt: Any, h: RunHistory) -> None:
         if "perplexity" in _task_metrics(h):
@@ -147,10 +148,14 @@ class MetricsChart(RunChart):
             if xs:
                 self.line(xs, ys, color, "dot" if len(xs) < 3 else "braille")
                 values += ys
-        acc = h.baseline.dev.get("accuracy") if h.baseline is not None else None
-        if acc is not None and h.evaluated_at_steps:
-            plt.hline(acc, "gray")
-            values.append(acc)
+        levels = []  # (accuracy, colour) of each horizontal line
+        for event, color in ((h.baseline, "gray"), (h.teacher, "cyan")):
+            acc = event.dev.get("accuracy") if event is not None else None
+            if acc is not None and h.evaluated_at_steps:
+                plt.hline(acc, color)
+                levels.append((acc, color))
+                values.append(acc)
+        self.levels = tuple(levels)
         if values:
             lo = max(0.0, min(values) - 0.02)
             plt.ylim(lo, 1.0)

@@ -60,6 +60,7 @@ class HparamForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         group = None
         models = self._models()
+        teachers = self._teachers()
         for path, field_group in form_fields():
             if field_group != group:
                 group = field_group
@@ -68,7 +69,7 @@ class HparamForm(VerticalScroll):
             with Vertical(classes="field", id=widget_id(path) + "-field"):
                 with Horizontal(classes="field-row", id=widget_id(path) + "-row"):
                     yield Label(label_of(path), classes="field-label")
-                    yield self._control(path, kind, meta, self.config.get(path), models)
+                    yield self._control(path, kind, meta, self.config.get(path), models, teachers)
                 yield Static("", classes="field-error", id=widget_id(path) + "-error")
         with Horizontal(classes="field-row"):
             yield Label("run detached", classes="field-label")
@@ -87,9 +88,20 @@ class HparamForm(VerticalScroll):
 
         return [*PRESETS, *pretrained_runs(self.config.train.output_dir)]
 
+    def _teachers(self) -> list[str]:
+        """What the teacher field suggests: finished classifier runs, newest first."""
+        from tui_lab.core.training.runs import classifier_runs
+
+        return classifier_runs(self.config.train.output_dir)
+
     @staticmethod
     def _control(
-        path: str, kind: type, meta: Any, value: Any, models: list[str] | None = None
+        path: str,
+        kind: type,
+        meta: Any,
+        value: Any,
+        models: list[str] | None = None,
+        teachers: list[str] | None = None,
     ) -> Checkbox | Select | Input:
         """A checkbox for a flag, a choice for a fixed set, else a one-line input."""
         if kind is bool:
@@ -103,7 +115,11 @@ class HparamForm(VerticalScroll):
                 id=widget_id(path),
                 tooltip=help_text(path),
             )
-        suggester = SuggestFromList(models or list(PRESETS)) if path == "model.name" else None
+        suggester = None
+        if path == "model.name":
+            suggester = SuggestFromList(models or list(PRESETS))
+        elif path == "train.teacher" and teachers:
+            suggester = SuggestFromList(teachers)
         return Input(
             _display(value),
             placeholder=placeholder_of(path),

@@ -60,6 +60,8 @@ def status_text(h: RunHistory) -> Text:
     extra = []
     if h.baseline is not None:
         extra.append((f"baseline acc {h.baseline.dev.get('accuracy', 0):.4f}", "dim"))
+    if h.teacher is not None and "accuracy" in h.teacher.dev:
+        extra.append((f"teacher acc {h.teacher.dev['accuracy']:.4f}", "cyan"))
     if h.test_eval is not None:
         extra.append((f"test acc {h.test_eval.metrics.get('accuracy', 0):.4f}", "cyan"))
     elif h.finished is not None and h.finished.reason:

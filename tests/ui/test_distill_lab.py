@@ -1,0 +1,82 @@
+"""The lab and distillation: the teacher field suggests finished classifier runs; a distilled
+run's teacher is a horizontal line on the metrics chart and a line in the status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+
+from tests.ui.conftest import settle, wait_for
+from tui_lab.core.config import LabConfig
+from tui_lab.core.training.events import RunStarted, TeacherReady, read_events
+from tui_lab.core.training.history import RunHistory
+from tui_lab.ui.app import LabApp
+from tui_lab.ui.widgets.charts import MetricsChart
+from tui_lab.ui.widgets.hparam_form import widget_id
+from tui_lab.ui.widgets.training_pane import TrainingPane, status_text
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "replayed_events.jsonl"
+CSS = Path(__file__).resolve().parents[2] / "tui_lab" / "ui" / "lab.tcss"
+
+
+def fake_run(runs: Path, name: str, task: str, finished: bool = True) -> Path:
+    """A run folder as the trainer leaves it, as far as the run lists read it (no weights)."""
+    config = LabConfig()
+    config.model.task = task
+    config.save(runs / name / "config.toml")
+    for which in ("best", "last"):
+        (runs / name / which).mkdir(parents=True)
+        (runs / name / which / "config.json").write_text("{}")
+    state = {"step": 3, "finished": finished, "status": "completed"}
+    (runs / name / "last" / "trainer_state.json").write_text(json.dumps(state))
+    return runs / name
+
+
+async def test_the_teacher_field_suggests_finished_classifier_runs(lab_config, tmp_path: Path) -> None:
+    runs = Path(lab_config.train.output_dir)
+    fake_run(runs, "sentiment-teacher", "classify")
+    fake_run(runs, "mlm", "pretrain")
+    fake_run(runs, "unfinished", "classify", finished=False)
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        field = app.query_one("#" + widget_id("train.teacher"))
+        suggester = field.suggester
+        assert await suggester.get_suggestion(str(runs / "s")) == str(runs / "sentiment-teacher")
+        assert await suggester.get_suggestion(str(runs / "m")) is None  # a pretraining run teaches nothing
+        assert await suggester.get_suggestion(str(runs / "u")) is None  # nor does an unfinished one
+        field.focus()
+        await pilot.press(*str(runs / "s"), "right")
+        assert app.config.train.teacher == str(runs / "sentiment-teacher")
+
+
+class DistilledReplay(App[None]):
+    """The Training pane fed the fixture's run with a teacher event after its start."""
+
+    CSS_PATH = str(CSS)
+
+    def compose(self) -> ComposeResult:
+        yield TrainingPane(id="training", classes="pane")
+
+    def on_mount(self) -> None:
+        events = read_events(FIXTURE)
+        at = next(i for i, e in enumerate(events) if isinstance(e, RunStarted)) + 1
+        teacher = TeacherReady(
+            source="runs/teacher/best", dev={"accuracy": 0.875, "f1_macro": 0.87}, rows=240
+        )
+        history = RunHistory()
+        history.extend([*events[:at], teacher, *events[at:]])
+        self.query_one(TrainingPane).show_history(history)
+        self.history = history
+
+
+async def test_the_teacher_is_a_line_on_the_metrics_chart_and_in_the_status() -> None:
+    app = DistilledReplay()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chart = app.query_one(MetricsChart)
+        await wait_for(pilot, lambda: chart.up_to_date() and chart.points > 0, timeout=30)
+        assert (0.875, "cyan") in chart.levels
+        assert any(color == "gray" for _, color in chart.levels)  # the baseline's, as before
+        assert "teacher acc 0.8750" in status_text(app.history).plain

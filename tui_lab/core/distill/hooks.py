@@ -1,0 +1,169 @@
+"""The hook that turns a run into a distilled one (see the package docstring).
+
+:func:`hooks_for` is what a face passes to the trainer: nothing for a run without a teacher.
+At set-up the :class:`Distiller` checks the teacher against the run, scores the texts once (or, on
+resume, reads the scores the run folder keeps), adds the unlabelled rows, builds a
+``teacher:K`` student, and swaps the task for the distilling wrapper; once the run folder
+exists it writes the scores there and trains from the memory-mapped file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.config import LabConfig
+from tui_lab.core.data.batching import concat, encode
+from tui_lab.core.distill import layers, teacher
+from tui_lab.core.distill.loss import DistillTask
+from tui_lab.core.errors import DataError, setting_ref
+from tui_lab.core.training.events import TeacherReady
+from tui_lab.core.training.hooks import Hooks
+from tui_lab.core.training.prepare import build_optimisation
+from tui_lab.core.training.runs import CONFIG_FILE
+
+TEACHER_LOGITS_FILE = "teacher_logits.npy"  # (train + unlabelled rows, labels) float16, in the run folder
+TEACHER_FILE = "teacher.json"  # the teacher's source, backend and dev metrics, in the run folder
+TEACHER_BATCH = 64
+
+
+def hooks_for(config: LabConfig, resume: str | Path | None = None) -> list[Hooks]:
+    """The hooks a run needs for distillation: none without a teacher.
+
+    A ``teacher:K`` student (``train.student_layers``) starts from the teacher's folder, so its
+    ``model.name`` becomes that folder here (the run's config.toml records it).
+
+    Raises:
+        LabError: the teacher cannot be read, or it has too few layers for the student.
+    """
+    resume_dir = Path(resume).expanduser().resolve() if resume else None
+    if resume_dir is not None and (resume_dir / CONFIG_FILE).is_file():
+        config = LabConfig.load(resume_dir / CONFIG_FILE)
+        return [Distiller(resume_dir)] if config.train.teacher else []
+    where = Path(config.train.teacher).expanduser()
+    if config.train.teacher and where.exists():
+        config.train.teacher = str(where.resolve())  # absolute in config.toml: export finds it later
+    if config.train.student_layers and config.train.teacher:
+        folder, model_config = teacher.teacher_config(config.train.teacher)
+        layers.chosen_layers(int(model_config.num_hidden_layers), config.train.student_layers)
+        config.model.name = str(folder)
+    return [Distiller(resume_dir)] if config.train.teacher else []
+
+
+class Distiller(Hooks):
+    """Distils ``train.teacher`` into the run's model (see the module docstring)."""
+
+    def __init__(self, resume_dir: Path | None = None) -> None:
+        self.resume_dir = resume_dir
+        self.scores: teacher.TeacherScores | None = None  # computed now, written once the folder exists
+        self.task: DistillTask | None = None
+
+    def on_setup(self, setup: Any) -> None:
+        """Score (or reload) the teacher's logits, add unlabelled rows, shrink, wrap the task."""
+        tc = setup.config.train
+        if not tc.teacher:
+            return
+        unlabeled = read_unlabeled(tc.unlabeled)
+        saved = self.resume_dir / TEACHER_LOGITS_FILE if self.resume_dir else None
+        if saved is not None and saved.is_file():
+            logits = np.load(saved, mmap_mode="r")
+            facts = json.loads((self.resume_dir / TEACHER_FILE).read_text(encoding="utf-8"))
+        else:
+            self.scores = self._score(setup, unlabeled)
+            logits, facts = self.scores.logits, _facts(self.scores)
+        rows = len(setup.train) + len(unlabeled)
+        if len(logits) != rows:
+            raise DataError(
+                f"the run's {TEACHER_LOGITS_FILE} has {len(logits)} rows but the training and unlabelled "
+                f"texts are {rows}; the {setting_ref('train.unlabeled')} file changed since the run began."
+            )
+        changed = _add_unlabeled(setup, unlabeled)
+        if tc.student_layers and setup.last_dir is None:
+            model, chosen = layers.shrink(setup.model, tc.student_layers)
+            setup.model = model.to(setup.device)
+            setup.notes.append(f"student: layers {', '.join(map(str, chosen))} of the teacher")
+            changed = True
+        if changed:
+            build_optimisation(setup)
+        has_label = np.arange(rows) < rows - len(unlabeled)
+        self.task = DistillTask(
+            setup.task, setup.train.targets, logits, has_label, tc.distill_temperature, tc.distill_alpha
+        )
+        setup.task = self.task
+        setup.events.append(TeacherReady(**facts))
+        setup.report["teacher"] = facts
+
+    def on_run_dir(self, setup: Any, run_dir: Any) -> None:
+        """Keep the scores in the run folder (rank 0) and train from the memory-mapped file."""
+        if self.scores is None or run_dir is None or not setup.dist.is_main:
+            return
+        path = Path(run_dir) / TEACHER_LOGITS_FILE
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, self.scores.logits)
+        os.replace(tmp, path)
+        write_text_atomically(Path(run_dir) / TEACHER_FILE, json.dumps(_facts(self.scores), indent=2))
+        self.task.teacher = np.load(path, mmap_mode="r")
+        self.scores = None
+
+    def _score(self, setup: Any, unlabeled: list[str]) -> teacher.TeacherScores:
+        tc = setup.config.train
+        folder, columns = teacher.check_teacher(tc.teacher, setup.task, setup.data.label_names)
+        predictor = teacher.load_predictor(tc.teacher, folder, setup.device)
+        texts = list(setup.data.train.texts) + unlabeled
+        return teacher.score(
+            predictor, setup.task, columns, texts, setup.data.dev, setup.config.data.max_length, TEACHER_BATCH
+        )
+
+
+def read_unlabeled(path: str) -> list[str]:
+    """The non-empty lines of ``train.unlabeled`` (none when it is empty).
+
+    Raises:
+        DataError: the file is missing, not UTF-8 text, or has no text.
+    """
+    if not path:
+        return []
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(
+            f"{setting_ref('train.unlabeled')} {p} is not a file; give a text file, one text a line."
+        )
+    try:
+        lines = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise DataError(f"{p} is not UTF-8 text; re-encode it, e.g. iconv -f latin1 -t utf-8.") from None
+    texts = [line for line in lines if line]
+    if not texts:
+        raise DataError(
+            f"{setting_ref('train.unlabeled')} {p} has no text; give one text a line or leave it empty."
+        )
+    return texts
+
+
+def _add_unlabeled(setup: Any, texts: list[str]) -> bool:
+    """Append the unlabelled texts to the training split (labels that the task's loss never sees)."""
+    if not texts:
+        return False
+    tokens = encode(setup.tokenizer, texts, setup.config.data.max_length)
+    targets = setup.train.targets
+    filler = np.full((len(texts), *targets.shape[1:]), -100 if targets.ndim == 1 else 0, dtype=targets.dtype)
+    setup.train.tokens = concat([setup.train.tokens, tokens])
+    setup.train.targets = np.concatenate([targets, filler])
+    return True
+
+
+def _facts(scores: teacher.TeacherScores) -> dict[str, Any]:
+    """The ``TeacherReady`` event's fields (also report.json's ``teacher`` and teacher.json)."""
+    return {
+        "source": scores.source,
+        "dev": scores.dev,
+        "backend": scores.backend,
+        "rows": len(scores.logits),
+        "seconds": scores.seconds,
+    }
