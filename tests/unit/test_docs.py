@@ -59,9 +59,10 @@ PROGRAMS = {
 """Every program a doc command may start with, and what the test does with it."""
 
 PARSE_ONLY = {
-    r"^tui-lab(?! (train|pretrain|distill|eval|predict|explain|analyze|export|serve|runs|watch|env)\b)": "no command: "
+    r"^tui-lab(?! (train|pretrain|distill|sweep|queue|eval|predict|explain|analyze|export|serve|runs|watch|env)\b)": "no command: "
     "opens the lab, a Textual app (tests/ui drive it)",
     r"^tui-lab sweep ": "starts worker processes that train many runs (tests/unit/test_sweep_run.py runs sweeps)",
+    r"^tui-lab queue ": "starts detached workers that outlive the command (tests/unit/test_queue.py runs the queue)",
     r"^tui-lab watch ": "opens the lab on a run folder, a Textual app (tests/ui drive it)",
     r"^tui-lab serve ": "serves until stopped (tests/unit/test_serve.py starts and stops the server)",
     r"distilbert-base-uncased|bert-base-uncased|--train imdb\b": "a Hugging Face hub model or dataset: needs the internet",

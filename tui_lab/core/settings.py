@@ -292,6 +292,7 @@ class TrainConfig:
         flag="--alpha",
         label="alpha",
         form="distill",
+        placeholder="0..1; labels get 1 - alpha",
         min=0.0,
         max=1.0,
     )

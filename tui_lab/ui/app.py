@@ -67,6 +67,9 @@ class LabApp(App[int]):
         Binding("f8", "export", "Export", priority=True),
         Binding("f9", "analysis", "Analysis", priority=True),
         Binding("f10", "sweep", "Sweep", priority=True),
+        Binding(
+            "ctrl+u", "queue", "Queue", show=False, priority=True
+        ),  # no room left in the footer at 120 columns
         Binding("ctrl+s", "save_config", "Save", show=False, priority=True),
         Binding("ctrl+o", "open_config", "Open", show=False, priority=True),
         Binding("ctrl+l", "open_model", "Model", show=False, priority=True),
@@ -201,6 +204,31 @@ class LabApp(App[int]):
         self._show_new_history("live")
         self.train_worker = self._train(self.config.copy(), self.stop_event, self.pause_event)
         self.notify("Training started.", timeout=2)
+
+    def action_queue(self) -> None:
+        """Add the form's config to the run queue (detached workers run it, one per free device)."""
+        errors = self.query_one(HparamForm).all_errors()
+        if errors:
+            path, reason = next(iter(errors.items()))
+            name = render_settings(setting_ref(path), "label")
+            self.notify(f"Cannot queue: {name} {reason}.", title="Invalid setting", severity="error")
+            return
+        self._queue(self.config.copy())
+
+    @work(thread=True, exit_on_error=False, group="queue", description="add to the run queue")
+    def _queue(self, config: LabConfig) -> None:
+        from tui_lab.core.sweeps import queue as runqueue
+
+        try:
+            queued = runqueue.add(config)
+        except LabError as exc:
+            self.call_from_thread(
+                self.notify, render_error(exc, "label"), title="Not queued", severity="error"
+            )
+            return
+        workers = "workers started" if queued.started_workers else "workers already running"
+        text = f"Queued {queued.run_dir.name} ({queued.waiting} waiting; {workers}); f6 shows it as queue/{queued.run_dir.name}."
+        self.call_from_thread(self.notify, text, timeout=6)
 
     def _start_detached(self) -> None:
         from tui_lab.core.training.detached import start_detached
@@ -431,6 +459,11 @@ class LabApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Start training", "Train with the form's settings (ctrl+t)", self.action_start)
         yield SystemCommand("Stop training", "Stop after this step, saving last/ (ctrl+x)", self.action_stop)
+        yield SystemCommand(
+            "Queue run",
+            "Add the form's settings to the run queue; detached workers run it (ctrl+u)",
+            self.action_queue,
+        )
         yield SystemCommand(
             "Pause or resume training", "Wait between two steps, or go on (f7)", self.action_pause
         )

@@ -33,6 +33,7 @@ class TrialRow:
     seconds: float | None
     epochs: float | None
     error: str = ""
+    waiting: bool = False  # not started yet (shown as running in the summary's states)
 
     def to_dict(self) -> dict[str, Any]:
         """The trial as the ``--json`` summary lists it."""
@@ -73,10 +74,11 @@ def rows_of(trials: list[Any]) -> list[TrialRow]:
                 state=STATES.get(t.state.name, t.state.name.lower()),
                 params=dict(t.params),
                 value=t.value if t.state.name == "COMPLETE" else None,
-                run_dir=str(attrs.get("run_dir", "")),
+                run_dir=str(attrs.get("run_dir") or attrs.get("run_name", "")),  # a queued run: its name
                 seconds=attrs.get("seconds"),
                 epochs=attrs.get("epochs"),
                 error=str(attrs.get("error", "")),
+                waiting=t.state.name == "WAITING",
             )
         )
     return rows

@@ -94,7 +94,8 @@ class Worker:
         self.sweep_dir, self.device, self.stop = sweep_dir, device, stop
         self.info = studies.read_sweep_info(sweep_dir)
         self.base = LabConfig.from_dict(self.info.config)
-        self.space = space_from_specs(self.info.space)
+        # a queue's trials carry whole configs: nothing to search
+        self.space = SearchSpace(()) if self.info.queue else space_from_specs(self.info.space)
         self.study = studies.open_study(self.info, heartbeat=True)
         self.study.sampler = make_sampler(self.info.sampler, self.space, self.base.train.seed + index)
         self.study.pruner = make_pruner(self.info.pruner, self.info.direction)
@@ -141,6 +142,7 @@ class Worker:
             trial.set_user_attr("epochs", _epochs(run_dir))
 
     def _train(self, trial: Any, params: dict[str, Any], run_dir: Path) -> float:
+        from tui_lab.core.distill import hooks_for
         from tui_lab.core.training.loop import Trainer
 
         report = _finished_report(run_dir)
@@ -148,7 +150,8 @@ class Worker:
             config, resume = self._trial_config(trial, params, run_dir)
             self.stop.status, self.stop.reason = "stopped", "stopped by the user"
             sink = PruningSink(trial, self.info.metric, self.stop)
-            trainer = Trainer(config, [sink], stop=self.stop, resume=resume)
+            hooks = hooks_for(config, resume)  # a base config with a teacher: every trial distils
+            trainer = Trainer(config, [sink], stop=self.stop, resume=resume, hooks=hooks)
             result = trainer.run()
             report = {"status": result.status, "best": result.best, "config": trainer.config.to_dict()}
             if self.stop.is_set() and self.stop.status == RunStatus.PRUNED:  # even at the last evaluation
@@ -157,17 +160,25 @@ class Worker:
             self.stop.clear()
             raise self._optuna.TrialPruned(f"trial {trial.number} pruned")
         if report["status"] == RunStatus.STOPPED:
-            attrs = {"retry_of": trial.number, "run_dir": str(run_dir.resolve()), **studies.fixed_attrs(trial)}
+            attrs = {
+                "retry_of": trial.number,
+                "run_dir": str(run_dir.resolve()),
+                **studies.fixed_attrs(trial),
+            }
             self.study.enqueue_trial(trial.params, user_attrs=attrs)
             raise _Stopped(f"trial {trial.number} stopped; it continues on --resume")
         # a queued run is judged by its own metric (the queue's configs may differ in task)
-        metric = self.info.metric or report.get("config", {}).get("train", {}).get("metric_for_best_model", "")
+        metric = self.info.metric or report.get("config", {}).get("train", {}).get(
+            "metric_for_best_model", ""
+        )
         value = (report.get("best") or {}).get(metric)
         if value is None:
             raise LabError(f"the run had no dev evaluation of {metric or 'its metric'}.")
         return float(value)
 
-    def _trial_config(self, trial: Any, params: dict[str, Any], run_dir: Path) -> tuple[LabConfig, Path | None]:
+    def _trial_config(
+        self, trial: Any, params: dict[str, Any], run_dir: Path
+    ) -> tuple[LabConfig, Path | None]:
         """The trial's config (the base, its parameters, its folder and device), and what to resume."""
         if (run_dir / "last").exists():
             return self.base, run_dir

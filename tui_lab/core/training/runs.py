@@ -172,11 +172,20 @@ def settled_status(h: RunHistory) -> RunStatus:
 
 
 def list_runs(output_dir: str | Path) -> list[RunInfo]:
-    """Every run folder under ``output_dir``, newest first."""
+    """Every run folder under ``output_dir``, newest first, with the runs of a folder of runs one
+    level down (a sweep's trials, the run queue's runs) named ``folder/run``."""
     root = Path(output_dir).expanduser()
     if not root.is_dir():
         return []
-    infos = [run_info(p) for p in root.iterdir() if p.is_dir() and is_run_dir(p)]
+    infos = []
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if is_run_dir(path):
+            infos.append(run_info(path))
+            continue
+        for inner in sorted(p for p in path.iterdir() if p.is_dir() and is_run_dir(p)):
+            info = run_info(inner)
+            info.name = f"{path.name}/{inner.name}"
+            infos.append(info)
     return sorted(infos, key=lambda i: i.started or 0.0, reverse=True)
 
 
