@@ -41,7 +41,22 @@ from tui_lab.core.errors import LabError
 from tui_lab.core.settings import render_error
 
 # the subcommands, in the order ``tui-lab --help`` lists them
-COMMANDS = [train, pretrain, distill, sweep, queue, eval_, predict, explain, analyze, export, serve, runs, watch, env]
+COMMANDS = [
+    train,
+    pretrain,
+    distill,
+    sweep,
+    queue,
+    eval_,
+    predict,
+    explain,
+    analyze,
+    export,
+    serve,
+    runs,
+    watch,
+    env,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

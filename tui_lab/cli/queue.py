@@ -80,5 +80,7 @@ def _print_rows(rows: list[Any], folder: Path, as_json: bool) -> int:
     for r in rows:
         value = f"{r.value:.4f}" if isinstance(r.value, (int, float)) else "-"
         seconds = f"{r.seconds:.0f}" if isinstance(r.seconds, (int, float)) else "-"
-        print(f"{r.number:>3} {Path(r.run_dir or '-').name[:36]:<36} {'waiting' if r.waiting else r.state:<10} {value:>8} {seconds:>8}")
+        print(
+            f"{r.number:>3} {Path(r.run_dir or '-').name[:36]:<36} {'waiting' if r.waiting else r.state:<10} {value:>8} {seconds:>8}"
+        )
     return EXIT_OK
