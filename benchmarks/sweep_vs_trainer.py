@@ -72,7 +72,7 @@ def run_sweep(s: Any, args: argparse.Namespace, pruner: str) -> dict[str, Any]:
         sys.executable, "-m", "tui_lab", "sweep",
         "--model", s.init_dir, "--train", s.train_file, "--dev", s.dev_file,
         "--epochs", str(args.epochs), "--trials", str(args.trials), "--parallel", str(args.parallel),
-        "--sampler", "tpe", "--pruner", pruner, "--seed", str(args.seed),
+        "--sampler", "tpe", "--pruner", pruner, "--seed", str(args.seed), "--metric", "accuracy",
         "--output-dir", str(out), "--json",
     ]  # fmt: skip
     for key, spec in SPACE.items():
