@@ -1,10 +1,10 @@
 """What the Sweep screen shows, read from a sweep folder (``tui-lab sweep`` writes it).
 
-A thin adapter, to be swapped for the core's sweep reader when there is one: ``sweep.json`` says
-which Optuna study and storage (a journal file by default, or an RDB URL), the study gives each
-trial's state, params, value and user attributes (``run_dir``, ``seconds``, ``epochs``), and each
-trial's run folder gives its dev curve by epoch (its ``events.jsonl``, folded by the same
-:class:`RunHistory` as every other run). Everything here runs off the UI thread.
+The study comes through the core's sweep modules (:mod:`tui_lab.core.sweeps`: ``sweep.json``,
+its storage, a journal file or an RDB URL, and which trials count, so a surplus trial or one
+replaced by its retry is not shown); each trial's run folder gives its dev curve by epoch (its
+``events.jsonl``, folded by the same :class:`RunHistory` as every other run). What is here is the
+screen's own: snapshots, curves, re-reading only what grew. Everything here runs off the UI thread.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.errors import LabError
+from tui_lab.core.sweeps import study as studies
+from tui_lab.core.sweeps.board import is_sweep_dir
+from tui_lab.core.sweeps.study import JOURNAL_FILE, SWEEP_FILE
 from tui_lab.core.training.events import read_events
 from tui_lab.core.training.history import RunHistory
 
-SWEEP_FILE = "sweep.json"
-JOURNAL_FILE = "study.journal"
+__all__ = ["SweepReader", "SweepSnapshot", "find_sweep", "is_sweep_dir", "load_study", "read_spec"]
 STATES = {
     "COMPLETE": "complete",
     "PRUNED": "pruned",
@@ -28,11 +30,6 @@ STATES = {
     "RUNNING": "running",
     "WAITING": "waiting",
 }
-
-
-def is_sweep_dir(path: str | Path) -> bool:
-    """Whether ``path`` is a sweep folder (it has a ``sweep.json``)."""
-    return (Path(path) / SWEEP_FILE).is_file()
 
 
 def read_spec(sweep_dir: str | Path) -> dict[str, Any]:
@@ -51,28 +48,18 @@ def read_spec(sweep_dir: str | Path) -> dict[str, Any]:
     return spec
 
 
-def storage_of(sweep_dir: str | Path, spec: dict[str, Any]) -> Any:
-    """The study's Optuna storage: an RDB URL as it is, else a journal file (relative to the
-    sweep folder)."""
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = str(spec.get("storage") or JOURNAL_FILE)
-    if "://" in storage:
-        return storage
-    path = Path(storage).expanduser()
-    path = path if path.is_absolute() else Path(sweep_dir) / path
-    return JournalStorage(JournalFileBackend(str(path)))
-
-
 def load_study(sweep_dir: str | Path, spec: dict[str, Any] | None = None) -> Any:
-    """The sweep's ``optuna.Study`` (quietly: Optuna's log lines would draw over the screen)."""
+    """The sweep's ``optuna.Study`` through the core's storage (quietly: Optuna's log lines would
+    draw over the screen); a journal path that is not absolute is taken inside the sweep folder."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = spec if spec is not None else read_spec(sweep_dir)
+    storage = str(spec.get("storage") or JOURNAL_FILE)
+    if not studies.is_rdb(storage) and not Path(storage).expanduser().is_absolute():
+        storage = str(Path(sweep_dir) / storage)
     name = spec.get("study") or Path(sweep_dir).name
-    return optuna.load_study(study_name=name, storage=storage_of(sweep_dir, spec))
+    return optuna.load_study(study_name=name, storage=studies.open_storage(storage))
 
 
 @dataclass(frozen=True)
@@ -167,12 +154,15 @@ class SweepReader:
         snap = SweepSnapshot(str(self.sweep_dir), spec)
         try:
             self._study = self._study or load_study(self.sweep_dir, spec)
-            trials = self._study.get_trials(deepcopy=False)
+            trials = studies.counted(self._study.get_trials(deepcopy=False))
         except Exception as exc:  # noqa: BLE001 - a study not created yet, a storage still being written
             snap.error = f"the study cannot be read yet ({type(exc).__name__}: {exc})"
             return snap
         for t in trials:
-            run_dir = str(t.user_attrs.get("run_dir") or self.sweep_dir / f"trial-{t.number:03d}")
+            default = self.sweep_dir / t.user_attrs.get(
+                "run_name", f"trial-{t.number:03d}"
+            )  # a queued run: its name
+            run_dir = str(t.user_attrs.get("run_dir") or default)
             curve, last_epoch = self._curve(run_dir, snap.metric)
             snap.curves[t.number] = curve
             snap.trials.append(_row(t, run_dir, last_epoch))
