@@ -36,6 +36,7 @@ CHECKED = [
     "pretrain",
     "distill",
     "sweep",
+    "queue",
     "eval",
     "predict",
     "explain",
@@ -104,6 +105,7 @@ def transcripts(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
         "env": ["env"],
         "sweep": ["sweep", "--train", "data", "--output-dir", "sweeps", "--trials", "2", *tiny, "--no-baseline",
                   "--search", "learning_rate=1e-4..1e-2:log", "--devices", "cpu", "--json"],
+        "queue": ["queue", "--train", "data", "--output-dir", "queued", "--run-name", "q", *tiny, "--no-baseline"],
     }  # fmt: skip
     with ThreadPoolExecutor(max_workers=4) as pool:
         jobs = {name: pool.submit(tui_lab, *args, cwd=root) for name, args in first.items()}

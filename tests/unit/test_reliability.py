@@ -385,7 +385,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str], str]] = [
     ("run name with a separator", {}, ["--run-name", "a/b"], "train.run_name must be a plain folder name"),
     ("run name with ..", {}, ["--run-name", ".."], "train.run_name must be a plain folder name"),
     ("resume a folder that does not exist", {}, ["--resume", "TMP/no-run"], "cannot resume"),
-    ("output dir is a file", {"out": "x"}, ["--output-dir", "TMP/out"], "cannot create run folder"),
+    ("output dir is a file", {"out": "x"}, ["--output-dir", "TMP/out"], "is a file, not a folder"),
     ("--set without =", {}, ["--set", "train.epochs"], "--set needs KEY=VALUE"),
 ]
 
