@@ -158,16 +158,7 @@ def export_pair(
     """
     import torch
 
-    _check_request(student, fmt, rounds)
-    _check_request(teacher, fmt, rounds)
-    s_dir, t_dir = resolve_model_dir(student), resolve_model_dir(teacher_path(teacher))
-    target = Path(out).expanduser() if out else default_out(student)
-    check_out(target, s_dir)
-    check_out(target / TEACHER_DIR, t_dir)
-    load, texts, gold, note = _references(student, s_dir, data)
-    check_same_labels(student, s_dir, teacher, t_dir, comparable=not note)
-    check_weights(s_dir)
-    check_weights(t_dir)
+    s_dir, t_dir, target, (load, texts, gold) = _checked_pair(student, teacher, fmt, out, data, rounds)
     own = default_out(teacher_path(teacher))
     reuse = own if reusable(own, t_dir, fmt) and own.resolve() != target.resolve() else None
     with _staged(target) as tmp:
@@ -195,6 +186,24 @@ def export_pair(
         report["variants"] = [_split_name(row, tmp, target) for row in rows]
         write_text_atomically(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _checked_pair(
+    student: str | Path, teacher: str, fmt: str, out: str | Path | None, data: str | None, rounds: int
+) -> tuple[Path, Path, Path, tuple[Callable, list[str], Any]]:
+    """Both models' folders, the export folder and the texts to measure on, every input checked
+    before anything is written."""
+    _check_request(student, fmt, rounds)
+    _check_request(teacher, fmt, rounds)
+    s_dir, t_dir = resolve_model_dir(student), resolve_model_dir(teacher_path(teacher))
+    target = Path(out).expanduser() if out else default_out(student)
+    check_out(target, s_dir)
+    check_out(target / TEACHER_DIR, t_dir)
+    load, texts, gold, note = _references(student, s_dir, data)
+    check_same_labels(student, s_dir, teacher, t_dir, comparable=not note)
+    check_weights(s_dir)
+    check_weights(t_dir)
+    return s_dir, t_dir, target, (load, texts, gold)
 
 
 def model_variants(

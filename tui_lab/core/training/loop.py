@@ -149,7 +149,6 @@ class Trainer:
         """Optimiser steps taken so far."""
         return self.s.state.step if self.s else 0
 
-    # .. events ....................................................................................
     # .. the run .................................................................................
     def _train(self) -> tuple[str, str]:
         """Start the baseline beside training, restore the RNG on resume, run the loop."""
