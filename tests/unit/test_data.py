@@ -109,6 +109,18 @@ def test_stratified_split_falls_back_for_rare_classes() -> None:
     assert len(tr) + len(dv) == 10
 
 
+
+def test_stratified_split_is_the_one_runs_were_started_with() -> None:
+    """A resumed run cuts dev again: the split must stay sklearn's on plain lists, row for row."""
+    from sklearn.model_selection import train_test_split
+
+    labels = [i % 3 for i in range(997)]
+    data = Split([f"t{i}" for i in range(997)], labels)
+    tr, dv = stratified_split(data, 0.1, 7)
+    want_tr, want_dv = train_test_split(list(range(997)), test_size=100, random_state=7, stratify=labels)
+    assert tr.rows == sorted(want_tr) and dv.rows == sorted(want_dv)
+    assert tr.texts[:3] == [f"t{i}" for i in sorted(want_tr)[:3]]
+
 # -- bad input: one sentence that names the problem --------------------------------------------------
 def _bad(tmp_path: Path, name: str, content: bytes | str) -> Path:
     path = tmp_path / name
