@@ -1,15 +1,18 @@
 """The token cache side by side: seconds to the first step with it off, cold and warm.
 
 Writes the 1M-row review CSV of ``scale.py`` (in a temporary folder) and launches
-``tui-lab train FILE --max-steps 50`` three times, every other default on, as a user meets it:
+``tui-lab train FILE --max-steps 50`` four times, every other default on, as a user meets it:
 the wall time from launching the process to the first ``step`` line in the run's
 ``events.jsonl`` (then the process is killed: the rest of the run is not measured).
 
-1. ``cold``: an empty project cache (``TUI_LAB_CACHE``): the preset vocabulary is learned and
-   every split tokenised and stored.
-2. ``warm``: the same cache: vocabulary and token ids read back.
-3. ``off``: the same cache with ``--token-cache-mb 0``: the vocabulary read back, every split
-   tokenised again (what every run did before the token cache).
+1. ``cold-first``: an empty project cache (``TUI_LAB_CACHE``), with streaming switched off: the
+   preset vocabulary is learned and every split tokenised before the first step (what a first
+   run did before the training split was tokenised on a thread).
+2. ``cold``: another empty cache, as a user meets it: the vocabulary is learned, dev tokenised,
+   and the training split tokenised on a thread while its first batches train (then stored).
+3. ``warm``: the same cache: vocabulary and token ids read back.
+4. ``off``: the same cache with ``--token-cache-mb 0`` and no streaming: the vocabulary read
+   back, every split tokenised again (what every run did before the token cache).
 
 It also times, in one process, hashing the training split (the cache key) against tokenising it.
 The machine may be shared: the load (``os.getloadavg``) is printed beside the numbers; compare
@@ -59,14 +62,27 @@ print("RESULT " + json.dumps({"rows": len(bundle.train.texts), "hash_s": hashed,
 """
 
 
+NO_STREAM = "(encode first)"
+ENCODE_FIRST = r"""
+import json, sys
+from tui_lab.core.data import streaming
+streaming.STREAM_MIN_ROWS = 10**12
+from tui_lab.cli import main
+sys.exit(main(json.loads(sys.argv[1])))
+"""
+
+
 def first_step(csv_path: Path, runs: Path, name: str, cache: Path, extra: list[str], timeout: float) -> float:
     """Seconds from launching ``tui-lab train`` to the first ``step`` event in its events.jsonl."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), TUI_LAB_CACHE=str(cache))
     env["HF_DATASETS_CACHE"] = str(cache / "datasets")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
-    cmd = [sys.executable, "-m", "tui_lab", "train", "--train", str(csv_path), "--output-dir", str(runs)]
-    cmd += ["--run-name", name, "--max-steps", "50", *extra]
+    argv = ["train", "--train", str(csv_path), "--output-dir", str(runs), "--run-name", name]
+    argv += ["--max-steps", "50", *[a for a in extra if a != NO_STREAM]]
+    cmd = [sys.executable, "-m", "tui_lab", *argv]
+    if NO_STREAM in extra:  # what every first run did before streaming: encode all, then train
+        cmd = [sys.executable, "-c", ENCODE_FIRST, json.dumps(argv)]
     events = runs / name / "events.jsonl"
     launched = time.time()
     proc = subprocess.Popen(
@@ -124,9 +140,15 @@ def main() -> None:
             scale.write_csv(csv_path, args.rows)
         cache, runs = folder / "cache", folder / "runs"
         results = {}
-        for name, extra in (("cold", []), ("warm", []), ("off", ["--token-cache-mb", "0"])):
+        plan = (
+            ("cold-first", folder / "cache-encode-first", [NO_STREAM]),
+            ("cold", cache, []),
+            ("warm", cache, []),
+            ("off", cache, ["--token-cache-mb", "0", NO_STREAM]),
+        )
+        for name, cache_dir, extra in plan:
             load = os.getloadavg()[0]
-            results[name] = first_step(csv_path, runs, name, cache, extra, args.timeout)
+            results[name] = first_step(csv_path, runs, name, cache_dir, extra, args.timeout)
             print(
                 f"{name:>5}: first step {results[name]:6.1f} s   (load average before: {load:.2f})",
                 flush=True,
@@ -134,7 +156,8 @@ def main() -> None:
         parts = hash_vs_encode(csv_path, cache)
         print(
             f"\n{args.rows:,} rows: warm / off {results['warm'] / results['off']:.2f}, "
-            f"warm / cold {results['warm'] / results['cold']:.2f}; hashing {parts['rows']:,} training "
+            f"warm / cold {results['warm'] / results['cold']:.2f}, "
+            f"cold streamed / cold encoding first {results['cold'] / results['cold-first']:.2f}; hashing {parts['rows']:,} training "
             f"texts {parts['hash_s']:.2f} s vs tokenising them {parts['encode_s']:.2f} s "
             f"({parts['encode_s'] / parts['hash_s']:.0f}x)"
         )

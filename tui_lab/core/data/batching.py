@@ -8,7 +8,7 @@ to its own longest row, and batches are drawn from windows of similar length.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -63,8 +63,14 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int, chunk: int = E
     truncate): the same ids as ``tokenizer(texts, truncation=True)``, about twice as fast, as it
     skips building a ``BatchEncoding``. Other tokenizers go through their ``__call__``.
     """
+    encode_list = encoder(tokenizer, max_length)
+    return concat([encode_list(list(texts[i : i + chunk])) for i in range(0, len(texts), chunk)])
+
+
+def encoder(tokenizer: Any, max_length: int) -> Callable[[list[str]], TokenArrays]:
+    """A function from a list of texts to their ids (what :func:`encode` calls per chunk)."""
     batch_ids = _batch_encoder(tokenizer, max_length)
-    return concat([from_lists(batch_ids(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)])
+    return lambda batch: from_lists(batch_ids(batch))
 
 
 def _batch_encoder(tokenizer: Any, max_length: int) -> Any:
@@ -106,21 +112,37 @@ def length_grouped_batches(
     each window is sorted by length (longest first, stable) before it is cut into batches, so a
     batch holds texts of similar length (little padding) while the order of batches stays random.
     """
+    lengths = np.asarray(lengths)
+    windows, order = epoch_plan(len(lengths), batch_size, seed, group)
+    batches = [b for w in windows for b in window_batches(w, lengths[w], batch_size, group)]
+    return [batches[i] for i in order]
+
+
+def epoch_plan(n: int, batch_size: int, seed: int, group: bool = True) -> tuple[list[np.ndarray], list[int]]:
+    """What :func:`length_grouped_batches` decides before it reads any length.
+
+    Returns:
+        (the windows: row indices in permutation order, ``batch_size * MEGABATCH_FACTOR`` rows
+        each; the epoch's order of batches, as indices into the windows' batches laid end to end)
+    """
     import torch
 
-    lengths = np.asarray(lengths)
     gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(lengths), generator=gen).numpy()
-    if not group:
-        return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
+    perm = torch.randperm(n, generator=gen).numpy()
     window = batch_size * MEGABATCH_FACTOR
-    batches: list[np.ndarray] = []
-    for start in range(0, len(perm), window):
-        chunk = perm[start : start + window]
-        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    order = torch.randperm(len(batches), generator=gen).tolist()
-    return [batches[i] for i in order]
+    windows = [perm[start : start + window] for start in range(0, n, window)]
+    count = -(-n // batch_size)  # every window but the last holds whole batches
+    order = torch.randperm(count, generator=gen).tolist() if group else list(range(count))
+    return windows, order
+
+
+def window_batches(
+    rows: np.ndarray, lengths: np.ndarray, batch_size: int, group: bool = True
+) -> list[np.ndarray]:
+    """One window's batches: its rows sorted longest first (stable) when grouping, then cut."""
+    if group:
+        rows = rows[np.argsort(-lengths, kind="stable")]
+    return [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
 
 
 def pad_batch(rows: Sequence[Sequence[int] | np.ndarray], pad_id: int, multiple: int = 1) -> dict[str, Any]:

@@ -21,7 +21,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -189,29 +188,6 @@ class TokenCache:
                 break
             _remove(child)
             total -= size
-
-    def cached(
-        self,
-        key: str,
-        compute: Callable[[], dict[str, np.ndarray]],
-        check: Callable[[dict], bool] | None = None,
-    ) -> tuple[dict[str, np.ndarray], bool]:
-        """The arrays under ``key``, else ``compute()``'s (then stored).
-
-        Args:
-            key: the entry's content key.
-            compute: makes the arrays on a miss.
-            check: whether a stored entry is usable (e.g. its row count); a failing one is a miss.
-
-        Returns:
-            (the arrays, whether they came from the cache)
-        """
-        arrays = self.get(key)
-        if arrays is not None and (check is None or check(arrays)):
-            return arrays, True
-        arrays = compute()
-        self.put(key, arrays)
-        return arrays, False
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tui_lab.core.data.batching import TokenArrays, encode
+from tui_lab.core.data.batching import TokenArrays, encode, encoder
 from tui_lab.core.data.splits import label_counts, load_data
+from tui_lab.core.data.streaming import StreamedTokens
 from tui_lab.core.data.token_cache import TokenCache, content_key, tokenizer_key
 from tui_lab.core.errors import ModelError
 from tui_lab.core.models import loading
@@ -86,39 +87,65 @@ class Task(ABC):
         max_length: int,
         cache: TokenCache | None,
         tokenizer_digest: str = "",
-    ) -> tuple[TokenArrays, Any]:
+        stream: tuple[int, int, bool] | None = None,
+    ) -> tuple[TokenArrays | StreamedTokens, Any]:
         """:meth:`encode`, read back from ``cache`` when the same split was encoded before.
 
         The entry's key hashes the texts, the labels, the tokenizer (``tokenizer_digest``, from
         :func:`~tui_lab.core.data.token_cache.tokenizer_key`, computed once a run), ``max_length``
         and :meth:`encoding_key`; a hit returns read-only memory maps. ``cache=None``: no cache.
+        ``stream``: epoch 0's ``(batch_size, seed, group_by_length)`` when a miss may tokenise on a
+        thread while the first batches train (:mod:`~tui_lab.core.data.streaming`; the entry is
+        stored once it is whole). Tasks that align targets to tokens (their own :meth:`encode`)
+        never stream.
         """
-        if cache is None:
+        streams = stream is not None and type(self).encode is Task.encode
+        if cache is None and not streams:
             return self.encode(tokenizer, texts, labels, max_length)
         self.bind_encoding(tokenizer, max_length)
-        digest = tokenizer_digest or tokenizer_key(tokenizer)
-        key = content_key(texts, labels, digest, max_length, self.encoding_key())
+        key = ""
+        if cache is not None:
+            digest = tokenizer_digest or tokenizer_key(tokenizer)
+            key = content_key(texts, labels, digest, max_length, self.encoding_key())
+            hit = self._cache_hit(cache, key, len(texts))
+            if hit is not None:
+                return hit
+        if streams:
+            assert stream is not None
+            targets = self.targets(labels)
 
-        def compute() -> dict[str, np.ndarray]:
-            tokens, targets = self.encode(tokenizer, texts, labels, max_length)
-            return {"values": tokens.values, "offsets": tokens.offsets, **self.targets_to_arrays(targets)}
+            def store(tokens: TokenArrays) -> None:
+                if cache is not None:
+                    cache.put(key, self._cache_entry(tokens, targets))
 
-        def usable(arrays: dict[str, np.ndarray]) -> bool:
-            offsets, values = arrays.get("offsets"), arrays.get("values")
-            return (
-                offsets is not None
-                and values is not None
-                and len(offsets) == len(texts) + 1
-                and int(offsets[0]) == 0
-                and int(offsets[-1]) == len(values)
-                and len(arrays.get("targets", texts)) == len(texts)
-            )
+            return StreamedTokens(list(texts), encoder(tokenizer, max_length), stream, store), targets
+        assert cache is not None
+        tokens, targets = self.encode(tokenizer, texts, labels, max_length)
+        cache.put(key, self._cache_entry(tokens, targets))
+        return tokens, targets
 
-        arrays, _ = cache.cached(key, compute, usable)
+    def _cache_entry(self, tokens: TokenArrays, targets: Any) -> dict[str, np.ndarray]:
+        return {"values": tokens.values, "offsets": tokens.offsets, **self.targets_to_arrays(targets)}
+
+    def _cache_hit(self, cache: TokenCache, key: str, rows: int) -> tuple[TokenArrays, Any] | None:
+        """The entry under ``key`` if it is whole and of ``rows`` rows (else ``None``: encode)."""
+        arrays = cache.get(key)
+        if arrays is None:
+            return None
+        offsets, values = arrays.get("offsets"), arrays.get("values")
+        if (
+            offsets is None
+            or values is None
+            or len(offsets) != rows + 1
+            or int(offsets[0]) != 0
+            or int(offsets[-1]) != len(values)
+            or len(arrays.get("targets", range(rows))) != rows
+        ):
+            return None
         try:
-            return TokenArrays(arrays["values"], arrays["offsets"]), self.targets_from_arrays(arrays)
+            return TokenArrays(values, offsets), self.targets_from_arrays(arrays)
         except (KeyError, ValueError, TypeError):  # a stored entry of another layout: encode afresh
-            return self.encode(tokenizer, texts, labels, max_length)
+            return None
 
     def encoding_key(self) -> tuple[Any, ...]:
         """What :meth:`encode` reads besides the texts, labels, tokenizer and ``max_length``

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import TokenArrays, length_grouped_batches
 from tui_lab.core.data.splits import DataBundle, load_data
+from tui_lab.core.data.streaming import StreamedTokens, streamable
 from tui_lab.core.data.token_cache import TokenCache, tokenizer_key
 from tui_lab.core.errors import CheckpointError, ConfigError
 from tui_lab.core.models import checkpoint, presets
@@ -62,7 +64,7 @@ class TrainState:
 class EncodedSplit:
     """One split ready for the loop: token ids and the task's targets, row for row."""
 
-    tokens: TokenArrays
+    tokens: TokenArrays | StreamedTokens
     targets: np.ndarray
 
     def __len__(self) -> int:
@@ -99,11 +101,14 @@ class RunSetup:
     events: list[Any] = field(default_factory=list)  # events a hook adds for the start of the run
     report: dict[str, Any] = field(default_factory=dict)  # what a hook adds to report.json
 
-    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+    def epoch_batches(self, epoch: int) -> Sequence[np.ndarray]:
         """This rank's batches of one epoch: the same global order on every rank, dealt out."""
         tc = self.config.train
-        lengths = self.train.tokens.lengths
-        batches = length_grouped_batches(lengths, tc.batch_size, tc.seed + epoch, tc.group_by_length)
+        tokens = self.train.tokens
+        plan = (tc.batch_size, tc.seed + epoch, tc.group_by_length)
+        if isinstance(tokens, StreamedTokens) and tokens.plan == plan and not self.dist.enabled:
+            return tokens.epoch0_batches()  # the same batches, each waiting only for its own window
+        batches = length_grouped_batches(tokens.lengths, *plan)
         world = self.dist.world_size
         if world > 1:
             usable = (len(batches) // world) * world or world
@@ -179,6 +184,10 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     lr = config.train.learning_rate or presets.default_learning_rate(config.model.name)
     config.train.learning_rate = lr
     enc = _encoder(config, task, tokenizer)
+    tc = config.train
+    stream = (
+        (tc.batch_size, tc.seed, tc.group_by_length) if streamable(len(data.train), dist.world_size) else None
+    )
     setup = RunSetup(
         config=config,
         dist=dist,
@@ -191,7 +200,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
         learning_rate=lr,
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
         multiple=8 if device.startswith("cuda") else 1,
-        train=enc(data.train),
+        train=enc(data.train, stream),  # on a thread while the first batches train, if large
         dev=enc(data.dev),
         test=enc(data.test) if data.test is not None else None,
         state=state,
@@ -203,13 +212,14 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
 
 
 def _encoder(config: LabConfig, task: Task, tokenizer: Any) -> Any:
-    """A function from a split to its :class:`EncodedSplit`, through the token cache unless
-    ``data.token_cache_mb`` is 0 (the tokenizer is hashed once for every split)."""
+    """A function from a split (and epoch 0's plan, when it may stream) to its
+    :class:`EncodedSplit`, through the token cache unless ``data.token_cache_mb`` is 0 (the
+    tokenizer is hashed once for every split)."""
     max_length = config.data.max_length
     cache = TokenCache.from_megabytes(config.data.token_cache_mb)
     digest = tokenizer_key(tokenizer) if cache is not None else ""
-    return lambda split: EncodedSplit(
-        *task.encode_cached(tokenizer, split.texts, split.labels, max_length, cache, digest)
+    return lambda split, stream=None: EncodedSplit(
+        *task.encode_cached(tokenizer, split.texts, split.labels, max_length, cache, digest, stream)
     )
 
 
