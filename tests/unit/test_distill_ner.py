@@ -108,20 +108,26 @@ def expected_word_mask(tokenizer, sentences: list[list[str]], max_length: int) -
     return np.array([[w in k for w in range(width)] for k in kept])
 
 
-@pytest.mark.slow
-def test_a_ner_teacher_is_run_once_and_distils_into_a_tiny_bert_student(
-    ner_run: Path, tmp_path: Path, monkeypatch, capsys
-) -> None:
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
-
-    calls: list[int] = []
+@pytest.fixture
+def calls(monkeypatch) -> list[int]:
+    """How many sentences each pass of the NER teacher scored."""
+    found: list[int] = []
     original = teacher.word_logits
 
     def counted(predictor, sentences, batch_size=64):
-        calls.append(len(sentences))
+        found.append(len(sentences))
         return original(predictor, sentences, batch_size)
 
     monkeypatch.setattr(teacher, "word_logits", counted)
+    return found
+
+
+@pytest.mark.slow
+def test_a_ner_teacher_is_run_once_and_distils_into_a_tiny_bert_student(
+    ner_run: Path, tmp_path: Path, calls: list[int], capsys
+) -> None:
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
     (tmp_path / "unlabeled.txt").write_text(f"Anna visited Paris .\n\n{LONG_LINE}\nPeter left Oslo .\n")
     flags = distill_flags(ner_run, tmp_path, "student", None, "--student", "tiny-bert", "--max-steps", "3")
     code = main([*flags, "--unlabeled", str(tmp_path / "unlabeled.txt")])
@@ -206,3 +212,35 @@ def test_bad_ner_distillations_are_one_line_and_write_nothing(
         assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
         assert expect in err, err
         assert not (tmp_path / "runs" / "bad-run").exists()
+
+
+@pytest.mark.slow
+def test_a_resumed_ner_distillation_reads_its_logits_and_ends_like_an_uninterrupted_run(
+    ner_run: Path, tmp_path: Path, calls: list[int]
+) -> None:
+    import threading
+
+    from safetensors.numpy import load_file
+
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.distill import hooks_for
+    from tui_lab.core.training.events import StepLogged
+    from tui_lab.core.training.loop import Trainer
+
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.max_length, cfg.model.vocab_size = str(ner_run.parent.parent / "data"), 32, 300
+    cfg.train.batch_size, cfg.train.max_steps, cfg.train.eval_steps, cfg.train.patience = 16, 6, 3, 0
+    cfg.train.baseline, cfg.train.tensorboard, cfg.train.output_dir = False, False, str(tmp_path / "runs")
+    cfg.train.teacher, cfg.train.run_name = str(ner_run), "full"
+    full = Trainer(cfg, hooks=hooks_for(cfg)).run()
+    cfg.train.run_name = "interrupted"
+    stop = threading.Event()
+    stop_at_4 = lambda e: stop.set() if isinstance(e, StepLogged) and e.step == 4 else None  # noqa: E731
+    part = Trainer(cfg, [stop_at_4], stop=stop, hooks=hooks_for(cfg)).run()
+    assert part.status == "stopped" and part.step == 4 and len(calls) == 2
+    resumed = Trainer(cfg, resume=part.run_dir, hooks=hooks_for(cfg, part.run_dir)).run()
+    assert len(calls) == 2  # the resume read teacher_logits.npy
+    assert resumed.step == full.step == 6 and resumed.best == full.best and resumed.test == full.test
+    a = load_file(str(Path(full.run_dir) / "best" / "model.safetensors"))
+    b = load_file(str(Path(resumed.run_dir) / "best" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
