@@ -53,7 +53,7 @@ def event_line(event: Event) -> str | None:
     if isinstance(event, TeacherReady):
         return (
             f"teacher {event.source} ({event.backend}, {event.rows} texts scored once): "
-            f"dev {describe_metrics(event.dev, ('accuracy', 'f1_macro', 'f1_micro'))}"
+            f"dev {describe_metrics(event.dev, ('accuracy', 'f1_macro', 'f1_micro', 'f1'))}"
         )
     if isinstance(event, Evaluated):
         best = "  (best)" if event.is_best else ""

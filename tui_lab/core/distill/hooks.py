@@ -4,7 +4,9 @@
 At set-up the :class:`Distiller` checks the teacher against the run, scores the texts once (or, on
 resume, reads the scores the run folder keeps), adds the unlabelled rows, builds a
 ``teacher:K`` student, and swaps the task for the distilling wrapper; once the run folder
-exists it writes the scores there and trains from the memory-mapped file.
+exists it writes the scores there and trains from the memory-mapped file. A NER run (a task
+whose head is per token) is scored and trained word by word: the same steps with the
+per-word scoring and the per-word wrapper.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ import numpy as np
 
 from tui_lab.core.atomic import write_text_atomically
 from tui_lab.core.config import LabConfig
-from tui_lab.core.data.batching import concat, encode
+from tui_lab.core.data.batching import TokenArrays, concat, encode
 from tui_lab.core.distill import layers, teacher
-from tui_lab.core.distill.loss import DistillTask
+from tui_lab.core.distill.loss import DistillTask, TokenDistillTask
 from tui_lab.core.errors import DataError, setting_ref
+from tui_lab.core.tasks.ner import IGNORE, TokenTargets
 from tui_lab.core.training.events import TeacherReady
 from tui_lab.core.training.hooks import Hooks
 from tui_lab.core.training.prepare import build_optimisation
 from tui_lab.core.training.runs import CONFIG_FILE
 
-TEACHER_LOGITS_FILE = "teacher_logits.npy"  # (train + unlabelled rows, labels) float16, in the run folder
+TEACHER_LOGITS_FILE = "teacher_logits.npy"  # (train + unlabelled rows, labels) float16, in the run folder;
+# NER: (rows, words, labels), NaN where the teacher saw no word
 TEACHER_FILE = "teacher.json"  # the teacher's source, backend and dev metrics, in the run folder
 TEACHER_BATCH = 64
 
@@ -68,7 +72,7 @@ class Distiller(Hooks):
         tc = setup.config.train
         if not tc.teacher:
             return
-        unlabeled = read_unlabeled(tc.unlabeled)
+        unlabeled = unlabeled_rows(setup.task, read_unlabeled(tc.unlabeled))
         saved = self.resume_dir / TEACHER_LOGITS_FILE if self.resume_dir else None
         if saved is not None and saved.is_file():
             logits = np.load(saved, mmap_mode="r")
@@ -91,7 +95,8 @@ class Distiller(Hooks):
         if changed:
             build_optimisation(setup)
         has_label = np.arange(rows) < rows - len(unlabeled)
-        self.task = DistillTask(
+        wrapper = TokenDistillTask if per_token(setup.task) else DistillTask
+        self.task = wrapper(
             setup.task, setup.train.targets, logits, has_label, tc.distill_temperature, tc.distill_alpha
         )
         setup.task = self.task
@@ -111,14 +116,25 @@ class Distiller(Hooks):
         self.task.teacher = np.load(path, mmap_mode="r")
         self.scores = None
 
-    def _score(self, setup: Any, unlabeled: list[str]) -> teacher.TeacherScores:
+    def _score(self, setup: Any, unlabeled: list[Any]) -> teacher.TeacherScores:
         tc = setup.config.train
         folder, columns = teacher.check_teacher(tc.teacher, setup.task, setup.data.label_names)
         predictor = teacher.load_predictor(tc.teacher, folder, setup.device)
         texts = list(setup.data.train.texts) + unlabeled
-        return teacher.score(
+        score = teacher.score_words if per_token(setup.task) else teacher.score
+        return score(
             predictor, setup.task, columns, texts, setup.data.dev, setup.config.data.max_length, TEACHER_BATCH
         )
+
+
+def per_token(task: Any) -> bool:
+    """Whether the task labels every token (NER): its teacher is scored and compared word by word."""
+    return task.head == "token"
+
+
+def unlabeled_rows(task: Any, texts: list[str]) -> list[Any]:
+    """The unlabelled texts as the task's rows: a NER sentence is its line split on whitespace."""
+    return [text.split() for text in texts] if per_token(task) else texts
 
 
 def read_unlabeled(path: str) -> list[str]:
@@ -146,15 +162,30 @@ def read_unlabeled(path: str) -> list[str]:
     return texts
 
 
-def _add_unlabeled(setup: Any, texts: list[str]) -> bool:
+def _add_unlabeled(setup: Any, texts: list[Any]) -> bool:
     """Append the unlabelled texts to the training split (labels that the task's loss never sees)."""
     if not texts:
         return False
+    if per_token(setup.task):
+        return _add_unlabeled_sentences(setup, texts)
     tokens = encode(setup.tokenizer, texts, setup.config.data.max_length)
     targets = setup.train.targets
     filler = np.full((len(texts), *targets.shape[1:]), -100 if targets.ndim == 1 else 0, dtype=targets.dtype)
     setup.train.tokens = concat([setup.train.tokens, tokens])
     setup.train.targets = np.concatenate([targets, filler])
+    return True
+
+
+def _add_unlabeled_sentences(setup: Any, sentences: list[list[str]]) -> bool:
+    """Append unlabelled sentences to a NER training split: every sub-token's tag ``-100``."""
+    tags = [[0] * len(words) for words in sentences]
+    tokens, targets = setup.task.encode(setup.tokenizer, sentences, tags, setup.config.data.max_length)
+    train = setup.train.targets
+    ignored = TokenArrays(np.full_like(targets.labels.values, IGNORE), targets.labels.offsets)
+    setup.train.tokens = concat([setup.train.tokens, tokens])
+    setup.train.targets = TokenTargets(
+        concat([train.labels, ignored]), np.concatenate([train.word_start, targets.word_start])
+    )
     return True
 
 

@@ -1,4 +1,9 @@
-"""The teacher of a distilled run: found, checked against the run, and run once over its texts."""
+"""The teacher of a distilled run: found, checked against the run, and run once over its texts.
+
+A classifier's logits are one row a text; a NER teacher's are one row a word (read at the word's
+first sub-token, the position the NER task labels), so a student with another tokenizer is
+compared with it word by word.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from tui_lab.core.data.batching import from_lists
 from tui_lab.core.deploy.predictor import Predictor, find_onnx, resolve_model_dir
 from tui_lab.core.errors import ModelError, setting_ref
 from tui_lab.core.models.loading import check_weights, first_line_of
 from tui_lab.core.tasks import task_for_model
-from tui_lab.core.tasks.metrics import scalars
+from tui_lab.core.tasks.metrics import scalars, softmax
+from tui_lab.core.tasks.ner import TokenTargets
+from tui_lab.core.tasks.ner_report import word_logits
 
-DISTILLED_TASKS = ("classify", "multilabel")
+DISTILLED_TASKS = ("classify", "multilabel", "ner")
 
 
 @dataclass
@@ -24,7 +32,9 @@ class TeacherScores:
 
     source: str  # the model folder or ONNX file it was loaded from
     backend: str  # pytorch or onnx
-    logits: np.ndarray  # (train + unlabelled rows, C) float16, columns in the run's label order
+    # (train + unlabelled rows, C) float16, columns in the run's label order; NER: (rows, words, C),
+    # NaN for a word the teacher did not see (cut off by max_length) and past a sentence's end
+    logits: np.ndarray
     dev: dict[str, float]  # its dev metrics
     seconds: float  # the time its forward passes took
 
@@ -55,7 +65,7 @@ def check_teacher(path: str, task: Any, label_names: list[str]) -> tuple[Path, l
     teacher_task = task_for_model(config)
     if task.name not in DISTILLED_TASKS:
         raise ModelError(
-            f"distillation trains classify or multilabel students, not {task.name}; "
+            f"distillation trains classify, multilabel or ner students, not {task.name}; "
             f"clear {setting_ref('train.teacher')}."
         )
     if teacher_task.name != task.name:
@@ -106,6 +116,53 @@ def score(
     return TeacherScores(
         predictor.source, predictor.backend.name, train.astype(np.float16), metrics, round(seconds, 3)
     )
+
+
+def score_words(
+    predictor: Predictor,
+    task: Any,
+    columns: list[int],
+    sentences: list[list[str]],
+    dev: Any,
+    max_length: int,
+    batch_size: int,
+) -> TeacherScores:
+    """Run a NER teacher once over ``sentences`` and the dev split: logits a word (one pass)."""
+    predictor.max_length = min(predictor.max_length, max_length)
+    start = time.perf_counter()
+    rows = [r[:, columns] for r in word_logits(predictor, list(sentences) + list(dev.texts), batch_size)]
+    seconds = time.perf_counter() - start
+    train, dev_rows = rows[: len(sentences)], rows[len(sentences) :]
+    metrics = word_metrics(task, dev_rows, dev.labels) if dev_rows else {}
+    return TeacherScores(
+        predictor.source, predictor.backend.name, pack_words(train), metrics, round(seconds, 3)
+    )
+
+
+def pack_words(rows: list[np.ndarray]) -> np.ndarray:
+    """Each sentence's ``(words, C)`` logits in one ``(N, W, C)`` float16 array, NaN where none.
+
+    ``W`` is the most words any sentence had scored (words past every sentence's truncation are
+    not kept).
+    """
+    seen = [np.flatnonzero(~np.isnan(r).any(axis=1)) for r in rows]
+    width = max([int(s[-1]) + 1 for s in seen if len(s)], default=1)
+    classes = rows[0].shape[1] if rows else 0
+    out = np.full((len(rows), width, classes), np.nan, dtype=np.float16)
+    for i, r in enumerate(rows):
+        out[i, : min(len(r), width)] = r[:width]
+    return out
+
+
+def word_metrics(task: Any, logits: list[np.ndarray], tags: list[list[int]]) -> dict[str, float]:
+    """The NER task's metrics of per-word logits against the words' tags (unscored words left out)."""
+    keep = [~np.isnan(r).any(axis=1) for r in logits]
+    gold = from_lists([np.asarray(t, dtype=np.int64)[k] for t, k in zip(tags, keep)])
+    probs = np.zeros((len(logits), max(int(gold.lengths.max()), 1), len(task.label_names)))
+    for i, (r, k) in enumerate(zip(logits, keep)):
+        probs[i, : int(k.sum())] = softmax(r[k])
+    targets = TokenTargets(gold, np.ones(len(gold.values), dtype=bool))
+    return scalars(task.metrics(targets, probs))
 
 
 def _tensor(array: np.ndarray) -> Any:

@@ -30,7 +30,20 @@ def word_probs(
 
     Words cut off by the model's ``max_length`` get no row, as in training's metrics.
     """
-    out: list[np.ndarray] = [np.zeros((0, len(predictor.labels)))] * len(sentences)
+    out = []
+    for logits in word_logits(predictor, sentences, batch_size):
+        kept = logits[~np.isnan(logits).any(axis=1)]
+        out.append(np.asarray(predictor.scores(kept / temperature, "softmax"), dtype=np.float64))
+    return out
+
+
+def word_logits(predictor: Any, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[np.ndarray]:
+    """Raw tag scores ``(words, tags)`` (float32) of each sentence's words, read at their first sub-tokens.
+
+    Row ``j`` is word ``j``; a word with no sub-token within the model's ``max_length`` (cut off by
+    truncation, or dropped whole by the tokenizer) is a row of NaN.
+    """
+    out = [np.full((len(s), len(predictor.labels)), np.nan, dtype=np.float32) for s in sentences]
     order = [i for i in sorted(range(len(sentences)), key=lambda i: len(sentences[i])) if sentences[i]]
     for start in range(0, len(order), batch_size):
         ids = order[start : start + batch_size]
@@ -44,15 +57,22 @@ def word_probs(
                 return_tensors="np",
             )
             word_ids = [enc.word_ids(r) for r in range(len(ids))]
-        probs = predictor.scores(predictor.backend.logits(dict(enc)) / temperature, "softmax")
+        logits = predictor.backend.logits(dict(enc))  # (B, T, C)
         for r, i in enumerate(ids):
-            first = [
-                t
-                for t, w in enumerate(word_ids[r])
-                if w is not None and w != (word_ids[r][t - 1] if t else None)
-            ]
-            out[i] = np.asarray(probs[r][first], dtype=np.float64)
+            words, positions = first_subtokens(word_ids[r])
+            out[i][words] = logits[r][positions]
     return out
+
+
+def first_subtokens(word_ids: Sequence[int | None]) -> tuple[list[int], list[int]]:
+    """(each word, the position of its first sub-token) of one encoded sentence, in order."""
+    words: list[int] = []
+    positions: list[int] = []
+    for t, w in enumerate(word_ids):
+        if w is not None and w != (word_ids[t - 1] if t else None):
+            words.append(w)
+            positions.append(t)
+    return words, positions
 
 
 def _entities(tags: list[list[str]]) -> list[set[tuple[str, int, int]]]:

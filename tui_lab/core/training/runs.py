@@ -239,10 +239,10 @@ def pretrained_runs(output_dir: str | Path) -> list[str]:
 
 
 def classifier_runs(output_dir: str | Path) -> list[str]:
-    """Finished classifier runs (classify, multilabel) in ``output_dir`` with a ``best/`` (newest
-    first): the teachers a student can be distilled from (``train.teacher``)."""
+    """Finished classifier runs (classify, multilabel, ner) in ``output_dir`` with a ``best/``
+    (newest first): the teachers a student can be distilled from (``train.teacher``)."""
 
-    return _finished_runs(output_dir, lambda task: task in ("classify", "multilabel"))
+    return _finished_runs(output_dir, lambda task: task in ("classify", "multilabel", "ner"))
 
 
 def _finished_runs(output_dir: str | Path, wanted: Any) -> list[str]:
