@@ -79,7 +79,7 @@ def test_an_error_on_the_thread_is_raised_by_the_read_that_waits(small_windows) 
     with pytest.raises(RuntimeError, match="tokenizer exploded"):
         streamed.epoch0_batches()[0]
     with pytest.raises(RuntimeError, match="tokenizer exploded"):
-        streamed.values
+        _ = streamed.values
 
 
 def test_a_streamed_run_trains_exactly_like_an_encoded_one(
