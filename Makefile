@@ -21,11 +21,12 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/tui-lab
 
+# the tests run on every core (pytest-xdist, one worker a core; tests/conftest.py splits torch's threads)
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+	$(BIN)/python -m pytest -q -n auto --dist worksteal -m "not slow and not e2e"
 
 test-snapshot-update: venv
 	$(BIN)/python -m pytest -q tests/ui --snapshot-update

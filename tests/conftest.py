@@ -22,6 +22,16 @@ os.environ["TUI_LAB_CACHE"] = tempfile.mkdtemp(prefix="tui-lab-cache-")
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n auto``) each worker gets its share of the cores
+    for torch, so two workers on two cores do not fight over four threads."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
 POS = ["great", "wonderful", "excellent", "lovely", "superb", "delightful", "fantastic", "pleasant"]
 NEG = ["awful", "terrible", "horrible", "dreadful", "poor", "boring", "disappointing", "bland"]
 THINGS = ["film", "pizza", "hotel", "phone", "service", "book", "room", "staff", "plot", "screen"]
