@@ -87,6 +87,28 @@ def test_baseline_on_words_and_on_cjk() -> None:
     assert run_baseline(zh, zh, zh, ["neg", "pos"])["test"]["accuracy"] == 1.0
 
 
+def test_a_fitted_baseline_is_read_back_for_the_same_splits_only(tmp_path, monkeypatch) -> None:
+    from tests.conftest import make_rows
+    from tui_lab.core import cache
+    from tui_lab.core.training import baseline
+
+    monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))
+    cache.clear_memory()
+    fits: list[int] = []
+    real = baseline.run_baseline
+    monkeypatch.setattr(baseline, "run_baseline", lambda *a: fits.append(1) or real(*a))
+    rows = make_rows(120)
+    train = Split([t for t, _ in rows], [int(lab == "pos") for _, lab in rows])
+    dev = train.subset(range(40))
+    first = baseline.cached_baseline(train, dev, None, ["neg", "pos"])
+    again = baseline.cached_baseline(train, dev, None, ["neg", "pos"])
+    assert len(fits) == 1 and again.pop("cached") is True and again == first
+    assert len(list((tmp_path / "cache" / "baselines").glob("*.json"))) == 1
+    baseline.cached_baseline(train, train.subset(range(41)), None, ["neg", "pos"])  # another dev
+    baseline.cached_baseline(train, dev, None, ["neg", "pos"], seed=7)  # another seed
+    assert len(fits) == 3
+
+
 def test_cpu_precision_and_readings() -> None:
     assert resolve_precision("auto", "cpu").precision == "fp32"
     with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):

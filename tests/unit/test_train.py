@@ -140,6 +140,16 @@ def test_stop_saves_last_and_resume_matches_an_uninterrupted_run(tiny_config, tm
     assert resumed.step == full.step and resumed.best == full.best and resumed.test == full.test
 
 
+def test_a_second_run_on_the_same_data_reads_the_baseline_back(tiny_config) -> None:
+    tiny_config.train.epochs = 1
+    _, first = _run(tiny_config)
+    tiny_config.train.run_name = "again"
+    tiny_config.train.learning_rate = 1e-3  # another run, the same splits
+    _, second = _run(tiny_config)
+    a, b = (next(e for e in events if isinstance(e, BaselineReady)) for events in (first, second))
+    assert (a.cached, b.cached) == (False, True) and a.dev == b.dev and a.test == b.test
+
+
 def test_resume_refuses_a_finished_run_or_a_folder_without_last(tiny_config, tmp_path: Path) -> None:
     tiny_config.train.epochs = 1
     done, _ = _run(tiny_config)

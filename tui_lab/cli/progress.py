@@ -46,6 +46,7 @@ def event_line(event: Event) -> str | None:
         sample = (
             f", fitted on a {event.train_rows:,}-row sample" if event.sampled and event.train_rows else ""
         )
+        sample += ", read back from the cache" if event.cached else ""
         return (
             f"baseline (TF-IDF + logistic regression{sample}): "
             f"dev {describe_metrics(event.dev, ('accuracy', 'f1_macro'))}"

@@ -4,19 +4,27 @@ Reported beside the fine-tuned model so a user sees whether the fine-tune was wo
 unigrams and bigrams for space-separated languages (one-character words such as "1" count);
 character n-grams when the texts are mostly CJK (no spaces between words). It learns from a
 stratified sample of at most ``MAX_TRAIN_ROWS`` training rows, so it stays a side show at a
-million rows, and it never takes a run down: any failure becomes ``{"skipped": reason}``. Multi-label data (a list of label indices a row) gets one logistic regression per
-label (one-vs-rest).
+million rows, and it never takes a run down: any failure becomes ``{"skipped": reason}``.
+Multi-label data (a list of label indices a row) gets one logistic regression per label
+(one-vs-rest). A fitted baseline's metrics are kept in the project cache, keyed by the splits
+and the seed (:func:`cached_baseline`), so a rerun on the same data, and every trial of a sweep,
+reads them back instead of fitting again.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+from tui_lab.core.cache import get_text, put_text
 from tui_lab.core.data.splits import Split
+from tui_lab.core.data.token_cache import content_key
 from tui_lab.core.tasks.metrics import classification_metrics, multilabel_metrics, scalars
 
 MAX_TRAIN_ROWS = 200_000
+CACHE_KIND = "baselines"  # the project cache's sub-folder of fitted baselines' metrics
+CACHE_VERSION = 1  # bump when the baseline's model or metrics change
 TOKEN_PATTERN = r"(?u)\b\w+\b"  # scikit-learn's default drops one-character tokens
 
 
@@ -124,6 +132,32 @@ def run_baseline(
     result.update(
         seconds=time.perf_counter() - start, train_rows=len(fitted_on), sampled=len(fitted_on) < full
     )
+    return result
+
+
+def cached_baseline(
+    train: Split,
+    dev: Split,
+    test: Split | None,
+    label_names: list[str],
+    seed: int = 42,
+    full_train_rows: int | None = None,
+) -> dict[str, Any]:
+    """:func:`run_baseline`, read back from the project cache when the same splits were fitted
+    with the same seed before (the result then says ``"cached": true``; its ``seconds`` are the
+    original fit's). A skipped baseline is not stored: the next run tries again."""
+    parts = [CACHE_VERSION, train.texts, train.labels, dev.texts, dev.labels, label_names, seed]
+    parts += [test.texts, test.labels] if test is not None else [None]
+    key = content_key(*parts, full_train_rows)
+    stored = get_text(CACHE_KIND, key, ".json")
+    if stored is not None:
+        try:
+            return {**json.loads(stored), "cached": True}
+        except ValueError:  # a damaged entry: fit again
+            pass
+    result = run_baseline(train, dev, test, label_names, seed, full_train_rows)
+    if "skipped" not in result:
+        put_text(CACHE_KIND, key, ".json", json.dumps(result))
     return result
 
 

@@ -97,6 +97,7 @@ class BaselineReady(Event):
     seconds: float = 0.0
     train_rows: int | None = None  # rows it was fitted on
     sampled: bool = False  # fitted on a stratified sample of the training rows
+    cached: bool = False  # read back from the project cache (fitted by an earlier run on the same splits)
 
 
 @dataclass(frozen=True)

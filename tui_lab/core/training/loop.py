@@ -37,7 +37,7 @@ from tui_lab.core.training.runlog import RunLog
 from tui_lab.core.training.runs import write_report
 from tui_lab.core.training.stopping import stop_outcome
 
-BASELINE_TARGET = "tui_lab.core.training.baseline:run_baseline"  # what the baseline job calls
+BASELINE_TARGET = "tui_lab.core.training.baseline:cached_baseline"  # what the baseline job calls
 # Below this many training rows the baseline's fit (well under a second) costs the loop less than
 # a child process's start (an interpreter and scikit-learn, ~1.5 CPU-seconds), so it runs on a
 # thread; above it, in the low-priority child (benchmarks/train_throughput.py, core+baseline*).

@@ -188,6 +188,7 @@ class RunLog:
                 seconds=result["seconds"],
                 train_rows=result.get("train_rows"),
                 sampled=bool(result.get("sampled")),
+                cached=bool(result.get("cached")),
             )
         )
 
