@@ -114,3 +114,48 @@ def test_other_tasks_train_under_torchrun_too(task: str, tmp_path: Path) -> None
     assert info.status == "completed" and (out / task / "best" / "config.json").exists()
     metric = "f1" if task == "ner" else "perplexity"
     assert 0 <= summary["best"][metric] < float("inf")
+
+
+def test_a_distillation_under_torchrun_shares_the_teacher_pass(data: Path, tmp_path: Path) -> None:
+    """Each rank scores half the texts; both train on all of the teacher's logits, in row order."""
+    import numpy as np
+
+    teacher = _train(tiny_train_flags(data, tmp_path / "runs", "teacher", epochs=1), tmp_path, False)
+    assert teacher.returncode == 0, teacher.stderr[-3000:]
+    (tmp_path / "more.txt").write_text("\n".join(t for t, _ in make_rows(30, 5)) + "\n")
+    flags = ["--teacher", str(tmp_path / "runs" / "teacher"), "--unlabeled", str(tmp_path / "more.txt")]
+    logits = {}
+    for name, distributed in (("ddp", True), ("one", False)):
+        out = tmp_path / name
+        args = tiny_train_flags(data, out, name, epochs=1) + flags
+        command = [*TORCHRUN, "-m", "tui_lab"] if distributed else [sys.executable, "-m", "tui_lab"]
+        env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+        done = subprocess.run(
+            [*command, "distill", *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        logits[name] = np.load(out / name / "teacher_logits.npy")
+        report = json.loads((out / name / "report.json").read_text())
+        assert report["teacher"]["rows"] == 320 + 30
+    assert logits["ddp"].shape == logits["one"].shape == (350, 2)
+    assert np.allclose(logits["ddp"].astype(np.float32), logits["one"].astype(np.float32), atol=2e-2)
+
+
+def test_shares_are_dealt_and_gathered_back_in_row_order(monkeypatch) -> None:
+    import numpy as np
+    import torch.distributed as dist
+
+    from tui_lab.core.training.distributed import DistInfo, gather_shares, my_share
+
+    rows = list(range(11))
+    shares = [my_share(DistInfo(rank=r, world_size=3), rows) for r in range(3)]
+    assert shares == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8]]
+
+    def all_gather_object(out, part):  # what the other two ranks would send
+        for r in range(3):
+            out[r] = np.array(shares[r]) * 10 if isinstance(part, np.ndarray) else [x * 10 for x in shares[r]]
+
+    monkeypatch.setattr(dist, "all_gather_object", all_gather_object)
+    me = DistInfo(rank=1, world_size=3)
+    assert gather_shares(me, [x * 10 for x in shares[1]]) == [x * 10 for x in rows]
+    assert gather_shares(me, np.array(shares[1]) * 10).tolist() == [x * 10 for x in rows]

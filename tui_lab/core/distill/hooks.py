@@ -122,8 +122,9 @@ class Distiller(Hooks):
         predictor = teacher.load_predictor(tc.teacher, folder, setup.device)
         texts = list(setup.data.train.texts) + unlabeled
         score = teacher.score_words if per_token(setup.task) else teacher.score
+        max_length = setup.config.data.max_length
         return score(
-            predictor, setup.task, columns, texts, setup.data.dev, setup.config.data.max_length, TEACHER_BATCH
+            predictor, setup.task, columns, texts, setup.data.dev, max_length, TEACHER_BATCH, setup.dist
         )
 
 

@@ -22,8 +22,10 @@ from tui_lab.core.tasks import task_for_model
 from tui_lab.core.tasks.metrics import scalars, softmax
 from tui_lab.core.tasks.ner import TokenTargets
 from tui_lab.core.tasks.ner_report import word_logits
+from tui_lab.core.training.distributed import DistInfo, gather_shares, my_share
 
 DISTILLED_TASKS = ("classify", "multilabel", "ner")
+ALONE = DistInfo()  # one process: it scores every text
 
 
 @dataclass
@@ -104,11 +106,14 @@ def score(
     dev: Any,
     max_length: int,
     batch_size: int,
+    dist: DistInfo = ALONE,
 ) -> TeacherScores:
-    """Run the teacher once over ``texts`` and the dev split (one predictor call)."""
+    """Run the teacher once over ``texts`` and the dev split (one predictor call); under torchrun
+    each rank scores its share (``dist``) and every rank gets all the logits."""
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
-    logits = predictor.logits(list(texts) + list(dev.texts), batch_size)[:, columns]
+    mine = my_share(dist, list(texts) + list(dev.texts))
+    logits = gather_shares(dist, predictor.logits(mine, batch_size)[:, columns])
     seconds = time.perf_counter() - start
     train, dev_logits = logits[: len(texts)], logits[len(texts) :]
     outputs = np.asarray(task.outputs(_tensor(dev_logits)))
@@ -126,11 +131,14 @@ def score_words(
     dev: Any,
     max_length: int,
     batch_size: int,
+    dist: DistInfo = ALONE,
 ) -> TeacherScores:
-    """Run a NER teacher once over ``sentences`` and the dev split: logits a word (one pass)."""
+    """Run a NER teacher once over ``sentences`` and the dev split: logits a word (one pass; under
+    torchrun each rank scores its share, ``dist``, and every rank gets all of them)."""
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
-    rows = [r[:, columns] for r in word_logits(predictor, list(sentences) + list(dev.texts), batch_size)]
+    mine = my_share(dist, list(sentences) + list(dev.texts))
+    rows = gather_shares(dist, [r[:, columns] for r in word_logits(predictor, mine, batch_size)])
     seconds = time.perf_counter() - start
     train, dev_rows = rows[: len(sentences)], rows[len(sentences) :]
     metrics = word_metrics(task, dev_rows, dev.labels) if dev_rows else {}

@@ -119,6 +119,31 @@ def gather_lists(info: DistInfo, items: list[Any]) -> list[Any]:
     return [x for part in out for x in part]
 
 
+def my_share(info: DistInfo, rows: list[Any]) -> list[Any]:
+    """This rank's share of ``rows``: every ``world_size``-th one from ``rank`` (all for one process)."""
+    return rows[info.rank :: info.world_size] if info.enabled else rows
+
+
+def gather_shares(info: DistInfo, part: Any) -> Any:
+    """Every rank's result for its :func:`my_share` (a list, or an array of one row a row) put
+    back in the rows' order on every rank (identity for one process)."""
+    if not info.enabled:
+        return part
+    import numpy as np
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * info.world_size
+    dist.all_gather_object(parts, part)
+    total = sum(len(p) for p in parts)
+    if isinstance(part, np.ndarray):
+        out: Any = np.empty((total, *part.shape[1:]), dtype=part.dtype)
+    else:
+        out = [None] * total
+    for rank, rows in enumerate(parts):
+        out[rank :: info.world_size] = rows if isinstance(part, np.ndarray) else list(rows)
+    return out
+
+
 def any_flag(info: DistInfo, flag: bool, device: str) -> bool:
     """True when any rank's ``flag`` is true (so every rank stops at the same step)."""
     if not info.enabled:
