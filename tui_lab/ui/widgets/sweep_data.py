@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tui_lab.core.errors import LabError
+from tui_lab.core.sweeps import control
 from tui_lab.core.sweeps import study as studies
 from tui_lab.core.sweeps.board import is_sweep_dir
 from tui_lab.core.sweeps.study import JOURNAL_FILE, SWEEP_FILE
@@ -30,6 +31,7 @@ STATES = {
     "RUNNING": "running",
     "WAITING": "waiting",
 }
+UNFINISHED = ("running", "waiting")  # shown as "stopped" when no coordinator runs the sweep
 
 
 def read_spec(sweep_dir: str | Path) -> dict[str, Any]:
@@ -67,7 +69,7 @@ class TrialRow:
     """One trial as the leaderboard shows it."""
 
     number: int
-    state: str  # complete, pruned, failed, running, waiting
+    state: str  # complete, pruned, failed, running, waiting, stopped (no coordinator runs it)
     params: dict[str, Any]
     value: float | None
     epochs: float
@@ -93,6 +95,7 @@ class SweepSnapshot:
     trials: list[TrialRow] = field(default_factory=list)
     curves: dict[int, Curve] = field(default_factory=dict)
     error: str = ""
+    running: bool = False  # its coordinator runs on this machine (ctrl+x can stop it)
 
     @property
     def metric(self) -> str:
@@ -123,7 +126,7 @@ class SweepSnapshot:
             (t.number, t.state, t.value, t.epochs, int(t.seconds), len(self.curves[t.number].values))
             for t in self.trials
         )
-        return self.sweep_dir, self.error, rows
+        return self.sweep_dir, self.error, self.running, rows
 
     def best_so_far(self) -> tuple[list[int], list[float]]:
         """The best value reached by each complete trial's number (in trial order)."""
@@ -151,7 +154,11 @@ class SweepReader:
             spec = read_spec(self.sweep_dir)
         except LabError as exc:
             return SweepSnapshot(str(self.sweep_dir), {}, error=str(exc))
-        snap = SweepSnapshot(str(self.sweep_dir), spec)
+        snap = SweepSnapshot(
+            str(self.sweep_dir), spec, running=control.live_coordinator(self.sweep_dir) is not None
+        )
+        # a journal is this machine's: with no coordinator here, its unfinished trials wait for a resume
+        stopped = not snap.running and not studies.is_rdb(str(spec.get("storage") or ""))
         try:
             self._study = self._study or load_study(self.sweep_dir, spec)
             trials = studies.counted(self._study.get_trials(deepcopy=False))
@@ -165,7 +172,8 @@ class SweepReader:
             run_dir = str(t.user_attrs.get("run_dir") or default)
             curve, last_epoch = self._curve(run_dir, snap.metric)
             snap.curves[t.number] = curve
-            snap.trials.append(_row(t, run_dir, last_epoch))
+            row = _row(t, run_dir, last_epoch)
+            snap.trials.append(replace(row, state="stopped") if stopped and row.state in UNFINISHED else row)
         return snap
 
     def _curve(self, run_dir: str, metric: str) -> tuple[Curve, float]:
