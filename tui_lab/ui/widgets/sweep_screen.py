@@ -54,7 +54,7 @@ STATE_STYLE = {
     "failed": "red",
     "running": "bold yellow",
     "waiting": "dim",
-    "stopped": "magenta",
+    "stopped": "dark_orange",
 }
 SORTS = ("value", "trial", "time", "epochs")  # the leaderboard's sort keys, in the order `o` cycles them
 
@@ -134,7 +134,7 @@ class SweepScreen(Screen[str | None]):
     SweepScreen #sweep-form .field-error { padding-left: 14; color: $error; }
     SweepScreen #sweep-right { width: 1fr; }
     SweepScreen #sweep-board { height: 1fr; min-height: 8; }
-    SweepScreen #sweep-status { height: auto; }
+    SweepScreen #sweep-status { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
     SweepScreen #sweep-charts { height: 1fr; min-height: 10; }
     SweepScreen #sweep-charts PlotextPlot { width: 1fr; }
     SweepScreen #sweep-importance { height: auto; min-height: 3; max-height: 9; }
@@ -415,8 +415,12 @@ class SweepScreen(Screen[str | None]):
             best = snap.best()
             text = Text(f"{len(snap.trials)}/{snap.spec.get('trials', '?')} trials · ")
             text.append(" · ".join(f"{n} {s}" for s, n in counts.items() if n))
+            text.append("\n")  # the best on a line of its own: the counts alone can fill one
             if best is not None:
-                text.append(f" · best {best.value:.4f} (trial {best.number})", "bold green")
+                text.append(f"best {best.value:.4f} (trial {best.number})", "bold green")
+                text.append(" · " + ", ".join(f"{_label(k)} {_short(v)}" for k, v in best.params.items()))
+            else:
+                text.append("no complete trial yet", "dim")
         self.query_one("#sweep-status", Static).update(text)
         board = self.query_one("#sweep-board")
         if snap.error:
