@@ -58,8 +58,8 @@ def load_study(sweep_dir: str | Path, spec: dict[str, Any] | None = None) -> Any
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = spec if spec is not None else read_spec(sweep_dir)
     storage = str(spec.get("storage") or JOURNAL_FILE)
-    if not studies.is_rdb(storage) and not Path(storage).expanduser().is_absolute():
-        storage = str(Path(sweep_dir) / storage)
+    if not studies.is_rdb(storage):
+        storage = str(studies.read_path(storage, sweep_dir))
     name = spec.get("study") or Path(sweep_dir).name
     return optuna.load_study(study_name=name, storage=studies.open_storage(storage))
 
@@ -169,7 +169,7 @@ class SweepReader:
             default = self.sweep_dir / t.user_attrs.get(
                 "run_name", f"trial-{t.number:03d}"
             )  # a queued run: its name
-            run_dir = str(t.user_attrs.get("run_dir") or default)
+            run_dir = str(studies.run_dir_of(t, self.sweep_dir, str(spec.get("storage") or "")) or default)
             curve, last_epoch = self._curve(run_dir, snap.metric)
             snap.curves[t.number] = curve
             row = _row(t, run_dir, last_epoch)
