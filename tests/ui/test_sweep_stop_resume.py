@@ -180,3 +180,24 @@ async def test_a_real_sweep_stopped_and_resumed_from_the_keyboard_ends_with_n_tr
     rows = board.trial_rows(sweep)
     assert len(rows) == 2 and [r.state for r in rows] == ["complete", "complete"]
     assert rows[0].run_dir.endswith("trial-000")  # the stopped trial went on in its own folder
+
+
+async def test_a_sweep_another_machine_coordinates_is_not_shown_stopped(
+    config, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(detached, "spawn_detached", lambda *a: pytest.fail("nothing should start"))
+    sweep = with_a_running_trial(fake_sweep(tmp_path / "runs"))
+    record = {"pid": 1, "started": 0.0, "host": "other-machine", "sweep_dir": str(sweep)}
+    (sweep / control.PID_FILE).write_text(json.dumps(record))  # a folder shared with that machine
+    app = LabApp(config, warm_imports=False, watch=str(sweep))
+    async with app.run_test(size=(120, 40)) as pilot:
+        notes = record_notifications(app)
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and len(app.screen.rows) == 6, 30)
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#sweep-board").border_subtitle != "", 10)
+        assert screen.query_one("#sweep-board").border_subtitle == "coordinated on other-machine"
+        assert row_state(screen, 5) == "running"
+        await pilot.press("ctrl+r")
+        assert notes[-1].startswith("sweep-a is coordinated on other-machine: resume it there")
+        await pilot.press("ctrl+x")
+        assert "not running here: nothing to stop" in notes[-1]

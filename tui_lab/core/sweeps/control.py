@@ -93,6 +93,13 @@ def live_coordinator(sweep_dir: Path) -> int | None:
     return rec.pid
 
 
+def other_host(sweep_dir: Path) -> str | None:
+    """The machine named by the folder's record when it is not this one (a shared folder whose
+    sweep another machine coordinates: it cannot be told alive from here), else ``None``."""
+    rec = read_record(sweep_dir)
+    return rec.host if rec is not None and rec.host != socket.gethostname() else None
+
+
 def _same_folder(recorded: str, sweep_dir: Path) -> bool:
     try:
         return os.path.samefile(recorded, sweep_dir)

@@ -96,6 +96,7 @@ class SweepSnapshot:
     curves: dict[int, Curve] = field(default_factory=dict)
     error: str = ""
     running: bool = False  # its coordinator runs on this machine (ctrl+x can stop it)
+    elsewhere: str = ""  # the machine whose coordinator the folder records, when not this one
 
     @property
     def metric(self) -> str:
@@ -126,7 +127,7 @@ class SweepSnapshot:
             (t.number, t.state, t.value, t.epochs, int(t.seconds), len(self.curves[t.number].values))
             for t in self.trials
         )
-        return self.sweep_dir, self.error, self.running, rows
+        return self.sweep_dir, self.error, self.running, self.elsewhere, rows
 
     def best_so_far(self) -> tuple[list[int], list[float]]:
         """The best value reached by each complete trial's number (in trial order)."""
@@ -158,7 +159,10 @@ class SweepReader:
             str(self.sweep_dir), spec, running=control.live_coordinator(self.sweep_dir) is not None
         )
         # a journal is this machine's: with no coordinator here, its unfinished trials wait for a resume
-        stopped = not snap.running and not studies.is_rdb(str(spec.get("storage") or ""))
+        snap.elsewhere = control.other_host(self.sweep_dir) or ""
+        stopped = (
+            not snap.running and not snap.elsewhere and not studies.is_rdb(str(spec.get("storage") or ""))
+        )
         try:
             self._study = self._study or load_study(self.sweep_dir, spec)
             trials = studies.counted(self._study.get_trials(deepcopy=False))

@@ -321,6 +321,14 @@ class SweepScreen(Screen[str | None]):
         sweep_dir = self._sweep_dir("resume")
         if sweep_dir is None:
             return
+        host = control.other_host(sweep_dir)
+        if host:
+            self.notify(
+                f"{sweep_dir.name} is coordinated on {host}: resume it there (or delete its "
+                f"{control.PID_FILE} if that sweep is gone).",
+                severity="warning",
+            )
+            return
         if control.live_coordinator(sweep_dir) is not None:
             self.notify(
                 f"{sweep_dir.name} is running: nothing to resume (ctrl+x stops it).", severity="warning"
@@ -427,6 +435,8 @@ class SweepScreen(Screen[str | None]):
             board.border_subtitle = ""
         elif snap.running:
             board.border_subtitle = "running · ctrl+x stops"
+        elif snap.elsewhere:
+            board.border_subtitle = f"coordinated on {snap.elsewhere}"
         else:
             board.border_subtitle = "stopped · ctrl+r resumes" if self._unfinished() else "finished"
 
