@@ -5,16 +5,24 @@ Sweep screen (F10) on a sweep folder (``--sweep``: a given one, else one made wi
 
 Drives the real app (Textual's Pilot, 120x40) on the sample data with a real training run, saves
 SVGs, and converts them to PNG with ``rsvg-convert`` (Debian: librsvg2-bin) when it is installed.
+Textual's SVG sets each run of text at its first cell and counts on ``textLength`` to keep it on the
+grid; rsvg-convert ignores ``textLength`` and drops a leading no-break space, so its PNG drew a
+span that starts with padding one cell left of a styled cell beside it (a leaderboard's coloured
+state column looked shifted) and braille chart lines past their frame. The PNG is therefore made
+from a copy of the SVG with every character at its own cell (:func:`on_the_grid`).
 
     python screenshots/make_screenshots.py
     python screenshots/make_screenshots.py --explain-only RUN_DIR   # lab-explain only, on a trained run
     python screenshots/make_screenshots.py --sweep [SWEEP_DIR]      # sweep only
+    python screenshots/make_screenshots.py --png-only               # the PNGs again from the SVGs
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import html
+import re
 import shutil
 import subprocess
 import sys
@@ -150,18 +158,56 @@ async def shoot_sweep(sweep_dir: str | None, size: tuple[int, int] = (120, 40)) 
     return shots
 
 
+TEXT = re.compile(
+    r'<text class="(?P<cls>[^"]*)" x="(?P<x>[\d.]+)" y="(?P<y>[\d.]+)" textLength="(?P<length>[\d.]+)"'
+    r"(?P<rest>[^>]*)>(?P<body>[^<]*)</text>"
+)
+
+
+def on_the_grid(svg: str) -> str:
+    """The SVG with each run of text split into one ``<text>`` a character, each at its own cell
+    (spaces, which draw nothing, left out): any renderer then draws it on the terminal's grid."""
+    from rich.cells import cell_len
+
+    def split(m: re.Match[str]) -> str:
+        chars = html.unescape(m["body"])
+        cell = float(m["length"]) / max(1, cell_len(chars))
+        x, out = float(m["x"]), []
+        for ch in chars:
+            if not ch.isspace():
+                out.append(
+                    f'<text class="{m["cls"]}" x="{x:.1f}" y="{m["y"]}"{m["rest"]}>{html.escape(ch)}</text>'
+                )
+            x += cell * cell_len(ch)
+        return "".join(out)
+
+    return TEXT.sub(split, svg)
+
+
+def to_png(svg: Path) -> Path | None:
+    """``svg`` as a PNG beside it (through :func:`on_the_grid` and rsvg-convert), if it is installed."""
+    if not shutil.which("rsvg-convert"):
+        return None
+    png = svg.with_suffix(".png")
+    grid = on_the_grid(svg.read_text(encoding="utf-8")).encode()
+    subprocess.run(["rsvg-convert", "-o", str(png)], input=grid, check=True)  # the SVG on stdin
+    return png
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--explain-only", metavar="RUN_DIR", help="only lab-explain, on this run")
     parser.add_argument("--sweep", nargs="?", const="", metavar="SWEEP_DIR", help="only the Sweep screen")
+    parser.add_argument("--png-only", action="store_true", help="only convert the SVGs here to PNG again")
     args = parser.parse_args()
-    if args.sweep is not None:
-        shots = shoot_sweep(args.sweep)
+    if args.png_only:
+        svgs = sorted(HERE.glob("*.svg"))
+    elif args.sweep is not None:
+        svgs = asyncio.run(shoot_sweep(args.sweep))
     else:
-        shots = shoot_explain(args.explain_only) if args.explain_only else shoot()
-    for svg in asyncio.run(shots):
-        if shutil.which("rsvg-convert"):
-            subprocess.run(["rsvg-convert", str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+        svgs = asyncio.run(shoot_explain(args.explain_only) if args.explain_only else shoot())
+    for svg in svgs:
+        to_png(svg)
         print(svg.relative_to(HERE.parent))
 
 

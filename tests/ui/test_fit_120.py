@@ -88,3 +88,17 @@ async def test_each_pane_border_names_its_key(lab_config) -> None:
             assert title in drawn
         for key in ("F2", "F3", "F4", "F5"):
             assert f"[{key}]" in drawn  # a title string reads "[F2]" as markup and draws nothing
+
+
+async def test_the_sweep_screens_footer_shows_its_keys_at_120_columns() -> None:
+    app = LabApp(warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: footer_line(app.screen)[1], 10)
+        line, keys, free = footer_line(app.screen)
+        for key in ("ctrl+t", "ctrl+x", "ctrl+r", "p", "o"):
+            assert key in keys, line
+        for words in ("^t Start sweep", "^x Stop sweep", "^r Resume", "^p palette"):
+            assert words in line, line
+        assert free >= 1, f"the last key runs into the palette key: {line!r}"

@@ -126,7 +126,9 @@ async def test_the_leaderboard_fills_sorts_and_copies_the_best_params_into_the_f
             0: "complete", 1: "complete", 2: "pruned", 3: "complete", 4: "failed"
         }  # fmt: skip
         assert table.get_row("1")[1:3] == ["0.0005", "32"]  # params, a column each
-        assert "best 0.8800 (trial 1)" in str(screen.query_one("#sweep-status", Static).render())
+        counts, best = str(screen.query_one("#sweep-status", Static).render()).splitlines()
+        assert counts == "5/5 trials · 3 complete · 1 pruned · 1 failed"
+        assert best == "best 0.8800 (trial 1) · learning rate 0.0005, batch size 32"  # its own line
         table.focus()
         await pilot.press("o")  # sort by trial number
         assert [t.number for t in screen.rows] == [0, 1, 2, 3, 4]

@@ -455,6 +455,22 @@ class LabApp(App[int]):
             PathPrompt("Open a run or model folder for the console", self.model_dir or "runs/"), use
         )
 
+    def _sweep_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Stop and resume, on the Sweep screen (its module is imported only once it is open)."""
+        from tui_lab.ui.widgets.sweep_screen import SweepScreen
+
+        if isinstance(screen, SweepScreen):
+            yield SystemCommand(
+                "Stop sweep",
+                "Stop the sweep shown; every trial saves last/ (ctrl+x)",
+                screen.action_stop_sweep,
+            )
+            yield SystemCommand(
+                "Resume sweep",
+                "Continue a stopped or killed sweep to its N trials (ctrl+r)",
+                screen.action_resume_sweep,
+            )
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Start training", "Train with the form's settings (ctrl+t)", self.action_start)
@@ -492,6 +508,7 @@ class LabApp(App[int]):
         yield SystemCommand(
             "Sweep", "Search hyperparameters: plan, start and watch an Optuna sweep (f10)", self.action_sweep
         )
+        yield from self._sweep_commands(screen)
         yield SystemCommand(
             "Analysis",
             "Why is it wrong: per class, confusions, calibration, label issues (f9)",

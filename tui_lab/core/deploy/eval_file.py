@@ -16,8 +16,9 @@ from tui_lab.core.data.checks import (
 from tui_lab.core.data.files import find_split_files, read_table
 from tui_lab.core.data.splits import label_map, load_data
 from tui_lab.core.data.tagged import TOKEN_SUFFIXES, read_sentences, to_iob2
+from tui_lab.core.data.token_cache import TokenCache
 from tui_lab.core.deploy.predictor import Predictor
-from tui_lab.core.errors import DataError, ModelError
+from tui_lab.core.errors import DataError, LabError, ModelError
 from tui_lab.core.tasks.entities import entity_metrics
 from tui_lab.core.tasks.metrics import classification_metrics, multilabel_metrics
 from tui_lab.core.training.runs import CONFIG_FILE
@@ -123,9 +124,9 @@ def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
             f"{', '.join(predictor.labels)})."
         )
     task = predictor.task
-    tokens, targets = task.encode(
-        predictor.tokenizer, words, [[label2id[t] for t in row] for row in tags], predictor.max_length
-    )
+    ids = [[label2id[t] for t in row] for row in tags]
+    cache = token_cache_for(predictor.source)  # the same file and model again: read back, not re-encoded
+    tokens, targets = task.encode_cached(predictor.tokenizer, words, ids, predictor.max_length, cache)
     probs = np.zeros((len(tokens), int(tokens.lengths.max()), len(predictor.labels)), dtype=np.float32)
     for start in range(0, len(tokens), 64):
         idx = list(range(start, min(start + 64, len(tokens))))
@@ -143,6 +144,20 @@ def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
         "headline": ["f1", "precision", "recall", "accuracy"],
         **m,
     }
+
+
+def token_cache_for(model: str | Path) -> TokenCache | None:
+    """The token cache as the model's run sized it (``data.token_cache_mb`` in the ``config.toml``
+    of the run folder, or of the run a ``best/`` is in), else as the setting's default."""
+    megabytes = LabConfig().data.token_cache_mb
+    for folder in (Path(model), Path(model).parent):
+        if (folder / CONFIG_FILE).is_file():
+            try:
+                megabytes = LabConfig.load(folder / CONFIG_FILE).data.token_cache_mb
+            except LabError:  # a config this version cannot read: the default
+                pass
+            break
+    return TokenCache.from_megabytes(megabytes)
 
 
 def eval_split(path: str | Path, data: str | None, multilabel: bool = False) -> tuple[list[str], list[Any]]:

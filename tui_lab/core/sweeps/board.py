@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_lab.core.sweeps.study import SWEEP_FILE, SweepInfo, counted, open_storage, read_sweep_info, redacted
+from tui_lab.core.sweeps.study import (
+    SWEEP_FILE,
+    SweepInfo,
+    counted,
+    open_storage,
+    read_sweep_info,
+    redacted,
+    run_dir_of,
+)
 
 STATES = {
     "COMPLETE": "complete",
@@ -63,18 +71,19 @@ def _study(path: str | Path) -> tuple[SweepInfo, Any]:
     return info, optuna.load_study(study_name=info.study, storage=open_storage(info.storage))
 
 
-def rows_of(trials: list[Any]) -> list[TrialRow]:
-    """The counted trials of a study as rows, by number."""
+def rows_of(trials: list[Any], sweep_dir: str | Path, storage: str) -> list[TrialRow]:
+    """The counted trials of a study as rows, by number (run folders read back in ``sweep_dir``)."""
     rows = []
     for t in sorted(counted(trials), key=lambda t: t.number):
         attrs = t.user_attrs
+        run_dir = run_dir_of(t, sweep_dir, storage)
         rows.append(
             TrialRow(
                 number=t.number,
                 state=STATES.get(t.state.name, t.state.name.lower()),
                 params=dict(t.params),
                 value=t.value if t.state.name == "COMPLETE" else None,
-                run_dir=str(attrs.get("run_dir") or attrs.get("run_name", "")),  # a queued run: its name
+                run_dir=str(run_dir or attrs.get("run_name", "")),  # a queued run: its name
                 seconds=attrs.get("seconds"),
                 epochs=attrs.get("epochs"),
                 error=str(attrs.get("error", "")),
@@ -86,8 +95,8 @@ def rows_of(trials: list[Any]) -> list[TrialRow]:
 
 def trial_rows(path: str | Path) -> list[TrialRow]:
     """Every trial of the sweep in ``path`` that holds a place, by number (read through Optuna)."""
-    _, study = _study(path)
-    return rows_of(study.get_trials(deepcopy=False))
+    info, study = _study(path)
+    return rows_of(study.get_trials(deepcopy=False), path, info.storage)
 
 
 def best_row(rows: list[TrialRow], direction: str) -> TrialRow | None:
@@ -118,7 +127,7 @@ def importance(study: Any) -> dict[str, float]:
 def sweep_summary(path: str | Path) -> dict[str, Any]:
     """The object ``tui-lab sweep --json`` prints: the sweep, its trials, the best, importances."""
     info, study = _study(path)
-    rows = rows_of(study.get_trials(deepcopy=False))
+    rows = rows_of(study.get_trials(deepcopy=False), path, info.storage)
     best = best_row(rows, info.direction)
     return {
         "sweep_dir": str(Path(path).expanduser().resolve()),

@@ -6,6 +6,7 @@ workers (``python -m tui_lab.core.sweeps.worker``) running while the study has w
 finished trial, retries the trial of a worker that died (the journal storage has no heartbeat),
 and stops every worker when asked (each saves ``last/``). On ``--resume`` the RUNNING trials of
 this host whose worker is gone are retried the same way, so the sweep still ends with exactly N.
+While it runs, the coordinator is recorded in ``<sweep>/coordinator.pid`` (:mod:`.control`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import ConfigError, LabError
+from tui_lab.core.sweeps import control
 from tui_lab.core.sweeps import study as studies
 from tui_lab.core.sweeps.space import SearchSpace
 from tui_lab.core.sweeps.study import SweepInfo
@@ -163,6 +165,7 @@ def run_sweep(
     slots = [_Slot(device, i) for i, device in enumerate(info.devices[: info.parallel])]
     threads = worker_threads(len(slots), [s.device for s in slots])
     reported: set[int] = set()
+    control.record(sweep_dir)  # a face that shows the sweep can stop it (SIGTERM) by this
     try:
         while True:
             _reap(study, slots, stop, own_retries)
@@ -188,6 +191,7 @@ def run_sweep(
             time.sleep(POLL_SECONDS)
     finally:
         _stop_workers(slots)
+        control.forget(sweep_dir)
 
 
 def _reap(study: Any, slots: list[_Slot], stop: threading.Event, retries: bool) -> None:

@@ -12,7 +12,6 @@ starts it again when it is not running.
 from __future__ import annotations
 
 import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,13 +19,12 @@ from pathlib import Path
 
 from tui_lab.core.config import LabConfig, run_name_problem
 from tui_lab.core.errors import LabError
+from tui_lab.core.sweeps import control
 from tui_lab.core.sweeps import study as studies
-from tui_lab.core.training.detached import spawn_detached
 from tui_lab.core.training.runs import default_run_name
 
 QUEUE_DIR = "queue"
 LOCK_FILE = ".queue.lock"
-PID_FILE = "coordinator.pid"
 LOG_FILE = "queue.log"
 
 
@@ -118,20 +116,9 @@ def _locked(folder: Path) -> Iterator[None]:
 
 def coordinator_alive(folder: Path) -> bool:
     """Whether the queue's detached coordinator (recorded in ``coordinator.pid``) still runs."""
-    try:
-        pid = int((folder / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return False
-    return studies.is_alive(pid, marker=str(folder).encode())
+    return control.live_coordinator(folder) is not None
 
 
 def start_coordinator(folder: Path) -> int:
     """Start ``tui-lab sweep --resume <queue>`` detached (it outlives the lab); returns its pid."""
-    import sys
-
-    command = [sys.executable, "-m", "tui_lab", "sweep", "--resume", str(folder)]
-    process = spawn_detached(command, folder / LOG_FILE)
-    tmp = folder / f".{PID_FILE}.{os.getpid()}"
-    tmp.write_text(str(process.pid))
-    tmp.replace(folder / PID_FILE)
-    return process.pid
+    return control.resume_detached(folder, folder / LOG_FILE).pid

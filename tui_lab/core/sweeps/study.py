@@ -1,7 +1,8 @@
 """A sweep's study: its ``sweep.json``, its storage, and which of its trials count.
 
 The storage is Optuna's: by default a journal file in the sweep folder
-(``JournalStorage(JournalFileBackend(path))``), or an RDB URL (``postgresql://``, ``sqlite://``)
+(``JournalStorage(JournalFileBackend(path))``, stored relative to the folder, as are the trials'
+run folders, so a sweep folder copied or mounted elsewhere still resumes and opens), or an RDB URL (``postgresql://``, ``sqlite://``)
 that workers on many machines share, with Optuna's heartbeat, stale-trial failing and
 ``RetryFailedTrialCallback``. A sweep of N trials ends with exactly N *counted* trials, whatever
 the number of workers and machines: a trial a worker asks for once N others hold their places is
@@ -51,9 +52,13 @@ class SweepInfo:
     queue: bool = False  # a run queue: each trial a fixed config (user attr ``config``), no search
 
     def write(self, sweep_dir: Path) -> Path:
-        """Write ``sweep.json`` into ``sweep_dir`` (atomically)."""
+        """Write ``sweep.json`` into ``sweep_dir`` (atomically); a journal inside the folder is
+        written relative to it, so the folder can be moved or mounted elsewhere."""
         path = Path(sweep_dir) / SWEEP_FILE
-        write_text_atomically(path, json.dumps(asdict(self), indent=2))
+        data = asdict(self)
+        if not is_rdb(self.storage):
+            data["storage"] = stored_path(self.storage, sweep_dir)
+        write_text_atomically(path, json.dumps(data, indent=2))
         return path
 
 
@@ -67,9 +72,50 @@ def read_sweep_info(sweep_dir: str | Path) -> SweepInfo:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         names = set(SweepInfo.__dataclass_fields__)
-        return SweepInfo(**{k: v for k, v in raw.items() if k in names})
+        info = SweepInfo(**{k: v for k, v in raw.items() if k in names})
     except (OSError, ValueError, TypeError):
         raise LabError(f"{Path(sweep_dir)} is not a sweep folder (no readable {SWEEP_FILE}).") from None
+    if not is_rdb(info.storage):
+        info.storage = str(read_path(info.storage or JOURNAL_FILE, path.parent))
+    return info
+
+
+# -- paths inside the sweep folder ---------------------------------------------------------------
+def stored_path(path: str | Path, sweep_dir: str | Path) -> str:
+    """``path`` as ``sweep.json`` or a trial stores it: relative to the sweep folder when inside it
+    (the folder can then be copied, moved or mounted at another path), else absolute."""
+    folder, full = Path(sweep_dir).expanduser().resolve(), Path(path).expanduser().resolve()
+    try:
+        return str(full.relative_to(folder))
+    except ValueError:
+        return str(full)
+
+
+def read_path(stored: str | Path, sweep_dir: str | Path, inside: bool = False) -> Path:
+    """A stored path read back: a relative one inside the sweep folder; an absolute one as it is,
+    unless it is gone and the sweep folder has one of its name, or it is gone and was ``inside``
+    the folder anyway (a folder written by an older tui-lab, since moved)."""
+    folder, path = Path(sweep_dir).expanduser().resolve(), Path(stored).expanduser()
+    if not path.is_absolute():
+        return folder / path
+    if not path.exists() and (inside or (folder / path.name).exists()):
+        return folder / path.name
+    return path
+
+
+def run_dir_of(trial: Any, sweep_dir: str | Path, storage: str) -> Path | None:
+    """The trial's run folder (user attribute ``run_dir``), read back as :func:`read_path` does
+    (a journal sweep's run folders are all in its folder); with an RDB storage the folder is on
+    the machine that ran the trial, so it stays as stored."""
+    stored = trial.user_attrs.get("run_dir")
+    if not stored:
+        return None
+    return Path(stored) if is_rdb(storage) else read_path(stored, sweep_dir, inside=True)
+
+
+def run_dir_attr(run_dir: Path, sweep_dir: str | Path, storage: str) -> str:
+    """How a trial stores its run folder: relative to a journal sweep's folder, else absolute."""
+    return str(run_dir.resolve()) if is_rdb(storage) else stored_path(run_dir, sweep_dir)
 
 
 # -- storage ---------------------------------------------------------------------------------------
@@ -280,7 +326,7 @@ def orphans(study: Any, gone: set[str] | None = None) -> list[Any]:
     return out
 
 
-def keep_best(study: Any, k: int, direction: str) -> None:
+def keep_best(study: Any, k: int, direction: str, sweep_dir: Path, storage: str) -> None:
     """Delete ``best/`` of every finished trial outside the top ``k`` (logs, report, config stay)."""
     from optuna.trial import TrialState
 
@@ -291,9 +337,9 @@ def keep_best(study: Any, k: int, direction: str) -> None:
     complete.sort(key=lambda t: t.value, reverse=direction == "maximize")
     keep = {t.number for t in complete[:k]}
     for t in done:
-        run_dir = t.user_attrs.get("run_dir")
-        if t.number not in keep and run_dir and (Path(run_dir) / "best").exists():
-            shutil.rmtree(Path(run_dir) / "best", ignore_errors=True)
+        run_dir = run_dir_of(t, sweep_dir, storage)
+        if t.number not in keep and run_dir and (run_dir / "best").exists():
+            shutil.rmtree(run_dir / "best", ignore_errors=True)
 
 
 def now_iso() -> str:

@@ -111,7 +111,9 @@ class Worker:
             if fatal or not studies.has_work(self.study, n):
                 break
             self.study.optimize(self.objective, n_trials=1, catch=(Exception,))
-            studies.keep_best(self.study, self.info.keep_best, self.info.direction)
+            studies.keep_best(
+                self.study, self.info.keep_best, self.info.direction, self.sweep_dir, self.info.storage
+            )
         return EXIT_STOPPED if self.stop.is_set() else 0
 
     def objective(self, trial: Any) -> float:
@@ -122,8 +124,8 @@ class Worker:
             raise _Surplus(f"trial {trial.number} is beyond the sweep's {self.info.trials} trials")
         params = self.space.suggest(trial)
         default_dir = self.sweep_dir / trial.user_attrs.get("run_name", f"trial-{trial.number:03d}")
-        run_dir = Path(trial.user_attrs.get("run_dir") or default_dir)
-        trial.set_user_attr("run_dir", str(run_dir.resolve()))
+        run_dir = studies.run_dir_of(trial, self.sweep_dir, self.info.storage) or default_dir
+        trial.set_user_attr("run_dir", self._stored(run_dir))
         trial.set_user_attr("device", self.device)
         started = time.monotonic()
         try:
@@ -140,6 +142,9 @@ class Worker:
         finally:
             trial.set_user_attr("seconds", round(time.monotonic() - started, 2))
             trial.set_user_attr("epochs", _epochs(run_dir))
+
+    def _stored(self, run_dir: Path) -> str:
+        return studies.run_dir_attr(run_dir, self.sweep_dir, self.info.storage)
 
     def _train(self, trial: Any, params: dict[str, Any], run_dir: Path) -> float:
         from tui_lab.core.distill import hooks_for
@@ -162,7 +167,7 @@ class Worker:
         if report["status"] == RunStatus.STOPPED:
             attrs = {
                 "retry_of": trial.number,
-                "run_dir": str(run_dir.resolve()),
+                "run_dir": self._stored(run_dir),
                 **studies.fixed_attrs(trial),
             }
             self.study.enqueue_trial(trial.params, user_attrs=attrs)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tui_lab.core.errors import LabError
+from tui_lab.core.sweeps import control
 from tui_lab.core.sweeps import study as studies
 from tui_lab.core.sweeps.board import is_sweep_dir
 from tui_lab.core.sweeps.study import JOURNAL_FILE, SWEEP_FILE
@@ -30,6 +31,7 @@ STATES = {
     "RUNNING": "running",
     "WAITING": "waiting",
 }
+UNFINISHED = ("running", "waiting")  # shown as "stopped" when no coordinator runs the sweep
 
 
 def read_spec(sweep_dir: str | Path) -> dict[str, Any]:
@@ -56,8 +58,8 @@ def load_study(sweep_dir: str | Path, spec: dict[str, Any] | None = None) -> Any
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = spec if spec is not None else read_spec(sweep_dir)
     storage = str(spec.get("storage") or JOURNAL_FILE)
-    if not studies.is_rdb(storage) and not Path(storage).expanduser().is_absolute():
-        storage = str(Path(sweep_dir) / storage)
+    if not studies.is_rdb(storage):
+        storage = str(studies.read_path(storage, sweep_dir))
     name = spec.get("study") or Path(sweep_dir).name
     return optuna.load_study(study_name=name, storage=studies.open_storage(storage))
 
@@ -67,7 +69,7 @@ class TrialRow:
     """One trial as the leaderboard shows it."""
 
     number: int
-    state: str  # complete, pruned, failed, running, waiting
+    state: str  # complete, pruned, failed, running, waiting, stopped (no coordinator runs it)
     params: dict[str, Any]
     value: float | None
     epochs: float
@@ -93,6 +95,8 @@ class SweepSnapshot:
     trials: list[TrialRow] = field(default_factory=list)
     curves: dict[int, Curve] = field(default_factory=dict)
     error: str = ""
+    running: bool = False  # its coordinator runs on this machine (ctrl+x can stop it)
+    elsewhere: str = ""  # the machine whose coordinator the folder records, when not this one
 
     @property
     def metric(self) -> str:
@@ -123,7 +127,7 @@ class SweepSnapshot:
             (t.number, t.state, t.value, t.epochs, int(t.seconds), len(self.curves[t.number].values))
             for t in self.trials
         )
-        return self.sweep_dir, self.error, rows
+        return self.sweep_dir, self.error, self.running, self.elsewhere, rows
 
     def best_so_far(self) -> tuple[list[int], list[float]]:
         """The best value reached by each complete trial's number (in trial order)."""
@@ -151,7 +155,14 @@ class SweepReader:
             spec = read_spec(self.sweep_dir)
         except LabError as exc:
             return SweepSnapshot(str(self.sweep_dir), {}, error=str(exc))
-        snap = SweepSnapshot(str(self.sweep_dir), spec)
+        snap = SweepSnapshot(
+            str(self.sweep_dir), spec, running=control.live_coordinator(self.sweep_dir) is not None
+        )
+        # a journal is this machine's: with no coordinator here, its unfinished trials wait for a resume
+        snap.elsewhere = control.other_host(self.sweep_dir) or ""
+        stopped = (
+            not snap.running and not snap.elsewhere and not studies.is_rdb(str(spec.get("storage") or ""))
+        )
         try:
             self._study = self._study or load_study(self.sweep_dir, spec)
             trials = studies.counted(self._study.get_trials(deepcopy=False))
@@ -162,10 +173,11 @@ class SweepReader:
             default = self.sweep_dir / t.user_attrs.get(
                 "run_name", f"trial-{t.number:03d}"
             )  # a queued run: its name
-            run_dir = str(t.user_attrs.get("run_dir") or default)
+            run_dir = str(studies.run_dir_of(t, self.sweep_dir, str(spec.get("storage") or "")) or default)
             curve, last_epoch = self._curve(run_dir, snap.metric)
             snap.curves[t.number] = curve
-            snap.trials.append(_row(t, run_dir, last_epoch))
+            row = _row(t, run_dir, last_epoch)
+            snap.trials.append(replace(row, state="stopped") if stopped and row.state in UNFINISHED else row)
         return snap
 
     def _curve(self, run_dir: str, metric: str) -> tuple[Curve, float]:

@@ -7,12 +7,15 @@ lab's config in its own process. Right, the sweep (read every second off the UI 
 leaderboard of trials, the best value so far by trial, every trial's dev curve by epoch (pruned
 ones dimmed) and, once three trials are complete, how much each setting mattered (Optuna's
 fANOVA importances, computed off the UI thread). Enter opens a trial's run in the Training
-pane; ``p`` copies a trial's params into the hyperparameter form.
+pane; ``p`` copies a trial's params into the hyperparameter form. ctrl+x stops the sweep shown
+(SIGTERM to its coordinator, however it was started: every worker saves ``last/``) and ctrl+r
+resumes a stopped or killed one (``tui-lab sweep --resume``, detached like ctrl+t's).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ from textual_plotext import PlotextPlot
 
 from tui_lab.core.errors import LabError
 from tui_lab.core.settings import label_of, render_error
+from tui_lab.core.sweeps import control
+from tui_lab.core.training import detached
 from tui_lab.ui.messages import ImportanceReady, SweepRead
 from tui_lab.ui.widgets import sweep_form
 from tui_lab.ui.widgets.charts import yticks
@@ -49,6 +54,7 @@ STATE_STYLE = {
     "failed": "red",
     "running": "bold yellow",
     "waiting": "dim",
+    "stopped": "dark_orange",
 }
 SORTS = ("value", "trial", "time", "epochs")  # the leaderboard's sort keys, in the order `o` cycles them
 
@@ -114,6 +120,8 @@ class SweepScreen(Screen[str | None]):
     BINDINGS = [
         Binding("escape,f10", "close", "Back"),
         Binding("ctrl+t", "start_sweep", "Start sweep"),
+        Binding("ctrl+x", "stop_sweep", "Stop sweep", priority=True),  # over the fields' cut
+        Binding("ctrl+r", "resume_sweep", "Resume", priority=True),
         Binding("enter", "open", "Open trial", show=False),
         Binding("p", "use_params", "Use params"),
         Binding("o", "sort", "Sort"),
@@ -126,7 +134,7 @@ class SweepScreen(Screen[str | None]):
     SweepScreen #sweep-form .field-error { padding-left: 14; color: $error; }
     SweepScreen #sweep-right { width: 1fr; }
     SweepScreen #sweep-board { height: 1fr; min-height: 8; }
-    SweepScreen #sweep-status { height: auto; }
+    SweepScreen #sweep-status { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
     SweepScreen #sweep-charts { height: 1fr; min-height: 10; }
     SweepScreen #sweep-charts PlotextPlot { width: 1fr; }
     SweepScreen #sweep-importance { height: auto; min-height: 3; max-height: 9; }
@@ -296,6 +304,70 @@ class SweepScreen(Screen[str | None]):
             timeout=6,
         )
 
+    def action_stop_sweep(self) -> None:
+        """Stop the sweep shown: SIGTERM to its coordinator (its workers save ``last/``)."""
+        sweep_dir = self._sweep_dir("stop")
+        if sweep_dir is None:
+            return
+        pid = control.stop_sweep(sweep_dir)
+        if pid is None:
+            more = "; ctrl+r resumes it" if self._unfinished() else ""
+            self.notify(f"{sweep_dir.name} is not running here: nothing to stop{more}.", severity="warning")
+            return
+        self.notify(f"Stopping {sweep_dir.name} (pid {pid}): each trial saves last/; ctrl+r resumes it.")
+
+    def action_resume_sweep(self) -> None:
+        """Continue a stopped or killed sweep: ``tui-lab sweep --resume`` in its own process."""
+        sweep_dir = self._sweep_dir("resume")
+        if sweep_dir is None:
+            return
+        host = control.other_host(sweep_dir)
+        if host:
+            self.notify(
+                f"{sweep_dir.name} is coordinated on {host}: resume it there (or delete its "
+                f"{control.PID_FILE} if that sweep is gone).",
+                severity="warning",
+            )
+            return
+        if control.live_coordinator(sweep_dir) is not None:
+            self.notify(
+                f"{sweep_dir.name} is running: nothing to resume (ctrl+x stops it).", severity="warning"
+            )
+            return
+        if not self._unfinished():
+            self.notify(
+                f"{sweep_dir.name} has finished all its trials: nothing to resume.", severity="warning"
+            )
+            return
+        log = sweep_dir.parent / detached.DETACHED_DIR / f"{sweep_dir.name}.resume.log"
+        try:
+            process = control.resume_detached(sweep_dir, log)
+        except OSError as exc:
+            self.notify(f"{sweep_dir.name} not resumed: {exc}", severity="error")
+            return
+        command = control.resume_command(sweep_dir)
+        self.started = StartedSweep(sweep_dir, log, process, command, time.time())
+        self._poll()
+        self.notify(f"Resuming {sweep_dir.name} in its own process; its log: {log}", timeout=6)
+
+    def _sweep_dir(self, verb: str) -> Path | None:
+        """The sweep the screen shows (a notification says so when there is none)."""
+        if not self.plan.sweep_dir or not is_sweep_dir(self.plan.sweep_dir):
+            self.notify(
+                f"No sweep to {verb}: start one with ctrl+t or open one with tui-lab watch SWEEP_DIR.",
+                severity="warning",
+            )
+            return None
+        return Path(self.plan.sweep_dir)
+
+    def _unfinished(self) -> bool:
+        """Whether the sweep shown has trials left to run (as last read; unknown counts as yes)."""
+        snap = self.snapshot
+        if snap is None or snap.error or not isinstance(snap.spec.get("trials"), int):
+            return True
+        done = sum(t.state in ("complete", "pruned", "failed") for t in snap.trials)
+        return done < snap.spec["trials"]
+
     # .. the sweep ...................................................................................
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep-poll", description="read the sweep")
     def _poll(self) -> None:
@@ -351,9 +423,22 @@ class SweepScreen(Screen[str | None]):
             best = snap.best()
             text = Text(f"{len(snap.trials)}/{snap.spec.get('trials', '?')} trials · ")
             text.append(" · ".join(f"{n} {s}" for s, n in counts.items() if n))
+            text.append("\n")  # the best on a line of its own: the counts alone can fill one
             if best is not None:
-                text.append(f" · best {best.value:.4f} (trial {best.number})", "bold green")
+                text.append(f"best {best.value:.4f} (trial {best.number})", "bold green")
+                text.append(" · " + ", ".join(f"{_label(k)} {_short(v)}" for k, v in best.params.items()))
+            else:
+                text.append("no complete trial yet", "dim")
         self.query_one("#sweep-status", Static).update(text)
+        board = self.query_one("#sweep-board")
+        if snap.error:
+            board.border_subtitle = ""
+        elif snap.running:
+            board.border_subtitle = "running · ctrl+x stops"
+        elif snap.elsewhere:
+            board.border_subtitle = f"coordinated on {snap.elsewhere}"
+        else:
+            board.border_subtitle = "stopped · ctrl+r resumes" if self._unfinished() else "finished"
 
     def _launch_failure(self) -> str | None:
         started = self.started
