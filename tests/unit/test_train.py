@@ -140,7 +140,11 @@ def test_stop_saves_last_and_resume_matches_an_uninterrupted_run(tiny_config, tm
     assert resumed.step == full.step and resumed.best == full.best and resumed.test == full.test
 
 
-def test_a_second_run_on_the_same_data_reads_the_baseline_back(tiny_config) -> None:
+def test_a_second_run_on_the_same_data_reads_the_baseline_back(tiny_config, tmp_path, monkeypatch) -> None:
+    from tui_lab.core import cache
+
+    monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))  # other tests fit the same data
+    cache.clear_memory()
     tiny_config.train.epochs = 1
     _, first = _run(tiny_config)
     tiny_config.train.run_name = "again"
