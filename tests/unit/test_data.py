@@ -109,7 +109,6 @@ def test_stratified_split_falls_back_for_rare_classes() -> None:
     assert len(tr) + len(dv) == 10
 
 
-
 def test_stratified_split_is_the_one_runs_were_started_with() -> None:
     """A resumed run cuts dev again: the split must stay sklearn's on plain lists, row for row."""
     from sklearn.model_selection import train_test_split
@@ -120,6 +119,27 @@ def test_stratified_split_is_the_one_runs_were_started_with() -> None:
     want_tr, want_dv = train_test_split(list(range(997)), test_size=100, random_state=7, stratify=labels)
     assert tr.rows == sorted(want_tr) and dv.rows == sorted(want_dv)
     assert tr.texts[:3] == [f"t{i}" for i in sorted(want_tr)[:3]]
+
+
+def test_a_cut_split_is_read_back_for_the_same_labels_only(tmp_path, monkeypatch) -> None:
+    import sklearn.model_selection
+
+    monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))
+    calls: list[int] = []
+    real = sklearn.model_selection.train_test_split
+    monkeypatch.setattr(
+        sklearn.model_selection, "train_test_split", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    data = Split([f"t{i}" for i in range(300)], [i % 2 for i in range(300)])
+    first = stratified_split(data, 0.2, 3)
+    again = stratified_split(data, 0.2, 3)
+    assert len(calls) == 1 and again[0].rows == first[0].rows and again[1].rows == first[1].rows
+    assert len(list((tmp_path / "cache" / "splits").iterdir())) == 1
+    flipped = Split(data.texts, [1 - v for v in data.labels[:1]] + data.labels[1:])
+    stratified_split(flipped, 0.2, 3)  # one label changed: cut again
+    stratified_split(data, 0.2, 4)  # another seed
+    assert len(calls) == 3
+
 
 # -- bad input: one sentence that names the problem --------------------------------------------------
 def _bad(tmp_path: Path, name: str, content: bytes | str) -> Path:

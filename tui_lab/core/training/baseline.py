@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from tui_lab.core.cache import get_text, put_text
-from tui_lab.core.data.splits import Split
+from tui_lab.core.data.splits import Split, split_indices
 from tui_lab.core.data.token_cache import content_key
 from tui_lab.core.tasks.metrics import classification_metrics, multilabel_metrics, scalars
 
@@ -35,21 +35,18 @@ def is_cjk(texts: list[str]) -> bool:
 
 
 def sample_train(train: Split, limit: int = MAX_TRAIN_ROWS, seed: int = 42) -> Split:
-    """``train`` itself, or a stratified sample of ``limit`` of its rows (file order kept)."""
+    """``train`` itself, or a stratified sample of ``limit`` of its rows (file order kept; the
+    same rows every run, read back from the project cache after the first)."""
     if len(train) <= limit:
         return train
     from collections import Counter
-
-    from sklearn.model_selection import train_test_split
 
     stratify = None
     if not is_multilabel(train):  # multi-label rows are sampled at random
         counts = Counter(train.labels)
         stratify = train.labels if min(counts.values()) >= 2 and limit >= len(counts) else None
-    picked, _ = train_test_split(
-        list(range(len(train))), train_size=limit, random_state=seed, stratify=stratify
-    )
-    return train.subset(sorted(picked))
+    picked, _ = split_indices(len(train), stratify, len(train) - limit, seed)  # sklearn's train_size=limit
+    return train.subset(picked.tolist())
 
 
 def multi_hot(labels: list[Any], n_labels: int) -> Any:
