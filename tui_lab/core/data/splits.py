@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tui_lab.core.cache import cache_dir
+from tui_lab.core.data import bundle_cache
 from tui_lab.core.data.checks import (
     clean_rows_indexed,
     encode_labels,
@@ -105,11 +106,34 @@ def load_data(cfg: DataConfig, seed: int = 42, multilabel: bool | None = None) -
         multilabel: whether labels are lists of labels (JSON lists or strings split at
             ``cfg.label_delimiter``); ``None`` = lists if any train label is a JSON list.
 
+    The result is kept in the project cache (:mod:`~tui_lab.core.data.bundle_cache`, keyed by
+    the files' bytes, these settings and ``seed``), so a rerun on the same files reads it back.
+
     Raises:
         DataError: any problem with the files, columns or labels, or labels that are lists
             where ``multilabel`` is ``False``.
     """
     sources = resolve_sources(cfg)
+    cache = bundle_cache.bundle_cache(cfg.token_cache_mb)
+    settings = (cfg.text_column, cfg.label_column, cfg.drop_empty, cfg.label_delimiter, cfg.dev_fraction)
+    key = bundle_cache.bundle_key(sources, (*settings, seed, multilabel)) if cache is not None else None
+    if cache is not None and key is not None:
+        stored = cache.get(key)
+        if stored is not None:
+            try:
+                return bundle_cache.from_arrays(stored, DataBundle, Split)
+            except (KeyError, ValueError, TypeError):  # an entry of another layout: read the files
+                pass
+    bundle = _read_bundle(cfg, seed, multilabel, sources)
+    if cache is not None and key is not None:
+        cache.put(key, bundle_cache.to_arrays(bundle))
+    return bundle
+
+
+def _read_bundle(
+    cfg: DataConfig, seed: int, multilabel: bool | None, sources: dict[str, str | None]
+) -> DataBundle:
+    """:func:`load_data` from the files themselves."""
     train_table = read_table(sources["train"], "train")
     text_col, label_col = infer_columns(train_table, cfg.text_column, cfg.label_column)
     notes: list[str] = []
