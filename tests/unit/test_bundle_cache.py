@@ -41,7 +41,7 @@ def _same(a: splits.DataBundle, b: splits.DataBundle) -> None:
         assert getattr(a, field) == getattr(b, field), field
 
 
-def test_a_second_load_reads_the_bundle_back(tmp_path: Path, reads: list[str]) -> None:
+def test_a_second_load_reads_the_bundle_back(tmp_path: Path, reads: list[str], monkeypatch) -> None:
     rows = make_rows(120, 1) + [("", "pos"), ('café ☕ naïve, "quoted"', "neg")]
     write_csv(tmp_path / "d" / "train.csv", rows)
     write_csv(tmp_path / "d" / "test.csv", make_rows(20, 2))
@@ -53,6 +53,9 @@ def test_a_second_load_reads_the_bundle_back(tmp_path: Path, reads: list[str]) -
     _same(first, again)
     assert 'café ☕ naïve, "quoted"' in again.train.texts + again.dev.texts
     splits.load_data(cfg, 6)  # another seed cuts another dev split
+    assert reads == ["train", "test"] * 2
+    monkeypatch.chdir(tmp_path)
+    splits.load_data(DataConfig(train="d", drop_empty=True), 5)  # the same files by a relative path
     assert reads == ["train", "test"] * 2
 
 

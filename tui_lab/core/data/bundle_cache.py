@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,9 @@ def bundle_key(sources: dict[str, str | None], settings: tuple[Any, ...]) -> str
     """The key of the splits read from ``sources`` with ``settings`` (``None``: not cacheable, a
     hub dataset or a file that cannot be read, which the loader reports)."""
     digests: list[str | None] = []
+    places = {
+        name: os.path.realpath(s) if s and not s.startswith("hf:") else s for name, s in sources.items()
+    }
     for name in SPLITS:
         source = sources.get(name)
         if source is None:
@@ -47,7 +51,8 @@ def bundle_key(sources: dict[str, str | None], settings: tuple[Any, ...]) -> str
             digests.append(_file_digest(source))
         except OSError:
             return None
-    return content_key(VERSION, repr(sorted(sources.items())), repr(digests), repr(settings))
+    # the same file by another path (relative, a link) is the same entry
+    return content_key(VERSION, repr(sorted(places.items())), repr(digests), repr(settings))
 
 
 def _file_digest(path: str) -> str:
