@@ -169,7 +169,8 @@ async def test_a_real_sweep_stopped_and_resumed_from_the_keyboard_ends_with_n_tr
             await wait_for(pilot, lambda: control.live_coordinator(sweep) == headless.pid, 30)
             await pilot.press("ctrl+x")
             assert headless.wait(timeout=120) == 130  # every worker saved last/ first
-            await wait_for(pilot, lambda: row_state(screen, 1) == "stopped", 10)  # the stopped trial's retry
+            # the unfinished trial (its number depends on when the stop landed) shows as stopped
+            await wait_for(pilot, lambda: any(t.state == "stopped" for t in screen.rows), 60)
             await pilot.press("ctrl+r")
             assert screen.started is not None
             await wait_for(pilot, lambda: screen.started.process.poll() is not None, 240)
