@@ -14,8 +14,12 @@ SCREEN_KEYS = ("f1", "f2", "f3", "f4", "f5", "f6", "f8", "f9", "f10")
 
 def footer_line(screen) -> tuple[str, list[str], int]:
     """The footer as drawn: its text, the keys shown whole left of ``^p palette``, and the free
-    columns between the last of them and the palette key."""
+    columns between the last of them and the palette key. Nothing yet while the footer is being
+    recomposed (just after a screen switch its keys are briefly absent)."""
     footer = screen.query_one(Footer)
+    palettes = footer.query(".-command-palette")
+    if not palettes:
+        return "", [], 0
     width = screen.size.width
     cells = [" "] * width
     parts = [w for w in footer.query("*") if isinstance(w, (FooterKey, FooterLabel))]
@@ -25,7 +29,7 @@ def footer_line(screen) -> tuple[str, list[str], int]:
         for i, ch in enumerate(text[: part.region.width]):
             if 0 <= x + i < width:
                 cells[x + i] = ch
-    palette = footer.query_one(".-command-palette")
+    palette = palettes.first()
     shown = [
         k
         for k in footer.query(FooterKey)
