@@ -6,7 +6,9 @@ import csv
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
+
 POS = ["great", "wonderful", "excellent", "lovely", "superb", "delightful", "fantastic", "pleasant"]
 NEG = ["awful", "terrible", "horrible", "dreadful", "poor", "boring", "disappointing", "bland"]
 THINGS = ["film", "pizza", "hotel", "phone", "service", "book", "room", "staff", "plot", "screen"]
@@ -47,6 +50,28 @@ def make_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
         extra = " ".join(rng.choice(THINGS) for _ in range(rng.randint(0, 6)))
         rows.append((f"the {rng.choice(THINGS)} was {word} {extra}".strip(), label))
     return rows
+
+
+def record_calls(
+    monkeypatch: pytest.MonkeyPatch,
+    owner: object,
+    name: str,
+    arg: int,
+    keep: Callable[[Any], Any] = lambda value: value,
+    into: list | None = None,
+) -> list:
+    """Every call of ``owner.name`` from now on, passed through to the original: a list of each
+    call's positional argument ``arg`` (e.g. the texts a predictor scored), or of ``keep`` of it
+    (``len``: how many), appended to ``into`` when given (several methods into one list)."""
+    seen: list = [] if into is None else into
+    original = getattr(owner, name)
+
+    def recorded(*args, **kwargs):
+        seen.append(keep(args[arg]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recorded)
+    return seen
 
 
 def write_csv(path: Path, rows: list[tuple], header: tuple = ("text", "label")) -> Path:

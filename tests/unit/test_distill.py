@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_rows, save_tiny_classifier, write_csv
+from tests.conftest import make_rows, record_calls, save_tiny_classifier, write_csv
 from tui_lab.cli import main
 from tui_lab.core.config import LabConfig
 from tui_lab.core.deploy.predictor import Predictor
@@ -73,17 +73,9 @@ def distill_flags(root: Path, name: str, *more: str) -> list[str]:
 
 
 @pytest.fixture
-def predictor_calls(monkeypatch) -> list[int]:
-    """How many texts each call of the predictor's forward passes scored."""
-    calls: list[int] = []
-    original = Predictor.logits
-
-    def counted(self, texts, batch_size=64):
-        calls.append(len(texts))
-        return original(self, texts, batch_size)
-
-    monkeypatch.setattr(Predictor, "logits", counted)
-    return calls
+def predictor_calls(monkeypatch) -> list:
+    """The texts each call of the predictor's forward passes scored."""
+    return record_calls(monkeypatch, Predictor, "logits", 1)
 
 
 @pytest.mark.slow
@@ -95,7 +87,7 @@ def test_distill_scores_the_teacher_once_and_saves_a_plain_student(
     assert code == 0 and summary["status"] == "completed"
     run = Path(summary["run_dir"])
     # one forward pass over train (240) + unlabelled (24) + dev (60), for two epochs of 17 steps
-    assert predictor_calls == [240 + 24 + 60]
+    assert [len(texts) for texts in predictor_calls] == [240 + 24 + 60]
     logits = np.load(run / TEACHER_LOGITS_FILE, mmap_mode="r")
     assert logits.dtype == np.float16 and logits.shape == (264, 2)
     events = read_events(run / "events.jsonl")

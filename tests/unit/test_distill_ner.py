@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_rows, write_csv
+from tests.conftest import make_rows, record_calls, write_csv
 from tui_lab.cli import main
 from tui_lab.core.data.batching import from_lists
 from tui_lab.core.data.tagged import read_conll
@@ -109,17 +109,9 @@ def expected_word_mask(tokenizer, sentences: list[list[str]], max_length: int) -
 
 
 @pytest.fixture
-def calls(monkeypatch) -> list[int]:
-    """How many sentences each pass of the NER teacher scored."""
-    found: list[int] = []
-    original = teacher.word_logits
-
-    def counted(predictor, sentences, batch_size=64):
-        found.append(len(sentences))
-        return original(predictor, sentences, batch_size)
-
-    monkeypatch.setattr(teacher, "word_logits", counted)
-    return found
+def calls(monkeypatch) -> list:
+    """The sentences each pass of the NER teacher scored."""
+    return record_calls(monkeypatch, teacher, "word_logits", 1)
 
 
 @pytest.mark.slow
@@ -141,7 +133,7 @@ def test_a_ner_teacher_is_run_once_and_distils_into_a_tiny_bert_student(
         line.split() for line in (tmp_path / "unlabeled.txt").read_text().splitlines() if line
     ]
     dev = read_conll(data / "dev.conll")[0]
-    assert calls == [len(sentences) + len(dev)]  # one pass over train + unlabelled + dev
+    assert [len(c) for c in calls] == [len(sentences) + len(dev)]  # one pass over train + unlabelled + dev
     logits = np.load(run / TEACHER_LOGITS_FILE, mmap_mode="r")
     best = ner_run / "best"
     tokenizer = AutoTokenizer.from_pretrained(best)

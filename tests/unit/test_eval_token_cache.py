@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import record_calls
 from tui_lab.core.config import LabConfig
 from tui_lab.core.deploy.eval_file import evaluate_path, token_cache_for
 from tui_lab.core.tasks import NerTask
@@ -18,15 +19,7 @@ from tui_lab.core.tasks import NerTask
 def encodes(monkeypatch, tmp_path: Path) -> list[int]:
     """Every real encoding of the NER task, in an empty cache folder of this test's own."""
     monkeypatch.setenv("TUI_LAB_CACHE", str(tmp_path / "cache"))
-    calls: list[int] = []
-    real = NerTask.encode
-
-    def counted(self, tokenizer, texts, labels, max_length):
-        calls.append(len(texts))
-        return real(self, tokenizer, texts, labels, max_length)
-
-    monkeypatch.setattr(NerTask, "encode", counted)
-    return calls
+    return record_calls(monkeypatch, NerTask, "encode", 2, keep=len)
 
 
 def test_a_ner_file_scored_again_is_read_back_from_the_token_cache(ner_run: Path, encodes, tmp_path) -> None:

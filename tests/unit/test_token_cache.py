@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_rows, save_tiny_classifier
+from tests.conftest import make_rows, record_calls, save_tiny_classifier
 from tui_lab.core.data.token_cache import TokenCache, content_key, tokenizer_key
 from tui_lab.core.tasks import ClassifyTask, NerTask
 from tui_lab.core.tasks.base import Task
@@ -30,13 +30,7 @@ def encode_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts every real encoding (Task.encode and the tasks that override it)."""
     calls: list[int] = []
     for cls in (Task, NerTask):
-        original = cls.encode
-
-        def counted(self, tokenizer, texts, labels, max_length, _original=original):
-            calls.append(len(texts))
-            return _original(self, tokenizer, texts, labels, max_length)
-
-        monkeypatch.setattr(cls, "encode", counted)
+        record_calls(monkeypatch, cls, "encode", 2, keep=len, into=calls)
     return calls
 
 

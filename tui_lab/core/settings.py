@@ -302,6 +302,17 @@ class TrainConfig:
         metavar="TXT",
         form="distill",
     )
+    distill_augment: int = setting(
+        0,
+        "teacher-labelled copies of each training text (words masked, n-grams cut; Tang et al.); 0 = none",
+        flag="--augment",
+        metavar="N",
+        label="augment copies",
+        placeholder="0 = none; 10-20 for small data",
+        form="distill",
+        min=0,
+        max=100,
+    )
     student_layers: int = setting(
         0,
         "build the student from K of the teacher's layers (its tokenizer too); 0 = the model setting",

@@ -11,6 +11,7 @@ saved threshold.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -263,10 +264,13 @@ class Predictor:
             encoded = self._counter(texts, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def logits(self, texts: list[str], batch_size: int = 64) -> Any:
+    def logits(
+        self, texts: list[str], batch_size: int = 64, progress: Callable[[int], None] | None = None
+    ) -> Any:
         """Raw scores, a numpy array of shape (len(texts), len(labels)), in the texts' order.
 
-        Texts are batched by length so little padding is computed.
+        Texts are batched by length so little padding is computed. ``progress`` is told how many
+        texts are scored after each batch.
         """
         import numpy as np
 
@@ -275,6 +279,8 @@ class Predictor:
         for start in range(0, len(order), batch_size):
             ids = order[start : start + batch_size]
             out[ids] = self.backend.logits(self.encode([texts[i] for i in ids]))
+            if progress is not None:
+                progress(start + len(ids))
         return out
 
     def scores(self, logits: Any, function: str | None = None) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 from tui_lab.core.atomic import write_text_atomically
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import TokenArrays, concat, encode
-from tui_lab.core.distill import layers, teacher
+from tui_lab.core.distill import augment, layers, teacher
 from tui_lab.core.distill.loss import DistillTask, TokenDistillTask
 from tui_lab.core.errors import DataError, setting_ref
 from tui_lab.core.tasks.ner import IGNORE, TokenTargets
@@ -73,6 +73,13 @@ class Distiller(Hooks):
         if not tc.teacher:
             return
         unlabeled = unlabeled_rows(setup.task, read_unlabeled(tc.unlabeled))
+        copies = augmented_rows(setup)
+        if copies:
+            setup.notes.append(
+                f"augmented: {len(copies):,} teacher-labelled copies of the training texts "
+                f"({tc.distill_augment} drawn from each: words masked, n-grams cut)"
+            )
+        unlabeled += copies
         saved = self.resume_dir / TEACHER_LOGITS_FILE if self.resume_dir else None
         if saved is not None and saved.is_file():
             logits = np.load(saved, mmap_mode="r")
@@ -84,7 +91,8 @@ class Distiller(Hooks):
         if len(logits) != rows:
             raise DataError(
                 f"the run's {TEACHER_LOGITS_FILE} has {len(logits)} rows but the training and unlabelled "
-                f"texts are {rows}; the {setting_ref('train.unlabeled')} file changed since the run began."
+                f"texts are {rows}; the {setting_ref('train.unlabeled')} file or "
+                f"{setting_ref('train.distill_augment')} changed since the run began."
             )
         changed = _add_unlabeled(setup, unlabeled)
         if tc.student_layers and setup.last_dir is None:
@@ -124,13 +132,34 @@ class Distiller(Hooks):
         score = teacher.score_words if per_token(setup.task) else teacher.score
         max_length = setup.config.data.max_length
         return score(
-            predictor, setup.task, columns, texts, setup.data.dev, max_length, TEACHER_BATCH, setup.dist
+            predictor,
+            setup.task,
+            columns,
+            texts,
+            setup.data.dev,
+            max_length,
+            TEACHER_BATCH,
+            setup.dist,
+            setup.say,
         )
 
 
 def per_token(task: Any) -> bool:
     """Whether the task labels every token (NER): its teacher is scored and compared word by word."""
     return task.head == "token"
+
+
+def augmented_rows(setup: Any) -> list[Any]:
+    """``train.distill_augment`` copies of each training text, as the task's rows (see
+    :mod:`~tui_lab.core.distill.augment`); masked words become the student's mask token."""
+    n = setup.config.train.distill_augment
+    if not n:
+        return []
+    ner = per_token(setup.task)  # its rows are words already
+    rows = [list(t) if ner else str(t).split() for t in setup.data.train.texts]
+    mask = getattr(setup.tokenizer, "mask_token", None)
+    copies = augment.augmented(rows, n, setup.config.train.seed, mask)
+    return copies if ner else [" ".join(words) for words in copies]
 
 
 def unlabeled_rows(task: Any, texts: list[str]) -> list[Any]:

@@ -8,6 +8,7 @@ compared with it word by word.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from tui_lab.core.tasks import task_for_model
 from tui_lab.core.tasks.metrics import scalars, softmax
 from tui_lab.core.tasks.ner import TokenTargets
 from tui_lab.core.tasks.ner_report import word_logits
+from tui_lab.core.training.clock import format_seconds
 from tui_lab.core.training.distributed import DistInfo, gather_shares, my_share
 
 DISTILLED_TASKS = ("classify", "multilabel", "ner")
 ALONE = DistInfo()  # one process: it scores every text
+PROGRESS_SECONDS = 15.0  # a progress line at most this often while the teacher scores
 
 
 @dataclass
@@ -98,6 +101,26 @@ def load_predictor(path: str, folder: Path, device: str) -> Predictor:
     return Predictor.from_path(folder, device=device, backend="pytorch")
 
 
+class Ticker:
+    """Progress of the teacher's pass for the user: a line as it starts, then one every
+    :data:`PROGRESS_SECONDS` with the count, the rate and the time left (nothing without ``say``)."""
+
+    def __init__(self, predictor: Predictor, total: int, say: Callable[[str], None] | None) -> None:
+        self.total, self.say = total, say
+        self.start = self.last = time.perf_counter()
+        if say is not None:
+            say(f"teacher: scoring {total:,} texts with {predictor.source} ({predictor.backend.name})")
+
+    def __call__(self, done: int) -> None:
+        now = time.perf_counter()
+        if self.say is None or now - self.last < PROGRESS_SECONDS or done >= self.total:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        left = format_seconds((self.total - done) / max(rate, 1e-9))
+        self.say(f"teacher: {done:,} of {self.total:,} texts scored, {rate:,.0f}/s, {left} left")
+
+
 def score(
     predictor: Predictor,
     task: Any,
@@ -107,13 +130,16 @@ def score(
     max_length: int,
     batch_size: int,
     dist: DistInfo = ALONE,
+    say: Callable[[str], None] | None = None,
 ) -> TeacherScores:
     """Run the teacher once over ``texts`` and the dev split (one predictor call); under torchrun
-    each rank scores its share (``dist``) and every rank gets all the logits."""
+    each rank scores its share (``dist``) and every rank gets all the logits. ``say`` gets
+    progress lines (:class:`Ticker`)."""
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
     mine = my_share(dist, list(texts) + list(dev.texts))
-    logits = gather_shares(dist, predictor.logits(mine, batch_size)[:, columns])
+    ticker = Ticker(predictor, len(mine), say)
+    logits = gather_shares(dist, predictor.logits(mine, batch_size, progress=ticker)[:, columns])
     seconds = time.perf_counter() - start
     train, dev_logits = logits[: len(texts)], logits[len(texts) :]
     outputs = np.asarray(task.outputs(_tensor(dev_logits)))
@@ -132,13 +158,17 @@ def score_words(
     max_length: int,
     batch_size: int,
     dist: DistInfo = ALONE,
+    say: Callable[[str], None] | None = None,
 ) -> TeacherScores:
     """Run a NER teacher once over ``sentences`` and the dev split: logits a word (one pass; under
-    torchrun each rank scores its share, ``dist``, and every rank gets all of them)."""
+    torchrun each rank scores its share, ``dist``, and every rank gets all of them). ``say`` gets
+    progress lines (:class:`Ticker`)."""
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
     mine = my_share(dist, list(sentences) + list(dev.texts))
-    rows = gather_shares(dist, [r[:, columns] for r in word_logits(predictor, mine, batch_size)])
+    ticker = Ticker(predictor, len(mine), say)
+    scored = word_logits(predictor, mine, batch_size, progress=ticker)
+    rows = gather_shares(dist, [r[:, columns] for r in scored])
     seconds = time.perf_counter() - start
     train, dev_rows = rows[: len(sentences)], rows[len(sentences) :]
     metrics = word_metrics(task, dev_rows, dev.labels) if dev_rows else {}

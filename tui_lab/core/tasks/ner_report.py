@@ -11,7 +11,7 @@ first. Calibration is read per word: the top tag's probability against whether i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -37,11 +37,17 @@ def word_probs(
     return out
 
 
-def word_logits(predictor: Any, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[np.ndarray]:
+def word_logits(
+    predictor: Any,
+    sentences: Sequence[Sequence[str]],
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> list[np.ndarray]:
     """Raw tag scores ``(words, tags)`` (float32) of each sentence's words, read at their first sub-tokens.
 
     Row ``j`` is word ``j``; a word with no sub-token within the model's ``max_length`` (cut off by
-    truncation, or dropped whole by the tokenizer) is a row of NaN.
+    truncation, or dropped whole by the tokenizer) is a row of NaN. ``progress`` is told how many
+    sentences are scored after each batch.
     """
     out = [np.full((len(s), len(predictor.labels)), np.nan, dtype=np.float32) for s in sentences]
     order = [i for i in sorted(range(len(sentences)), key=lambda i: len(sentences[i])) if sentences[i]]
@@ -61,6 +67,8 @@ def word_logits(predictor: Any, sentences: Sequence[Sequence[str]], batch_size: 
         for r, i in enumerate(ids):
             words, positions = first_subtokens(word_ids[r])
             out[i][words] = logits[r][positions]
+        if progress is not None:
+            progress(start + len(ids))
     return out
 
 

@@ -123,6 +123,7 @@ class Trainer:
         try:
             self.s = prepare(self.config, self.dist, self.resume_dir)
             self.config = self.s.config
+            self.s.say = lambda text: self.log.emit(Notice(level="info", text=text))
             self.hooks.on_setup(self.s)
             self.run_dir = self.log.open(self.s, self.resume_dir)
             self.hooks.on_run_dir(self.s, self.run_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,7 @@ class RunSetup:
     notes: list[str] = field(default_factory=list)  # info lines for the start of the run
     events: list[Any] = field(default_factory=list)  # events a hook adds for the start of the run
     report: dict[str, Any] = field(default_factory=dict)  # what a hook adds to report.json
+    say: Callable[[str], None] | None = None  # an info line for the user now, before the run starts
 
     def epoch_batches(self, epoch: int) -> Sequence[np.ndarray]:
         """This rank's batches of one epoch: the same global order on every rank, dealt out."""
