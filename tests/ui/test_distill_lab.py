@@ -80,3 +80,20 @@ async def test_the_teacher_is_a_line_on_the_metrics_chart_and_in_the_status() ->
         assert (0.875, "cyan") in chart.levels
         assert any(color == "gray" for _, color in chart.levels)  # the baseline's, as before
         assert "teacher acc 0.8750" in status_text(app.history).plain
+
+
+async def test_the_augment_field_sets_the_copies_by_keyboard(lab_config, tmp_path: Path) -> None:
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        field = app.query_one("#" + widget_id("train.distill_augment"))
+        field.focus()
+        await pilot.press("ctrl+u", "1", "0")
+        await pilot.pause()
+        assert app.config.train.distill_augment == 10
+        field.scroll_visible()
+        await pilot.pause()
+        app.save_screenshot(str(tmp_path / "augment.svg"))
+        await pilot.press("ctrl+u", "1", "0", "1")  # past the limit of 100: the last valid value stays
+        await pilot.pause()
+        assert app.config.train.distill_augment == 10

@@ -236,3 +236,24 @@ def test_a_resumed_ner_distillation_reads_its_logits_and_ends_like_an_uninterrup
     a = load_file(str(Path(full.run_dir) / "best" / "model.safetensors"))
     b = load_file(str(Path(resumed.run_dir) / "best" / "model.safetensors"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_a_ner_run_augments_word_lists_and_the_teacher_scores_them_word_by_word(
+    ner_run: Path, tmp_path: Path, calls: list, capsys
+) -> None:
+    flags = distill_flags(ner_run, tmp_path, "augmented", None, "--student", "tiny-bert", "--max-steps", "2")
+    code = main([*flags, "--augment", "2"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["status"] == "completed"
+    train = read_conll(ner_run.parent.parent / "data" / "train.conll")[0]
+    scored = calls[0]
+    copies = scored[
+        len(train) : len(scored) - len(read_conll(ner_run.parent.parent / "data" / "dev.conll")[0])
+    ]
+    assert copies and all(isinstance(c, list) for c in copies)  # word lists, as the sentences are
+    assert any("[MASK]" in c for c in copies)
+    known = {w for s in train for w in s} | {"[MASK]"}
+    assert all(set(c) <= known for c in copies)
+    logits = np.load(Path(summary["run_dir"]) / TEACHER_LOGITS_FILE, mmap_mode="r")
+    assert len(logits) == len(train) + len(copies) and logits.ndim == 3  # a row of words per copy
