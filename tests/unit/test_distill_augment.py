@@ -94,13 +94,14 @@ def test_the_teacher_pass_reports_its_progress_with_the_time_left(monkeypatch) -
     clock = iter([0.0, 10.0, 20.0, 30.0])  # start, then after each batch
     monkeypatch.setattr(teacher.time, "perf_counter", lambda: next(clock))
     predictor = SimpleNamespace(source="t/model.onnx", backend=SimpleNamespace(name="onnx"))
-    tick = teacher.Ticker(predictor, 4000, lines.append)
+    # shortest first: 3,000 texts of 10 characters, then 1,000 of 90 (three quarters of the work)
+    tick = teacher.Ticker(predictor, ["x" * 90] * 1000 + ["y" * 10] * 3000, lines.append)
     tick(1000)  # 10 s after the start: too soon for a line
-    tick(3000)  # 20 s: 150 texts/s, 1000 left: 6.7 s
+    tick(3000)  # 20 s: 150 texts/s; a quarter of the length in 20 s, so 60 s left
     tick(4000)  # the end: the run's own line follows
     assert lines == [
         "teacher: scoring 4,000 texts with t/model.onnx (onnx)",
-        "teacher: 3,000 of 4,000 texts scored, 150/s, 0:06 left",
+        "teacher: 3,000 of 4,000 texts scored, 150/s, 1:00 left",
     ]
 
 

@@ -103,21 +103,28 @@ def load_predictor(path: str, folder: Path, device: str) -> Predictor:
 
 class Ticker:
     """Progress of the teacher's pass for the user: a line as it starts, then one every
-    :data:`PROGRESS_SECONDS` with the count, the rate and the time left (nothing without ``say``)."""
+    :data:`PROGRESS_SECONDS` with the count, the rate and the time left (nothing without ``say``).
 
-    def __init__(self, predictor: Predictor, total: int, say: Callable[[str], None] | None) -> None:
-        self.total, self.say = total, say
+    The predictor scores the shortest texts first, so the time left is estimated from the length
+    still to score (characters, or words of a NER sentence), not from the count.
+    """
+
+    def __init__(self, predictor: Predictor, rows: list[Any], say: Callable[[str], None] | None) -> None:
+        self.total, self.say = len(rows), say
+        self.done_length = np.cumsum(sorted(len(r) for r in rows if len(r)), dtype=np.float64)
         self.start = self.last = time.perf_counter()
         if say is not None:
-            say(f"teacher: scoring {total:,} texts with {predictor.source} ({predictor.backend.name})")
+            say(f"teacher: scoring {self.total:,} texts with {predictor.source} ({predictor.backend.name})")
 
     def __call__(self, done: int) -> None:
         now = time.perf_counter()
         if self.say is None or now - self.last < PROGRESS_SECONDS or done >= self.total:
             return
         self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        left = format_seconds((self.total - done) / max(rate, 1e-9))
+        elapsed = now - self.start
+        share = self.done_length[min(done, len(self.done_length)) - 1] / max(self.done_length[-1], 1.0)
+        left = format_seconds(elapsed * (1 - share) / max(share, 1e-9))
+        rate = done / max(elapsed, 1e-9)
         self.say(f"teacher: {done:,} of {self.total:,} texts scored, {rate:,.0f}/s, {left} left")
 
 
@@ -138,7 +145,7 @@ def score(
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
     mine = my_share(dist, list(texts) + list(dev.texts))
-    ticker = Ticker(predictor, len(mine), say)
+    ticker = Ticker(predictor, mine, say)
     logits = gather_shares(dist, predictor.logits(mine, batch_size, progress=ticker)[:, columns])
     seconds = time.perf_counter() - start
     train, dev_logits = logits[: len(texts)], logits[len(texts) :]
@@ -166,7 +173,7 @@ def score_words(
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
     mine = my_share(dist, list(sentences) + list(dev.texts))
-    ticker = Ticker(predictor, len(mine), say)
+    ticker = Ticker(predictor, mine, say)
     scored = word_logits(predictor, mine, batch_size, progress=ticker)
     rows = gather_shares(dist, [r[:, columns] for r in scored])
     seconds = time.perf_counter() - start
