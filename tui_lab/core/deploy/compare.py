@@ -33,16 +33,13 @@ from tui_lab.core.deploy.export import (
     _check_request,
     _references,
     _staged,
-    agreement,
     check_out,
     default_out,
     export,
-    export_onnx,
     file_size_mb,
     is_export,
     is_token_classifier,
-    max_logit_diff,
-    quantize_int8,
+    model_variants,
     reference_config,
 )
 from tui_lab.core.deploy.predictor import ONNX_FILE, resolve_model_dir
@@ -204,26 +201,6 @@ def _checked_pair(
     check_weights(s_dir)
     check_weights(t_dir)
     return s_dir, t_dir, target, (load, texts, gold)
-
-
-def model_variants(
-    model_dir: Path, folder: Path, build: bool, fmt: str, load: Callable, threads: int, texts: list[str]
-) -> tuple[dict[str, tuple[Any, Path]], dict[str, float]]:
-    """One model's variants (name -> (predictor, weights path)) and their checks (max |Δ logit|
-    ONNX vs PyTorch, int8 agreement), exporting to ``folder`` when ``build``, else reading it."""
-    reference = load(model_dir, device="cpu", backend="pytorch")
-    onnx_file = export_onnx(model_dir, folder) if build else folder / ONNX_FILE
-    fp32 = load(onnx_file, threads=threads)
-    checks = {"onnx_max_abs_logit_diff": max_logit_diff(reference, fp32, texts)}
-    variants: dict[str, tuple[Any, Path]] = {"pytorch": (reference, model_dir)}
-    if fmt in ("onnx", "all"):
-        variants["onnx"] = (fp32, onnx_file)
-    if fmt in ("onnx-int8", "all"):
-        int8_file = quantize_int8(onnx_file, folder / INT8_FILE) if build else folder / INT8_FILE
-        int8 = load(int8_file, threads=threads)
-        checks["int8_agreement"] = agreement(fp32, int8, texts)
-        variants["onnx-int8"] = (int8, int8_file)
-    return variants, checks
 
 
 def check_same_labels(student: str | Path, s_dir: Path, teacher: str, t_dir: Path, comparable: bool) -> None:

@@ -145,6 +145,40 @@ def agreement(a: Predictor, b: Predictor, texts: list[str]) -> float:
     return float((la == lb).mean())
 
 
+def model_variants(
+    model_dir: Path,
+    folder: Path,
+    build: bool,
+    fmt: str,
+    load: Callable,
+    threads: int,
+    texts: list[str],
+    log: Callable[[str], None] = lambda _: None,
+    shown: Path | None = None,
+) -> tuple[dict[str, tuple[Any, Path]], dict[str, float]]:
+    """One model's variants (name -> (predictor, weights path)) and their checks (max |Δ logit|
+    ONNX vs PyTorch, int8 agreement), exporting to ``folder`` when ``build``, else reading it.
+    ``log`` gets a line per file built, naming it in ``shown`` (where ``folder`` will end up)."""
+    where = shown or folder
+    reference = load(model_dir, device="cpu", backend="pytorch")
+    if build:
+        log(f"exporting {model_dir} to {where}/{ONNX_FILE}")
+    onnx_file = export_onnx(model_dir, folder) if build else folder / ONNX_FILE
+    fp32 = load(onnx_file, threads=threads)
+    checks = {"onnx_max_abs_logit_diff": max_logit_diff(reference, fp32, texts)}
+    variants: dict[str, tuple[Any, Path]] = {"pytorch": (reference, model_dir)}
+    if fmt in ("onnx", "all"):
+        variants["onnx"] = (fp32, onnx_file)
+    if fmt in ("onnx-int8", "all"):
+        if build:
+            log(f"quantizing to {where}/{INT8_FILE}")
+        int8_file = quantize_int8(onnx_file, folder / INT8_FILE) if build else folder / INT8_FILE
+        int8 = load(int8_file, threads=threads)
+        checks["int8_agreement"] = agreement(fp32, int8, texts)
+        variants["onnx-int8"] = (int8, int8_file)
+    return variants, checks
+
+
 def export(
     path: str | Path,
     fmt: str = "all",
@@ -189,25 +223,13 @@ def export(
     load, texts, gold, note = _references(path, model_dir, data)
     check_weights(model_dir)
     with _staged(target) as tmp:
-        reference = load(model_dir, device="cpu", backend="pytorch")
-        log(f"exporting {model_dir} to {target}/{ONNX_FILE}")
-        onnx_file = export_onnx(model_dir, tmp)
         torch.set_num_threads(threads or torch.get_num_threads())
         threads = torch.get_num_threads()
-        variants = {"pytorch": (reference, model_dir)}
-        fp32 = load(onnx_file, threads=threads)
+        variants, checks = model_variants(model_dir, tmp, True, fmt, load, threads, texts, log, target)
         report: dict[str, Any] = {"out": str(target), "threads": threads, "n": len(texts)}
         report |= {"accuracy_skipped": note} if note else {}
         report["compared"] = "tokens" if note == ACCURACY_SKIPPED else "texts"
-        report["onnx_max_abs_logit_diff"] = max_logit_diff(reference, fp32, texts)
-        if fmt in ("onnx", "all"):
-            variants["onnx"] = (fp32, onnx_file)
-        if fmt in ("onnx-int8", "all"):
-            log(f"quantizing to {target}/{INT8_FILE}")
-            int8_file = quantize_int8(onnx_file, tmp / INT8_FILE)
-            int8 = load(int8_file, threads=threads)
-            report["int8_agreement"] = agreement(fp32, int8, texts)
-            variants["onnx-int8"] = (int8, int8_file)
+        report |= checks
         log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
 
         report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
