@@ -110,3 +110,13 @@ def test_a_negative_augment_is_one_line_and_writes_nothing(place: Path, capsys) 
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "train.distill_augment" in err, err
     assert not (place / "runs" / "bad-augment").exists()
+
+
+@pytest.mark.parametrize("flags", [["--augment", "3"], ["--unlabeled", "unlabeled.txt"]])
+def test_copies_or_unlabelled_texts_without_a_teacher_are_refused(place: Path, capsys, flags) -> None:  # noqa: F811
+    flags = [str(place / f) if f.endswith(".txt") else f for f in flags]
+    args = ["train", "--train", str(place / "data"), "--output-dir", str(place / "runs")]
+    code = main([*args, "--run-name", "no-teacher", "--no-baseline", *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and flags[0] in err and "--teacher" in err, err
+    assert not (place / "runs" / "no-teacher").exists()

@@ -23,7 +23,7 @@ from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import TokenArrays, concat, encode
 from tui_lab.core.distill import augment, layers, teacher
 from tui_lab.core.distill.loss import DistillTask, TokenDistillTask
-from tui_lab.core.errors import DataError, setting_ref
+from tui_lab.core.errors import ConfigError, DataError, setting_ref
 from tui_lab.core.tasks.ner import IGNORE, TokenTargets
 from tui_lab.core.training.events import TeacherReady
 from tui_lab.core.training.hooks import Hooks
@@ -44,7 +44,15 @@ def hooks_for(config: LabConfig, resume: str | Path | None = None) -> list[Hooks
 
     Raises:
         LabError: the teacher cannot be read, or it has too few layers for the student.
+        ConfigError: unlabelled texts or augmentation asked for without a teacher to label them.
     """
+    if not config.train.teacher and not resume:
+        for key in ("train.unlabeled", "train.distill_augment"):
+            if config.get(key):
+                raise ConfigError(
+                    f"{setting_ref(key)} needs a teacher to label its texts: give "
+                    f"{setting_ref('train.teacher')} (a fine-tuned run) or clear it."
+                )
     resume_dir = Path(resume).expanduser().resolve() if resume else None
     if resume_dir is not None and (resume_dir / CONFIG_FILE).is_file():
         config = LabConfig.load(resume_dir / CONFIG_FILE)
