@@ -15,7 +15,7 @@ from tui_lab.core.training.history import RunHistory
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.charts import MetricsChart
 from tui_lab.ui.widgets.hparam_form import widget_id
-from tui_lab.ui.widgets.training_pane import TrainingPane, status_text
+from tui_lab.ui.widgets.training_pane import TrainingPane, status_text, teacher_line
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "replayed_events.jsonl"
 CSS = Path(__file__).resolve().parents[2] / "tui_lab" / "ui" / "lab.tcss"
@@ -80,6 +80,11 @@ async def test_the_teacher_is_a_line_on_the_metrics_chart_and_in_the_status() ->
         assert (0.875, "cyan") in chart.levels
         assert any(color == "gray" for _, color in chart.levels)  # the baseline's, as before
         assert "teacher acc 0.8750" in status_text(app.history).plain
+
+
+def test_a_ner_teachers_line_shows_its_entity_f1() -> None:
+    assert teacher_line({"f1": 0.8, "accuracy": 0.95, "precision": 0.7}) == "teacher f1 0.8000 · acc 0.9500"
+    assert teacher_line({"accuracy": 0.875, "f1_macro": 0.87}) == "teacher acc 0.8750"
 
 
 async def test_the_augment_field_sets_the_copies_by_keyboard(lab_config, tmp_path: Path) -> None:

@@ -60,8 +60,8 @@ def status_text(h: RunHistory) -> Text:
     extra = []
     if h.baseline is not None:
         extra.append((f"baseline acc {h.baseline.dev.get('accuracy', 0):.4f}", "dim"))
-    if h.teacher is not None and "accuracy" in h.teacher.dev:
-        extra.append((f"teacher acc {h.teacher.dev['accuracy']:.4f}", "cyan"))
+    if h.teacher is not None and h.teacher.dev:
+        extra.append((teacher_line(h.teacher.dev), "cyan"))
     if h.test_eval is not None:
         extra.append((f"test acc {h.test_eval.metrics.get('accuracy', 0):.4f}", "cyan"))
     elif h.finished is not None and h.finished.reason:
@@ -70,6 +70,14 @@ def status_text(h: RunHistory) -> Text:
         text.append("\n" if i == 0 else " · ")
         text.append(part, style)
     return text
+
+
+def teacher_line(dev: dict[str, float]) -> str:
+    """The teacher's dev score for the status: its accuracy (the chart's cyan line), after its
+    entity F1 for a NER teacher (the score its students are picked by)."""
+    parts = [f"f1 {dev['f1']:.4f}"] if "f1" in dev else []
+    parts += [f"acc {dev['accuracy']:.4f}"] if "accuracy" in dev else []
+    return "teacher " + " · ".join(parts)
 
 
 def confusion_table(h: RunHistory) -> Table | Text:
