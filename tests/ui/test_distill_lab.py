@@ -102,3 +102,14 @@ async def test_the_augment_field_sets_the_copies_by_keyboard(lab_config, tmp_pat
         await pilot.press("ctrl+u", "1", "0", "1")  # past the limit of 100: the last valid value stays
         await pilot.pause()
         assert app.config.train.distill_augment == 10
+
+
+def test_before_the_run_starts_the_status_shows_the_teachers_progress() -> None:
+    from tui_lab.core.training.events import Notice
+
+    history = RunHistory()
+    history.apply(Notice(level="info", text="teacher: scoring 4,000 texts with t/model.onnx (onnx)"))
+    history.apply(Notice(level="info", text="teacher: 3,000 of 4,000 texts scored, 150/s, 1:00 left"))
+    assert "teacher: 3,000 of 4,000 texts scored, 150/s, 1:00 left" in status_text(history).plain
+    history.extend(read_events(FIXTURE))  # once it has started, its own lines take the place
+    assert "texts scored" not in status_text(history).plain
