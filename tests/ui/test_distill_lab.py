@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 
 from tests.ui.conftest import settle, wait_for
 from tui_lab.core.config import LabConfig
-from tui_lab.core.training.events import RunStarted, TeacherReady, read_events
+from tui_lab.core.training.events import RunFinished, RunStarted, TeacherReady, read_events
 from tui_lab.core.training.history import RunHistory
 from tui_lab.ui.app import LabApp
 from tui_lab.ui.widgets.charts import MetricsChart
@@ -111,5 +111,8 @@ def test_before_the_run_starts_the_status_shows_the_teachers_progress() -> None:
     history.apply(Notice(level="info", text="teacher: scoring 4,000 texts with t/model.onnx (onnx)"))
     history.apply(Notice(level="info", text="teacher: 3,000 of 4,000 texts scored, 150/s, 1:00 left"))
     assert "teacher: 3,000 of 4,000 texts scored, 150/s, 1:00 left" in status_text(history).plain
+    stopped = RunHistory()
+    stopped.extend([*history.notices, RunFinished("stopped", 0, 0.0, None, None, 0.0, False, "before")])
+    assert "texts scored" not in status_text(stopped).plain  # stopped in the pass: no time left shown
     history.extend(read_events(FIXTURE))  # once it has started, its own lines take the place
     assert "texts scored" not in status_text(history).plain

@@ -120,3 +120,35 @@ def test_copies_or_unlabelled_texts_without_a_teacher_are_refused(place: Path, c
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and flags[0] in err and "--teacher" in err, err
     assert not (place / "runs" / "no-teacher").exists()
+
+
+def test_a_stop_during_the_teachers_pass_ends_the_run_with_nothing_saved(place: Path, monkeypatch) -> None:  # noqa: F811
+    import threading
+
+    from tests.unit.test_distill import student_config
+    from tui_lab.core.distill import hooks_for
+    from tui_lab.core.training.events import RunFinished
+    from tui_lab.core.training.loop import Trainer
+
+    stop = threading.Event()
+    batches: list[int] = []
+    cfg = student_config(place, "stopped-in-setup")
+    cfg.train.teacher, cfg.train.distill_augment = str(place / "runs" / "teacher"), 3
+    events: list = []
+
+    original = Predictor.encode
+
+    def encode_then_stop(self, texts):  # the user stops during the pass's first batch
+        batches.append(len(texts))
+        stop.set()
+        return original(self, texts)
+
+    monkeypatch.setattr(Predictor, "encode", encode_then_stop)
+    result = Trainer(cfg, [events.append], stop=stop, hooks=hooks_for(cfg)).run()
+    assert result.status == "stopped" and result.run_dir == "" and result.step == 0
+    assert len(batches) == 1  # the pass ended after the batch it was stopped in
+    assert not (place / "runs" / "stopped-in-setup").exists()
+    finished = [e for e in events if isinstance(e, RunFinished)]
+    assert (
+        len(finished) == 1 and finished[0].status == "stopped" and "nothing was saved" in finished[0].reason
+    )

@@ -227,7 +227,9 @@ def run_training(
         else:
             print_summary(summary)
     if result.status == "stopped":
-        if is_main_rank():
+        if is_main_rank() and not result.run_dir:
+            print(f"stopped: {result.report.get('reason', 'nothing was saved')}", file=sys.stderr)
+        elif is_main_rank():
             print(
                 f"stopped: last/ saved; resume with: tui-lab {command} --resume {result.run_dir}",
                 file=sys.stderr,

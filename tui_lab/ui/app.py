@@ -556,6 +556,8 @@ class LabApp(App[int]):
                 self.query_one(ConsolePane).use_model(str(Path(event.path).parent))
             elif message.replay:
                 continue  # an opened log's past: drawn, never announced
+            elif isinstance(event, RunFinished) and event.status == "stopped" and not event.step:
+                self.notify(f"Training stopped {event.reason}.", timeout=6)
             elif isinstance(event, RunFinished):
                 acc = (event.best or {}).get("accuracy")
                 best = f" best dev accuracy {acc:.3f}." if acc is not None else ""

@@ -149,6 +149,7 @@ class Distiller(Hooks):
             TEACHER_BATCH,
             setup.dist,
             setup.say,
+            None if setup.dist.enabled else setup.stop,  # one rank alone must not leave the others waiting
         )
 
 

@@ -25,6 +25,7 @@ from tui_lab.core.tasks.ner import TokenTargets
 from tui_lab.core.tasks.ner_report import word_logits
 from tui_lab.core.training.clock import format_seconds
 from tui_lab.core.training.distributed import DistInfo, gather_shares, my_share
+from tui_lab.core.training.hooks import StoppedInSetup
 
 DISTILLED_TASKS = ("classify", "multilabel", "ner")
 ALONE = DistInfo()  # one process: it scores every text
@@ -104,19 +105,24 @@ def load_predictor(path: str, folder: Path, device: str) -> Predictor:
 class Ticker:
     """Progress of the teacher's pass for the user: a line as it starts, then one every
     :data:`PROGRESS_SECONDS` with the count, the rate and the time left (nothing without ``say``).
+    It raises :class:`StoppedInSetup` after the batch during which ``stop`` (an Event) was set.
 
     The predictor scores the shortest texts first, so the time left is estimated from the length
     still to score (characters, or words of a NER sentence), not from the count.
     """
 
-    def __init__(self, predictor: Predictor, rows: list[Any], say: Callable[[str], None] | None) -> None:
-        self.total, self.say = len(rows), say
+    def __init__(
+        self, predictor: Predictor, rows: list[Any], say: Callable[[str], None] | None, stop: Any = None
+    ) -> None:
+        self.total, self.say, self.stop = len(rows), say, stop
         self.done_length = np.cumsum(sorted(len(r) for r in rows if len(r)), dtype=np.float64)
         self.start = self.last = time.perf_counter()
         if say is not None:
             say(f"teacher: scoring {self.total:,} texts with {predictor.source} ({predictor.backend.name})")
 
     def __call__(self, done: int) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StoppedInSetup
         now = time.perf_counter()
         if self.say is None or now - self.last < PROGRESS_SECONDS or done >= self.total:
             return
@@ -138,14 +144,15 @@ def score(
     batch_size: int,
     dist: DistInfo = ALONE,
     say: Callable[[str], None] | None = None,
+    stop: Any = None,
 ) -> TeacherScores:
     """Run the teacher once over ``texts`` and the dev split (one predictor call); under torchrun
     each rank scores its share (``dist``) and every rank gets all the logits. ``say`` gets
-    progress lines (:class:`Ticker`)."""
+    progress lines (:class:`Ticker`); a set ``stop`` ends the pass."""
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
     mine = my_share(dist, list(texts) + list(dev.texts))
-    ticker = Ticker(predictor, mine, say)
+    ticker = Ticker(predictor, mine, say, stop)
     logits = gather_shares(dist, predictor.logits(mine, batch_size, progress=ticker)[:, columns])
     seconds = time.perf_counter() - start
     train, dev_logits = logits[: len(texts)], logits[len(texts) :]
@@ -166,14 +173,15 @@ def score_words(
     batch_size: int,
     dist: DistInfo = ALONE,
     say: Callable[[str], None] | None = None,
+    stop: Any = None,
 ) -> TeacherScores:
     """Run a NER teacher once over ``sentences`` and the dev split: logits a word (one pass; under
     torchrun each rank scores its share, ``dist``, and every rank gets all of them). ``say`` gets
-    progress lines (:class:`Ticker`)."""
+    progress lines (:class:`Ticker`); a set ``stop`` ends the pass."""
     predictor.max_length = min(predictor.max_length, max_length)
     start = time.perf_counter()
     mine = my_share(dist, list(sentences) + list(dev.texts))
-    ticker = Ticker(predictor, mine, say)
+    ticker = Ticker(predictor, mine, say, stop)
     scored = word_logits(predictor, mine, batch_size, progress=ticker)
     rows = gather_shares(dist, [r[:, columns] for r in scored])
     seconds = time.perf_counter() - start

@@ -1,7 +1,8 @@
 """Named points of a run that a benchmark, a profiler or a test can attach to.
 
 The trainer calls :meth:`Hooks.on_setup` once the model, optimiser and data are ready (before
-anything is written: a hook may still refuse the run), :meth:`Hooks.on_run_dir` once the run
+anything is written: a hook may still refuse the run, or raise :class:`StoppedInSetup` when the
+user stops it meanwhile), :meth:`Hooks.on_run_dir` once the run
 folder exists (before the first event), and wraps
 each phase (``train_loop``, ``evaluate``, ``save``, ``finish``) in :meth:`Hooks.phase`. Nothing
 in the trainer depends on what a hook does; the default hooks do nothing.
@@ -14,6 +15,11 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 PHASES = ("train_loop", "evaluate", "save", "finish")
+
+
+class StoppedInSetup(Exception):
+    """Raised by a hook's long set-up work (e.g. a teacher's pass) when the run's stop is set
+    (``setup.stop``): the run ends stopped before it has a folder, nothing saved."""
 
 
 class Hooks:

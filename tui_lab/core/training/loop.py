@@ -31,7 +31,7 @@ from tui_lab.core.training.baseline import baseline_args
 from tui_lab.core.training.clock import TrainClock
 from tui_lab.core.training.eval_loop import evaluate
 from tui_lab.core.training.events import CheckpointSaved, Evaluated, Notice, RunFinished, Sink
-from tui_lab.core.training.hooks import HookList, Hooks
+from tui_lab.core.training.hooks import HookList, Hooks, StoppedInSetup
 from tui_lab.core.training.prepare import RunSetup, prepare
 from tui_lab.core.training.runlog import RunLog
 from tui_lab.core.training.runs import write_report
@@ -124,7 +124,11 @@ class Trainer:
             self.s = prepare(self.config, self.dist, self.resume_dir)
             self.config = self.s.config
             self.s.say = lambda text: self.log.emit(Notice(level="info", text=text))
-            self.hooks.on_setup(self.s)
+            self.s.stop = self.stop
+            try:
+                self.hooks.on_setup(self.s)
+            except StoppedInSetup:
+                return self._stopped_in_setup()
             self.run_dir = self.log.open(self.s, self.resume_dir)
             self.hooks.on_run_dir(self.s, self.run_dir)
             self.log.started(self.s)
@@ -346,6 +350,23 @@ class Trainer:
                 )
             )
         return dev, test
+
+    def _stopped_in_setup(self) -> RunResult:
+        """The user stopped the run while a hook set it up: it ends with no folder and no step."""
+        reason = "before the run began; nothing was saved"
+        self.log.emit(
+            RunFinished(
+                status="stopped",
+                step=0,
+                epochs_completed=0.0,
+                best=None,
+                test=None,
+                train_samples_per_second=0.0,
+                stopped_early=False,
+                reason=reason,
+            )
+        )
+        return RunResult("", "stopped", None, None, None, 0.0, 0, False, 0, {"reason": reason})
 
     def _finish(self, status: str, reason: str) -> RunResult:
         """Test the best weights, write report.json, emit ``RunFinished``."""

@@ -101,6 +101,7 @@ class RunSetup:
     events: list[Any] = field(default_factory=list)  # events a hook adds for the start of the run
     report: dict[str, Any] = field(default_factory=dict)  # what a hook adds to report.json
     say: Callable[[str], None] | None = None  # an info line for the user now, before the run starts
+    stop: Any = None  # the run's stop (a threading.Event): long set-up work checks it
 
     def epoch_batches(self, epoch: int) -> Sequence[np.ndarray]:
         """This rank's batches of one epoch: the same global order on every rank, dealt out."""

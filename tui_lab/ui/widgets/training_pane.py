@@ -37,7 +37,9 @@ def status_text(h: RunHistory) -> Text:
         text.append(h.started.run_name, "bold")
         world = f" · {h.started.world_size} processes" if h.started.world_size > 1 else ""
         text.append(f"\n{h.started.model} · {h.started.device} · {h.started.precision}{world}", "dim")
-    elif h.notices:  # still setting up: what it is doing (e.g. the teacher's pass, its time left)
+    elif (
+        h.notices and h.finished is None
+    ):  # still setting up: what it is doing (e.g. the teacher's pass, its time left)
         text.append(f"\n{h.notices[-1].text}", "dim")
     gpus = gpu_status_line(h.device[-1] if h.device else None)
     if gpus is not None:
