@@ -308,7 +308,7 @@ class TrainConfig:
         flag="--augment",
         metavar="N",
         label="augment copies",
-        placeholder="0 = none; 10-20 for small data",
+        placeholder="0 = none; 10-20 small sets",
         form="distill",
         min=0,
         max=100,
