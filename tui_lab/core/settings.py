@@ -298,8 +298,9 @@ class TrainConfig:
     )
     unlabeled: str = setting(
         "",
-        "a text file of unlabelled texts (one a line) that learn from the teacher only",
-        metavar="TXT",
+        "unlabelled texts that learn from the teacher only: a CSV/JSONL/Parquet file's text column, "
+        "or a text file, one a line",
+        metavar="PATH",
         form="distill",
     )
     distill_augment: int = setting(

@@ -21,6 +21,9 @@ import numpy as np
 from tui_lab.core.atomic import write_text_atomically
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import TokenArrays, concat, encode
+from tui_lab.core.data.checks import infer_text_column
+from tui_lab.core.data.files import TOKEN_SUFFIXES, read_table
+from tui_lab.core.data.tagged import DOCSTART, token_columns
 from tui_lab.core.distill import augment, layers, teacher
 from tui_lab.core.distill.loss import DistillTask, TokenDistillTask
 from tui_lab.core.errors import ConfigError, DataError, setting_ref
@@ -80,7 +83,7 @@ class Distiller(Hooks):
         tc = setup.config.train
         if not tc.teacher:
             return
-        unlabeled = unlabeled_rows(setup.task, read_unlabeled(tc.unlabeled))
+        unlabeled = unlabeled_rows(setup.task, read_unlabeled(tc.unlabeled, setup.config.data.text_column))
         copies = augmented_rows(setup)
         if copies:
             setup.notes.append(
@@ -171,34 +174,71 @@ def augmented_rows(setup: Any) -> list[Any]:
     return copies if ner else [" ".join(words) for words in copies]
 
 
-def unlabeled_rows(task: Any, texts: list[str]) -> list[Any]:
-    """The unlabelled texts as the task's rows: a NER sentence is its line split on whitespace."""
-    return [text.split() for text in texts] if per_token(task) else texts
+def unlabeled_rows(task: Any, texts: list[Any]) -> list[Any]:
+    """The unlabelled texts as the task's rows: a NER sentence is its words (a line split on
+    whitespace, or a tokens column's list as it is); a sentence task's text is a string."""
+    if per_token(task):
+        return [text.split() if isinstance(text, str) else [str(w) for w in text] for text in texts]
+    return [text if isinstance(text, str) else " ".join(map(str, text)) for text in texts]
 
 
-def read_unlabeled(path: str) -> list[str]:
-    """The non-empty lines of ``train.unlabeled`` (none when it is empty).
+DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq")  # read as tables, a text column
+
+
+def read_unlabeled(path: str, text_column: str = "") -> list[Any]:
+    """The texts of ``train.unlabeled`` (none when it is not set).
+
+    A CSV/TSV/JSONL/Parquet file gives its text column (``text_column`` if named, else the usual
+    names, as for unlabelled prediction files; a ``tokens``/``words`` column of word lists for
+    NER); a CoNLL file its sentences' words; any other file its non-empty lines, one text a line.
 
     Raises:
-        DataError: the file is missing, not UTF-8 text, or has no text.
+        DataError: the file is missing, unreadable, not UTF-8, lacks the column, or has no text.
     """
     if not path:
         return []
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(
-            f"{setting_ref('train.unlabeled')} {p} is not a file; give a text file, one text a line."
+            f"{setting_ref('train.unlabeled')} {p} is not a file; give a text file (one text a line) "
+            "or a CSV/JSONL/Parquet file with a text column."
         )
-    try:
-        lines = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError:
-        raise DataError(f"{p} is not UTF-8 text; re-encode it, e.g. iconv -f latin1 -t utf-8.") from None
-    texts = [line for line in lines if line]
+    suffix = p.suffix.lower()
+    if suffix in DATA_SUFFIXES:
+        texts = _table_texts(p, text_column)
+    else:
+        try:
+            lines = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError:
+            raise DataError(f"{p} is not UTF-8 text; re-encode it, e.g. iconv -f latin1 -t utf-8.") from None
+        texts = _conll_words(lines) if suffix in TOKEN_SUFFIXES else [line for line in lines if line]
     if not texts:
         raise DataError(
-            f"{setting_ref('train.unlabeled')} {p} has no text; give one text a line or leave it empty."
+            f"{setting_ref('train.unlabeled')} {p} has no text; give one text a line (or a text column) "
+            "or leave it empty."
         )
     return texts
+
+
+def _conll_words(lines: list[str]) -> list[list[str]]:
+    """The sentences of a CoNLL file, tagged or not: the first column, blank lines between."""
+    sentences: list[list[str]] = [[]]
+    for line in lines:
+        word = line.split()[0] if line else ""
+        if word and word != DOCSTART:
+            sentences[-1].append(word)
+        elif sentences[-1]:
+            sentences.append([])
+    return [words for words in sentences if words]
+
+
+def _table_texts(path: Path, text_column: str) -> list[Any]:
+    """The non-empty values of a data file's text column (or its word-list column)."""
+    table = read_table(str(path))
+    words, _ = token_columns(table.column_names)
+    column = words if words and not text_column else infer_text_column(table, text_column)
+    values = table.columns[column]
+    return [v for v in values if (v.strip() if isinstance(v, str) else v)]
 
 
 def _add_unlabeled(setup: Any, texts: list[Any]) -> bool:
