@@ -225,7 +225,9 @@ def test_two_sweeps_share_one_postgres_study(data: Path, tmp_path: Path, postgre
 
 @pytest.mark.slow
 def test_sigterm_stops_every_worker_with_last_saved_and_exits_130(data: Path, tmp_path: Path) -> None:
-    args = sweep_args(data, tmp_path, "--trials", "2", "--pruner", "none", steps=40)
+    # 50 epochs of 8 steps, not 1: under load a one-epoch trial could finish between its first
+    # last/ and the signal (failed once in CI); the signal stops it long before either ends
+    args = sweep_args(data, tmp_path, "--trials", "2", "--pruner", "none", "--epochs", "50", steps=400)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sweep_dir = tmp_path / "s"
     wait_for(lambda: (sweep_dir / "trial-000" / "last").exists())
