@@ -19,13 +19,19 @@ def add_parser(sub: Any) -> None:
     """Add ``export`` to the CLI's subparsers."""
     x = sub.add_parser(
         NAME,
-        help="export a run to ONNX (fp32 and int8) and measure the trade-off",
+        help="export a run to ONNX or OpenVINO (fp32 and int8) and measure the trade-off",
         description="Write model.onnx / model_quantized.onnx with config and tokenizer beside them, "
         "check them against PyTorch and print size, accuracy, latency and throughput side by side; "
         "a distilled run (or --compare) is measured beside its teacher.",
     )
     x.add_argument("model", metavar="MODEL_OR_RUN_DIR")
-    x.add_argument("--format", default="all", choices=("onnx", "onnx-int8", "all"))
+    x.add_argument(
+        "--format",
+        default="all",
+        metavar="FORMATS",
+        help="onnx, onnx-int8, openvino, openvino-int8 (OpenVINO + NNCF: pip install 'tui-lab[openvino]'), "
+        "all (= onnx,onnx-int8; the default), or a comma list: onnx-int8,openvino-int8",
+    )
     x.add_argument("--out", metavar="DIR", help="export folder (default: RUN_DIR/export)")
     x.add_argument(
         "--data", metavar="PATH", help="labelled data to measure on (default: the run's dev split)"
@@ -74,18 +80,22 @@ def print_table(report: dict[str, Any]) -> None:
     """The trade-off table, one line per variant, deltas against PyTorch fp32."""
     print(f"export:  {report['out']}  ({report['n']} texts, {report['threads']} thread(s))")
     print(f"onnx fp32 vs pytorch: max |Δ logit| {report['onnx_max_abs_logit_diff']:.2e}")
+    unit = report.get("compared", "texts")
     if "int8_agreement" in report:
-        unit = report.get("compared", "texts")
         print(f"onnx int8 vs fp32:    same label on {report['int8_agreement']:.1%} of {unit}")
+    if "openvino_max_abs_logit_diff" in report:
+        print(f"openvino vs pytorch:  max |Δ logit| {report['openvino_max_abs_logit_diff']:.2e}")
+    if "openvino_int8_agreement" in report:
+        print(f"openvino int8 vs onnx fp32: same label on {report['openvino_int8_agreement']:.1%} of {unit}")
     print(
-        f"{'variant':<10} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'f1':>7} {'Δf1':>7} "
+        f"{'variant':<13} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'f1':>7} {'Δf1':>7} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'samples/s':>10} {'vs pt':>6} {'per cpu-s':>10} {'vs pt':>6}"
     )
     base = report["variants"][0]["throughput_sps"] or 1.0
     cpu_base = report["variants"][0].get("throughput_per_cpu_s") or 1.0
     for v in report["variants"]:
         print(
-            f"{v['name']:<10} {v['size_mb']:>8.2f} {_num(v['accuracy'])} {_num(v['accuracy_delta'], '+')} "
+            f"{v['name']:<13} {v['size_mb']:>8.2f} {_num(v['accuracy'])} {_num(v['accuracy_delta'], '+')} "
             f"{_num(v['f1_macro'])} {_num(v['f1_macro_delta'], '+')} {v['latency_ms_p50']:>8.2f} "
             f"{v['latency_ms_p95']:>8.2f} {v['throughput_sps']:>10.1f} {v['throughput_sps'] / base:>5.2f}x "
             f"{v.get('throughput_per_cpu_s', 0):>10.1f} {v.get('throughput_per_cpu_s', 0) / cpu_base:>5.2f}x"
@@ -115,14 +125,14 @@ def print_pair_table(report: dict[str, Any]) -> None:
             f"{report['int8_agreement']:.1%} (student) of texts"
         )
     print(
-        f"{'model':<7} {'variant':<9} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'model':<7} {'variant':<13} {'size MB':>8} {'acc':>7} {'Δacc':>7} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'samples/s':>10} {'vs t':>6} {'per cpu-s':>10} {'vs t':>6}"
     )
     base = report["variants"][0]["throughput_sps"] or 1.0
     cpu_base = report["variants"][0]["throughput_per_cpu_s"] or 1.0
     for v in report["variants"]:
         print(
-            f"{v['model']:<7} {v['name']:<9} {v['size_mb']:>8.2f} {_num(v['accuracy'])} "
+            f"{v['model']:<7} {v['name']:<13} {v['size_mb']:>8.2f} {_num(v['accuracy'])} "
             f"{_num(v['accuracy_delta'], '+')} {v['latency_ms_p50']:>8.2f} {v['latency_ms_p95']:>8.2f} "
             f"{v['throughput_sps']:>10.1f} {v['throughput_sps'] / base:>5.2f}x "
             f"{v['throughput_per_cpu_s']:>10.1f} {v['throughput_per_cpu_s'] / cpu_base:>5.2f}x"

@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("model", metavar="MODEL_OR_RUN_OR_EXPORT_DIR")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--backend", default="auto", choices=("auto", "pytorch", "onnx"))
+    s.add_argument("--backend", default="auto", choices=("auto", "pytorch", "onnx", "openvino"))
     s.add_argument("--max-batch-size", type=int, default=32, metavar="N", help="texts per forward pass")
     s.add_argument(
         "--max-batch-tokens", type=int, default=0, metavar="N", help="padded tokens per forward pass"

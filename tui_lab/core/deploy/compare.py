@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.deploy import openvino
 from tui_lab.core.deploy.benchmark import measure_variants
 from tui_lab.core.deploy.export import (
     INT8_FILE,
@@ -37,6 +38,7 @@ from tui_lab.core.deploy.export import (
     default_out,
     export,
     file_size_mb,
+    formats,
     is_export,
     is_token_classifier,
     model_variants,
@@ -165,9 +167,17 @@ def export_pair(
         log(
             f"teacher: {'reusing its export' if reuse else 'exporting it to'} {reuse or target / TEACHER_DIR}"
         )
-        t_vars, t_checks = model_variants(t_dir, t_out, reuse is None, fmt, load, threads, texts)
+        calibration = None
+        if "openvino-int8" in formats(fmt):
+            calibration, where = openvino.calibration_texts(student, texts)
+            log(f"NNCF calibrates both on the student's {where}")
+        t_vars, t_checks = model_variants(
+            t_dir, t_out, reuse is None, fmt, load, threads, texts, calibration=calibration
+        )
         log(f"student: exporting {s_dir} to {target}")
-        s_vars, s_checks = model_variants(s_dir, tmp, True, fmt, load, threads, texts)
+        s_vars, s_checks = model_variants(
+            s_dir, tmp, True, fmt, load, threads, texts, calibration=calibration
+        )
         variants = {f"{m} {n}": v for m, vs in zip(MODELS, (t_vars, s_vars)) for n, v in vs.items()}
         log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
         rows = measure_variants(variants, texts, gold, file_size_mb, rounds)
@@ -228,7 +238,9 @@ def check_same_labels(student: str | Path, s_dir: Path, teacher: str, t_dir: Pat
 def reusable(folder: Path, model_dir: Path, fmt: str) -> bool:
     """Whether an earlier export of ``model_dir`` in ``folder`` has every file ``fmt`` needs and
     is newer than the weights it came from."""
-    needed = [folder / ONNX_FILE] + ([folder / INT8_FILE] if fmt in ("onnx-int8", "all") else [])
+    wanted = formats(fmt)
+    needed = [folder / ONNX_FILE] + ([folder / INT8_FILE] if "onnx-int8" in wanted else [])
+    needed += [folder / openvino.OV_DIRS[n] / openvino.OV_FILE for n in wanted if n.startswith("openvino")]
     if not is_export(folder) or not all(f.is_file() for f in needed):
         return False
     weights = [f.stat().st_mtime for f in model_dir.iterdir() if f.suffix in (".safetensors", ".bin")]

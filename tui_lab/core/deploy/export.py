@@ -8,6 +8,8 @@ An export folder is self-contained and laid out the way Optimum's
            config.json            id2label / label2id
            tokenizer files
            export_report.json     the trade-off table (size, accuracy, latency, throughput)
+           openvino/, openvino-int8/   with --format openvino[-int8]: OpenVINO IR folders
+                                       (Optimum-Intel's layout; core/deploy/openvino.py)
 
 The graph is traced with the TorchScript exporter (``dynamo=False``) from the model loaded with
 eager attention: on torch 2.13 it exports BERT-family models in a fraction of a second without
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.atomic import write_text_atomically
+from tui_lab.core.deploy import openvino
 from tui_lab.core.deploy.benchmark import measure_variants
 from tui_lab.core.deploy.eval_file import eval_split
 from tui_lab.core.deploy.export_tokens import ACCURACY_SKIPPED, TokenLogits, token_texts
@@ -38,7 +41,8 @@ from tui_lab.core.training.runs import is_run_dir
 
 INT8_FILE = "model_quantized.onnx"
 REPORT_FILE = "export_report.json"
-FORMATS = ("onnx", "onnx-int8", "all")
+FORMATS = ("onnx", "onnx-int8", "openvino", "openvino-int8", "all")  # --format: one, or a comma list
+ALL = ("onnx", "onnx-int8")  # what "all" means: ONNX Runtime's (OpenVINO's are asked for by name)
 OPSET = 17
 FP32_TOLERANCE = 1e-4
 MULTILABEL_SKIPPED = (
@@ -126,8 +130,28 @@ def quantize_int8(onnx_file: Path, target: Path) -> Path:
     return target
 
 
+def formats(fmt: str) -> tuple[str, ...]:
+    """The variants a ``--format`` asks for, in table order: ``all`` is ONNX fp32 and int8, a
+    comma list names several (``onnx-int8,openvino-int8``).
+
+    Raises:
+        ModelError: a name that is not a format.
+    """
+    names = {n.strip() for n in fmt.split(",") if n.strip()}
+    unknown = sorted(names - set(FORMATS))
+    if unknown or not names:
+        raise ModelError(
+            f"--format must be one of {', '.join(FORMATS)} (or a comma list of them), got '{fmt}'."
+        )
+    names = (names - {"all"}) | (set(ALL) if "all" in names else set())
+    return tuple(n for n in FORMATS if n in names)
+
+
 def file_size_mb(path: Path) -> float:
-    """Size of a file, or of every weight file in a folder, in MB."""
+    """Size of a file (an OpenVINO ``.xml`` with its ``.bin``), or of every weight file in a
+    folder, in MB."""
+    if path.suffix == ".xml":
+        return round((path.stat().st_size + path.with_suffix(".bin").stat().st_size) / 1e6, 3)
     files = [path] if path.is_file() else [f for f in path.iterdir() if f.suffix in (".safetensors", ".bin")]
     return round(sum(f.stat().st_size for f in files) / 1e6, 3)
 
@@ -155,11 +179,16 @@ def model_variants(
     texts: list[str],
     log: Callable[[str], None] = lambda _: None,
     shown: Path | None = None,
+    calibration: list[str] | None = None,
 ) -> tuple[dict[str, tuple[Any, Path]], dict[str, float]]:
     """One model's variants (name -> (predictor, weights path)) and their checks (max |Δ logit|
-    ONNX vs PyTorch, int8 agreement), exporting to ``folder`` when ``build``, else reading it.
-    ``log`` gets a line per file built, naming it in ``shown`` (where ``folder`` will end up)."""
+    ONNX and OpenVINO fp32 vs PyTorch, int8 agreement with ONNX fp32), exporting to ``folder``
+    when ``build``, else reading it. ``log`` gets a line per file built, naming it in ``shown``
+    (where ``folder`` will end up); NNCF calibrates on ``calibration`` (default: ``texts``)."""
     where = shown or folder
+    wanted = formats(fmt)
+    if any(n.startswith("openvino") for n in wanted) and load != Predictor.from_path:
+        raise ModelError("--format openvino is for text classifiers; export a NER model with --format onnx.")
     reference = load(model_dir, device="cpu", backend="pytorch")
     if build:
         log(f"exporting {model_dir} to {where}/{ONNX_FILE}")
@@ -167,15 +196,32 @@ def model_variants(
     fp32 = load(onnx_file, threads=threads)
     checks = {"onnx_max_abs_logit_diff": max_logit_diff(reference, fp32, texts)}
     variants: dict[str, tuple[Any, Path]] = {"pytorch": (reference, model_dir)}
-    if fmt in ("onnx", "all"):
+    if "onnx" in wanted:
         variants["onnx"] = (fp32, onnx_file)
-    if fmt in ("onnx-int8", "all"):
+    if "onnx-int8" in wanted:
         if build:
             log(f"quantizing to {where}/{INT8_FILE}")
         int8_file = quantize_int8(onnx_file, folder / INT8_FILE) if build else folder / INT8_FILE
         int8 = load(int8_file, threads=threads)
         checks["int8_agreement"] = agreement(fp32, int8, texts)
         variants["onnx-int8"] = (int8, int8_file)
+    for name in (n for n in wanted if n.startswith("openvino")):
+        sub = folder / openvino.OV_DIRS[name]
+        if build and name == "openvino":
+            log(f"converting to OpenVINO in {where}/{sub.name}/{openvino.OV_FILE}")
+            openvino.convert(onnx_file, sub)
+        elif build:
+            calib = calibration if calibration is not None else texts[: openvino.CALIBRATION_TEXTS]
+            log(
+                f"quantizing with NNCF ({len(calib)} calibration texts) to {where}/{sub.name}/{openvino.OV_FILE}"
+            )
+            openvino.quantize(onnx_file, sub, calib, fp32.tokenizer, fp32.max_length)
+        model = load(sub / openvino.OV_FILE, threads=threads)
+        if name == "openvino":
+            checks["openvino_max_abs_logit_diff"] = max_logit_diff(reference, model, texts)
+        else:
+            checks["openvino_int8_agreement"] = agreement(fp32, model, texts)
+        variants[name] = (model, sub / openvino.OV_FILE)
     return variants, checks
 
 
@@ -192,7 +238,8 @@ def export(
 
     Args:
         path: a run folder (its best/) or a model folder.
-        fmt: ``onnx``, ``onnx-int8`` or ``all``.
+        fmt: ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-int8``, ``all`` (ONNX fp32 and
+            int8) or a comma list of them.
         out: the export folder (default: :func:`default_out`).
         data: labelled data to measure on (default: the run's dev split).
         log: called with one line per stage.
@@ -225,7 +272,13 @@ def export(
     with _staged(target) as tmp:
         torch.set_num_threads(threads or torch.get_num_threads())
         threads = torch.get_num_threads()
-        variants, checks = model_variants(model_dir, tmp, True, fmt, load, threads, texts, log, target)
+        calibration = None
+        if "openvino-int8" in formats(fmt):
+            calibration, where = openvino.calibration_texts(path, texts)
+            log(f"NNCF calibrates on {where}")
+        variants, checks = model_variants(
+            model_dir, tmp, True, fmt, load, threads, texts, log, target, calibration
+        )
         report: dict[str, Any] = {"out": str(target), "threads": threads, "n": len(texts)}
         report |= {"accuracy_skipped": note} if note else {}
         report["compared"] = "tokens" if note == ACCURACY_SKIPPED else "texts"
@@ -234,8 +287,8 @@ def export(
 
         report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
         for variant in report["variants"]:  # where the files will be once the folder is in place
-            if Path(variant["path"]).parent == tmp:
-                variant["path"] = str(target / Path(variant["path"]).name)
+            if tmp in Path(variant["path"]).parents:
+                variant["path"] = str(target / Path(variant["path"]).relative_to(tmp))
         write_text_atomically(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return report
 
@@ -338,8 +391,9 @@ def _check_request(path: str | Path, fmt: str, rounds: int) -> None:
     """Refuse bad export options, and an export folder given as the thing to export."""
     if rounds < 1:
         raise ModelError(f"--rounds must be at least 1, got {rounds}.")
-    if fmt not in FORMATS:
-        raise ModelError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'.")
+    for name in formats(fmt):
+        if name.startswith("openvino"):
+            openvino.require(name)
     if find_onnx(path) is not None and Path(path, "config.json").is_file():
         raise ModelError(f"{path} is already an export; give the run or model folder it came from.")
 

@@ -2,7 +2,7 @@
 
 This is the one inference path: the console, ``predict``, ``eval``, ``export``'s checks and the
 HTTP server all call :class:`Predictor`, whatever runs the forward pass — PyTorch on a
-checkpoint folder, or ONNX Runtime on a folder written by ``tui-lab export``.
+checkpoint folder, ONNX Runtime or OpenVINO on a folder written by ``tui-lab export``.
 The saved model's task (from ``problem_type`` in its ``config.json``) turns logits into
 probabilities and a prediction: the arg-max class, or every label over a multi-label model's
 saved threshold.
@@ -24,8 +24,9 @@ from tui_lab.core.tasks import ClassifyTask, task_for_model
 from tui_lab.core.tasks.predictions import Prediction
 from tui_lab.core.training.device import inference_autocast_dtype, pick_device
 
-BACKENDS = ("auto", "pytorch", "onnx")
+BACKENDS = ("auto", "pytorch", "onnx", "openvino")
 ONNX_FILE = "model.onnx"
+OV_FILE = "openvino_model.xml"  # an OpenVINO IR (core/deploy/openvino.py), Optimum-Intel's name
 EXPORT_DIR = "export"  # a run's default export folder: runs/<name>/export/
 TEMPERATURE_KEY = "tui_lab_temperature"  # written by analyze --calibrate into best/config.json
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -63,6 +64,24 @@ def find_onnx(path: str | Path) -> Path | None:
         found = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
         if len(found) == 1:
             return found[0]
+    return None
+
+
+def find_openvino(path: str | Path) -> Path | None:
+    """The OpenVINO IR behind a path: the ``.xml`` itself, a folder's ``openvino_model.xml``, or
+    (fp32 first) the ``openvino/`` or ``openvino-int8/`` folder of an export or a run's export."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".xml":
+        return p
+    for folder in (
+        p,
+        p / "openvino",
+        p / "openvino-int8",
+        p / EXPORT_DIR / "openvino",
+        p / EXPORT_DIR / "openvino-int8",
+    ):
+        if (folder / OV_FILE).is_file():
+            return folder / OV_FILE
     return None
 
 
@@ -131,7 +150,7 @@ class Predictor:
     Attributes:
         labels: class names in id order.
         max_length: the longest input in tokens; longer texts are truncated.
-        backend: the forward pass (``backend.name`` is ``"pytorch"`` or ``"onnx"``).
+        backend: the forward pass (``backend.name``: ``"pytorch"``, ``"onnx"`` or ``"openvino"``).
         multi_label: scores are independent sigmoids rather than a softmax.
         temperature: logits are divided by it before the softmax in :meth:`predict` (fitted on dev
             by ``tui-lab analyze --calibrate``, saved as ``tui_lab_temperature``; 1.0: none).
@@ -180,9 +199,10 @@ class Predictor:
             path: a run folder, a model folder, an export folder or an ``.onnx`` file.
             device: torch device for the PyTorch backend (default: the best available).
             trust_remote_code: allow a hub model's own code (PyTorch backend only).
-            backend: ``pytorch``, ``onnx``, or ``auto`` (ONNX for an export folder or an
-                ``.onnx`` file, PyTorch otherwise).
-            threads: intra-op threads for ONNX Runtime (default: its own choice).
+            backend: ``pytorch``, ``onnx``, ``openvino``, or ``auto`` (ONNX Runtime for an export
+                folder or an ``.onnx`` file, OpenVINO for an IR's folder or ``.xml``, PyTorch
+                otherwise).
+            threads: intra-op threads for ONNX Runtime or OpenVINO (default: their own choice).
 
         Raises:
             ModelError: not a classifier, a missing export or tokenizer, or unloadable weights.
@@ -192,12 +212,21 @@ class Predictor:
         p = Path(path).expanduser()
         if not p.exists():
             raise ModelError(f"{p} does not exist; give a run folder, a model folder or an export folder.")
+        ir = find_openvino(p) if backend in ("auto", "openvino") else None
+        if backend == "openvino" or (
+            backend == "auto" and ir is not None and (p.is_file() or ir.parent == p)
+        ):
+            if ir is None:
+                raise ModelError(
+                    f"{p} has no OpenVINO model; export one first with tui-lab export {p} --format openvino."
+                )
+            return cls._from_export(ir, threads)
         onnx_file = find_onnx(p) if backend != "pytorch" else None
         direct = onnx_file is not None and (p.is_file() or onnx_file.parent == p)
         if backend == "onnx" or (backend == "auto" and direct):
             if onnx_file is None:
                 raise ModelError(f"{p} has no ONNX model; export one first with tui-lab export {p}.")
-            return cls._from_onnx(onnx_file, threads)
+            return cls._from_export(onnx_file, threads)
         return cls._from_checkpoint(p, device, trust_remote_code)
 
     @classmethod
@@ -218,7 +247,9 @@ class Predictor:
         return cls._build(TorchBackend(model.to(device), device), config, tokenizer, str(folder))
 
     @classmethod
-    def _from_onnx(cls, onnx_file: Path, threads: int | None) -> Predictor:
+    def _from_export(cls, onnx_file: Path, threads: int | None) -> Predictor:
+        """An exported graph (``.onnx`` in ONNX Runtime, ``.xml`` in OpenVINO) with the config
+        and tokenizer files beside it."""
         folder = onnx_file.parent
         if not (folder / "config.json").is_file():
             raise ModelError(
@@ -229,7 +260,13 @@ class Predictor:
                 f"{folder} has no tokenizer files (tokenizer.json); re-export it with tui-lab export."
             )
         config, tokenizer = _config_and_tokenizer(folder, False)
-        return cls._build(OrtBackend(onnx_file, threads), config, tokenizer, str(onnx_file))
+        if onnx_file.suffix == ".xml":
+            from tui_lab.core.deploy.openvino import OpenVinoBackend
+
+            backend: Any = OpenVinoBackend(onnx_file, threads)
+        else:
+            backend = OrtBackend(onnx_file, threads)
+        return cls._build(backend, config, tokenizer, str(onnx_file))
 
     @classmethod
     def _build(cls, backend: Any, config: Any, tokenizer: Any, source: str) -> Predictor:
