@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLE
+from tests.unit.test_export_compare import pair  # noqa: F401  (a teacher and a student run)
 from tests.unit.test_serve import TEXTS as SERVE_TEXTS
 from tests.unit.test_serve import _start
 from tui_lab.cli import main
@@ -155,3 +156,30 @@ def test_bad_openvino_requests_are_one_line_and_write_nothing(
     monkeypatch.setattr(openvino, "available", lambda: False)
     refused(str(finished_run), "--format", "openvino-int8", expect="pip install 'tui-lab[openvino]'")
     shutil.rmtree(tmp_path / "ner")
+
+
+@pytest.mark.slow
+def test_a_student_beside_its_teacher_in_openvino_int8(pair, tmp_path: Path, capsys) -> None:  # noqa: F811
+    teacher, student = pair
+    out = tmp_path / "pair-ov"
+    args = ["export", str(student), "--compare", str(teacher), "--format", "openvino-int8", "--out", str(out)]
+    assert main([*args, "--rounds", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    last = json.loads(captured.out.strip().splitlines()[-1])
+    assert [(v["model"], v["name"]) for v in last["variants"]] == [
+        (m, n) for m in ("teacher", "student") for n in ("pytorch", "openvino-int8")
+    ]
+    rows = {(v["model"], v["name"]): v for v in last["variants"]}
+    assert rows["student", "openvino-int8"]["path"] == str(out / "openvino-int8" / "openvino_model.xml")
+    assert rows["teacher", "openvino-int8"]["path"] == str(
+        out / "teacher" / "openvino-int8" / "openvino_model.xml"
+    )
+    assert all(Path(v["path"]).exists() for v in last["variants"])
+    assert "NNCF calibrates both on the student's 240 training texts" in captured.err
+    # the teacher's own export is reused once it has the OpenVINO folder the format needs
+    export(teacher, fmt="openvino-int8", rounds=1)
+    assert main([*args, "--rounds", "1", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {v["path"] for v in again["variants"] if v["model"] == "teacher" and v["name"] != "pytorch"} == {
+        str(teacher / "export" / "openvino-int8" / "openvino_model.xml")
+    }
