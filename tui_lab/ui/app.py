@@ -588,7 +588,10 @@ class LabApp(App[int]):
 
     @on(DatasetAnalysed)
     def _data_analysed(self, message: DatasetAnalysed) -> None:
-        self.query_one(HparamForm).show_data_task(message.task)  # its fields follow the data's task
+        # its fields follow the data's task; none once the lab is closing (a load that ended as the
+        # app shut down, its screen's widgets already gone: failed once in CI)
+        for form in self.query(HparamForm):
+            form.show_data_task(message.task)
 
     @on(ConfigChanged)
     def _config_changed(self, message: ConfigChanged) -> None:
