@@ -151,7 +151,22 @@ async def test_a_student_is_shown_beside_its_teacher(tmp_path: Path, lab_config,
         assert "beside its teacher" in str(app.screen.query_one("#export-status", Static).render())
 
         calls = []  # e: the core decides whether a teacher is measured too
-        monkeypatch.setattr("tui_lab.core.deploy.compare.export_run", lambda path, **kw: calls.append(path))
+        monkeypatch.setattr(
+            "tui_lab.core.deploy.compare.export_run", lambda path, **kw: calls.append((path, kw["fmt"]))
+        )
         await pilot.press("e")
         await wait_for(pilot, lambda: app.screen.exporting is None)
-        assert calls == [str(run)]
+        assert calls == [(str(run), "all")]
+        await pilot.press("o")  # o: OpenVINO int8 beside ONNX, where OpenVINO is installed
+        await wait_for(pilot, lambda: app.screen.exporting is None)
+        from tui_lab.core.deploy import openvino
+
+        if openvino.available():
+            assert calls[-1] == (str(run), "all,openvino-int8")
+        monkeypatch.setattr(openvino, "available", lambda: False)
+        before = len(calls)
+        await pilot.press("o")
+        await pilot.pause(0.2)
+        assert len(calls) == before  # nothing started: it says how to install OpenVINO instead
+        notes = [n.message for n in app._notifications]
+        assert any("pip install 'tui-lab[openvino]'" in m for m in notes), notes

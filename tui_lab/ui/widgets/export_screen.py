@@ -2,7 +2,8 @@
 
 ``e`` exports the run under the cursor in a thread worker (the core's :func:`export`) and shows
 the table of PyTorch fp32 / ONNX fp32 / ONNX int8 it measured, with the trade-off drawn beside it
-as bars (throughput and size per variant); a distilled run is exported and measured beside its
+as bars (throughput and size per variant); ``o`` adds OpenVINO int8 (NNCF) beside them, where
+OpenVINO is installed; a distilled run is exported and measured beside its
 teacher (:func:`~tui_lab.core.deploy.compare.export_run`), six variants, deltas against the teacher. ``s`` starts ``tui-lab serve`` on
 that run's export in a child process (127.0.0.1, a free port) or stops it (SIGTERM: in-flight
 requests finish); the URL and the live request count (read from its ``/metrics``) are shown.
@@ -34,6 +35,7 @@ from textual.worker import Worker, WorkerState
 from tui_lab.core.training.runs import RunInfo, list_runs, model_label
 
 REPORT = "export_report.json"
+OPENVINO_FORMATS = "all,openvino-int8"  # o: ONNX fp32 and int8, and OpenVINO int8, side by side
 _SERVERS: dict[str, tuple[subprocess.Popen, str]] = {}  # run path -> (process, url)
 
 
@@ -148,6 +150,7 @@ class ExportScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,f8", "close", "Back"),
         Binding("e", "export", "Export"),
+        Binding("o", "export_openvino", "+OpenVINO"),
         Binding("s", "serve", "Serve/stop"),
         Binding("r", "refresh", "Refresh"),
     ]
@@ -257,20 +260,34 @@ class ExportScreen(Screen[None]):
         self.query_one("#export-status", Static).update(status)
         self._poll_server()
 
-    def action_export(self) -> None:
+    def action_export(self, fmt: str = "all") -> None:
         """Export the selected run in a worker (seconds to a minute: it also measures)."""
         run = self._selected()
         if run is None or self.exporting:
             return
         self.exporting = run.path
-        self.query_one("#export-status", Static).update(f"exporting {run.name}… (export, check, measure)")
-        self._export(run.path)
+        what = "ONNX and OpenVINO" if "openvino" in fmt else "ONNX"
+        self.query_one("#export-status", Static).update(
+            f"exporting {run.name} to {what}… (export, check, measure)"
+        )
+        self._export(run.path, fmt)
+
+    def action_export_openvino(self) -> None:
+        """Export to ONNX fp32/int8 and OpenVINO int8 (NNCF), all measured side by side."""
+        from tui_lab.core.deploy import openvino
+
+        if not openvino.available():
+            self.notify(
+                f"OpenVINO int8 needs OpenVINO and NNCF: {openvino.INSTALL}", severity="warning", timeout=6
+            )
+            return
+        self.action_export(OPENVINO_FORMATS)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export a run")
-    def _export(self, run_path: str) -> dict[str, Any]:
+    def _export(self, run_path: str, fmt: str = "all") -> dict[str, Any]:
         from tui_lab.core.deploy.compare import export_run
 
-        return export_run(run_path, rounds=3)
+        return export_run(run_path, rounds=3, fmt=fmt)
 
     @on(Worker.StateChanged)
     def _export_done(self, event: Worker.StateChanged) -> None:
