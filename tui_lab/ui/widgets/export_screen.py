@@ -193,7 +193,7 @@ class ExportScreen(Screen[None]):
         for name in ("run", "status", "model", "accuracy", "export"):
             runs.add_column(name, key=name)
         _set_columns(self.query_one("#export-table", DataTable), COLUMNS)
-        hint = "e: export (ONNX fp32 + int8, measured) · s: serve / stop · esc: back"
+        hint = "e: export (ONNX fp32 + int8, measured) · o: + OpenVINO int8 · s: serve / stop · esc: back"
         self.query_one("#export-hint", Static).update(Text(hint, style="dim"))
         self.action_refresh()
         self.set_interval(1.0, self._poll_server)
