@@ -277,9 +277,8 @@ class ExportScreen(Screen[None]):
         from tui_lab.core.deploy import openvino
 
         if not openvino.available():
-            self.notify(
-                f"OpenVINO int8 needs OpenVINO and NNCF: {openvino.INSTALL}", severity="warning", timeout=6
-            )
+            message = f"OpenVINO int8 needs OpenVINO and NNCF: {openvino.INSTALL}"
+            self.notify(message, severity="warning", timeout=6, markup=False)  # '[openvino]' is no tag
             return
         self.action_export(OPENVINO_FORMATS)
 
@@ -295,7 +294,7 @@ class ExportScreen(Screen[None]):
             return
         self.exporting = None
         if event.state == WorkerState.ERROR:
-            self.notify(str(event.worker.error), severity="error", timeout=8)
+            self.notify(str(event.worker.error), severity="error", timeout=8, markup=False)
         self.action_refresh()
 
     def action_serve(self) -> None:
