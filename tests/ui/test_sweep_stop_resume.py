@@ -147,7 +147,9 @@ async def test_the_palette_lists_stop_and_resume_on_the_sweep_screen(config) -> 
 async def test_a_real_sweep_stopped_and_resumed_from_the_keyboard_ends_with_n_trials(
     config, tmp_path
 ) -> None:
-    write_csv(tmp_path / "train.csv", make_rows(64, 1))
+    # 320 rows: 40 steps a trial, not 8, so ctrl+x lands mid-trial even when the screen opens
+    # slowly (with 8, both trials once finished first under CI load and none showed stopped)
+    write_csv(tmp_path / "train.csv", make_rows(320, 1))
     write_csv(tmp_path / "dev.csv", make_rows(16, 2))
     args = [
         sys.executable, "-m", "tui_lab", "sweep", "--train", str(tmp_path), "--output-dir", str(tmp_path / "runs"),
