@@ -34,7 +34,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "sample_data" / "sentiment"
-OV_FP32, OV_INT8 = "openvino_model.xml", "openvino_model_int8.xml"
 
 
 def minilm_dir() -> Path:
@@ -85,10 +84,9 @@ def train_texts(run: Path, n: int) -> list[str]:
 
 
 def export_all(run: Path, folder: Path, calibration: list[str], tokenizer: Any) -> dict[str, Path]:
-    """The project's ONNX fp32 + dynamic int8, then OpenVINO fp32 and NNCF static int8; their files."""
-    import nncf
-    import openvino as ov
-
+    """The project's ONNX fp32 + dynamic int8, then OpenVINO fp32 and NNCF static int8 (the
+    project's ``core/deploy/openvino.py``, as ``tui-lab export --format ...`` writes them); their files."""
+    from tui_lab.core.deploy import openvino
     from tui_lab.core.deploy.export import INT8_FILE, export_onnx, quantize_int8
     from tui_lab.core.deploy.predictor import resolve_model_dir
 
@@ -96,60 +94,15 @@ def export_all(run: Path, folder: Path, calibration: list[str], tokenizer: Any) 
     onnx_file = export_onnx(resolve_model_dir(run), folder)
     int8_file = quantize_int8(onnx_file, folder / INT8_FILE)
     t1 = time.perf_counter()
-    model = ov.convert_model(onnx_file)
-    ov.save_model(model, folder / OV_FP32, compress_to_fp16=False)  # save_model halves weights by default
-    samples = [dict(tokenizer([t], truncation=True, max_length=64, return_tensors="np")) for t in calibration]
-    quantized = nncf.quantize(
-        model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(samples)
-    )
-    ov.save_model(quantized, folder / OV_INT8, compress_to_fp16=False)
+    ov_fp32 = openvino.convert(onnx_file, folder / "openvino")
+    ov_int8 = openvino.quantize(onnx_file, folder / "openvino-int8", calibration, tokenizer, 64)
     print(
         f"exported: ONNX + ORT int8 {t1 - t0:.1f} s, OpenVINO + NNCF int8 {time.perf_counter() - t1:.1f} s "
-        f"({len(samples)} calibration texts)",
+        f"({len(calibration)} calibration texts)",
         file=sys.stderr,
         flush=True,
     )
-    return {
-        "onnx": onnx_file,
-        "onnx-int8": int8_file,
-        "openvino": folder / OV_FP32,
-        "openvino-int8": folder / OV_INT8,
-    }
-
-
-class OpenVinoBackend:
-    """The forward pass of an OpenVINO IR on the CPU: one request on ``threads`` threads."""
-
-    name = "openvino"
-
-    def __init__(self, xml: Path, threads: int, perf_count: bool = False) -> None:
-        import openvino as ov
-        import openvino.properties.hint as hints
-
-        config = {
-            "INFERENCE_NUM_THREADS": threads,
-            hints.performance_mode: hints.PerformanceMode.LATENCY,  # one stream: every thread on a call
-            hints.inference_precision: ov.Type.f32,  # no bf16/fp16 downcast on CPUs that offer one
-            "PERF_COUNT": perf_count,
-        }
-        self.compiled = ov.Core().compile_model(str(xml), "CPU", config)
-        self.input_names = {i.get_any_name() for i in self.compiled.inputs}
-
-    def logits(self, enc: dict[str, Any]) -> Any:
-        """Logits (numpy, float32) of a tokenised batch given as numpy arrays."""
-        import numpy as np
-
-        feed = {k: v.astype(np.int64) for k, v in enc.items() if k in self.input_names}
-        return self.compiled(feed)[0]
-
-
-def size_mb(path: Path) -> float:
-    """Weights on disk: a file, a model folder's weights, or an IR's .xml + .bin."""
-    from tui_lab.core.deploy.export import file_size_mb
-
-    if path.suffix == ".xml":
-        return round((path.stat().st_size + path.with_suffix(".bin").stat().st_size) / 1e6, 3)
-    return file_size_mb(path)
+    return {"onnx": onnx_file, "onnx-int8": int8_file, "openvino": ov_fp32, "openvino-int8": ov_int8}
 
 
 def load_variants(run: Path, files: dict[str, Path], threads: int) -> dict[str, tuple[Any, Path]]:
@@ -161,12 +114,8 @@ def load_variants(run: Path, files: dict[str, Path], threads: int) -> dict[str, 
     torch.set_num_threads(threads)
     pt = Predictor.from_path(run, device="cpu", backend="pytorch")
     variants = {"pytorch": (pt, resolve_model_dir(run))}
-    for name in ("onnx", "onnx-int8"):
-        variants[name] = (Predictor.from_path(files[name], backend="onnx", threads=threads), files[name])
-    for name in ("openvino", "openvino-int8"):
-        backend = OpenVinoBackend(files[name], threads)
-        predictor = Predictor(backend, pt.tokenizer, pt.labels, pt.max_length, str(files[name]))
-        variants[name] = (predictor, files[name])
+    for name in ("onnx", "onnx-int8", "openvino", "openvino-int8"):  # ONNX Runtime, then OpenVINO
+        variants[name] = (Predictor.from_path(files[name], threads=threads), files[name])
     return variants
 
 
@@ -177,6 +126,8 @@ def batch_of(predictor: Any, texts: list[str]) -> dict[str, Any]:
 
 def profile_openvino(xml: Path, enc: dict[str, Any], threads: int, top: int = 8) -> list[tuple[str, float]]:
     """Share of one batch's node time by (node type, kernel), from OpenVINO's performance counters."""
+    from tui_lab.core.deploy.openvino import OpenVinoBackend
+
     backend = OpenVinoBackend(xml, threads, perf_count=True)
     request = backend.compiled.create_infer_request()
     feed = {k: v for k, v in enc.items() if k in backend.input_names}
@@ -283,6 +234,7 @@ def main() -> None:
 
     from tui_lab.core.deploy.benchmark import measure_variants
     from tui_lab.core.deploy.eval_file import eval_split
+    from tui_lab.core.deploy.export import file_size_mb
     from tui_lab.core.deploy.predictor import resolve_model_dir
 
     work = Path(tempfile.mkdtemp(prefix="int8-runtimes-"))
@@ -295,7 +247,7 @@ def main() -> None:
     repeats, loads = [], []
     for i in range(args.repeat):
         before = os.getloadavg()[0]
-        repeats.append(measure_variants(variants, texts, gold, size_mb, args.rounds))
+        repeats.append(measure_variants(variants, texts, gold, file_size_mb, args.rounds))
         loads.append((before, os.getloadavg()[0]))
         print(f"repeat {i + 1}/{args.repeat} done (load {before:.1f} -> {loads[-1][1]:.1f})", file=sys.stderr)
     rows = median_rows(repeats)

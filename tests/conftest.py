@@ -244,3 +244,38 @@ def stop_at_step_then_resume(cfg, step: int):
     events: list = []
     resumed = Trainer(cfg, [events.append], resume=stopped.run_dir).run()
     return stopped, resumed, next(e.start_step for e in events if isinstance(e, RunStarted))
+
+
+ALONE_PREAMBLE = """
+import json, sys, numpy as np
+from tokenizers import Tokenizer
+folder = {folder!r}
+tok = Tokenizer.from_file(folder + "/tokenizer.json")
+tok.enable_padding(); tok.enable_truncation(32)
+enc = tok.encode_batch(["the film was wonderful", "the pizza was awful"])
+feed = {{"input_ids": np.array([e.ids for e in enc]), "attention_mask": np.array([e.attention_mask for e in enc]),
+        "token_type_ids": np.array([e.type_ids for e in enc])}}
+"""
+ALONE_EPILOGUE = """
+id2label = json.load(open(folder + "/config.json"))["id2label"]
+print(json.dumps([id2label[str(i)] for i in logits.argmax(-1)]))
+print(json.dumps(sorted(m for m in ("torch", "transformers", "tui_lab") if m in sys.modules)))
+"""
+
+
+def run_alone(folder: Path, forward: str) -> tuple[list[str], list[str]]:
+    """Run an export folder in a fresh Python with the tokenizers library and ``forward`` (code
+    that sets ``logits`` from ``feed``, the tokenised "the film was wonderful" and "the pizza was
+    awful"): their labels, and which of torch, transformers and tui_lab that process imported."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = ALONE_PREAMBLE.format(folder=str(folder)) + textwrap.dedent(forward) + ALONE_EPILOGUE
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert proc.returncode == 0, proc.stderr
+    labels, heavy = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
+    return labels, heavy

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, make_rows, save_tiny_classifier, write_csv
+from tests.conftest import SAMPLE, make_rows, run_alone, save_tiny_classifier, write_csv
 from tui_lab.cli import main
 from tui_lab.core.deploy.export import INT8_FILE, REPORT_FILE, export
 from tui_lab.core.deploy.predictor import Predictor
@@ -76,26 +73,12 @@ def test_export_folder_loads_with_onnxruntime_alone(exported_run) -> None:
     folder = run / "export"
     config = json.loads((folder / "config.json").read_text())
     assert config["id2label"] == {"0": "neg", "1": "pos"} and config["label2id"] == {"neg": 0, "pos": 1}
-    script = f"""
-import json, sys, numpy as np, onnxruntime as ort
-from tokenizers import Tokenizer
-folder = {str(folder)!r}
-tok = Tokenizer.from_file(folder + "/tokenizer.json")
-tok.enable_padding(); tok.enable_truncation(32)
-enc = tok.encode_batch(["the film was wonderful", "the pizza was awful"])
-feed = {{"input_ids": np.array([e.ids for e in enc]), "attention_mask": np.array([e.attention_mask for e in enc]),
-        "token_type_ids": np.array([e.type_ids for e in enc])}}
-sess = ort.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])
-feed = {{i.name: feed[i.name].astype(np.int64) for i in sess.get_inputs()}}
-id2label = json.load(open(folder + "/config.json"))["id2label"]
-print(json.dumps([id2label[str(i)] for i in sess.run(None, feed)[0].argmax(-1)]))
-print(json.dumps(sorted(m for m in ("torch", "transformers") if m in sys.modules)))
-"""
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=os.environ
-    )
-    assert proc.returncode == 0, proc.stderr
-    labels, heavy = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
+    forward = """
+        import onnxruntime as ort
+        sess = ort.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])
+        logits = sess.run(None, {i.name: feed[i.name].astype(np.int64) for i in sess.get_inputs()})[0]
+    """
+    labels, heavy = run_alone(folder, forward)
     assert labels == ["pos", "neg"] and heavy == []
 
 

@@ -206,12 +206,7 @@ def analyze_run(
             that cannot be read any more.
     """
     say = progress or (lambda _line: None)
-    if split not in SPLITS:
-        raise LabError(f"split must be dev or test, got '{split}'.")
-    best = check_run(run_dir, allow_running)
-    check_writable(run_dir, calibrate)
-    if label_issues and encoder and encoder != "best":
-        check_encoder(encoder)
+    best = _checked_request(run_dir, split, calibrate, allow_running, encoder if label_issues else None)
     run_path = Path(run_dir).expanduser()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -239,6 +234,23 @@ def analyze_run(
         _find_label_issues(analysis, data, best, encoder, say, timings, held_out)
     analysis.timings = timings
     return analysis
+
+
+def _checked_request(
+    run_dir: str | Path, split: str, calibrate: bool, allow_running: bool, encoder: str | None
+) -> Path:
+    """The run's best weights, once the request is one that can be carried out.
+
+    Raises:
+        LabError: as :func:`analyze_run`.
+    """
+    if split not in SPLITS:
+        raise LabError(f"split must be dev or test, got '{split}'.")
+    best = check_run(run_dir, allow_running)
+    check_writable(run_dir, calibrate)
+    if encoder and encoder != "best":
+        check_encoder(encoder)
+    return best
 
 
 def _run_data(run_path: Path, split: str) -> Any:

@@ -38,11 +38,14 @@ from tui_lab.core.deploy.export import (
     default_out,
     export,
     file_size_mb,
+    final_path,
     formats,
     is_export,
     is_token_classifier,
     model_variants,
+    nncf_calibration,
     reference_config,
+    set_threads,
 )
 from tui_lab.core.deploy.predictor import ONNX_FILE, resolve_model_dir
 from tui_lab.core.errors import ModelError
@@ -155,22 +158,15 @@ def export_pair(
             :func:`~tui_lab.core.deploy.export.export`.
         DataError: as :func:`~tui_lab.core.deploy.export.export`.
     """
-    import torch
-
     s_dir, t_dir, target, (load, texts, gold) = _checked_pair(student, teacher, fmt, out, data, rounds)
     own = default_out(teacher_path(teacher))
     reuse = own if reusable(own, t_dir, fmt) and own.resolve() != target.resolve() else None
+    teacher_out = reuse or target / TEACHER_DIR
     with _staged(target) as tmp:
-        torch.set_num_threads(threads or torch.get_num_threads())
-        threads = torch.get_num_threads()
+        threads = set_threads(threads)
         t_out = reuse or tmp / TEACHER_DIR
-        log(
-            f"teacher: {'reusing its export' if reuse else 'exporting it to'} {reuse or target / TEACHER_DIR}"
-        )
-        calibration = None
-        if "openvino-int8" in formats(fmt):
-            calibration, where = openvino.calibration_texts(student, texts)
-            log(f"NNCF calibrates both on the student's {where}")
+        log(f"teacher: {'reusing its export' if reuse else 'exporting it to'} {teacher_out}")
+        calibration = nncf_calibration(fmt, student, texts, log)  # the student's texts, for both
         t_vars, t_checks = model_variants(
             t_dir, t_out, reuse is None, fmt, load, threads, texts, calibration=calibration
         )
@@ -181,7 +177,6 @@ def export_pair(
         variants = {f"{m} {n}": v for m, vs in zip(MODELS, (t_vars, s_vars)) for n, v in vs.items()}
         log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
         rows = measure_variants(variants, texts, gold, file_size_mb, rounds)
-        teacher_out = reuse or target / TEACHER_DIR
         report: dict[str, Any] = {
             "out": str(target),
             "threads": threads,
@@ -251,7 +246,4 @@ def _split_name(row: dict[str, Any], tmp: Path, target: Path) -> dict[str, Any]:
     """``teacher onnx`` -> ``model: teacher, name: onnx``; paths where the files will be once the
     staged folder is in place."""
     model, name = row["name"].split(" ", 1)
-    path = Path(row["path"])
-    if tmp in path.parents:
-        path = target / path.relative_to(tmp)
-    return {"model": model, **row, "name": name, "path": str(path)}
+    return {"model": model, **row, "name": name, "path": final_path(row["path"], tmp, target)}

@@ -261,8 +261,6 @@ def export(
             failed export.
         DataError: ``data`` cannot be read, or has labels the model does not know.
     """
-    import torch
-
     _check_request(path, fmt, rounds)
     model_dir = resolve_model_dir(path)
     target = Path(out).expanduser() if out else default_out(path)
@@ -270,12 +268,8 @@ def export(
     load, texts, gold, note = _references(path, model_dir, data)
     check_weights(model_dir)
     with _staged(target) as tmp:
-        torch.set_num_threads(threads or torch.get_num_threads())
-        threads = torch.get_num_threads()
-        calibration = None
-        if "openvino-int8" in formats(fmt):
-            calibration, where = openvino.calibration_texts(path, texts)
-            log(f"NNCF calibrates on {where}")
+        threads = set_threads(threads)
+        calibration = nncf_calibration(fmt, path, texts, log)
         variants, checks = model_variants(
             model_dir, tmp, True, fmt, load, threads, texts, log, target, calibration
         )
@@ -284,13 +278,37 @@ def export(
         report["compared"] = "tokens" if note == ACCURACY_SKIPPED else "texts"
         report |= checks
         log(f"measuring {', '.join(variants)} on {len(texts)} texts with {threads} thread(s)")
-
         report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
-        for variant in report["variants"]:  # where the files will be once the folder is in place
-            if tmp in Path(variant["path"]).parents:
-                variant["path"] = str(target / Path(variant["path"]).relative_to(tmp))
+        for variant in report["variants"]:
+            variant["path"] = final_path(variant["path"], tmp, target)
         write_text_atomically(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def set_threads(threads: int | None) -> int:
+    """Give torch ``threads`` intra-op threads (None: keep its count); the count in force."""
+    import torch
+
+    torch.set_num_threads(threads or torch.get_num_threads())
+    return torch.get_num_threads()
+
+
+def nncf_calibration(
+    fmt: str, path: str | Path, texts: list[str], log: Callable[[str], None]
+) -> list[str] | None:
+    """The texts NNCF calibrates OpenVINO int8 on, when ``fmt`` asks for it (said in ``log``):
+    the run's first training texts, else the measured ones."""
+    if "openvino-int8" not in formats(fmt):
+        return None
+    calibration, where = openvino.calibration_texts(path, texts)
+    log(f"NNCF calibrates on {where}")
+    return calibration
+
+
+def final_path(path: str | Path, tmp: Path, target: Path) -> str:
+    """Where a file written in the staged folder ``tmp`` will be once it takes ``target``'s place."""
+    p = Path(path)
+    return str(target / p.relative_to(tmp)) if tmp in p.parents else str(p)
 
 
 def is_export(folder: Path) -> bool:

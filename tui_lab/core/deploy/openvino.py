@@ -109,7 +109,7 @@ class OpenVinoBackend:
 
     name = "openvino"
 
-    def __init__(self, xml: str | Path, threads: int | None = None) -> None:
+    def __init__(self, xml: str | Path, threads: int | None = None, perf_count: bool = False) -> None:
         try:
             import openvino as ov
             import openvino.properties.hint as hints
@@ -123,6 +123,8 @@ class OpenVinoBackend:
         }
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+        if perf_count:  # per-node timings for a profile (benchmarks/int8_runtimes.py --profile)
+            config["PERF_COUNT"] = True
         try:
             self.compiled = ov.Core().compile_model(str(xml), "CPU", config)
         except Exception as exc:

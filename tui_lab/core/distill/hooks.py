@@ -22,7 +22,7 @@ from tui_lab.core.atomic import write_text_atomically
 from tui_lab.core.config import LabConfig
 from tui_lab.core.data.batching import TokenArrays, concat, encode
 from tui_lab.core.data.checks import infer_text_column
-from tui_lab.core.data.files import TOKEN_SUFFIXES, read_table
+from tui_lab.core.data.files import FORMATS, TOKEN_SUFFIXES, read_table
 from tui_lab.core.data.tagged import DOCSTART, token_columns
 from tui_lab.core.distill import augment, layers, teacher
 from tui_lab.core.distill.loss import DistillTask, TokenDistillTask
@@ -182,9 +182,6 @@ def unlabeled_rows(task: Any, texts: list[Any]) -> list[Any]:
     return [text if isinstance(text, str) else " ".join(map(str, text)) for text in texts]
 
 
-DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq")  # read as tables, a text column
-
-
 def read_unlabeled(path: str, text_column: str = "") -> list[Any]:
     """The texts of ``train.unlabeled`` (none when it is not set).
 
@@ -204,7 +201,7 @@ def read_unlabeled(path: str, text_column: str = "") -> list[Any]:
             "or a CSV/JSONL/Parquet file with a text column."
         )
     suffix = p.suffix.lower()
-    if suffix in DATA_SUFFIXES:
+    if suffix in FORMATS and suffix != ".txt":  # a table (the data reader's .txt is a TSV; here it is lines)
         texts = _table_texts(p, text_column)
     else:
         try:

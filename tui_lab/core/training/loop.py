@@ -85,6 +85,19 @@ class RunResult:
             "stopped_early": self.stopped_early,
         }
 
+    def finished(self, epochs: float, reason: str) -> RunFinished:
+        """The ``RunFinished`` event that says this result (``epochs``: the fractional count)."""
+        return RunFinished(
+            status=self.status,
+            step=self.step,
+            epochs_completed=epochs,
+            best=self.best,
+            test=self.test,
+            train_samples_per_second=self.train_samples_per_second,
+            stopped_early=self.stopped_early,
+            reason=reason,
+        )
+
 
 class Trainer:
     """Trains one run. ``run()`` returns a :class:`RunResult` or raises.
@@ -128,7 +141,7 @@ class Trainer:
             try:
                 self.hooks.on_setup(self.s)
             except StoppedInSetup:
-                return self._stopped_in_setup()
+                return _stopped_in_setup(self.log)
             self.run_dir = self.log.open(self.s, self.resume_dir)
             self.hooks.on_run_dir(self.s, self.run_dir)
             self.log.started(self.s)
@@ -351,23 +364,6 @@ class Trainer:
             )
         return dev, test
 
-    def _stopped_in_setup(self) -> RunResult:
-        """The user stopped the run while a hook set it up: it ends with no folder and no step."""
-        reason = "before the run began; nothing was saved"
-        self.log.emit(
-            RunFinished(
-                status="stopped",
-                step=0,
-                epochs_completed=0.0,
-                best=None,
-                test=None,
-                train_samples_per_second=0.0,
-                stopped_early=False,
-                reason=reason,
-            )
-        )
-        return RunResult("", "stopped", None, None, None, 0.0, 0, False, 0, {"reason": reason})
-
     def _finish(self, status: str, reason: str) -> RunResult:
         """Test the best weights, write report.json, emit ``RunFinished``."""
         s, st = self.s, self.s.state
@@ -395,19 +391,16 @@ class Trainer:
                 saving.mark_finished(self.run_dir, status)
             result.report = _report(s, self.clock, result, full_dev, full_test)
             write_report(self.run_dir, result.report)
-        self.log.emit(
-            RunFinished(
-                status=status,
-                step=st.step,
-                epochs_completed=st.step / s.steps_per_epoch,
-                best=st.best,
-                test=test_metrics,
-                train_samples_per_second=rate,
-                stopped_early=status == "early_stopped",
-                reason=reason,
-            )
-        )
+        self.log.emit(result.finished(st.step / s.steps_per_epoch, reason))
         return result
+
+
+def _stopped_in_setup(log: RunLog) -> RunResult:
+    """The user stopped the run while a hook set it up: it ends with no folder and no step."""
+    reason = "before the run began; nothing was saved"
+    result = RunResult("", "stopped", None, None, None, 0.0, 0, False, 0, {"reason": reason})
+    log.emit(result.finished(0.0, reason))
+    return result
 
 
 def _wait_while_paused(pause: threading.Event | None, stop: threading.Event, clock: TrainClock) -> None:
