@@ -66,10 +66,14 @@ def _example(path: str) -> str:
         return "cuda:1"
     if path == "model.task":
         return "multilabel"
+    if path == "model.peft":
+        return "lora"
+    if path == "model.lora_targets":
+        return "query,value"
     if field_type(path) is float:  # unset (None) floats too: learning_rate, the dropouts
         return "0.2"
-    if isinstance(default, int):
-        return str(default + 1)
+    if field_type(path) is int:  # unset (None) ints too: lora_alpha
+        return str((default or 0) + 1)
     return "somewhere"
 
 

@@ -31,7 +31,7 @@ BEST_METRICS = ("", *METRIC_CHOICES)  # "" = the task's default; setup checks th
 DEFAULT_DATA = "sample_data/sentiment"
 
 
-FORM_GROUPS = ("model", "training", "evaluation", "data", "explain", "distill", "run")
+FORM_GROUPS = ("model", "adapters", "training", "evaluation", "data", "explain", "distill", "run")
 """The hyperparameter form's groups, in the order they are shown."""
 DATASET_PANE = "dataset"
 """``form=DATASET_PANE``: edited in the Dataset pane, not in the hyperparameter form."""
@@ -149,6 +149,19 @@ class DataConfig:
         form="run",
         min=0,
     )
+    corrections: str = setting(
+        "",
+        "decisions on rows (relabel, drop, keep, add) applied when the data is loaded; "
+        "empty = <train file>.corrections.jsonl if it exists, none = ignore it",
+        metavar="PATH",
+        form="data",
+    )
+    pool: str = setting(
+        "",
+        "unlabelled texts to label where the model is least sure (the Label screen, tui-lab suggest)",
+        metavar="PATH",
+        form="data",
+    )
 
 
 @dataclass
@@ -187,6 +200,36 @@ class ModelConfig:
         placeholder="the model's own",
         min=0.0,
         lt=1.0,
+    )
+    peft: str = setting(
+        "none",
+        "parameter-efficient fine-tuning through PEFT: none (every weight), lora (adapters), "
+        "qlora (adapters on a 4-bit base; CUDA and bitsandbytes)",
+        metavar="METHOD",
+        label="adapters",
+        form="adapters",
+        choices=("none", "lora", "qlora"),
+    )
+    lora_r: int = setting(16, "LoRA rank (peft lora/qlora)", metavar="R", label="LoRA r", form="adapters", min=1)
+    lora_alpha: int | None = setting(
+        None,
+        "LoRA scaling alpha; empty = 2 x r",
+        metavar="A",
+        label="LoRA alpha",
+        placeholder="2 x r",
+        form="adapters",
+        min=1,
+    )
+    lora_dropout: float = setting(
+        0.05, "dropout on the LoRA path", label="LoRA dropout", form="adapters", min=0.0, lt=1.0
+    )
+    lora_targets: str = setting(
+        "all-linear",
+        "modules that get adapters: all-linear, auto (PEFT's defaults for the architecture) "
+        "or a comma list of module names",
+        metavar="MODULES",
+        label="LoRA targets",
+        form="adapters",
     )
 
 
@@ -256,6 +299,17 @@ class TrainConfig:
         False,
         "under torchrun, let DDP find parameters a step did not use (needed by some hub models; slower)",
         label="DDP unused params",
+    )
+    gradient_checkpointing: bool = setting(
+        False,
+        "recompute activations in the backward pass (non-reentrant): less memory, about a third slower",
+        label="grad checkpointing",
+    )
+    fsdp: bool = setting(
+        False,
+        "under torchrun, shard weights, gradients and optimiser states across processes (FSDP2) "
+        "instead of replicating them (DDP)",
+        label="FSDP",
     )
     mlm_probability: float = setting(
         0.15,
