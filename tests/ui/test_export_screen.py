@@ -109,6 +109,28 @@ async def test_export_screen_draws_the_trade_off_as_bars_beside_the_table(tmp_pa
         assert all(len(line) <= bars.content_size.width for line in lines)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_every_bar_is_drawn_whole_in_the_space_the_screen_has(tmp_path: Path, lab_config, size) -> None:
+    """At 80x24 the two sections one above the other were taller than their space and the size
+    bars were cut; there they go side by side."""
+    run = _exported_folder(tmp_path)
+    lab_config.train.output_dir = str(run.parent)
+    app = LabApp(lab_config, warm_imports=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await pilot.pause(0.3)
+        bars = app.screen.query_one("#export-bars", Static)
+        lines = str(bars.render()).splitlines()
+        assert len(lines) <= bars.content_size.height, lines
+        assert bars.region.bottom <= app.screen.query_one("#export-results").region.bottom
+        assert all(len(line) <= bars.content_size.width for line in lines)
+        for name in ("pytorch", "onnx", "onnx-int8"):  # a throughput bar and a size bar each
+            assert sum(line.split().count(name) for line in lines) == 2, (name, lines)
+        for title in ("throughput (samples/s)", "size (MB)"):
+            assert any(title in line for line in lines), lines
+
+
 def _student_folder(root: Path) -> Path:
     """A distilled run with only the export report of it beside its teacher (what the screen reads)."""
     run = _exported_folder(root)

@@ -106,3 +106,16 @@ async def test_the_sweep_screens_footer_shows_its_keys_at_120_columns() -> None:
         for words in ("^t Start sweep", "^x Stop sweep", "^r Resume", "^p palette"):
             assert words in line, line
         assert free >= 1, f"the last key runs into the palette key: {line!r}"
+
+
+async def test_the_runs_screens_footer_shows_stop_beside_stop_run() -> None:
+    """The Runs screen's ``s`` (stop the run under the cursor) once hid the lab's ``^x`` (both were
+    the action ``stop``, and the footer shows one key an action)."""
+    app = LabApp(warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: "s" in footer_line(app.screen)[1], 10)
+        line, keys, free = footer_line(app.screen)
+        assert "ctrl+x" in keys and "^x Stop" in line and "s Stop run" in line, line
+        assert free >= 1, f"the last key runs into the palette key: {line!r}"

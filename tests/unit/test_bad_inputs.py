@@ -37,6 +37,7 @@ def place(tmp_path_factory) -> Path:
     (root / "latin1.txt").write_bytes(b"caf\xe9 was great\nawful\n")
     (root / "empty.txt").write_text("")
     (root / "unknown.csv").write_text("text,label\nthe film was great,zzz\nthe film was awful,neg\n")
+    (root / "tags.conll").write_text("EU B-ORG\nrejects O\n\nPeter B-PER\n")
     (root / "nodata").mkdir()
     (root / "nodata" / "readme.md").write_text("no data here\n")
     noweights = root / "noweights"
@@ -146,6 +147,7 @@ DATA_CASES = [
     ("latin1.csv", "is not UTF-8 text (bad byte at line 2"),
     ("nodata", "is a folder without a test or dev file"),
     ("unknown.csv", "has labels the model does not know"),
+    ("tags.conll", "is NER data (CoNLL token tags), but"),  # not "train it with --task ner"
 ]
 
 
@@ -307,9 +309,21 @@ def test_stdin_texts_still_work(place: Path, capsys, monkeypatch) -> None:
     assert [p["text"] for p in out["predictions"]] == ["the film was great", "café"]
 
 
-def test_train_into_an_output_dir_that_is_a_file_is_one_line(place: Path, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("command", "out", "expect"),
+    [
+        ("train", "afile.txt", "afile.txt is a file, not a folder; choose a folder"),
+        ("train", "afile.txt/runs", "afile.txt/runs is under "),
+        ("pretrain", "afile.txt/runs", "which is a file; choose a folder"),
+        ("sweep", "afile.txt", "afile.txt is a file, not a folder; choose a folder"),
+    ],
+)
+def test_an_output_dir_that_is_or_lies_under_a_file_is_one_line(
+    place: Path, capsys, monkeypatch, command: str, out: str, expect: str
+) -> None:
     monkeypatch.chdir(place)
-    args = ["train", "--train", str(place / "data" / "train.csv"), "--max-steps", "1", "--no-baseline"]
+    args = [command, "--train", str(place / "data" / "train.csv"), "--max-steps", "1"]
+    args += {"sweep": ["--trials", "1"], "train": ["--no-baseline"]}.get(command, [])
     before = snapshot(place)
-    one_error_line(capsys, [*args, "--output-dir", "afile.txt"], "is a file, not a folder; choose a folder")
+    one_error_line(capsys, [*args, "--output-dir", out], expect)
     assert snapshot(place) == before

@@ -220,3 +220,33 @@ def test_a_multi_label_model_exports_with_accuracy_skipped(tmp_path: Path, capsy
     assert "accuracy: skipped (a multi-label model" in table
     report = json.loads((tmp_path / "model-export" / REPORT_FILE).read_text())
     assert report["n"] == 20 and all(v["accuracy"] is None for v in report["variants"])
+
+
+def test_a_new_export_replaces_its_own_files_and_keeps_the_ones_the_user_added(tmp_path: Path) -> None:
+    """Export into an earlier export: what export wrote is replaced (an int8 file it does not write
+    again is gone), a notes file and a folder the user put beside them stay as they were."""
+    model = save_tiny_classifier(tmp_path / "model")
+    data = write_csv(tmp_path / "dev.csv", make_rows(20, 2))
+    out = tmp_path / "export"
+    report = export(model, "all", out, str(data), rounds=1)
+    assert INT8_FILE in report["files"] and REPORT_FILE in report["files"]
+    (out / "NOTES.md").write_text("deployed on box 3\n")
+    (out / "docker").mkdir()
+    (out / "docker" / "Dockerfile").write_text("FROM python\n")
+
+    report = export(model, "onnx", out, str(data), rounds=1)
+    assert (out / "NOTES.md").read_text() == "deployed on box 3\n"
+    assert (out / "docker" / "Dockerfile").read_text() == "FROM python\n"
+    assert not (out / INT8_FILE).exists()  # export's own, not written this time: gone
+    assert "NOTES.md" not in report["files"] and json.loads((out / REPORT_FILE).read_text()) == report
+
+    old_style = json.loads((out / REPORT_FILE).read_text())
+    del old_style["files"]  # an export made before the report listed its files: known by their names
+    (out / REPORT_FILE).write_text(json.dumps(old_style))
+    (out / "stale-extra.onnx").write_bytes(b"old graph")
+    export(model, "onnx", out, str(data), rounds=1)
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".json")) == [
+        "NOTES.md",
+        "docker",
+        "model.onnx",
+    ]

@@ -534,3 +534,33 @@ def test_the_gpu_smoke_script_only_skips_without_a_gpu() -> None:
         ["bash", str(script)], capture_output=True, text=True, env={**env, "PYTHON": "false"}
     )
     assert broken.returncode == 1 and broken.stdout.startswith("FAIL")
+
+
+# -- bf16 on the CPU ----------------------------------------------------------------------------------
+def test_the_cpus_bf16_instructions_are_read_at_run_time_and_shown_by_env(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import json
+
+    from tui_lab.cli import main
+    from tui_lab.core.training import envinfo
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
+    assert device.cpu_bf16_instructions(str(cpuinfo)) == ["avx512_bf16", "amx_bf16"]
+    cpuinfo.write_text(
+        "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512bw avx512_vnni\n"
+    )  # this workplace's Xeon
+    assert device.cpu_bf16_instructions(str(cpuinfo)) == []
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # no /proc: torch's check
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert device.cpu_bf16_instructions(str(tmp_path / "missing")) == ["avx512_bf16"]
+
+    monkeypatch.setattr(device, "cpu_bf16_instructions", lambda *a: ["amx_bf16"])
+    assert device.resolve_precision("auto", "cpu").precision == "fp32"  # measured: docs/benchmarks.md
+    monkeypatch.setattr(envinfo, "cpu_bf16_instructions", lambda *a: ["amx_bf16"])
+    assert main(["env", "--json"]) == 0
+    cpu = json.loads(capsys.readouterr().out)["cpu"]
+    assert cpu["bf16"] == ["amx_bf16"] and cpu["cores"] >= 1 and cpu["name"]
+    assert main(["env"]) == 0
+    assert "amx_bf16" in capsys.readouterr().out

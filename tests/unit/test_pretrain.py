@@ -128,6 +128,32 @@ def test_whole_word_masking_masks_every_piece_of_a_word() -> None:
             assert picked[word == w].all()
 
 
+def test_every_dev_row_is_masked_so_a_tiny_dev_set_has_a_loss(tmp_path: Path) -> None:
+    """At 15% a six-token row draws no mask 38% of the time; a dev row is always given one, so a
+    dev set of one or two short texts reports a real loss, not 0.000."""
+    texts = [t for t, _ in make_rows(300, 6)]
+    tok = _tokenizer(texts)
+    task = MaskedLMTask([])
+    short = [" ".join(t.split()[:3]) for t in texts[:60]]
+    tokens, _ = task.encode(tok, short, [0] * len(short), 32)
+    batch = task.collate(tokens, np.arange(len(short)), None, tok.pad_token_id, 1)
+    assert ((batch["labels"] != -100).sum(1) >= 1).all()
+    again = task.collate(tokens, np.arange(len(short)), None, tok.pad_token_id, 1)
+    assert (again["input_ids"] == batch["input_ids"]).all()  # still the same masks at every evaluation
+
+    words = tmp_path / "words.txt"  # 30 one-word texts: 2 held out as dev (before: loss 0.0000)
+    words.write_text("\n".join(t.split()[1] for t, _ in make_rows(30, 8)) + "\n", encoding="utf-8")
+    flags = ["--max-steps", "2", "--set", "model.vocab_size=120", "--set", "train.tensorboard=false"]
+    code, out, err = _cli(
+        "pretrain", "--train", str(words), *flags, "--output-dir", str(tmp_path / "runs"), "--json"
+    )
+    assert code == 0, err
+    run = Path(json.loads(out.strip().splitlines()[-1])["run_dir"])
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    metrics = [e for e in events if e["event"] == "evaluated"][-1]["metrics"]
+    assert metrics["loss"] > 1.0, metrics
+
+
 # -- the command end to end ---------------------------------------------------------------------
 @pytest.mark.slow
 def test_pretrain_cli_reports_the_contract_and_perplexity_falls(pretrained) -> None:

@@ -57,6 +57,12 @@ def _yes(value: Any) -> str:
     return f"yes ({value})" if value not in (None, True, "") else ("yes" if value else "no")
 
 
+def cpu_row(cpu: dict[str, Any]) -> str:
+    """``Intel Xeon … · 2 cores · bf16: avx512_bf16`` (or ``no bf16 instructions``)."""
+    bf16 = f"bf16: {', '.join(cpu['bf16'])}" if cpu.get("bf16") else "no bf16 instructions"
+    return f"{cpu.get('name') or '-'} · {cpu.get('cores') or '?'} cores · {bf16}"
+
+
 def facts_table(facts: dict[str, Any]) -> Any:
     """The facts as a two-column rich table."""
     from rich.table import Table
@@ -76,6 +82,7 @@ def facts_table(facts: dict[str, Any]) -> Any:
         ("transformers", facts["transformers"]),
         ("datasets", facts["datasets"]),
         ("textual", facts["textual"]),
+        ("CPU", cpu_row(facts.get("cpu") or {})),
         ("CUDA available", "yes" if cuda["available"] else f"no {cuda.get('error') or ''}".strip()),
     ]
     for d in cuda["devices"]:

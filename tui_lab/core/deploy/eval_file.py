@@ -36,6 +36,19 @@ def eval_source(data: str) -> str:
     return data
 
 
+def refuse_token_file(source: str, model: str) -> None:
+    """Refuse NER data (a CoNLL or tokens/tags file) for a text classifier, in one sentence.
+
+    Raises:
+        DataError: ``source`` has a token-tag suffix.
+    """
+    if Path(source).suffix.lower() in TOKEN_SUFFIXES:
+        raise DataError(
+            f"{source} is NER data (CoNLL token tags), but {model} is a text classifier; give a .csv, "
+            ".jsonl or .parquet file with text and label columns, or use a NER run with this file."
+        )
+
+
 def evaluate_path(
     model: str,
     data: str,
@@ -58,6 +71,7 @@ def evaluate_path(
     predictor = Predictor.from_path(model, device)
     if predictor.task.head == "token":
         return _evaluate_tokens(predictor, source)
+    refuse_token_file(source, predictor.source)
     table = read_table(source)
     text_col, label_col = infer_columns(table, text_column, label_column)
     texts, raw, _ = clean_rows_indexed(table, text_col, label_col, drop_empty, predictor.task.multilabel)
@@ -172,6 +186,7 @@ def eval_split(path: str | Path, data: str | None, multilabel: bool = False) -> 
     """
 
     if data:
+        refuse_token_file(eval_source(data), str(path))
         table = read_table(eval_source(data))
         text_col, label_col = infer_columns(table)
         texts, raw, _ = clean_rows_indexed(table, text_col, label_col, True, multilabel)

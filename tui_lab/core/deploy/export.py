@@ -253,7 +253,8 @@ def export(
         ``latency_ms_p95``, ``throughput_sps``, ``accuracy_delta``, ``f1_macro_delta``).
 
     Everything is written to a temporary folder beside ``out`` that takes its place at the end,
-    so a failed or interrupted export leaves nothing behind and an earlier export intact.
+    so a failed or interrupted export leaves nothing behind and an earlier export intact. Files
+    the user added to an earlier export are kept; ``files`` in the report names export's own.
 
     Raises:
         ModelError: a pretrain or non-classifier run, no best/ checkpoint, an export folder that
@@ -281,8 +282,15 @@ def export(
         report["variants"] = measure_variants(variants, texts, gold, file_size_mb, rounds)
         for variant in report["variants"]:
             variant["path"] = final_path(variant["path"], tmp, target)
-        write_text_atomically(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+        save_report(tmp, report)
     return report
+
+
+def save_report(folder: Path, report: dict[str, Any]) -> None:
+    """Write ``report`` into the export ``folder`` with ``files``: the names export wrote there
+    (a later export replaces those and keeps what the user added)."""
+    report["files"] = sorted([p.name for p in folder.iterdir()] + [REPORT_FILE])
+    write_text_atomically(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n")
 
 
 def set_threads(threads: int | None) -> int:
@@ -318,7 +326,8 @@ def is_export(folder: Path) -> bool:
 
 def check_out(target: Path, model_dir: Path) -> None:
     """Refuse an export folder that would overwrite or mix with what the user has: a file, a
-    folder inside the model folder, or a folder with other files (an earlier export is replaced).
+    folder inside the model folder, or a folder with other files (an earlier export is replaced,
+    keeping the files the user added to it: :func:`keep_user_files`).
 
     Raises:
         ModelError: the folder cannot be used; the message says which folder to give instead.
@@ -341,8 +350,41 @@ def check_out(target: Path, model_dir: Path) -> None:
     if target.is_dir() and any(target.iterdir()) and not is_export(target):
         raise ModelError(
             f"{target} already holds other files; give --out a new or empty folder "
-            f"(an earlier export there is replaced)."
+            f"(or an earlier export: its files are replaced, files you added are kept)."
         )
+
+
+def _written_by_export(folder: Path) -> set[str]:
+    """The names in an earlier export folder that export wrote: those its report lists, or (for an
+    export older than that list) those named as export names them."""
+    try:
+        files = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        files = None
+    if isinstance(files, list):
+        return {str(name) for name in files} | {REPORT_FILE}
+    return {
+        p.name
+        for p in folder.iterdir()
+        if p.suffix == ".onnx"
+        or p.name.startswith(("openvino", "tokenizer"))
+        or p.name in {"config.json", REPORT_FILE, "teacher", "vocab.txt", "special_tokens_map.json"}
+    }
+
+
+def keep_user_files(target: Path, tmp: Path) -> None:
+    """Copy what the user added to an earlier export in ``target`` into its replacement ``tmp``.
+
+    Only export's own files are replaced; a notes file or a Dockerfile the user put beside them
+    stays. They are copied (not moved), so ``target`` is whole until ``tmp`` takes its place.
+    """
+    if not target.is_dir():
+        return
+    ours = _written_by_export(target) | {p.name for p in tmp.iterdir()}
+    for entry in sorted(target.iterdir()):
+        if entry.name not in ours:
+            copy = shutil.copytree if entry.is_dir() and not entry.is_symlink() else shutil.copy2
+            copy(entry, tmp / entry.name)
 
 
 @contextmanager
@@ -361,6 +403,7 @@ def _staged(target: Path) -> Iterator[Path]:
         try:
             tmp.mkdir(parents=True)
             yield tmp
+            keep_user_files(target, tmp)
             old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
             if target.exists():
                 target.rename(old)

@@ -30,6 +30,7 @@ from tui_lab.core.sweeps import study as studies
 from tui_lab.core.sweeps.space import SearchSpace
 from tui_lab.core.sweeps.study import SweepInfo
 from tui_lab.core.sweeps.worker import make_pruner
+from tui_lab.core.training.runs import check_output_dir
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -116,6 +117,7 @@ def prepare_sweep_dir(info: SweepInfo, sweep_dir: Path) -> None:
             raise ConfigError(
                 f"sweep folder {sweep_dir} already exists; continue it with --resume {sweep_dir}."
             )
+    check_output_dir(sweep_dir.parent)
     if studies.is_rdb(info.storage):
         studies.open_study(info)  # reachable, same direction and space, before anything is written
     sweep_dir.mkdir(parents=True, exist_ok=True)

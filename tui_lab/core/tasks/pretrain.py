@@ -12,7 +12,9 @@ Where the random numbers come from:
   uninterrupted one (the order of batches is also fixed by the seed);
 * evaluation masks each row with a generator seeded by the row's own token ids, so the dev set
   is masked the same way at every evaluation (and in every run, whatever the batch size), and
-  the losses are comparable; evaluating draws nothing from the global generator.
+  the losses are comparable; evaluating draws nothing from the global generator. A dev row the
+  draw left without a mask gets one (chosen by the same generator), so a dev set of one or two
+  short texts still has something to measure.
 
 Evaluation keeps three numbers a row (summed cross-entropy, masked tokens, correct guesses);
 the metrics are their totals: ``loss`` (mean cross-entropy per masked token), ``perplexity``
@@ -137,6 +139,7 @@ class MaskedLMTask(Task):
         for r, row in enumerate(rows):
             gen = torch.Generator().manual_seed(zlib.crc32(np.ascontiguousarray(row).tobytes()))
             m, lab = self.mask(ids[r : r + 1], batch["attention_mask"][r : r + 1], gen)
+            self._mask_one_if_none(m, lab, ids[r : r + 1], batch["attention_mask"][r : r + 1], gen)
             masked.append(m)
             labels.append(lab)
         batch["input_ids"], batch["labels"] = torch.cat(masked), torch.cat(labels)
@@ -155,6 +158,25 @@ class MaskedLMTask(Task):
             offsets = np.stack([ends - 2 + new_word, ends], axis=-1)  # a gap before each new word
         collator.generator = generator
         return collator.torch_mask_tokens(input_ids.clone(), special.long(), offsets)
+
+    def _mask_one_if_none(
+        self, masked: Any, labels: Any, ids: Any, attention_mask: Any, generator: Any
+    ) -> None:
+        """Mask one token (chosen by ``generator``) of a dev row the draw left unmasked, in place.
+
+        A short row often draws no mask at 15% (6 tokens: 38% of the time), and a dev set of one or
+        two such rows would have nothing to measure: a loss of 0 that means nothing. ``(1, T)`` each.
+        """
+        import torch
+
+        if (labels != IGNORE).any():
+            return
+        candidates = (~torch.from_numpy(self._special[ids.numpy()]) & (attention_mask == 1)).nonzero()
+        if len(candidates) == 0:
+            return
+        r, t = candidates[torch.randint(len(candidates), (1,), generator=generator)].squeeze(0).tolist()
+        labels[r, t] = ids[r, t]
+        masked[r, t] = self.tokenizer.mask_token_id
 
     def _masking_collator(self) -> Any:
         if self._collator is None:

@@ -130,6 +130,27 @@ def bf16_native(device: str) -> bool:
     return tuple(torch.cuda.get_device_capability(torch.device(device))) >= BF16_CAPABILITY
 
 
+def cpu_bf16_instructions(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """The bf16 instructions of this CPU, read at run time: ``avx512_bf16`` (AVX-512 BF16: AMD EPYC
+    Genoa and newer, Intel Cooper Lake) and ``amx_bf16`` (Intel AMX: Sapphire Rapids and newer).
+
+    Without them oneDNN converts bf16 to fp32 around every matmul (CPU bf16 is then slower than
+    fp32: ``benchmarks/cpu_bf16.py``). Linux's ``/proc/cpuinfo`` flags, else torch's own check.
+    """
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+        return [name for name in CPU_BF16_FLAGS if name in flags]
+    except (OSError, IndexError):
+        import torch
+
+        checks = {"avx512_bf16": "_is_avx512_bf16_supported", "amx_bf16": "_is_amx_tile_supported"}
+        return [name for name, check in checks.items() if getattr(torch.cpu, check, lambda: False)()]
+
+
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
 def resolve_precision(requested: str, device: str) -> DeviceInfo:
     """Turn ``auto/fp32/bf16/fp16`` into what this device can run.
 

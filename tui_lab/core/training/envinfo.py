@@ -1,7 +1,7 @@
 """The facts of this machine a training run depends on, for ``tui-lab env`` and the lab's help.
 
-Versions (tui-lab, Python, torch and its CUDA/cuDNN build, transformers, datasets, textual), each
-CUDA device (name, compute capability, memory, native bf16), NCCL, NVML, the Hugging Face cache
+Versions (tui-lab, Python, torch and its CUDA/cuDNN build, transformers, datasets, textual), the
+CPU (name, cores, bf16 instructions), each CUDA device (name, compute capability, memory, native bf16), NCCL, NVML, the Hugging Face cache
 and the models in it (read from disk, no network), and the optional TensorBoard and ONNX Runtime.
 Each fact is gathered on its own: one that cannot be read is ``None`` and the rest still come.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from tui_lab import __version__
 from tui_lab.core import hub
-from tui_lab.core.training.device import BF16_CAPABILITY
+from tui_lab.core.training.device import BF16_CAPABILITY, cpu_bf16_instructions
 
 
 def package_version(name: str) -> str | None:
@@ -44,6 +44,7 @@ def gather(free_memory: bool = True) -> dict[str, Any]:
         "transformers": package_version("transformers"),
         "datasets": package_version("datasets"),
         "textual": package_version("textual"),
+        "cpu": cpu_facts(),
         "cuda": cuda_facts(free_memory),
         "nccl": nccl_facts(),
         "nvml": nvml_facts(),
@@ -53,6 +54,19 @@ def gather(free_memory: bool = True) -> dict[str, Any]:
         "tensorboard": package_version("tensorboard"),
         "onnxruntime": package_version("onnxruntime") or package_version("onnxruntime-gpu"),
     }
+
+
+def cpu_facts() -> dict[str, Any]:
+    """The CPU's name, its cores and its bf16 instructions (``avx512_bf16``, ``amx_bf16``)."""
+    import os
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return {"name": name, "cores": os.cpu_count(), "bf16": cpu_bf16_instructions()}
 
 
 def cuda_facts(free_memory: bool = True) -> dict[str, Any]:

@@ -55,17 +55,31 @@ def create_run_dir(output_dir: str | Path, run_name: str) -> Path:
             f"continue it with --resume {path}.",
             {"train.run_name": "already exists"},
         )
-    if root.exists() and not root.is_dir():
-        raise ConfigError(
-            f"{setting_ref('train.output_dir')} {root} is a file, not a folder; choose a folder "
-            "(it is created when missing).",
-            {"train.output_dir": "is a file, not a folder"},
-        )
+    check_output_dir(root)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LabError(f"cannot create run folder {path}: {exc.strerror}.") from None
+        raise LabError(
+            f"cannot create run folder {path}: {exc.strerror}; choose another "
+            f"{setting_ref('train.output_dir')}."
+        ) from None
     return path
+
+
+def check_output_dir(root: Path) -> None:
+    """Refuse an output folder that is a file, or that lies under one (``notes.txt/runs``).
+
+    Raises:
+        ConfigError: naming the file and what to do.
+    """
+    file = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+    if file is None:
+        return
+    where = "is a file, not a folder" if file == root else f"is under {file}, which is a file"
+    raise ConfigError(
+        f"{setting_ref('train.output_dir')} {root} {where}; choose a folder (it is created when missing).",
+        {"train.output_dir": "is a file, not a folder" if file == root else "is under a file"},
+    )
 
 
 def is_run_dir(path: str | Path) -> bool:

@@ -98,29 +98,48 @@ def tradeoff_bars(variants: list[dict[str, Any]], width: int, height: int = 0) -
     """Throughput and size of each variant (the export report's ``variants``) as horizontal bars.
 
     Each line is at most ``width`` cells, a bar's value written at its end; bars are two lines
-    thick when the picture still fits in ``height`` lines (0: one line a bar).
+    thick when the picture still fits in ``height`` lines (0: one line a bar). Where the two
+    sections one above the other do not fit in ``height`` (80x24) they go side by side.
     """
     n = len(variants)
     thick = 1
     while thick < 2 and height >= len(SECTIONS) * (2 + n * (thick + 1) + n - 1):
         thick += 1
+    stacked = len(SECTIONS) * (1 + n) + len(SECTIONS) - 1
+    if 0 < height < stacked and height >= 1 + n and width >= 2 * SIDE_BY_SIDE_MIN + 2:
+        column = (width - 2) // 2
+        left, right = (_section(variants, section, column, 1) for section in SECTIONS)
+        return Text("\n").join(a + " " * (column - a.cell_len + 2) + b for a, b in zip(left, right))
+    lines: list[Text] = []
+    for k, section in enumerate(SECTIONS):
+        lines += ([Text()] if k else []) + _section(variants, section, width, thick)
+    return Text("\n").join(lines)
+
+
+SIDE_BY_SIDE_MIN = 30  # the narrowest column a section is drawn in beside the other
+
+
+def _section(
+    variants: list[dict[str, Any]], section: tuple[str, str, str, str], width: int, thick: int
+) -> list[Text]:
+    """One section's lines (its title, then a bar ``thick`` lines high a variant), each at most
+    ``width`` cells."""
+    title, key, fmt, colour = section
     name_w = max(len(v["name"]) for v in variants)
-    text = Text()
-    for k, (title, key, fmt, colour) in enumerate(SECTIONS):
-        values = [fmt.format(v[key]) for v in variants]
-        value_w = max(map(len, values))
-        bar_w = max(4, width - name_w - value_w - 2)
-        top = max(v[key] for v in variants)
-        text.append(("\n\n" if k else "") + title[:width], "bold")
-        for i, (v, shown) in enumerate(zip(variants, values)):
-            if thick > 1 and i:
-                text.append("\n")  # a gap between thick bars
-            for line in range(thick):
-                middle = line == thick // 2  # the name and the value sit on the middle line
-                text.append("\n" + (f"{v['name']:<{name_w}} " if middle else " " * (name_w + 1)))
-                text.append(bar(v[key], top, bar_w), colour)
-                text.append(f" {shown}" if middle else "")
-    return text
+    values = [fmt.format(v[key]) for v in variants]
+    bar_w = max(4, width - name_w - max(map(len, values)) - 2)
+    top = max(v[key] for v in variants)
+    lines = [Text(title[:width], "bold")]
+    for i, (v, shown) in enumerate(zip(variants, values)):
+        if thick > 1 and i:
+            lines.append(Text())  # a gap between thick bars
+        for line in range(thick):
+            middle = line == thick // 2  # the name and the value sit on the middle line
+            row = Text(f"{v['name']:<{name_w}} " if middle else " " * (name_w + 1))
+            row.append(bar(v[key], top, bar_w), colour)
+            row.append(f" {shown}" if middle else "")
+            lines.append(row)
+    return lines
 
 
 class TradeoffBars(Static):

@@ -46,7 +46,7 @@ class RunsScreen(Screen[str | None]):
         Binding("enter", "open", "Open"),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("s", "stop", "Stop run"),
+        Binding("s", "stop_run", "Stop run"),
         Binding("r", "refresh", "Refresh"),
     ]
 
@@ -137,7 +137,7 @@ class RunsScreen(Screen[str | None]):
             return
         self.app.push_screen(CompareScreen(self.marked))
 
-    def action_stop(self) -> None:
+    def action_stop_run(self) -> None:
         """Ask a running run to stop (any process: it polls its STOP file and saves last/)."""
         run = self._selected()
         if run is None or run.status not in (RunStatus.RUNNING, RunStatus.PAUSED):
