@@ -159,3 +159,17 @@ def test_plan_json_contract_and_an_unreachable_hub_id(tmp_path: Path) -> None:
     missing = run_cli("--model", "nobody-here/no-such-model-xyz", "--json")
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and missing.stderr.startswith("error:"), missing.stderr
+
+
+def test_train_warns_in_one_line_when_the_plan_does_not_fit(tmp_path: Path, monkeypatch, capsys) -> None:
+    from tui_lab.cli.common import warn_if_it_will_not_fit
+    from tui_lab.core.training import memory_plan
+
+    config = config_for(str(llama_folder(tmp_path)))
+    monkeypatch.setattr(memory_plan, "device_memory", lambda where, processes: [("cpu", 10**12)])
+    warn_if_it_will_not_fit(config)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(memory_plan, "device_memory", lambda where, processes: [("cpu", 1000)])
+    warn_if_it_will_not_fit(config)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: will not fit: est.") and err.count("\n") == 1
