@@ -19,6 +19,7 @@ from tui_lab.cli import (
     explain,
     export,
     lab,
+    plan,
     predict,
     pretrain,
     queue,
@@ -43,6 +44,7 @@ from tui_lab.core.settings import render_error
 # the subcommands, in the order ``tui-lab --help`` lists them
 COMMANDS = [
     train,
+    plan,
     pretrain,
     distill,
     sweep,

@@ -212,6 +212,8 @@ def run_training(
     from tui_lab.core.distill import hooks_for
     from tui_lab.core.training.loop import Trainer  # imports torch
 
+    if not args.resume and is_main_rank():
+        warn_if_it_will_not_fit(config)
     hooks = hooks_for(config, args.resume)  # a teacher, if the config names one
     sink = make_progress_sink(sys.stderr) if is_main_rank() else None
     try:
@@ -236,3 +238,22 @@ def run_training(
             )
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def warn_if_it_will_not_fit(config: LabConfig) -> None:
+    """One ``warning:`` line on stderr when the memory plan says the run will not fit (then train).
+
+    A preset trained in full (megabytes) is not planned. A plan that cannot be made says nothing:
+    the run itself then reports what is wrong.
+    """
+    from tui_lab.core.models.presets import is_preset
+    from tui_lab.core.training.memory_plan import plan
+
+    if is_preset(config.model.name) and config.model.peft == "none":
+        return
+    try:
+        result = plan(config)
+    except Exception:  # the run reports the cause (an unreachable model, a bad setting) itself
+        return
+    if not result.fits:
+        print(f"warning: {result.advice}", file=sys.stderr)

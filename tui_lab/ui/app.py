@@ -37,7 +37,7 @@ from tui_lab.ui.messages import ConfigChanged, DatasetAnalysed, DetachedFailed, 
 from tui_lab.ui.pump import EventPump
 from tui_lab.ui.widgets.console import ConsolePane
 from tui_lab.ui.widgets.dataset_pane import DatasetPane
-from tui_lab.ui.widgets.dialogs import HelpScreen, PathPrompt
+from tui_lab.ui.widgets.dialogs import ConfirmDialog, HelpScreen, PathPrompt
 from tui_lab.ui.widgets.hparam_form import HparamForm
 from tui_lab.ui.widgets.training_pane import TrainingPane
 
@@ -99,6 +99,7 @@ class LabApp(App[int]):
         self._live_ended = (
             False  # the live run has said it finished or failed (its thread may still close files)
         )
+        self._plan_confirmed = False  # the user said "train anyway" to a plan that does not fit
         self._start_queued = False  # ctrl+t came while that thread was closing: start when it ends
         self.watch = watch
         self.detached: Detached | None = None
@@ -196,6 +197,10 @@ class LabApp(App[int]):
             self.action_show("hparams")
             form.focus_field(path)
             return
+        if form.plan_fits is False and not self._plan_confirmed:
+            self.push_screen(ConfirmDialog(f"{form.plan_advice}.\nTrain anyway?"), self._start_anyway)
+            return
+        self._plan_confirmed = False
         if form.detached:
             self._start_detached()
             return
@@ -204,6 +209,12 @@ class LabApp(App[int]):
         self._show_new_history("live")
         self.train_worker = self._train(self.config.copy(), self.stop_event, self.pause_event)
         self.notify("Training started.", timeout=2)
+
+    def _start_anyway(self, yes: bool | None) -> None:
+        """The answer to "will not fit: train anyway?"."""
+        if yes:
+            self._plan_confirmed = True
+            self.action_start()
 
     def action_queue(self) -> None:
         """Add the form's config to the run queue (detached workers run it, one per free device)."""

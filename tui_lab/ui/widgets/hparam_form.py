@@ -9,18 +9,20 @@ field is invalid.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from tui_lab.core.config import LabConfig, coerce
-from tui_lab.core.errors import ConfigError
+from tui_lab.core.errors import ConfigError, LabError
 from tui_lab.core.models.presets import PRESETS
 from tui_lab.core.settings import (
     field_spec,
@@ -32,6 +34,21 @@ from tui_lab.core.settings import (
     task_of,
 )
 from tui_lab.ui.messages import ConfigChanged
+
+# the settings the memory plan depends on: a change re-plans off the UI thread
+PLAN_SETTINGS = {
+    "model.name", "model.peft", "model.lora_r", "model.lora_targets", "model.task", "model.vocab_size",
+    "data.max_length", "train.batch_size", "train.precision", "train.device",
+    "train.gradient_checkpointing", "train.fsdp",
+}  # fmt: skip
+
+
+@dataclass
+class MemoryPlanned(Message):
+    """The memory plan of the form's config (from a worker thread): its line and whether it fits."""
+
+    advice: str
+    fits: bool | None
 
 
 def widget_id(path: str) -> str:
@@ -56,6 +73,8 @@ class HparamForm(VerticalScroll):
         self.config = config
         self.errors: dict[str, str] = {}
         self.data_task = ""  # the task the Dataset pane's data asks for (used while task is auto)
+        self.plan_fits: bool | None = None  # the memory plan's verdict (None: not planned)
+        self.plan_advice = ""
 
     def compose(self) -> ComposeResult:
         group = None
@@ -81,6 +100,7 @@ class HparamForm(VerticalScroll):
                 tooltip="train in a separate process that keeps going when the lab quits",
             )
         yield Static("", id="hp-remote-code-warning")
+        yield Static("", id="hp-memory-plan")
 
     def _models(self) -> list[str]:
         """What the model field suggests: the presets, then finished pretraining runs."""
@@ -134,6 +154,8 @@ class HparamForm(VerticalScroll):
         self.border_subtitle = "ctrl+s save · ctrl+o open"
         self._warn_remote_code()
         self._show_task_fields()
+        if not self._plan_is_trivial():
+            self._plan(self.config.copy())
 
     # .. validation .................................................................................
     def check(self, path: str, raw: Any) -> str | None:
@@ -221,6 +243,41 @@ class HparamForm(VerticalScroll):
         )
         self.app.sub_title = "⚠ trust_remote_code ON" if on_ else ""
 
+    # .. the memory plan ..........................................................................
+    def _plan_is_trivial(self) -> bool:
+        """A preset trained in full: megabytes, nothing to plan (and no transformers to import)."""
+        return self.config.model.name.strip().lower() in PRESETS and self.config.model.peft == "none"
+
+    @on(ConfigChanged)
+    def _replan(self, message: ConfigChanged) -> None:
+        if message.path not in PLAN_SETTINGS:
+            return
+        if self._plan_is_trivial():
+            self.post_message(MemoryPlanned("", None))
+            return
+        self._plan(self.config.copy())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="memory-plan", description="memory plan")
+    def _plan(self, config: LabConfig) -> None:
+        from tui_lab.core.training.memory_plan import plan  # imports torch and transformers
+
+        try:
+            result = plan(config)
+        except LabError as exc:
+            self.post_message(MemoryPlanned(f"memory plan: {exc}", None))
+            return
+        except Exception as exc:  # a model the meta device cannot build: no plan, never a crash
+            self.post_message(MemoryPlanned(f"memory plan unavailable: {type(exc).__name__}", None))
+            return
+        self.post_message(MemoryPlanned(result.advice, result.fits))
+
+    @on(MemoryPlanned)
+    def _show_plan(self, message: MemoryPlanned) -> None:
+        message.stop()
+        self.plan_fits, self.plan_advice = message.fits, message.advice
+        style = "bold red" if message.fits is False else "dim"
+        self.query_one("#hp-memory-plan", Static).update(Text(message.advice, style=style))
+
     # .. whole form ..................................................................................
     def all_errors(self) -> dict[str, str]:
         """The fields marked invalid plus anything the config itself rejects."""
@@ -251,6 +308,8 @@ class HparamForm(VerticalScroll):
             self._mark(path, None)
         self._warn_remote_code()
         self._show_task_fields()
+        if not self._plan_is_trivial():
+            self._plan(self.config.copy())
 
     def focus_first(self) -> None:
         """Focus the first field."""

@@ -1,0 +1,68 @@
+"""``tui-lab plan``: each device's estimated peak memory for a training config, before the run.
+
+Takes every flag ``train`` takes; only the model's config is read (no weights are downloaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from tui_lab.cli.common import EXIT_OK, add_setting_flags, config_from_args, quiet
+
+NAME = "plan"
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``plan`` to the CLI's subparsers."""
+    p = sub.add_parser(
+        NAME,
+        help="estimate a run's peak memory on each device before training",
+        description=(
+            "Estimate weights, gradients, optimiser states and activations of a training config from "
+            "the model's config alone (built on the meta device), against each device's free memory."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML config (as saved by the lab)")
+    add_setting_flags(p)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key")
+    p.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="processes of the torchrun job to plan for (default: WORLD_SIZE, else 1)",
+    )
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plan (a table, or ``--json``); exit 0 whether or not it fits."""
+    config = config_from_args(args)
+    quiet()
+    from tui_lab.core.training.memory_plan import plan  # imports torch and transformers
+
+    result = plan(config, processes=args.processes)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return EXIT_OK
+    print(render(result))
+    return EXIT_OK
+
+
+def render(result: Any) -> str:
+    """The plan as a few aligned lines."""
+    gb = 1e9
+    shards = f" (a {result.processes}-way FSDP shard)" if result.fsdp_share and result.trainable else ""
+    rows = [
+        f"model:       {result.model}  ({result.parameters:,} parameters, {result.trainable:,} trained)",
+        f"weights:     {result.weights / gb:8.2f} GB{shards}",
+        f"gradients:   {result.gradients / gb:8.2f} GB",
+        f"optimizer:   {result.optimizer / gb:8.2f} GB",
+        f"activations: {result.activations / gb:8.2f} GB",
+    ]
+    if result.fsdp_share:
+        rows.append(f"{'fsdp share:' if shards else 'ddp buckets:'} {result.fsdp_share / gb:7.2f} GB")
+    rows.append(f"total:       {result.total / gb:8.2f} GB a process x {result.processes}")
+    rows.append(result.advice)
+    return "\n".join(rows)
