@@ -128,6 +128,8 @@ def plan(args: argparse.Namespace) -> tuple[Path, Any]:
     from tui_lab.core.sweeps import coordinator, space, study
     from tui_lab.core.training.runs import default_run_name
 
+    if args.storage:  # before anything reads or writes: a typo must not become a folder
+        study.check_storage(args.storage)
     config = config_from_args(args)
     config.raise_if_invalid()
     specs = space.read_space_file(args.space) if args.space else {}
