@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--resume {args.resume} is not a sweep folder (no sweep.json); give a folder tui-lab sweep made."
             )
         info = board.load_sweep(sweep_dir)
+        _repair_journal(info.storage)
     else:
         sweep_dir, info = plan(args)
         coordinator.prepare_sweep_dir(info, sweep_dir)
@@ -121,6 +122,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped: resume with: tui-lab sweep --resume {sweep_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _repair_journal(storage: str) -> None:
+    """Set a torn journal's torn part aside before the sweep writes again, and say so (one line)."""
+    from tui_lab.core.sweeps import study
+    from tui_lab.core.sweeps.journal import repair_journal
+
+    note = "" if study.is_rdb(storage) else repair_journal(storage)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def plan(args: argparse.Namespace) -> tuple[Path, Any]:

@@ -1,7 +1,7 @@
 """A sweep's study: its ``sweep.json``, its storage, and which of its trials count.
 
 The storage is Optuna's: by default a journal file in the sweep folder
-(``JournalStorage(JournalFileBackend(path))``, stored relative to the folder, as are the trials'
+(``JournalStorage`` on a journal file read past torn records, :mod:`.journal`, stored relative to the folder, as are the trials'
 run folders, so a sweep folder copied or mounted elsewhere still resumes and opens), or an RDB URL (``postgresql://``, ``sqlite://``)
 that workers on many machines share, with Optuna's heartbeat, stale-trial failing and
 ``RetryFailedTrialCallback``. A sweep of N trials ends with exactly N *counted* trials, whatever
@@ -201,12 +201,14 @@ def open_storage(storage: str, heartbeat: bool = False) -> Any:
     Raises:
         LabError: the storage cannot be reached or opened (named, password hidden).
     """
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.storages.journal import JournalStorage
+
+    from tui_lab.core.sweeps.journal import TolerantJournalBackend  # imports optuna
 
     if not is_rdb(storage):
         try:
             Path(storage).parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(storage)))
+            return JournalStorage(TolerantJournalBackend(storage))
         except OSError as exc:
             raise LabError(f"cannot open the study storage {storage}: {exc.strerror}.") from None
     for attempt in range(3):
