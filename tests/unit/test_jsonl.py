@@ -38,3 +38,27 @@ def test_a_whole_file_and_a_missing_one(tmp_path) -> None:
     read = read_records(path)
     assert len(read.records) == 2 and not read.torn and read.describe() == ""
     assert set_aside_tail(read) is None
+
+
+def test_a_record_glued_to_a_torn_start_is_kept_and_the_start_set_aside(tmp_path) -> None:
+    """Optuna appends without ending a torn line first: the torn start and the next whole record
+    share a line; the record is read, the start is set aside, the file keeps only whole records."""
+    from tui_lab.core.jsonl import set_aside_unreadable
+
+    path = tmp_path / "study.journal"
+    path.write_bytes(b'{"i": 0}\n{"i": 1, "te{"i": 2}\n{"i": 3}{"i": 4}\n{"i": 5}\nnot json\n{"i": 6}\n{"i"')
+    read = read_records(path)
+    assert [r["i"] for r in read.records] == [0, 2, 3, 4, 5, 6]  # 3 lost its newline: kept whole
+    assert read.glued == [2, 3] and read.bad_lines == [5] and read.torn_bytes == 4
+    assert "line(s) 2, 3" in read.describe() and "6 complete" in read.describe()
+    aside = set_aside_unreadable(read)
+    assert path.read_bytes() == b'{"i": 0}\n{"i": 2}\n{"i": 3}\n{"i": 4}\n{"i": 5}\n{"i": 6}\n'
+    assert aside.name == "study.journal.torn-9" and aside.read_bytes() == b'{"i": 1, "te\nnot json\n{"i"\n'
+    assert not read_records(path).damaged and set_aside_unreadable(read_records(path)) is None
+
+
+def test_parse_records_stops_its_end_before_an_unfinished_line() -> None:
+    from tui_lab.core.jsonl import parse_records
+
+    read = parse_records(b'{"i": 0}\n{"i": 1}\n{"i": 2')
+    assert [r["i"] for r in read.records] == [0, 1] and read.end == 18 and read.torn

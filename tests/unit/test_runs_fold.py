@@ -88,7 +88,7 @@ def test_status_of_every_kind_of_log(tmp_path: Path) -> None:
     assert json.loads(json.dumps(rows["completed"]))["status"] == "completed"  # a plain string in --json
     assert set(rows["completed"]) == {
         "name", "path", "status", "model", "started", "step", "total_steps", "best", "test", "world_size",
-        "message",
+        "message", "damage",
     }  # fmt: skip
 
 

@@ -3,6 +3,7 @@ and every bad input refused with exit 2, one ``error:`` line and nothing written
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,44 @@ def test_bad_sweep_inputs_exit_2_with_one_line(args, says, data: Path, tmp_path:
     assert code == 2 and err.startswith("error: ") and says in err and len(err.splitlines()) == 1
     assert "secret" not in err  # a storage URL's password is never shown
     assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("storage", "says"),
+    [
+        ("ftp://host/db", "'ftp://' is no database"),
+        ("postgres://u:secret@h/db", "did you mean postgresql://"),
+        ("postgressql://h/db", "did you mean postgresql://"),
+        ("mysql://h/db", "driver (MySQLdb) is not installed"),
+        ("sqlite://", "in-memory sqlite"),
+        ("://x", "not a database URL"),
+    ],
+)
+def test_a_storage_nobody_can_open_exits_2_and_creates_nothing(
+    storage: str, says: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A scheme typo or a database without its driver is refused before anything is read or written
+    (it used to be taken as a journal path: a folder named ``ftp:`` in the working directory)."""
+    if storage.startswith("mysql") and importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("a MySQL driver is installed here")
+    monkeypatch.chdir(tmp_path)
+    code = main(["sweep", "--train", "missing.csv", "--output-dir", "out", "--storage", storage])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: --storage ") and len(err.splitlines()) == 1
+    assert says in err and "journal file path (no scheme://)" in err and "sqlite:///PATH" in err
+    assert "secret" not in err
+    assert list(tmp_path.iterdir()) == []  # no ftp: folder, no output folder
+
+
+def test_storages_that_open_here_pass_the_check(tmp_path: Path) -> None:
+    from tui_lab.core.sweeps.study import check_storage, is_rdb
+
+    for ok in (str(tmp_path / "study.journal"), "ftp:/not-a-url/j.journal", f"sqlite:///{tmp_path}/o.db"):
+        check_storage(ok)
+    pytest.importorskip("psycopg")
+    check_storage("postgresql://lab@db-host/optuna")
+    check_storage("postgresql+psycopg://lab@db-host/optuna")
+    assert is_rdb("postgresql+psycopg://h/d") and not is_rdb("runs/s/study.journal")
 
 
 def test_resume_of_a_folder_that_is_no_sweep_exits_2(tmp_path: Path, capsys) -> None:

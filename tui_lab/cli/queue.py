@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise ConfigError("--parallel must be at least 1.")
     queued = runqueue.add(config, devices, args.parallel)
+    if queued.repaired:
+        print(f"note: {queued.repaired}", file=sys.stderr)
     summary = {"run_dir": str(queued.run_dir), "number": queued.number, "waiting": queued.waiting,
                "started_workers": queued.started_workers, "queue": str(folder)}  # fmt: skip
     if args.json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
             f"{r.name[:36]:<36} {r.status:<14} {r.model_label[:24]:<24} {started:<17} "
             f"{f'{r.step}/{r.total_steps}':>11}  {headline(r.best)}"
         )
+    for r in runs:
+        if r.damage:  # a torn events.jsonl: what was read is listed, the rest said in one line
+            print(f"note: {r.damage} (run {r.name})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--resume {args.resume} is not a sweep folder (no sweep.json); give a folder tui-lab sweep made."
             )
         info = board.load_sweep(sweep_dir)
+        _repair_journal(info.storage)
     else:
         sweep_dir, info = plan(args)
         coordinator.prepare_sweep_dir(info, sweep_dir)
@@ -123,11 +124,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _repair_journal(storage: str) -> None:
+    """Set a torn journal's torn part aside before the sweep writes again, and say so (one line)."""
+    from tui_lab.core.sweeps import study
+    from tui_lab.core.sweeps.journal import repair_journal
+
+    note = "" if study.is_rdb(storage) else repair_journal(storage)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def plan(args: argparse.Namespace) -> tuple[Path, Any]:
     """The sweep folder and its :class:`SweepInfo` from the flags, every input checked."""
     from tui_lab.core.sweeps import coordinator, space, study
     from tui_lab.core.training.runs import default_run_name
 
+    if args.storage:  # before anything reads or writes: a typo must not become a folder
+        study.check_storage(args.storage)
     config = config_from_args(args)
     config.raise_if_invalid()
     specs = space.read_space_file(args.space) if args.space else {}

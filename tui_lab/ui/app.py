@@ -239,6 +239,7 @@ class LabApp(App[int]):
             return
         workers = "workers started" if queued.started_workers else "workers already running"
         text = f"Queued {queued.run_dir.name} ({queued.waiting} waiting; {workers}); f6 shows it as queue/{queued.run_dir.name}."
+        text += f"\n{queued.repaired}." if queued.repaired else ""  # a torn queue journal, set aside first
         self.call_from_thread(self.notify, text, timeout=6)
 
     def _start_detached(self) -> None:

@@ -21,6 +21,7 @@ from tui_lab.core.config import LabConfig, run_name_problem
 from tui_lab.core.errors import LabError
 from tui_lab.core.sweeps import control
 from tui_lab.core.sweeps import study as studies
+from tui_lab.core.sweeps.journal import repair_journal
 from tui_lab.core.training.runs import default_run_name
 
 QUEUE_DIR = "queue"
@@ -36,6 +37,7 @@ class Queued:
     run_dir: Path
     waiting: int
     started_workers: bool
+    repaired: str = ""  # what was set aside of a torn queue journal first (one line), if anything
 
 
 def queue_dir(output_dir: str | Path) -> Path:
@@ -67,6 +69,7 @@ def add(config: LabConfig, devices: list[str] | None = None, parallel: int = 1, 
     config.train.output_dir, config.train.run_name = str(folder), name
     with _locked(folder):
         info = _info(folder, devices, parallel)
+        repaired = repair_journal(info.storage)
         study = studies.open_study(info)
         study.enqueue_trial({}, user_attrs={"config": config.to_dict(), "run_name": name})
         info.trials += 1
@@ -76,7 +79,7 @@ def add(config: LabConfig, devices: list[str] | None = None, parallel: int = 1, 
     started = start and not coordinator_alive(folder)
     if started:
         start_coordinator(folder)
-    return Queued(number, folder / name, waiting, started)
+    return Queued(number, folder / name, waiting, started, repaired)
 
 
 def _info(folder: Path, devices: list[str] | None, parallel: int) -> studies.SweepInfo:

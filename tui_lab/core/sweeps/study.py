@@ -1,7 +1,7 @@
 """A sweep's study: its ``sweep.json``, its storage, and which of its trials count.
 
 The storage is Optuna's: by default a journal file in the sweep folder
-(``JournalStorage(JournalFileBackend(path))``, stored relative to the folder, as are the trials'
+(``JournalStorage`` on a journal file read past torn records, :mod:`.journal`, stored relative to the folder, as are the trials'
 run folders, so a sweep folder copied or mounted elsewhere still resumes and opens), or an RDB URL (``postgresql://``, ``sqlite://``)
 that workers on many machines share, with Optuna's heartbeat, stale-trial failing and
 ``RetryFailedTrialCallback``. A sweep of N trials ends with exactly N *counted* trials, whatever
@@ -12,8 +12,10 @@ the same parameters (``retry_of``) that takes its place.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -27,7 +29,13 @@ from tui_lab.core.errors import ConfigError, LabError
 
 SWEEP_FILE = "sweep.json"
 JOURNAL_FILE = "study.journal"
-RDB_SCHEMES = ("postgresql", "postgres", "sqlite", "mysql")
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")  # a URL's scheme, as SQLAlchemy reads one
+# the database URLs a sweep is usually shared through: (form shown, dialect, its drivers' modules)
+RDB_FORMS = (
+    ("sqlite:///PATH", "sqlite", ("sqlite3",)),
+    ("postgresql://USER@HOST/DB", "postgresql", ("psycopg", "psycopg2")),
+    ("mysql+pymysql://USER@HOST/DB", "mysql", ("pymysql", "MySQLdb")),
+)
 MAX_RETRIES = 2  # a trial whose worker dies is retried at most this many times
 FATAL_AFTER = 3  # the first trials failing alike stop the sweep
 
@@ -120,8 +128,57 @@ def run_dir_attr(run_dir: Path, sweep_dir: str | Path, storage: str) -> str:
 
 # -- storage ---------------------------------------------------------------------------------------
 def is_rdb(storage: str) -> bool:
-    """Whether a storage string is an RDB URL (else it is a journal file path)."""
-    return storage.split("://", 1)[0].split("+", 1)[0] in RDB_SCHEMES and "://" in storage
+    """Whether a storage string is an RDB URL (it has a ``scheme://``; else it is a journal file path)."""
+    return SCHEME.match(storage) is not None
+
+
+def accepted_storages() -> str:
+    """The storage forms this machine can open, as a message lists them."""
+    forms = ["a journal file path (no scheme://)"]
+    for form, _, modules in RDB_FORMS:
+        if any(importlib.util.find_spec(m) is not None for m in modules):
+            forms.append(form)
+    return ", ".join(forms)
+
+
+def check_storage(storage: str) -> None:
+    """Refuse a storage string that is neither a journal path nor a database URL SQLAlchemy can open
+    here with its driver installed (a typo like ``postgres://``, ``ftp://``, ``mysql://`` without
+    its driver); nothing is opened or created.
+
+    Raises:
+        ConfigError: one line naming the accepted forms.
+    """
+    match = SCHEME.match(storage)
+    if match is None and "://" not in storage:
+        return  # a journal file path
+    problem = _url_problem(storage, match.group(1) if match else "")
+    if problem:
+        raise ConfigError(
+            f"--storage {redacted(storage)}: {problem}; give {accepted_storages()}.", {"storage": problem}
+        )
+
+
+def _url_problem(url: str, scheme: str) -> str | None:
+    """Why SQLAlchemy cannot open ``url`` here (None: it can)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(_driver_url(url))
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:  # (an ArgumentError too)
+        hint = " (did you mean postgresql://?)" if scheme.split("+")[0].startswith("postgre") else ""
+        return f"'{scheme}://' is no database SQLAlchemy knows{hint}"
+    except ArgumentError:
+        return "not a database URL"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        return f"the {scheme} driver ({exc.name or 'its module'}) is not installed"
+    if parsed.get_backend_name() == "sqlite" and not parsed.database:
+        return "an in-memory sqlite database is not shared with the workers"
+    return None
 
 
 def redacted(url: str) -> str:
@@ -144,12 +201,14 @@ def open_storage(storage: str, heartbeat: bool = False) -> Any:
     Raises:
         LabError: the storage cannot be reached or opened (named, password hidden).
     """
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.storages.journal import JournalStorage
+
+    from tui_lab.core.sweeps.journal import TolerantJournalBackend  # imports optuna
 
     if not is_rdb(storage):
         try:
             Path(storage).parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(storage)))
+            return JournalStorage(TolerantJournalBackend(storage))
         except OSError as exc:
             raise LabError(f"cannot open the study storage {storage}: {exc.strerror}.") from None
     for attempt in range(3):
@@ -179,9 +238,7 @@ def _rdb(storage: str, heartbeat: bool) -> Any:
 def _driver_url(url: str) -> str:
     """``postgresql://`` -> ``postgresql+psycopg://`` (psycopg 3) when psycopg2 is not installed."""
     scheme, _, rest = url.partition("://")
-    if scheme in ("postgresql", "postgres"):
-        import importlib.util
-
+    if scheme == "postgresql":
         if importlib.util.find_spec("psycopg2") is None:
             return f"postgresql+psycopg://{rest}"
     return url

@@ -19,6 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tui_lab.core.jsonl import read_records
+
 
 class RunStatus(StrEnum):
     """Where a run stands. A ``StrEnum``: it compares equal to, and serialises as, its value.
@@ -259,6 +261,29 @@ def read_events(path: str | Path) -> list[Event]:
             return list(parse_lines(fh))
     except FileNotFoundError:
         return []
+
+
+def read_events_checked(path: str | Path) -> tuple[list[Event], str]:
+    """Every readable event of an ``events.jsonl`` and one sentence on what could not be read (a
+    torn last line, unreadable lines; "" when the log is whole). A log still being written can end
+    in a line not finished yet: report the sentence only for a run that is over."""
+    read = read_records(path, _event_or_none)
+    return [e for e in read.records if e is not None], read.describe()
+
+
+def _event_or_none(line: str) -> Event | None:
+    """One line's event (None for a kind this version does not know).
+
+    Raises:
+        ValueError: the line is no event.
+    """
+    raw = json.loads(line)
+    if not isinstance(raw, dict):
+        raise ValueError("not an event")
+    try:
+        return event_from_dict(raw)
+    except TypeError:  # a known kind without its fields
+        raise ValueError("not an event") from None
 
 
 class EventFollower:

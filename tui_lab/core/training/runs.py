@@ -18,7 +18,7 @@ from typing import Any
 from tui_lab.core.config import LabConfig, run_name_problem, tomllib
 from tui_lab.core.errors import ConfigError, LabError, setting_ref
 from tui_lab.core.models import checkpoint
-from tui_lab.core.training.events import RunStarted, read_events
+from tui_lab.core.training.events import RunStarted, read_events, read_events_checked
 from tui_lab.core.training.history import RunHistory, RunStatus
 
 EVENTS_FILE = "events.jsonl"
@@ -103,6 +103,7 @@ class RunInfo:
     test: dict[str, float] | None = None
     world_size: int = 1
     message: str = ""
+    damage: str = ""  # what of a finished run's events.jsonl could not be read (a torn line), if any
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``status`` as its plain string)."""
@@ -158,8 +159,12 @@ def run_info(path: str | Path) -> RunInfo:
     """
     path = Path(path)
     history = RunHistory()
-    history.extend(read_events(path / EVENTS_FILE))
-    return _info_from_history(path, history)
+    events, damage = read_events_checked(path / EVENTS_FILE)
+    history.extend(events)
+    info = _info_from_history(path, history)
+    if not info.status.active:  # a live writer's last line may be unfinished yet
+        info.damage = damage
+    return info
 
 
 def _info_from_history(path: Path, h: RunHistory) -> RunInfo:
