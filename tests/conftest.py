@@ -30,9 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
     for torch, so two workers on two cores do not fight over four threads."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        # the `tui-lab` subprocesses a test starts get the same share: left to themselves each takes
+        # every core, and OpenMP threads that spin on a busy core make a tiny run 10x slower
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(name, str(threads))
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        torch.set_num_threads(threads)
 
 
 POS = ["great", "wonderful", "excellent", "lovely", "superb", "delightful", "fantastic", "pleasant"]
