@@ -284,3 +284,65 @@ def run_alone(folder: Path, forward: str) -> tuple[list[str], list[str]]:
     assert proc.returncode == 0, proc.stderr
     labels, heavy = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
     return labels, heavy
+
+
+DECODER_FAMILIES = ("llama", "qwen2", "mistral", "gpt2", "gemma")
+
+
+def save_tiny_decoder(
+    folder: Path, family: str = "llama", eos_suffix: bool = False, pad: bool = False
+) -> Path:
+    """A 2-layer causal LM of ``family`` (one of :data:`DECODER_FAMILIES`) with random weights and a
+    word-level tokenizer of :func:`make_rows`' words, saved like a hub checkpoint (``*ForCausalLM``,
+    no classification head) in a moment. Like the Llama family's tokenizers it has ``<s>``, ``</s>``
+    and ``<unk>`` but no pad token unless ``pad``; ``eos_suffix`` makes it end every text in ``</s>``."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "</s>"] + (["<pad>"] if pad else [])
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))  # byte-level BPE, as GPT-2, Llama 3, Qwen
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()  # any text encodes, none is <unk>
+    trainer = trainers.BpeTrainer(
+        vocab_size=320, special_tokens=specials, initial_alphabet=alphabet, show_progress=False
+    )
+    backend.train_from_iterator([text for text, _ in make_rows(200)], trainer)
+    template = "$A </s>" if eos_suffix else "$A"
+    backend.post_processor = processors.TemplateProcessing(single=template, special_tokens=[("</s>", 2)])
+    extra = {"pad_token": "<pad>"} if pad else {}
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>", **extra
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_decoder_config(family, backend.get_vocab_size())).save_pretrained(
+        folder
+    )
+    return folder
+
+
+def tiny_decoder_config(family: str, vocab_size: int) -> Any:
+    """A 2-layer, 32-wide config of a decoder family, ids as :func:`save_tiny_decoder`'s tokenizer's."""
+    from transformers import AutoConfig
+
+    ids = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": None}
+    if family == "gpt2":
+        return AutoConfig.for_model(
+            "gpt2", vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=128, **ids
+        )
+    return AutoConfig.for_model(
+        family,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,
+        **ids,
+    )

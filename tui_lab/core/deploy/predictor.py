@@ -18,6 +18,7 @@ from typing import Any
 
 from tui_lab.core.errors import ModelError
 from tui_lab.core.models import checkpoint
+from tui_lab.core.models.decoders import pad_right
 from tui_lab.core.models.heads import auto_class, head_of
 from tui_lab.core.models.loading import check_classifier, check_weights, first_line_of, load_tokenizer
 from tui_lab.core.tasks import ClassifyTask, task_for_model
@@ -349,4 +350,6 @@ def _config_and_tokenizer(folder: Path, trust_remote_code: bool) -> tuple[Any, A
         raise ModelError(f"{folder}/config.json is unreadable: {first_line_of(exc)}.") from None
 
     check_classifier(str(folder), config)
-    return config, load_tokenizer(str(folder), trust_remote_code)
+    tokenizer = load_tokenizer(str(folder), trust_remote_code)
+    pad_right(tokenizer, config)
+    return config, tokenizer

@@ -4,6 +4,8 @@
   on the training texts and a small ``BertConfig``.
 - ``loading``: any Hugging Face model id or folder through the ``Auto*`` classes (safetensors
   only), and one sentence when a hub id is unreachable; ``build`` makes a new run's model.
+- ``decoders``: decoder LLMs (Llama, Qwen, GPT-2...) as classifiers: pad token, padding side,
+  gradient checkpointing.
 - ``heads``: a model's head (sequence, token, masked LM) and the classes that build it.
 - ``masked_lm``: masked-LM models for pretraining (a preset, or a pretrained model continued).
 - ``checkpoint``: model folders written atomically and read without unpickling code.

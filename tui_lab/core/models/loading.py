@@ -15,6 +15,7 @@ from tui_lab.core import hub
 from tui_lab.core.data.splits import label_map
 from tui_lab.core.errors import ConfigError, ModelError, setting_ref
 from tui_lab.core.models.checkpoint import model_folder
+from tui_lab.core.models.decoders import pad_right, set_pad_token
 from tui_lab.core.models.heads import auto_class, head_of
 from tui_lab.core.models.presets import build_preset, is_preset, preset_tokenizer
 
@@ -87,9 +88,7 @@ def load_pretrained(
                 f"does not load); re-save it with save_pretrained(safe_serialization=True)."
             ) from None
         raise ModelError(f"'{name}' could not be loaded: {first_line_of(exc)}.") from None
-    if tokenizer.pad_token is None:  # GPT-style tokenizers have no pad token
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-        model.config.pad_token_id = tokenizer.pad_token_id
+    set_pad_token(tokenizer, model)
     return tokenizer, model
 
 
@@ -120,6 +119,7 @@ def load_for_training(folder: str | Path, dtype: Any = "float32") -> tuple[Any, 
         model = auto_class(head).from_pretrained(folder, use_safetensors=True, dtype=torch_dtype(dtype))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{folder} could not be loaded: {first_line_of(exc)}.") from None
+    pad_right(tokenizer, model.config)
     return tokenizer, model
 
 
