@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.errors import ModelError
-from tui_lab.core.models import checkpoint
+from tui_lab.core.models import adapters, checkpoint
 from tui_lab.core.models.decoders import pad_right
 from tui_lab.core.models.heads import auto_class, head_of
 from tui_lab.core.models.loading import check_classifier, check_weights, first_line_of, load_tokenizer
@@ -51,6 +51,16 @@ def resolve_model_dir(path: str | Path) -> Path:
     raise ModelError(
         f"{p} holds no model yet (no best/, last/ or config.json); train one with tui-lab train."
     )
+
+
+def load_for_inference(folder: Path, config: Any, trust_remote_code: bool = False) -> Any:
+    """The model of a checkpoint folder for inference: a LoRA run's with its adapter merged into
+    the base (``merge_and_unload``), any other as saved. Every face that runs or exports a
+    checkpoint loads it here."""
+    model_class = auto_class(head_of(config))
+    if adapters.is_adapter_dir(folder):
+        return adapters.load_merged(folder, model_class, config, trust_remote_code=trust_remote_code)
+    return model_class.from_pretrained(folder, trust_remote_code=trust_remote_code, use_safetensors=True)
 
 
 def find_onnx(path: str | Path) -> Path | None:
@@ -238,9 +248,7 @@ class Predictor:
         config, tokenizer = _config_and_tokenizer(folder, trust_remote_code)
         check_weights(folder)
         try:
-            model = auto_class(head_of(config)).from_pretrained(
-                folder, trust_remote_code=trust_remote_code, use_safetensors=True
-            )
+            model = load_for_inference(folder, config, trust_remote_code)
         except Exception as exc:
             raise ModelError(
                 f"{folder} weights could not be loaded (only safetensors are read): {first_line_of(exc)}."

@@ -110,12 +110,17 @@ def save_checkpoint(
     scheduler: Any = None,
     rng: dict[str, Any] | None = None,
     scaler: Any = None,
+    writer: Any = None,
 ) -> Path:
-    """Write a model folder (and, for ``last/``, the state to resume from) atomically."""
+    """Write a model folder (and, for ``last/``, the state to resume from) atomically.
+
+    ``writer(folder, model, tokenizer)`` writes the model (default :func:`save_model`; a LoRA
+    run's is :func:`tui_lab.core.models.adapters.save_adapter`).
+    """
     import torch
 
     def write(tmp: Path) -> None:
-        save_model(tmp, model, tokenizer)
+        (writer or save_model)(tmp, model, tokenizer)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
         if scheduler is not None:

@@ -22,7 +22,7 @@ from tui_lab.core.data.splits import DataBundle, load_data
 from tui_lab.core.data.streaming import StreamedTokens, streamable
 from tui_lab.core.data.token_cache import TokenCache, tokenizer_key
 from tui_lab.core.errors import CheckpointError, ConfigError
-from tui_lab.core.models import checkpoint, presets
+from tui_lab.core.models import adapters, checkpoint, presets
 from tui_lab.core.models.loading import load_for_training
 from tui_lab.core.tasks import TASKS, Task, detect_task, task_for, task_for_labels
 from tui_lab.core.training import distributed
@@ -181,9 +181,12 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
         data = load_data(config.data, config.train.seed, None)
     task, notes = resolve_task(config, data)
     notes[:0] = [f"task: {wanted} ({why})"] if why else []
+    adapters.check_request(config, config.model.task)
     tokenizer, model = _build_model(config, task, data, last_dir)
 
-    lr = config.train.learning_rate or presets.default_learning_rate(config.model.name)
+    lr = config.train.learning_rate or adapters.default_learning_rate(
+        config, presets.default_learning_rate(config.model.name)
+    )
     config.train.learning_rate = lr
     enc = _encoder(config, task, tokenizer)
     tc = config.train
@@ -252,16 +255,31 @@ def _build_model(config: LabConfig, task: Task, data: DataBundle, last_dir: Path
         return _load_checkpoint(last_dir, data)
     # every rank builds the same tokenizer: the preset vocabulary learner is deterministic across
     # processes, so no rank waits in a collective while another learns it
-    return task.build_model(config, data.train.texts)
+    tokenizer, model = task.build_model(config, data.train.texts)
+    return tokenizer, adapters.wrap(config, model) if adapters.wanted(config) else model
 
 
 def _load_checkpoint(last_dir: Path, data: DataBundle) -> tuple[Any, Any]:
-    """Tokenizer and model of ``last/``, in fp32 whatever dtype they were saved in."""
+    """Tokenizer and model of ``last/``, in fp32 whatever dtype they were saved in (a LoRA
+    run's: its base with the adapter, trainable)."""
 
-    tok, model = load_for_training(last_dir)
+    tok, model = (
+        load_for_training(last_dir) if not adapters.is_adapter_dir(last_dir) else _load_lora(last_dir)
+    )
     if [model.config.id2label[i] for i in range(model.config.num_labels)] != data.label_names:
         raise CheckpointError("cannot resume: the data's labels differ from the checkpoint's.")
     return tok, model
+
+
+def _load_lora(last_dir: Path) -> tuple[Any, Any]:
+    from transformers import AutoConfig
+
+    from tui_lab.core.models.heads import auto_class, head_of
+    from tui_lab.core.models.loading import load_tokenizer
+
+    config = AutoConfig.from_pretrained(last_dir)
+    model = adapters.load_trainable(last_dir, auto_class(head_of(config)), config, dtype="float32")
+    return load_tokenizer(str(last_dir)), model
 
 
 def build_optimisation(s: RunSetup) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.atomic import write_text_atomically
-from tui_lab.core.models import checkpoint
+from tui_lab.core.models import adapters, checkpoint
 from tui_lab.core.training import distributed
 
 
@@ -36,6 +36,8 @@ def save(setup: Any, run_dir: Path | None, which: str, state: dict[str, Any] | N
             rng={"ranks": rngs},
             scaler=setup.scaler if setup.scaler.is_enabled() else None,
         )
+    if adapters.is_peft_model(setup.model):
+        extra["writer"] = adapters.save_adapter
     return checkpoint.save_checkpoint(run_dir / which, setup.model, setup.tokenizer, state=state, **extra)
 
 
@@ -56,7 +58,9 @@ def load_best_weights(setup: Any, run_dir: Path | None) -> None:
 
     best = checkpoint.resolve(run_dir / "best") if run_dir else None
     best = distributed.broadcast_object(setup.dist, str(best) if best else None)
-    if best:
+    if best and adapters.is_peft_model(setup.model):
+        adapters.load_best_adapter(setup.model, Path(best), setup.device)
+    elif best:
         state = load_file(str(Path(best) / "model.safetensors"), device=setup.device)
         setup.model.load_state_dict(state, strict=False)
 
