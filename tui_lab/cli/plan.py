@@ -33,6 +33,12 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="processes of the torchrun job to plan for (default: WORLD_SIZE, else 1)",
     )
+    p.add_argument(
+        "--gpu-memory",
+        type=float,
+        metavar="GB",
+        help="plan for GPUs with this much free memory each (one a process), not this machine's devices",
+    )
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
 
 
@@ -42,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     quiet()
     from tui_lab.core.training.memory_plan import plan  # imports torch and transformers
 
-    result = plan(config, processes=args.processes)
+    devices = None
+    if args.gpu_memory:
+        devices = [(f"cuda:{i}", int(args.gpu_memory * 1e9)) for i in range(args.processes or 1)]
+    result = plan(config, processes=args.processes, devices=devices)
     if args.json:
         print(json.dumps(result.to_json()))
         return EXIT_OK

@@ -92,12 +92,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_model(folder: Path, model: Any, tokenizer: Any) -> None:
-    """``save_pretrained`` of model (safetensors) and tokenizer into ``folder``."""
+def save_model(folder: Path, model: Any, tokenizer: Any, state_dict: dict[str, Any] | None = None) -> None:
+    """``save_pretrained`` of model (safetensors) and tokenizer into ``folder``; ``state_dict``:
+    the weights to write instead of the model's own (a sharded model's, gathered)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(folder)
 
 
@@ -111,16 +112,26 @@ def save_checkpoint(
     rng: dict[str, Any] | None = None,
     scaler: Any = None,
     writer: Any = None,
+    state_dict: dict[str, Any] | None = None,
+    folders: dict[str, Path] | None = None,
 ) -> Path:
     """Write a model folder (and, for ``last/``, the state to resume from) atomically.
 
-    ``writer(folder, model, tokenizer)`` writes the model (default :func:`save_model`; a LoRA
-    run's is :func:`tui_lab.core.models.adapters.save_adapter`).
+    Args:
+        writer: ``writer(folder, model, tokenizer)`` writes the model (default :func:`save_model`;
+            a LoRA run's is :func:`tui_lab.core.models.adapters.save_adapter`).
+        state_dict: the weights to write instead of the model's own (a sharded model's, gathered).
+        folders: name -> a finished folder to move in (an optimiser's distributed checkpoint).
     """
     import torch
 
     def write(tmp: Path) -> None:
-        (writer or save_model)(tmp, model, tokenizer)
+        if writer is not None:
+            writer(tmp, model, tokenizer)
+        else:
+            save_model(tmp, model, tokenizer, state_dict)
+        for name, folder in (folders or {}).items():
+            shutil.move(str(folder), tmp / name)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
         if scheduler is not None:

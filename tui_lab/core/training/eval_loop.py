@@ -57,6 +57,9 @@ def evaluate(setup: Any, split: Any) -> dict[str, Any]:
     """
     dist = setup.dist
     shard = np.arange(dist.rank, len(split), dist.world_size)
+    if dist.enabled:  # every rank runs as many batches (a sharded model gathers weights on each)
+        even = -(-len(split) // dist.world_size)
+        shard = np.concatenate([shard, np.full(even - len(shard), shard[-1] if len(shard) else 0)])
     outputs = predict_tokens(
         setup.model,
         setup.task,
@@ -68,6 +71,8 @@ def evaluate(setup: Any, split: Any) -> dict[str, Any]:
         setup.multiple,
     )
     if dist.enabled:
-        rows = sorted(distributed.gather_lists(dist, list(zip(shard.tolist(), outputs.tolist()))))
+        rows = sorted(
+            dict(distributed.gather_lists(dist, list(zip(shard.tolist(), outputs.tolist())))).items()
+        )
         outputs = np.asarray([o for _, o in rows], dtype=np.float32)
     return setup.task.metrics(split.targets, outputs)

@@ -124,7 +124,8 @@ def plan(
     hf_config, head = model_config(config)
     model = meta_model(hf_config, head, config)
     counts = count_parameters(model, config.model.peft)
-    precision, where = resolved_precision(config)
+    on_gpus = devices is not None and bool(devices) and all(n.startswith("cuda") for n, _ in devices)
+    precision, where = resolved_precision(config, "cuda" if on_gpus else None)
     act = activation_bytes(
         hf_config,
         head,
@@ -258,11 +259,12 @@ def largest_layer_bytes(model: Any) -> int:
     return max(sizes, default=0)
 
 
-def resolved_precision(config: LabConfig) -> tuple[str, str]:
-    """(precision, device kind): what ``auto`` becomes where this run would train."""
+def resolved_precision(config: LabConfig, where: str | None = None) -> tuple[str, str]:
+    """(precision, device kind): what ``auto`` becomes where this run would train (``where``:
+    ``"cuda"`` to plan for GPUs this machine may not have)."""
     import torch
 
-    where = config.train.device
+    where = where or config.train.device
     if where == "auto":
         where = "cuda" if torch.cuda.is_available() else "cpu"
     where = "cuda" if where.startswith("cuda") else "cpu"
@@ -284,18 +286,19 @@ def device_memory(where: str, processes: int) -> list[tuple[str, int]]:
     return [("cpu", int(psutil.virtual_memory().available))]
 
 
-def activation_bytes(
-    hf_config: Any, head: str, batch: int, length: int, precision: str, checkpointing: bool, adapters: bool
-) -> int:
-    """The bytes autograd keeps for the backward pass of one full batch (an estimate).
+def activation_parts(
+    hf_config: Any, head: str, length: int, precision: str, lora_r: int = 0
+) -> tuple[int, int, int, int]:
+    """Bytes a token keeps for the backward pass: (outside the layers, layers, in each layer,
+    in each layer under checkpointing), an estimate from the config.
 
     Per token and layer, measured on the CPU in fp32 (saved-tensor hooks): a gated-MLP decoder
     (Llama, Qwen2, Mistral, Gemma) keeps 8h + 2kv + 4i values (h hidden, kv the key/value width,
     i intermediate); a BERT-style layer 10h + 2i + 3·heads·length (eager attention with dropout).
     Under bf16/fp16 autocast the residual stream (4h) stays fp32 and the rest is half; fused
     attention on CUDA keeps no attention matrix. With checkpointing each layer keeps only its
-    input and one layer is recomputed at a time. LoRA's dropout keeps a copy of each adapted
-    layer's input.
+    (fp32) input. LoRA's dropout keeps a copy of each adapted
+    layer's input (and its mask) and the rank-r output of its first matrix.
     """
     h = int(
         getattr(hf_config, "hidden_size", 0)
@@ -310,14 +313,23 @@ def activation_bytes(
     gated = hasattr(hf_config, "num_key_value_heads") or "silu" in str(getattr(hf_config, "hidden_act", ""))
     if gated:
         per_token = 4 * 4 * h + (7 * h + 2 * kv + 4 * i) * 2 if half else (8 * h + 2 * kv + 4 * i) * 4
-        lora_extra = 6 * h + i
+        inputs, adapted = 6 * h + i, 7  # q k v o gate up take h, down takes i
     else:
         per_token = 8 * h + (9 * h + 2 * i) * 2 + 2 * h if half else (10 * h + 2 * i + 3 * heads * length) * 4
-        lora_extra = 4 * h + i
-    if adapters:
-        per_token += lora_extra * (3 if half else 5)  # dropped copies of the input, and their masks
-    tokens = batch * length
+        inputs, adapted = 5 * h + i, 6  # q k v, attention output, intermediate take h; output takes i
+    if lora_r:  # the dropped copy of each adapted layer's input (+ its mask), and A's rank-r output
+        per_token += int(inputs * (3.5 if half else 5)) + adapted * lora_r * (2 if half else 4)
     outside = 3 * h * 4 + (2 * int(getattr(hf_config, "vocab_size", 0)) * 4 if head == "mlm" else 0)
-    if checkpointing:
-        return tokens * (outside + layers * h * 4 + per_token)
-    return tokens * (outside + layers * per_token)
+    return outside, layers, per_token, h * 4
+
+
+def activation_bytes(
+    hf_config: Any, head: str, batch: int, length: int, precision: str, checkpointing: bool, lora_r: int = 0
+) -> int:
+    """The bytes autograd keeps for the backward pass of one batch, at its peak (an estimate; see
+    :func:`activation_parts`). With checkpointing: every layer's input, plus the layer being
+    recomputed."""
+    outside, layers, layer, kept = activation_parts(hf_config, head, length, precision, lora_r)
+    if checkpointing:  # a frozen embedding's output (LoRA) needs no keeping for the first layer
+        return batch * length * (outside + (layers - bool(lora_r)) * kept + layer)
+    return batch * length * (outside + layers * layer)

@@ -25,7 +25,7 @@ from tui_lab.core.errors import CheckpointError, ConfigError
 from tui_lab.core.models import adapters, checkpoint, presets
 from tui_lab.core.models.loading import load_for_training
 from tui_lab.core.tasks import TASKS, Task, detect_task, task_for, task_for_labels
-from tui_lab.core.training import distributed
+from tui_lab.core.training import distributed, fsdp
 from tui_lab.core.training.device import configure_cuda_speed, resolve_precision, select_device
 from tui_lab.core.training.optim import build_optimizer, build_scheduler
 from tui_lab.core.training.runs import CONFIG_FILE
@@ -164,6 +164,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
         config, state, last_dir = load_resume(resume)
     config = config.copy()
     config.raise_if_invalid()
+    fsdp.check(config.train.fsdp, dist)
     # the device first: a CUDA call before set_device would open a context on GPU 0 on every rank
     device = select_device(config.train.device, dist.local_rank, dist.world_size)
     distributed.check_local_world(device)
@@ -295,13 +296,16 @@ def build_optimisation(s: RunSetup) -> None:
     s.total_steps = s.steps_per_epoch * tc.epochs
     if tc.max_steps:
         s.total_steps = min(s.total_steps, tc.max_steps)
+    sharded = fsdp.is_sharded(s)
+    if sharded and s.ddp is None:  # the optimiser is built on the shards (a hook's rebuild keeps them)
+        fsdp.shard(s.model)
     s.optimizer = build_optimizer(s.model, s.learning_rate, tc.weight_decay)
     s.scheduler = build_scheduler(s.optimizer, int(tc.warmup_ratio * s.total_steps), s.total_steps)
     s.scaler = torch.amp.GradScaler("cuda", enabled=s.device_info.precision == "fp16")
     if s.last_dir is not None:
         _restore_optimisation(s, s.last_dir)
-    s.ddp = s.model
-    if s.dist.enabled:
+    s.ddp = fsdp.ShardedModel(s.model) if sharded else s.model
+    if s.dist.enabled and not sharded:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         s.ddp = DDP(
@@ -313,7 +317,10 @@ def build_optimisation(s: RunSetup) -> None:
 
 
 def _restore_optimisation(s: RunSetup, last: Path) -> None:
-    s.optimizer.load_state_dict(checkpoint.load_tensor_file(last / checkpoint.OPTIMIZER_FILE))
+    if fsdp.is_sharded(s):
+        fsdp.load_optimizer(s, last)
+    else:
+        s.optimizer.load_state_dict(checkpoint.load_tensor_file(last / checkpoint.OPTIMIZER_FILE))
     s.scheduler.load_state_dict(checkpoint.load_tensor_file(last / checkpoint.SCHEDULER_FILE))
     if (last / checkpoint.SCALER_FILE).exists():
         s.scaler.load_state_dict(checkpoint.load_tensor_file(last / checkpoint.SCALER_FILE))

@@ -13,7 +13,7 @@ from typing import Any
 
 from tui_lab.core.atomic import write_text_atomically
 from tui_lab.core.models import adapters, checkpoint
-from tui_lab.core.training import distributed
+from tui_lab.core.training import distributed, fsdp
 
 
 def save(setup: Any, run_dir: Path | None, which: str, state: dict[str, Any] | None = None) -> Path | None:
@@ -26,12 +26,18 @@ def save(setup: Any, run_dir: Path | None, which: str, state: dict[str, Any] | N
         if which == "last"
         else None
     )
+    sharded = fsdp.is_sharded(setup)
+    extra: dict[str, Any] = {}
+    if sharded:  # every rank: the weights gathered on rank 0, the optimiser's shards written by each
+        extra["state_dict"] = fsdp.full_state_dict(setup.model)
+        if which == "last":
+            where = Path(distributed.broadcast_object(setup.dist, str(run_dir)))
+            extra["folders"] = {fsdp.OPTIMIZER_DIR: fsdp.stage_optimizer(setup, where)}
     if not setup.dist.is_main or run_dir is None:
         return None
-    extra: dict[str, Any] = {}
     if which == "last":
-        extra = dict(
-            optimizer=setup.optimizer,
+        extra.update(
+            optimizer=None if sharded else setup.optimizer,
             scheduler=setup.scheduler,
             rng={"ranks": rngs},
             scaler=setup.scaler if setup.scaler.is_enabled() else None,
@@ -62,7 +68,10 @@ def load_best_weights(setup: Any, run_dir: Path | None) -> None:
         adapters.load_best_adapter(setup.model, Path(best), setup.device)
     elif best:
         state = load_file(str(Path(best) / "model.safetensors"), device=setup.device)
-        setup.model.load_state_dict(state, strict=False)
+        if fsdp.is_sharded(setup):
+            fsdp.load_full_state_dict(setup.model, state)
+        else:
+            setup.model.load_state_dict(state, strict=False)
 
 
 def restore_rng(setup: Any) -> str | None:
