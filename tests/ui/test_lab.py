@@ -107,6 +107,7 @@ async def test_typed_path_loads_another_file_with_other_columns(tmp_path: Path, 
         assert "neg" in _text(app, "#label-bars")
 
 
+@pytest.mark.slow  # writes and analyses 300,000 rows
 async def test_large_file_preview_arrives_before_the_full_analysis(tmp_path: Path) -> None:
     big = tmp_path / "big.csv"
     with open(big, "w") as fh:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable
 
 from tests.conftest import make_rows, tiny_train_flags, write_csv
@@ -80,6 +81,7 @@ async def test_start_detached_then_stop_it_from_the_lab(lab_config) -> None:
     assert run_info(run_dir).status == "stopped"
 
 
+@pytest.mark.slow  # waits for a detached run to finish; the one above starts and stops one
 async def test_a_detached_run_outlives_the_lab(lab_config) -> None:
     lab_config.train.epochs, lab_config.train.run_name = 3, "outlives"
     app = LabApp(lab_config, warm_imports=False)
