@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from tests.conftest import save_tiny_decoder
@@ -38,11 +40,11 @@ def test_a_checkpointed_run_has_the_losses_of_a_plain_one(tiny_config) -> None:
 
     tiny_config.train.gradient_checkpointing = True
     setup = prepare(tiny_config, DistInfo())
-    assert setup.model.is_gradient_checkpointing
+    assert setup.model.is_activation_checkpointing
     assert "gradient checkpointing: on" in " ".join(setup.notes)
     plain = copy.deepcopy(setup.model)
-    plain.gradient_checkpointing_disable()
-    assert plain.config.hidden_dropout_prob > 0 and not plain.is_gradient_checkpointing
+    plain.activation_checkpointing_disable()
+    assert plain.config.hidden_dropout_prob > 0 and not plain.is_activation_checkpointing
     tokens = setup.train.tokens
     batch = pad_batch(tokens.rows(range(16)), setup.pad_id)
     labels = torch.as_tensor(setup.train.targets[:16])
@@ -60,8 +62,10 @@ def test_a_decoder_is_checkpointed_without_its_cache_and_with_the_same_gradients
     for on in (False, True):
         torch.manual_seed(0)
         tokenizer, model = load_pretrained(str(folder), ["neg", "pos"], 32)
-        prepare_for_training(model, on)
-        assert model.config.use_cache is False and model.is_gradient_checkpointing is on
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no deprecation warning on the user's stderr
+            prepare_for_training(model, on)
+        assert model.config.use_cache is False and model.is_activation_checkpointing is on
         model.train()
         batch = tokenizer(
             ["the film was great", "the room was awful and bland"], padding=True, return_tensors="pt"

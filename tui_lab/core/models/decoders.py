@@ -84,5 +84,9 @@ def prepare_for_training(model: Any, gradient_checkpointing: bool = False) -> li
             f"it ({setting_ref('train.gradient_checkpointing', False)}).",
             {"train.gradient_checkpointing": "this model does not support it"},
         )
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5's name (the old one warns)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     return ["gradient checkpointing: on (activations recomputed in the backward pass)"]
