@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DECODER_FAMILIES, make_rows, save_tiny_decoder, tiny_train_flags, write_csv
-from tui_lab.core.data.batching import pad_batch
+from tui_lab.core.data.batching import length_grouped_batches, pad_batch
 from tui_lab.core.models.loading import load_pretrained
 
 SHORT = "the film was great"
@@ -139,3 +139,76 @@ def test_a_llama_trains_from_the_cli_and_its_best_loads_in_a_pipeline(tmp_path, 
     score = {d["label"]: d["score"] for d in alone}
     for d in batched:
         assert d["score"] == pytest.approx(score[d["label"]], abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def llama_run(tmp_path_factory) -> Path:
+    """A tiny Llama classifier trained a few steps (length grouping and the token cache on): its folder."""
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.training.loop import Trainer
+
+    root = tmp_path_factory.mktemp("llama-run")
+    write_csv(root / "data" / "train.csv", make_rows(64, 1))
+    write_csv(root / "data" / "dev.csv", make_rows(24, 2))
+    cfg = LabConfig()
+    cfg.model.name = str(save_tiny_decoder(root / "llama", "llama"))
+    cfg.data.train, cfg.data.max_length = str(root / "data"), 32
+    cfg.train.max_steps, cfg.train.batch_size, cfg.train.output_dir = 4, 8, str(root / "runs")
+    cfg.train.baseline, cfg.train.tensorboard, cfg.train.run_name = False, False, "llama"
+    assert cfg.train.group_by_length and cfg.data.token_cache_mb > 0
+    return Path(Trainer(cfg).run().run_dir)
+
+
+def test_a_decoder_run_predicts_the_same_alone_and_in_a_batch(llama_run) -> None:
+    from tui_lab.core.deploy.predictor import Predictor
+
+    predictor = Predictor.from_path(llama_run, device="cpu", backend="pytorch")
+    predictor.tokenizer.padding_side = "left"  # as saved by some checkpoints: loading puts it back
+    predictor = Predictor.from_path(llama_run, device="cpu", backend="pytorch")
+    assert predictor.tokenizer.padding_side == "right"
+    alone = predictor.predict([SHORT])[0]
+    batched = predictor.predict([LONG, SHORT, "awful"])[1]
+    assert batched.label == alone.label
+    assert batched.probabilities == pytest.approx(alone.probabilities, abs=1e-5)
+
+
+def test_a_decoder_run_reads_its_tokens_back_from_the_cache(llama_run, monkeypatch) -> None:
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.data.token_cache import TokenCache
+    from tui_lab.core.training.distributed import DistInfo
+    from tui_lab.core.training.prepare import prepare
+
+    hits: list[bool] = []
+    get = TokenCache.get
+    monkeypatch.setattr(
+        TokenCache, "get", lambda self, key: hits.append(get(self, key) is not None) or get(self, key)
+    )
+    config = LabConfig.load(llama_run / "config.toml")
+    prepare(config, DistInfo())  # the run stopped mid-epoch, before its streamed train split was cached
+    hits.clear()
+    setup = prepare(config, DistInfo())
+    assert len(hits) >= 2 and all(hits)  # every split read back, none encoded again
+    lengths = setup.train.tokens.lengths
+
+    def padding(batches) -> int:
+        return sum(int(lengths[b].max() * len(b) - lengths[b].sum()) for b in batches)
+
+    # grouped by length: less padding than the same rows in a plain shuffle
+    assert padding(setup.epoch_batches(0)) < padding(length_grouped_batches(lengths, 8, 0, False)) / 2
+
+
+def test_a_decoder_run_is_analysed_and_explained(llama_run) -> None:
+    from tui_lab.core.analysis.analyze import analyze_run
+    from tui_lab.core.analysis.explain import embeddings_layer, explain_texts
+    from tui_lab.core.deploy.predictor import Predictor
+
+    analysis = analyze_run(llama_run, device="cpu", label_issues=False)
+    assert analysis.labels == ["neg", "pos"] and 0.0 <= analysis.ece <= 1.0
+    predictor = Predictor.from_path(llama_run, device="cpu", backend="pytorch")
+    model = predictor.backend.model
+    assert embeddings_layer(model) is model.get_input_embeddings()  # a decoder has no .embeddings
+    text = "the pizza was awful, truly"
+    (explanation,) = explain_texts(predictor, [text], n_steps=8)
+    assert explanation.label == predictor.predict([text])[0].label
+    assert [w.word for w in explanation.words] == text.split()
+    assert max(abs(w.score) for w in explanation.words) == pytest.approx(1.0)

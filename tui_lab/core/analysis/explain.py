@@ -135,7 +135,8 @@ def torch_predictor(predictor: Any) -> Any:
 
 def embeddings_layer(model: Any) -> Any:
     """The module whose output Integrated Gradients attributes: ``<base>.embeddings`` (word +
-    position + type embeddings), else the input (word) embeddings.
+    position + type embeddings, BERT-like encoders), else the input (word) embeddings (a decoder's
+    ``embed_tokens`` or ``wte``, whose positions are rotary or added later).
 
     Raises:
         ModelError: the model has neither.
@@ -153,7 +154,7 @@ def embeddings_layer(model: Any) -> Any:
     if not isinstance(layer, torch.nn.Module):
         raise ModelError(
             f"{type(model).__name__} has no input embeddings layer, so its words cannot be "
-            "explained; explanations need a transformer encoder (BERT-like) with embeddings."
+            "explained; explanations need a transformer (encoder or decoder) with token embeddings."
         )
     return layer
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tui_lab.core.errors import ConfigError, setting_ref
+
 
 def set_pad_token(tokenizer: Any, model: Any) -> None:
     """Give a tokenizer without a pad token one, and the model's config the tokenizer's pad id.
@@ -55,3 +57,36 @@ def pad_right(tokenizer: Any, model_config: Any) -> None:
     """
     if is_decoder_lm(model_config):
         tokenizer.padding_side = "right"
+
+
+def prepare_for_training(model: Any, gradient_checkpointing: bool = False) -> list[str]:
+    """Ready a model to train: no KV cache, and gradient checkpointing when asked.
+
+    A decoder's forward otherwise builds a KV cache a classifier never reads (memory for nothing,
+    and transformers turns it off itself under checkpointing with a warning). Checkpointing is
+    the non-reentrant kind (``use_reentrant=False``): it works with frozen inputs (LoRA) and under
+    DDP, and recomputes dropout with the same random masks, so the losses are those of a run
+    without it.
+
+    Returns:
+        Info lines for the start of the run.
+
+    Raises:
+        ConfigError: checkpointing asked of a model that does not support it.
+    """
+    if getattr(model.config, "use_cache", None):
+        model.config.use_cache = False
+    if not gradient_checkpointing:
+        return []
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise ConfigError(
+            f"{type(model).__name__} does not support gradient checkpointing; train without "
+            f"it ({setting_ref('train.gradient_checkpointing', False)}).",
+            {"train.gradient_checkpointing": "this model does not support it"},
+        )
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5's name (the old one warns)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    return ["gradient checkpointing: on (activations recomputed in the backward pass)"]

@@ -23,6 +23,7 @@ from tui_lab.core.data.streaming import StreamedTokens, streamable
 from tui_lab.core.data.token_cache import TokenCache, tokenizer_key
 from tui_lab.core.errors import CheckpointError, ConfigError
 from tui_lab.core.models import adapters, checkpoint, presets
+from tui_lab.core.models.decoders import prepare_for_training
 from tui_lab.core.models.loading import load_for_training
 from tui_lab.core.tasks import TASKS, Task, detect_task, task_for, task_for_labels
 from tui_lab.core.training import distributed, fsdp
@@ -184,6 +185,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     notes[:0] = [f"task: {wanted} ({why})"] if why else []
     adapters.check_request(config, config.model.task)
     tokenizer, model = _build_model(config, task, data, last_dir)
+    notes += prepare_for_training(model, config.train.gradient_checkpointing)
 
     lr = config.train.learning_rate or adapters.default_learning_rate(
         config, presets.default_learning_rate(config.model.name)
