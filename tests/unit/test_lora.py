@@ -80,3 +80,67 @@ def test_pipeline_loads_a_lora_best(lora_run: Path) -> None:
     pred = Predictor.from_path(lora_run, device="cpu").predict([text])[0]
     assert set(scores) == {"neg", "pos"}
     assert scores["pos"] == pytest.approx(pred.probabilities["pos"], abs=1e-4)
+
+
+def _cli(tmp_path: Path, *extra: str) -> tuple[int, str, Path]:
+    import subprocess
+    import sys
+
+    from tests.conftest import tiny_train_flags
+
+    write_csv(tmp_path / "data" / "train.csv", make_rows(60, 1))
+    out = tmp_path / "runs"
+    flags = tiny_train_flags(tmp_path / "data", out, "bad", epochs=1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_lab", "train", *flags, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, proc.stderr, out
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (("--peft", "lora", "--lora-r", "0"), "model.lora_r must be at least 1"),
+        (("--peft", "lora", "--lora-targets", "nope,nada"), "--lora-targets 'nope,nada' names no module"),
+        (("--peft", "lora", "--lora-targets", "LayerNorm"), "PEFT cannot put LoRA adapters"),
+        (("--peft", "qlora", "--device", "cpu"), "qlora loads the base in 4 bits"),
+    ],
+)
+def test_bad_lora_input_is_one_error_line_and_writes_nothing(tmp_path: Path, extra, says) -> None:
+    code, err, out = _cli(tmp_path, *extra)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], err
+    assert not (out / "bad").exists()
+
+
+def test_resuming_a_lora_run_with_peft_none_is_refused(lora_run: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_lab", "train", "--resume", str(lora_run), "--peft", "none"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "--peft lora" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_qlora_config_is_nf4_with_bf16_compute_and_needs_cuda(monkeypatch) -> None:
+    import torch
+
+    from tui_lab.core.errors import ConfigError
+    from tui_lab.core.models import adapters
+
+    q = adapters.quantization_config()
+    assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
+    assert q.bnb_4bit_compute_dtype == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="CUDA"):
+        adapters.check_qlora("auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    adapters.check_qlora("auto")  # bitsandbytes is installed here

@@ -144,22 +144,21 @@ def wrap(config: Any, model: Any) -> Any:
     name = config.model.name
     try:
         return get_peft_model(model, lora_config(config, model))
-    except ValueError as exc:
-        text = _first_line(exc)
-        if "not found in the base model" in text or "Target module" in text:
+    except ValueError as exc:  # NoMatchingPeftModuleError is one
+        if "not found in the base model" in str(exc) or "No modules were targeted" in str(exc):
             raise ConfigError(
-                f"model.lora_targets '{config.model.lora_targets}' names no module of '{name}': {text}; "
-                f"use all-linear, auto, or names of its linear layers.",
+                f"{setting_ref('model.lora_targets')} '{config.model.lora_targets}' names no module of '{name}'; use "
+                f"all-linear, auto, or names of its linear layers (such as query,value).",
                 {"model.lora_targets": "names no module of this model"},
             ) from None
         raise ModelError(
-            f"PEFT cannot put LoRA adapters on '{name}': {text}; train it with "
+            f"PEFT cannot put LoRA adapters on '{name}' ({_first_line(exc)}); train it with "
             f"{setting_ref('model.peft', 'none')}."
         ) from None
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")
 
 
 def trainable_share(model: Any) -> tuple[int, int]:
