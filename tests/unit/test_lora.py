@@ -144,3 +144,22 @@ def test_qlora_config_is_nf4_with_bf16_compute_and_needs_cuda(monkeypatch) -> No
         adapters.check_qlora("auto")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     adapters.check_qlora("auto")  # bitsandbytes is installed here
+
+
+def test_predict_eval_and_export_take_a_lora_run(lora_run: Path, tmp_path: Path, capsys) -> None:
+    from tui_lab.cli import main
+    from tui_lab.core.deploy.predictor import Predictor
+
+    texts = ["the film was wonderful", "the pizza was awful"]
+    assert main(["predict", str(lora_run), *texts, "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)["predictions"]
+    dev = lora_run.parent.parent / "data" / "dev.csv"
+    assert main(["eval", str(lora_run), "--data", str(dev), "--json"]) == 0
+    report = json.loads((lora_run / "report.json").read_text())
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(report["best"]["accuracy"])
+    out = tmp_path / "export"
+    assert main(["export", str(lora_run), "--rounds", "1", "--out", str(out)]) == 0
+    onnx = Predictor.from_path(out).predict(texts)
+    for got, want in zip(onnx, predicted):
+        assert got.label == want["label"]
+        assert got.probabilities["pos"] == pytest.approx(want["probabilities"]["pos"], abs=1e-4)
