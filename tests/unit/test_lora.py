@@ -163,3 +163,28 @@ def test_predict_eval_and_export_take_a_lora_run(lora_run: Path, tmp_path: Path,
     for got, want in zip(onnx, predicted):
         assert got.label == want["label"]
         assert got.probabilities["pos"] == pytest.approx(want["probabilities"]["pos"], abs=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("folder", "task"), [("tickets", "multilabel"), ("ner", "ner")])
+def test_lora_trains_multilabel_and_ner(tmp_path: Path, folder: str, task: str) -> None:
+    from tests.conftest import SAMPLE
+    from tui_lab.core.deploy.predictor import Predictor
+
+    cfg = _lora_config(tmp_path, task)
+    cfg.data.train, cfg.data.max_length, cfg.train.max_steps = str(SAMPLE / folder), 24, 3
+    result = Trainer(cfg).run()
+    run = Path(result.run_dir)
+    adapter = json.loads((run / "best" / "adapter_config.json").read_text())
+    assert adapter["task_type"] == ("TOKEN_CLS" if task == "ner" else "SEQ_CLS")
+    assert json.loads((run / "config.toml").read_text().split("task = ")[1].split("\n")[0]) == task
+    assert Predictor.from_path(run).predict(["Alice sent a refund request from Paris"])
+
+
+def test_lora_refuses_pretraining(tmp_path: Path) -> None:
+    from tui_lab.core.errors import ConfigError
+    from tui_lab.core.models import adapters
+
+    cfg = _lora_config(tmp_path)
+    with pytest.raises(ConfigError, match="--peft none|model.peft"):
+        adapters.check_request(cfg, "pretrain")
