@@ -188,3 +188,18 @@ def test_lora_refuses_pretraining(tmp_path: Path) -> None:
     cfg = _lora_config(tmp_path)
     with pytest.raises(ConfigError, match="--peft none|model.peft"):
         adapters.check_request(cfg, "pretrain")
+
+
+def test_a_sweep_searches_lora_rank_alpha_and_rate() -> None:
+    import optuna
+
+    from tui_lab.core.sweeps import space
+
+    specs = space.default_space("tiny-bert", "lora")
+    assert {"model.lora_r", "model.lora_alpha", "train.learning_rate"} <= set(specs)
+    checked = space.space_from_specs(specs)
+    trial = optuna.create_study().ask()
+    values = checked.suggest(trial)
+    assert values["model.lora_r"] in (4, 8, 16, 32) and 3e-4 <= values["train.learning_rate"] <= 5e-3
+    other = optuna.create_study().ask()
+    assert space.space_from_specs({"lora_r": "2..64:log"}).suggest(other)["model.lora_r"] >= 2
