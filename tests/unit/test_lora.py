@@ -80,3 +80,126 @@ def test_pipeline_loads_a_lora_best(lora_run: Path) -> None:
     pred = Predictor.from_path(lora_run, device="cpu").predict([text])[0]
     assert set(scores) == {"neg", "pos"}
     assert scores["pos"] == pytest.approx(pred.probabilities["pos"], abs=1e-4)
+
+
+def _cli(tmp_path: Path, *extra: str) -> tuple[int, str, Path]:
+    import subprocess
+    import sys
+
+    from tests.conftest import tiny_train_flags
+
+    write_csv(tmp_path / "data" / "train.csv", make_rows(60, 1))
+    out = tmp_path / "runs"
+    flags = tiny_train_flags(tmp_path / "data", out, "bad", epochs=1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_lab", "train", *flags, *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, proc.stderr, out
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (("--peft", "lora", "--lora-r", "0"), "model.lora_r must be at least 1"),
+        (("--peft", "lora", "--lora-targets", "nope,nada"), "--lora-targets 'nope,nada' names no module"),
+        (("--peft", "lora", "--lora-targets", "LayerNorm"), "PEFT cannot put LoRA adapters"),
+        (("--peft", "qlora", "--device", "cpu"), "qlora loads the base in 4 bits"),
+    ],
+)
+def test_bad_lora_input_is_one_error_line_and_writes_nothing(tmp_path: Path, extra, says) -> None:
+    code, err, out = _cli(tmp_path, *extra)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], err
+    assert not (out / "bad").exists()
+
+
+def test_resuming_a_lora_run_with_peft_none_is_refused(lora_run: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_lab", "train", "--resume", str(lora_run), "--peft", "none"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "--peft lora" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_qlora_config_is_nf4_with_bf16_compute_and_needs_cuda(monkeypatch) -> None:
+    import torch
+
+    from tui_lab.core.errors import ConfigError
+    from tui_lab.core.models import adapters
+
+    q = adapters.quantization_config()
+    assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
+    assert q.bnb_4bit_compute_dtype == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="CUDA"):
+        adapters.check_qlora("auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    adapters.check_qlora("auto")  # bitsandbytes is installed here
+
+
+def test_predict_eval_and_export_take_a_lora_run(lora_run: Path, tmp_path: Path, capsys) -> None:
+    from tui_lab.cli import main
+    from tui_lab.core.deploy.predictor import Predictor
+
+    texts = ["the film was wonderful", "the pizza was awful"]
+    assert main(["predict", str(lora_run), *texts, "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)["predictions"]
+    dev = lora_run.parent.parent / "data" / "dev.csv"
+    assert main(["eval", str(lora_run), "--data", str(dev), "--json"]) == 0
+    report = json.loads((lora_run / "report.json").read_text())
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(report["best"]["accuracy"])
+    out = tmp_path / "export"
+    assert main(["export", str(lora_run), "--rounds", "1", "--out", str(out)]) == 0
+    onnx = Predictor.from_path(out).predict(texts)
+    for got, want in zip(onnx, predicted):
+        assert got.label == want["label"]
+        assert got.probabilities["pos"] == pytest.approx(want["probabilities"]["pos"], abs=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("folder", "task"), [("tickets", "multilabel"), ("ner", "ner")])
+def test_lora_trains_multilabel_and_ner(tmp_path: Path, folder: str, task: str) -> None:
+    from tests.conftest import SAMPLE
+    from tui_lab.core.deploy.predictor import Predictor
+
+    cfg = _lora_config(tmp_path, task)
+    cfg.data.train, cfg.data.max_length, cfg.train.max_steps = str(SAMPLE / folder), 24, 3
+    result = Trainer(cfg).run()
+    run = Path(result.run_dir)
+    adapter = json.loads((run / "best" / "adapter_config.json").read_text())
+    assert adapter["task_type"] == ("TOKEN_CLS" if task == "ner" else "SEQ_CLS")
+    assert json.loads((run / "config.toml").read_text().split("task = ")[1].split("\n")[0]) == task
+    assert Predictor.from_path(run).predict(["Alice sent a refund request from Paris"])
+
+
+def test_lora_refuses_pretraining(tmp_path: Path) -> None:
+    from tui_lab.core.errors import ConfigError
+    from tui_lab.core.models import adapters
+
+    cfg = _lora_config(tmp_path)
+    with pytest.raises(ConfigError, match="--peft none|model.peft"):
+        adapters.check_request(cfg, "pretrain")
+
+
+def test_a_sweep_searches_lora_rank_alpha_and_rate() -> None:
+    import optuna
+
+    from tui_lab.core.sweeps import space
+
+    specs = space.default_space("tiny-bert", "lora")
+    assert {"model.lora_r", "model.lora_alpha", "train.learning_rate"} <= set(specs)
+    checked = space.space_from_specs(specs)
+    trial = optuna.create_study().ask()
+    values = checked.suggest(trial)
+    assert values["model.lora_r"] in (4, 8, 16, 32) and 3e-4 <= values["train.learning_rate"] <= 5e-3
+    other = optuna.create_study().ask()
+    assert space.space_from_specs({"lora_r": "2..64:log"}).suggest(other)["model.lora_r"] >= 2

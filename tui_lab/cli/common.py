@@ -110,6 +110,24 @@ def config_from_args(args: argparse.Namespace) -> LabConfig:
     return config
 
 
+def refuse_peft_change(args: argparse.Namespace) -> None:
+    """A run resumes as it was trained: a ``--peft`` other than the run's is refused.
+
+    Raises:
+        LabError: ``--resume`` with a ``--peft`` that differs from the run's ``config.toml``.
+    """
+    wanted = vars(args).get("model.peft")
+    saved = os.path.join(args.resume or "", "config.toml")
+    if not args.resume or wanted is None or not os.path.isfile(saved):
+        return
+    had = LabConfig.load(saved).model.peft
+    if wanted != had:
+        raise LabError(
+            f"{args.resume} was trained with --peft {had} and resumes with it; drop --peft {wanted}, "
+            f"or start a new run."
+        )
+
+
 def quiet() -> None:
     """The libraries' own progress bars and warnings off: this command prints its own."""
     from tui_lab.core.imports import quiet_libraries  # imports transformers
@@ -205,6 +223,7 @@ def run_training(
     """
     if not args.resume:
         config.raise_if_invalid()
+    refuse_peft_change(args)
     quiet()
     stop = threading.Event()
     restore = install_stop_handlers(stop)

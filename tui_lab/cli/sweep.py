@@ -145,7 +145,7 @@ def plan(args: argparse.Namespace) -> tuple[Path, Any]:
     config.raise_if_invalid()
     specs = space.read_space_file(args.space) if args.space else {}
     specs.update(space.parse_search_args(args.search))
-    checked = space.space_from_specs(specs or space.default_space(config.model.name))
+    checked = space.space_from_specs(specs or space.default_space(config.model.name, config.model.peft))
     if args.trials < 1:
         raise ConfigError("--trials must be at least 1.")
     if args.keep_best < 0:

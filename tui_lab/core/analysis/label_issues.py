@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from tui_lab.core.data.splits import Split
+from tui_lab.core.deploy.predictor import load_for_inference
 from tui_lab.core.errors import ModelError
+from tui_lab.core.models import adapters
 from tui_lab.core.models.loading import TOKENIZER_FILES, auto_config, check_weights, first_line_of
 from tui_lab.core.training.baseline import TOKEN_PATTERN, is_cjk, is_multilabel, multi_hot
 from tui_lab.core.training.device import pick_device
@@ -167,12 +169,16 @@ def embed_texts(model_dir: str, texts: list[str], batch_size: int = 64, max_leng
         ModelError: the folder holds no loadable model.
     """
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     device = pick_device("auto", 0, world_size=1)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModel.from_pretrained(model_dir, use_safetensors=True).to(device).eval()
+        if adapters.is_adapter_dir(model_dir):  # a LoRA run: the merged model's encoder
+            model = load_for_inference(Path(model_dir), AutoConfig.from_pretrained(model_dir)).base_model
+        else:
+            model = AutoModel.from_pretrained(model_dir, use_safetensors=True)
+        model = model.to(device).eval()
     except Exception as exc:
         raise ModelError(f"{model_dir} is not a loadable encoder: {first_line_of(exc)}.") from None
     order = np.argsort([len(t) for t in texts], kind="stable")

@@ -33,7 +33,13 @@ from tui_lab.core.deploy import openvino
 from tui_lab.core.deploy.benchmark import measure_variants
 from tui_lab.core.deploy.eval_file import eval_split
 from tui_lab.core.deploy.export_tokens import ACCURACY_SKIPPED, TokenLogits, token_texts
-from tui_lab.core.deploy.predictor import ONNX_FILE, Predictor, find_onnx, resolve_model_dir
+from tui_lab.core.deploy.predictor import (
+    ONNX_FILE,
+    Predictor,
+    find_onnx,
+    load_for_inference,
+    resolve_model_dir,
+)
 from tui_lab.core.errors import DataError, ModelError
 from tui_lab.core.models.loading import check_classifier, check_weights
 from tui_lab.core.tasks import task_for_model
@@ -67,11 +73,8 @@ def export_onnx(model_dir: Path, out: Path) -> Path:
     import torch
     from transformers import AutoTokenizer
 
-    model = (
-        auto_class(reference_config(model_dir))
-        .from_pretrained(model_dir, attn_implementation="eager", use_safetensors=True)
-        .eval()
-    )
+    # a LoRA run's adapter is merged into its base here (merge_and_unload): the graph is the merged model
+    model = load_for_inference(model_dir, reference_config(model_dir), attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     sample = tokenizer(["a short text", "a second, slightly longer text"], padding=True, return_tensors="pt")
     import inspect

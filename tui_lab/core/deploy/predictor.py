@@ -53,14 +53,15 @@ def resolve_model_dir(path: str | Path) -> Path:
     )
 
 
-def load_for_inference(folder: Path, config: Any, trust_remote_code: bool = False) -> Any:
+def load_for_inference(folder: Path, config: Any, trust_remote_code: bool = False, **kwargs: Any) -> Any:
     """The model of a checkpoint folder for inference: a LoRA run's with its adapter merged into
     the base (``merge_and_unload``), any other as saved. Every face that runs or exports a
-    checkpoint loads it here."""
+    checkpoint loads it here; ``kwargs`` go to ``from_pretrained``."""
     model_class = auto_class(head_of(config))
+    kwargs["trust_remote_code"] = trust_remote_code
     if adapters.is_adapter_dir(folder):
-        return adapters.load_merged(folder, model_class, config, trust_remote_code=trust_remote_code)
-    return model_class.from_pretrained(folder, trust_remote_code=trust_remote_code, use_safetensors=True)
+        return adapters.load_merged(folder, model_class, config, **kwargs)
+    return model_class.from_pretrained(folder, use_safetensors=True, **kwargs)
 
 
 def find_onnx(path: str | Path) -> Path | None:

@@ -98,6 +98,11 @@ def quantization_config() -> Any:
     )
 
 
+def quantization_for(config: Any) -> Any:
+    """The ``BitsAndBytesConfig`` a run's base loads with: QLoRA's, else ``None``."""
+    return quantization_config() if config.model.peft == "qlora" else None
+
+
 def lora_config(config: Any, model: Any) -> Any:
     """PEFT's ``LoraConfig`` from the run's settings (alpha empty = 2 x r)."""
     from peft import LoraConfig
@@ -144,22 +149,21 @@ def wrap(config: Any, model: Any) -> Any:
     name = config.model.name
     try:
         return get_peft_model(model, lora_config(config, model))
-    except ValueError as exc:
-        text = _first_line(exc)
-        if "not found in the base model" in text or "Target module" in text:
+    except ValueError as exc:  # NoMatchingPeftModuleError is one
+        if "not found in the base model" in str(exc) or "No modules were targeted" in str(exc):
             raise ConfigError(
-                f"model.lora_targets '{config.model.lora_targets}' names no module of '{name}': {text}; "
-                f"use all-linear, auto, or names of its linear layers.",
+                f"{setting_ref('model.lora_targets')} '{config.model.lora_targets}' names no module of '{name}'; use "
+                f"all-linear, auto, or names of its linear layers (such as query,value).",
                 {"model.lora_targets": "names no module of this model"},
             ) from None
         raise ModelError(
-            f"PEFT cannot put LoRA adapters on '{name}': {text}; train it with "
+            f"PEFT cannot put LoRA adapters on '{name}' ({_first_line(exc)}); train it with "
             f"{setting_ref('model.peft', 'none')}."
         ) from None
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")
 
 
 def trainable_share(model: Any) -> tuple[int, int]:
@@ -182,15 +186,17 @@ def save_adapter(folder: Path, model: Any, tokenizer: Any) -> None:
 
     hf_logging.disable_progress_bar()
     base = Path(folder).parent / BASE_DIR
-    if not (base / "config.json").is_file():
-        save_base(base, model, tokenizer)
-    model.peft_config["default"].base_model_name_or_path = str(base.resolve())
-    model.save_pretrained(folder, safe_serialization=True)
     inner = model.get_base_model()
+    quantized = getattr(inner, "is_quantized", False) or getattr(inner, "is_loaded_in_4bit", False)
+    if not quantized:  # a 4-bit base is not copied: the adapter names the model it came from
+        if not (base / "config.json").is_file():
+            save_base(base, model, tokenizer)
+        model.peft_config["default"].base_model_name_or_path = str(base.resolve())
+    model.save_pretrained(folder, safe_serialization=True)
     inner.config.architectures = [type(inner).__name__]
     inner.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    for weights in sorted(base.glob("*.safetensors*")):
+    for weights in sorted(base.glob("*.safetensors*")) if not quantized else []:
         os.symlink(Path("..") / BASE_DIR / weights.name, Path(folder) / weights.name)
 
 
@@ -213,7 +219,7 @@ def save_base(target: Path, model: Any, tokenizer: Any) -> None:
 
 
 # -- loading --------------------------------------------------------------------------------------
-def base_folder(folder: str | Path) -> Path:
+def base_folder(folder: str | Path) -> Path | str:
     """The base model folder of an adapter folder: where its weights link to, else the
     ``base_model_name_or_path`` PEFT recorded.
 
@@ -229,25 +235,27 @@ def base_folder(folder: str | Path) -> Path:
     recorded = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8")).get(
         "base_model_name_or_path"
     )
-    if recorded and Path(recorded).is_dir():
-        return Path(recorded)
+    if recorded and (Path(recorded).is_dir() or not Path(recorded).is_absolute()):
+        return recorded  # a folder, or a hub id (a QLoRA run's base: loaded unquantised to merge)
     raise ModelError(
         f"{folder} is a LoRA adapter whose base model ({recorded or 'base/'}) is gone; "
         f"keep the run folder's base/ beside best/ and last/."
     )
 
 
-def load_base(folder: str | Path, model_class: Any, config: Any, dtype: Any = None) -> Any:
-    """The base model of an adapter folder, with the adapter folder's ``config.json``."""
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    return model_class.from_pretrained(base_folder(folder), config=config, use_safetensors=True, **kwargs)
+def load_trainable(folder: str | Path, model_class: Any, config: Any, quantization: Any = None) -> Any:
+    """A LoRA checkpoint (``last/``) as a trainable PEFT model in fp32 (QLoRA: on its 4-bit
+    base again), to resume."""
+    from peft import PeftModel, prepare_model_for_kbit_training
 
+    from tui_lab.core.models.loading import quantized
 
-def load_trainable(folder: str | Path, model_class: Any, config: Any, dtype: Any = None) -> Any:
-    """A LoRA checkpoint (``last/``) as a trainable PEFT model, to resume."""
-    from peft import PeftModel
-
-    base = load_base(folder, model_class, config, dtype)
+    extra = quantized(quantization) if quantization is not None else {}
+    base = model_class.from_pretrained(
+        base_folder(folder), config=config, use_safetensors=True, dtype="float32", **extra
+    )
+    if quantization is not None:
+        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
     return PeftModel.from_pretrained(base, str(folder), is_trainable=True)
 
 

@@ -42,6 +42,7 @@ def load_pretrained(
     problem_type: str | None = None,
     head: str = "sequence",
     overrides: dict[str, Any] | None = None,
+    quantization: Any = None,
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier from a hub id or a local folder, with a new head for our labels.
 
@@ -55,6 +56,7 @@ def load_pretrained(
         dtype: the parameters' dtype (a torch dtype or its name; ``"auto"`` keeps the saved one).
         overrides: model-config values to set (e.g. ``hidden_dropout_prob``); those the model's
             config does not have are left out.
+        quantization: a ``BitsAndBytesConfig`` (QLoRA's 4-bit base, on the current CUDA device).
 
     Raises:
         ModelError: the model cannot be found or loaded.
@@ -75,6 +77,8 @@ def load_pretrained(
             label2id=label_map(label_names),
             ignore_mismatched_sizes=True,
         )
+    if quantization is not None:
+        kwargs.update(quantized(quantization))
     check_weights(name)
     try:
         # safetensors only: a pickled pytorch_model.bin could run code when it is loaded
@@ -90,6 +94,13 @@ def load_pretrained(
         raise ModelError(f"'{name}' could not be loaded: {first_line_of(exc)}.") from None
     set_pad_token(tokenizer, model)
     return tokenizer, model
+
+
+def quantized(quantization: Any) -> dict[str, Any]:
+    """``from_pretrained`` arguments of a bitsandbytes-quantised base, placed on the current GPU."""
+    import torch
+
+    return {"quantization_config": quantization, "device_map": {"": torch.cuda.current_device()}}
 
 
 def check_positions(name: str, config: Any, max_length: int) -> None:
@@ -245,12 +256,14 @@ def build(
     problem_type: str | None = None,
     head: str = "sequence",
     overrides: dict[str, Any] | None = None,
+    quantization: Any = None,
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier for a run: a preset trained from scratch or a pretrained model.
 
     ``problem_type`` (``"multi_label_classification"``...) is written into the model's config, so
     ``transformers.pipeline`` applies the right activation to a saved model; ``overrides`` are
-    model-config values (:func:`config_overrides`).
+    model-config values (:func:`config_overrides`); ``quantization`` loads a pretrained base in
+    4 bits (QLoRA).
     """
     if is_preset(model_name):
         tokenizer = preset_tokenizer(train_texts, vocab_size, max(512, max_length))
@@ -264,6 +277,7 @@ def build(
         problem_type=problem_type,
         head=head,
         overrides=overrides,
+        quantization=quantization,
     )
 
 

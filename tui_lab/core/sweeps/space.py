@@ -36,6 +36,15 @@ PRETRAINED_SPACE = {
     "model.hidden_dropout": "0..0.3",
 }
 
+# adapters (model.peft lora/qlora): the rank, its scale and a rate around LoRA's 2e-3
+LORA_SPACE = {
+    "train.learning_rate": "3e-4..5e-3:log",
+    "model.lora_r": "4,8,16,32",
+    "model.lora_alpha": "8,16,32,64",
+    "train.warmup_ratio": "0..0.2",
+    "train.epochs": "2..5",
+}
+
 
 @dataclass(frozen=True)
 class Param:
@@ -197,6 +206,8 @@ def read_space_file(path: str | Path) -> dict[str, str]:
     return out
 
 
-def default_space(model_name: str) -> dict[str, str]:
-    """The space swept when none is given: a from-scratch preset's or a pretrained model's."""
+def default_space(model_name: str, peft: str = "none") -> dict[str, str]:
+    """The space swept when none is given: a LoRA run's, a from-scratch preset's or a pretrained model's."""
+    if peft != "none":
+        return dict(LORA_SPACE)
     return dict(PRESET_SPACE if is_preset(model_name) else PRETRAINED_SPACE)

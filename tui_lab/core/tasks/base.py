@@ -13,7 +13,7 @@ from tui_lab.core.data.splits import label_counts, load_data
 from tui_lab.core.data.streaming import StreamedTokens
 from tui_lab.core.data.token_cache import TokenCache, content_key, tokenizer_key
 from tui_lab.core.errors import ModelError
-from tui_lab.core.models import loading
+from tui_lab.core.models import adapters, loading
 from tui_lab.core.tasks.metrics import softmax
 
 
@@ -205,6 +205,7 @@ class Task(ABC):
             config.model.trust_remote_code,
             problem_type=self.problem_type,
             overrides=loading.config_overrides(config),
+            quantization=adapters.quantization_for(config),
         )
 
     @abstractmethod

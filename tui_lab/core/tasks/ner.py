@@ -19,7 +19,7 @@ import numpy as np
 
 from tui_lab.core.data.batching import TokenArrays, concat, from_lists, pad_batch
 from tui_lab.core.data.tagged import detect, entity_types, load_token_data
-from tui_lab.core.models import loading
+from tui_lab.core.models import adapters, loading
 from tui_lab.core.tasks.base import Task
 from tui_lab.core.tasks.entities import entity_metrics, predict_entities, require_fast_tokenizer
 from tui_lab.core.tasks.ner_report import ner_report, word_probs
@@ -202,6 +202,7 @@ class NerTask(Task):
             config.model.trust_remote_code,
             head=self.head,
             overrides=loading.config_overrides(config),
+            quantization=adapters.quantization_for(config),
         )
 
     def loss(self, logits: Any, labels: Any) -> Any:

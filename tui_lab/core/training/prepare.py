@@ -255,33 +255,35 @@ def load_resume(run_dir: Path) -> tuple[LabConfig, TrainState, Path]:
 
 def _build_model(config: LabConfig, task: Task, data: DataBundle, last_dir: Path | None) -> tuple[Any, Any]:
     if last_dir is not None:
-        return _load_checkpoint(last_dir, data)
+        return _load_checkpoint(last_dir, data, adapters.quantization_for(config))
     # every rank builds the same tokenizer: the preset vocabulary learner is deterministic across
     # processes, so no rank waits in a collective while another learns it
     tokenizer, model = task.build_model(config, data.train.texts)
     return tokenizer, adapters.wrap(config, model) if adapters.wanted(config) else model
 
 
-def _load_checkpoint(last_dir: Path, data: DataBundle) -> tuple[Any, Any]:
+def _load_checkpoint(last_dir: Path, data: DataBundle, quantization: Any = None) -> tuple[Any, Any]:
     """Tokenizer and model of ``last/``, in fp32 whatever dtype they were saved in (a LoRA
     run's: its base with the adapter, trainable)."""
 
     tok, model = (
-        load_for_training(last_dir) if not adapters.is_adapter_dir(last_dir) else _load_lora(last_dir)
+        load_for_training(last_dir)
+        if not adapters.is_adapter_dir(last_dir)
+        else _load_lora(last_dir, quantization)
     )
     if [model.config.id2label[i] for i in range(model.config.num_labels)] != data.label_names:
         raise CheckpointError("cannot resume: the data's labels differ from the checkpoint's.")
     return tok, model
 
 
-def _load_lora(last_dir: Path) -> tuple[Any, Any]:
+def _load_lora(last_dir: Path, quantization: Any) -> tuple[Any, Any]:
     from transformers import AutoConfig
 
     from tui_lab.core.models.heads import auto_class, head_of
     from tui_lab.core.models.loading import load_tokenizer
 
     config = AutoConfig.from_pretrained(last_dir)
-    model = adapters.load_trainable(last_dir, auto_class(head_of(config)), config, dtype="float32")
+    model = adapters.load_trainable(last_dir, auto_class(head_of(config)), config, quantization)
     return load_tokenizer(str(last_dir)), model
 
 

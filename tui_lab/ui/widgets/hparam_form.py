@@ -196,12 +196,14 @@ class HparamForm(VerticalScroll):
         self._show_task_fields()
 
     def _show_task_fields(self) -> None:
-        """Show each task's own fields only for that task (a field marked invalid stays in view)."""
+        """Show each task's own fields only for that task, and the LoRA fields only with adapters
+        (a field marked invalid stays in view)."""
         task = self.task
+        adapters = self.config.model.peft != "none"
         for path, _ in form_fields():
             owner = task_of(path)
-            if owner:
-                shown = owner == task or path in self.errors
+            if owner or path.startswith("model.lora_"):
+                shown = (owner == task if owner else adapters) or path in self.errors
                 self.query_one("#" + widget_id(path) + "-field").display = shown
 
     @on(Input.Changed)
@@ -215,7 +217,7 @@ class HparamForm(VerticalScroll):
         path = self._path_of(event.select.id)
         if path and event.value is not Select.BLANK:
             self._mark(path, self.check(path, event.value))
-            if path == "model.task":
+            if path in ("model.task", "model.peft"):
                 self._show_task_fields()
 
     @on(Checkbox.Changed)
