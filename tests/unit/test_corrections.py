@@ -164,3 +164,16 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys) -> Non
     assert _cli("apply", "--data", str(data), "--out", str(tmp_path / "out.csv")) == 2
     assert path.read_text() == "this is not json\n{}\n" and not (tmp_path / "out.csv").exists()
     assert "line 1 is not JSON" in capsys.readouterr().err
+
+
+def test_eval_on_a_file_applies_its_corrections(tmp_path: Path) -> None:
+    from tests.conftest import save_tiny_classifier
+    from tui_lab.core.deploy.eval_file import evaluate_path
+
+    model = save_tiny_classifier(tmp_path / "model")
+    rows = make_rows(20, 3)
+    data = write_csv(tmp_path / "test.csv", rows)
+    assert evaluate_path(str(model), str(data))["n"] == 20
+    corrections.append(corrections.default_path(data), corrections.decision(data, 4, rows[4][0], "drop"))
+    result = evaluate_path(str(model), str(data))
+    assert result["n"] == 19 and result["corrections"].startswith("0 rows relabelled, 1 dropped")
