@@ -112,3 +112,68 @@ def test_bad_files_and_labels_are_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="without a 'label'"):
         corrections.append(path, {"row": 0, "text": "x", "action": "relabel"})
     assert path.read_text().count("\n") == 1  # nothing written
+
+
+def _cli(*argv: str) -> int:
+    from tui_lab.cli.commands import main
+
+    return main(["corrections", *argv])
+
+
+def test_cli_add_list_apply_keep_every_column(tmp_path: Path, capsys) -> None:
+    data = write_csv(
+        tmp_path / "train.csv",
+        [("good film", "pos", "a"), ("bad food", "neg", "b"), ("ok", "pos", "c")],
+        ("text", "label", "id"),
+    )
+    assert _cli("add", "--data", str(data), "--row", "0", "--label", "neg") == 0
+    assert _cli("add", "--data", str(data), "--row", "1", "--drop") == 0
+    assert _cli("add", "--data", str(data), "--row", "2", "--keep") == 0
+    capsys.readouterr()
+    assert _cli("list", "--data", str(data), "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(d["row"], d["action"]) for d in listed["decisions"]] == [
+        (0, "relabel"),
+        (1, "drop"),
+        (2, "keep"),
+    ]
+    out = tmp_path / "fixed.jsonl"
+    assert _cli("apply", "--data", str(data), "--out", str(out)) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == [
+        {"text": "good film", "label": "neg", "id": "a"},
+        {"text": "ok", "label": "pos", "id": "c"},
+    ]
+    assert "1 rows relabelled, 1 dropped" in capsys.readouterr().out
+    assert data.read_text().count("\n") == 4  # the data file itself untouched
+
+
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    data = write_csv(tmp_path / "train.csv", [("good film", "pos"), ("bad food", "neg")])
+    path = corrections.default_path(data)
+    assert _cli("add", "--data", str(data), "--row", "5", "--keep") == 2
+    assert _cli("add", "--data", str(data), "--row", "0", "--label", "meh") == 2
+    assert not path.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {data} has 2 rows (0 to 1); there is no row 5.",
+        f"error: {data} has no label 'meh' (it has: neg, pos); give one of them.",
+    ]
+    path.write_text("this is not json\n{}\n")
+    assert _cli("add", "--data", str(data), "--row", "0", "--keep") == 2
+    assert _cli("apply", "--data", str(data), "--out", str(tmp_path / "out.csv")) == 2
+    assert path.read_text() == "this is not json\n{}\n" and not (tmp_path / "out.csv").exists()
+    assert "line 1 is not JSON" in capsys.readouterr().err
+
+
+def test_eval_on_a_file_applies_its_corrections(tmp_path: Path) -> None:
+    from tests.conftest import save_tiny_classifier
+    from tui_lab.core.deploy.eval_file import evaluate_path
+
+    model = save_tiny_classifier(tmp_path / "model")
+    rows = make_rows(20, 3)
+    data = write_csv(tmp_path / "test.csv", rows)
+    assert evaluate_path(str(model), str(data))["n"] == 20
+    corrections.append(corrections.default_path(data), corrections.decision(data, 4, rows[4][0], "drop"))
+    result = evaluate_path(str(model), str(data))
+    assert result["n"] == 19 and result["corrections"].startswith("0 rows relabelled, 1 dropped")

@@ -14,6 +14,7 @@ import sys
 from tui_lab import __version__
 from tui_lab.cli import (
     analyze,
+    corrections,
     distill,
     env,
     explain,
@@ -53,6 +54,7 @@ COMMANDS = [
     predict,
     explain,
     analyze,
+    corrections,
     export,
     serve,
     runs,
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     p = Parser(
         prog="tui-lab",
+        allow_abbrev=False,  # a subcommand's own flag (corrections add --label) is no prefix of a setting's
         description="Fine-tune text classifiers from a terminal. Without a command, opens the lab.",
     )
     p.add_argument("--version", action="version", version=f"tui-lab {__version__}")

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"model:     {result['model']}")
     print(f"data:      {result['data']}  (n={result['n']})")
+    if result.get("corrections"):
+        print(f"corrected: {result['corrections']}")
     for key in result["headline"]:
         print(f"{key:<16} {result[key]:.4f}")
     per_type = {k: v for k, v in result.items() if k.startswith("f1/")}

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_lab.core.config import LabConfig
+from tui_lab.core.data import corrections
 from tui_lab.core.data.batching import pad_batch
 from tui_lab.core.data.checks import (
     clean_rows_indexed,
@@ -74,13 +75,19 @@ def evaluate_path(
     refuse_token_file(source, predictor.source)
     table = read_table(source)
     text_col, label_col = infer_columns(table, text_column, label_column)
-    texts, raw, _ = clean_rows_indexed(table, text_col, label_col, drop_empty, predictor.task.multilabel)
+    texts, raw, kept = clean_rows_indexed(table, text_col, label_col, drop_empty, predictor.task.multilabel)
     if predictor.task.multilabel:
         return _evaluate_multilabel(predictor, table.source, texts, raw)
     label2id = label_map(predictor.labels)
     y_true = _known(
         lambda: encode_labels(raw, label2id, table.source, table.class_names), table.source, predictor
     )
+    fixes = corrections.resolve_path("", source)  # the file's own decisions on its rows, if any
+    said = ""
+    if fixes is not None:
+        found = corrections.read(fixes)
+        texts, y_true, _, summary = corrections.apply(texts, y_true, kept, found, predictor.labels)
+        said = summary.describe()
     preds = predictor.predict(texts)
     y_pred = [label2id[p.label] for p in preds]
     m = classification_metrics(y_true, y_pred, predictor.labels)
@@ -91,6 +98,7 @@ def evaluate_path(
         "labels": predictor.labels,
         "headline": ["accuracy", "f1_macro", "precision_macro", "recall_macro"],
         **{k: m[k] for k in keys},
+        **({"corrections": said} if said else {}),
     }
 
 

@@ -3,8 +3,11 @@
 Four parts, filled from one :func:`tui_lab.core.analysis.analyze.analyze_run` that runs in a thread
 worker (the lab keeps drawing; a line says which stage it is in): per-class scores for dev and
 test, the confusion matrix to walk (Enter lists a cell's examples), a reliability diagram with
-the ECE, and training rows whose label looks wrong. While a run is still training it analyses
-the latest ``best/`` at the moment it starts (``r`` analyses again). ``t`` fits a temperature on
+the ECE, and training rows whose label looks wrong: on one of those (and on a cell's examples) a
+digit sets the label, ``l`` picks one, ``k`` keeps the row, ``d`` drops it, ``u`` undoes, each
+appended at once to the data file's corrections file (:mod:`tui_lab.ui.widgets.row_fixes`).
+While a run is still training it analyses the latest ``best/`` at the moment it starts (``r``
+analyses again). ``t`` fits a temperature on
 dev and saves it beside the model; ``x`` writes the label issues to ``RUN_DIR/label_issues.csv``.
 Dismisses with a text to put into the console, or ``None``.
 """
@@ -26,6 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from tui_lab.core.settings import render_error
 from tui_lab.ui.widgets.analysis_views import ClassTable, ErrorGrid, IssuesTable, ReliabilityPlot
+from tui_lab.ui.widgets.row_fixes import FIX_BINDINGS, RowFixes, RowFixing
 
 
 class AnalysisProgress(Message):
@@ -36,7 +40,7 @@ class AnalysisProgress(Message):
         self.line = line
 
 
-class AnalysisScreen(Screen[str | None]):
+class AnalysisScreen(RowFixing, Screen[str | None]):
     """Per-class scores, the walkable grid, calibration and label issues of one run."""
 
     BINDINGS = [
@@ -45,6 +49,7 @@ class AnalysisScreen(Screen[str | None]):
         Binding("t", "calibrate", "Calibrate"),
         Binding("x", "export_issues", "Issues CSV"),
         Binding("r", "analyse", "Refresh"),
+        *FIX_BINDINGS,
     ]
     # Two rows: per-class scores beside calibration, then the grid (as wide as its columns) beside
     # the label issues, whose texts get the rest of the width.
@@ -66,6 +71,7 @@ class AnalysisScreen(Screen[str | None]):
         self.run_dir = run_dir
         self.analysis = analysis
         self.busy = False
+        self.fixes: RowFixes | None = None  # where decisions on the label issues' rows go
 
     def compose(self) -> ComposeResult:
         yield Static("", id="an-status")
@@ -87,7 +93,7 @@ class AnalysisScreen(Screen[str | None]):
             "#an-classes-box": "Per class  [s: sort]",
             "#an-grid-box": "Confusion: true ↓ predicted →",
             "#an-cal-box": "Calibration  [t: fit a temperature on dev]",
-            "#an-issues-box": "Likely label issues in train  [x: export CSV]",
+            "#an-issues-box": "Likely label issues in train  [1-9 label · k keep · d drop · u undo]",
         }
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
@@ -161,6 +167,7 @@ class AnalysisScreen(Screen[str | None]):
         ):  # per label (multi-label) or per entity type (NER), not true x predicted
             self.query_one("#an-grid-box").border_title = "Errors per label"
         self.query_one(ReliabilityPlot).show(analysis)
+        self._load_fixes(analysis)
         self.query_one(IssuesTable).show(analysis)
         held_out = analysis.label_issues_searched[1] > 0
         self.query_one("#an-issues-box").border_subtitle = (
@@ -176,6 +183,41 @@ class AnalysisScreen(Screen[str | None]):
         )
         self._status(Text(line, style="dim"))
         self.query_one("#an-cal-line", Static).update(_calibration_line(analysis))
+
+    def _load_fixes(self, analysis: Any) -> None:
+        """The decisions already made on the training file's rows (the ``fix`` column)."""
+        from tui_lab.core.errors import LabError
+
+        try:
+            self.fixes = RowFixes.for_run(self.run_dir, "train", analysis.labels, analysis.task)
+        except LabError as exc:
+            self.fixes = None
+            self.notify(render_error(exc, "label"), severity="error", timeout=8)
+        self.query_one(IssuesTable).marks = self.fixes.standing if self.fixes else {}
+
+    # .. decisions on rows (row_fixes.RowFixing) ......................................................
+    def fix_target(self) -> tuple[Any, RowFixes] | None:
+        """The label issue under the cursor and where decisions on it go."""
+        table = self.query_one(IssuesTable)
+        if self.analysis is None or not self.analysis.label_issues:
+            return None
+        if not table.has_focus:
+            self.notify("Move to the label issues (tab), or open a cell's examples (enter).", timeout=3)
+            return None
+        if self.fixes is None:
+            self.notify(
+                "This run's data cannot take corrections (a hub dataset or tagged tokens).", timeout=4
+            )
+            return None
+        return self.analysis.label_issues[
+            min(table.cursor_row, len(self.analysis.label_issues) - 1)
+        ], self.fixes
+
+    def fixes_changed(self, row: int) -> None:
+        """Redraw the ``fix`` column."""
+        table = self.query_one(IssuesTable)
+        table.marks = self.fixes.standing if self.fixes else {}
+        table.show(self.analysis, table.limit)
 
     # .. keys .........................................................................................
     def action_sort(self) -> None:
@@ -217,7 +259,13 @@ class AnalysisScreen(Screen[str | None]):
             if text:
                 self.dismiss(text)
 
-        self.app.push_screen(ExamplesScreen(title, examples, a.model_dir), back)
+        from tui_lab.core.errors import LabError
+
+        try:
+            fixes = RowFixes.for_run(self.run_dir, a.split, a.labels, a.task)
+        except LabError:
+            fixes = None  # said when the screen opened
+        self.app.push_screen(ExamplesScreen(title, examples, a.model_dir, fixes), back)
 
     def action_close(self) -> None:
         """Back to the lab."""

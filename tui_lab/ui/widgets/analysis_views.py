@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
+from tui_lab.ui.widgets.row_fixes import fix_cell
+
 SORT_KEYS = ("label", "f1", "precision", "recall", "support")
 
 
@@ -106,11 +108,12 @@ class ErrorGrid(DataTable):
 class IssuesTable(DataTable):
     """Likely label issues of the training rows, likeliest first; each text cut to the width left."""
 
-    COLUMNS = ("row", "given", "suggested", "score", "text")
+    COLUMNS = ("row", "fix", "given", "suggested", "score", "text")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.analysis: Any = None
+        self.marks: dict[int, Any] = {}  # data row -> its standing decision (the "fix" column)
         self.limit = 500
         self._filled_width = -1
 
@@ -128,6 +131,7 @@ class IssuesTable(DataTable):
         rows = [
             (
                 Text(str(i.row), justify="right"),
+                fix_cell(self.marks.get(i.row)),
                 Text(clip(i.label, 14)),
                 Text(clip(i.suggested, 14), style="yellow"),
                 Text(f"{i.score:.3f}", justify="right"),

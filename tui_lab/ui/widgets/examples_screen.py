@@ -2,7 +2,8 @@
 
 Text, true label, predicted label, confidence and loss, the most confident mistakes first; ``/``
 filters by a word, ``c`` (or Enter) sends the selected text to the console, ``e`` explains it
-(Integrated Gradients, when :mod:`tui_lab.core.analysis.explain` is installed). Dismisses with the text to
+(Integrated Gradients, when :mod:`tui_lab.core.analysis.explain` is installed). A digit, ``l``,
+``k``, ``d`` and ``u`` decide on the selected row (:mod:`tui_lab.ui.widgets.row_fixes`). Dismisses with the text to
 send to the console, or ``None``.
 """
 
@@ -20,9 +21,10 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from tui_lab.core.settings import render_error
 from tui_lab.ui.widgets.analysis_views import clip
+from tui_lab.ui.widgets.row_fixes import FIX_BINDINGS, RowFixes, RowFixing, fix_cell
 
 
-class ExamplesScreen(Screen[str | None]):
+class ExamplesScreen(RowFixing, Screen[str | None]):
     """One cell's examples; ``/`` filters, ``c`` sends one to the console, ``e`` explains it."""
 
     BINDINGS = [
@@ -30,6 +32,7 @@ class ExamplesScreen(Screen[str | None]):
         Binding("slash", "filter", "Filter"),
         Binding("c", "send", "To console"),
         Binding("e", "explain", "Explain"),
+        *FIX_BINDINGS,
     ]
     DEFAULT_CSS = """
     ExamplesScreen #examples-box { height: 1fr; border: round $primary; }
@@ -39,8 +42,11 @@ class ExamplesScreen(Screen[str | None]):
     ExamplesScreen #examples-explain { height: auto; max-height: 8; }
     """
 
-    def __init__(self, title: str, examples: list[Any], model_dir: str) -> None:
+    def __init__(
+        self, title: str, examples: list[Any], model_dir: str, fixes: RowFixes | None = None
+    ) -> None:
         super().__init__()
+        self.fixes = fixes  # where decisions on these rows go (None: they cannot take any)
         self.title_text = title
         self.examples = examples
         self.shown: list[Any] = list(examples)
@@ -57,18 +63,21 @@ class ExamplesScreen(Screen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#examples-box").border_title = self.title_text
         table = self.query_one("#examples-table", DataTable)
-        for name in ("row", "text", "true", "predicted", "conf.", "loss"):
+        for name in ("row", "fix", "text", "true", "predicted", "conf.", "loss"):
             table.add_column(name, key=name)
         self._fill()
         table.focus()
 
     def _fill(self) -> None:
         table = self.query_one("#examples-table", DataTable)
+        cursor = table.cursor_row
         table.clear()
+        marks = self.fixes.standing if self.fixes else {}
         for e in self.shown:
             table.add_row(
                 Text(str(e.row), justify="right"),
-                clip(e.text, 70),
+                fix_cell(marks.get(e.row)),
+                clip(e.text, 64),
                 clip(e.label, 14),
                 Text(clip(e.predicted, 14), style="green" if e.predicted == e.label else "red"),
                 Text(f"{e.confidence:.3f}", justify="right"),
@@ -78,7 +87,11 @@ class ExamplesScreen(Screen[str | None]):
             f"{len(self.shown)} of {len(self.examples)} example(s) · most confident mistakes first · "
             "/: filter · c/enter: send to the console · e: explain · escape: back"
         )
+        if self.fixes is not None:
+            hint += f" · {self.fixes.legend()} · k keep · d drop · u undo"
         self.query_one("#examples-hint", Static).update(Text(hint, style="dim"))
+        if self.shown:
+            table.move_cursor(row=min(max(cursor, 0), len(self.shown) - 1))
 
     def selected(self) -> Any:
         """The example under the cursor, or ``None``."""
@@ -86,6 +99,22 @@ class ExamplesScreen(Screen[str | None]):
         if not self.shown or table.cursor_row < 0:
             return None
         return self.shown[min(table.cursor_row, len(self.shown) - 1)]
+
+    def fix_target(self) -> tuple[Any, RowFixes] | None:
+        """The example under the cursor and where decisions on it go."""
+        example = self.selected()
+        if example is None:
+            return None
+        if self.fixes is None:
+            self.notify(
+                "This run's data cannot take corrections (a hub dataset or tagged tokens).", timeout=4
+            )
+            return None
+        return example, self.fixes
+
+    def fixes_changed(self, row: int) -> None:
+        """Redraw the ``fix`` column."""
+        self._fill()
 
     def action_filter(self) -> None:
         """Show the filter box and put the cursor in it."""
