@@ -24,7 +24,7 @@ from tui_lab.core.cache import cache_dir
 from tui_lab.core.data.token_cache import TokenCache, content_key
 
 KIND = "loaded"  # the project cache's sub-folder
-VERSION = 1  # bump when what load_data returns, or how it is stored, changes
+VERSION = 2  # bump when what load_data returns, or how it is stored, changes
 SPLITS = ("train", "dev", "test")
 
 
@@ -73,6 +73,7 @@ def to_arrays(bundle: Any) -> dict[str, np.ndarray]:
         "notes": bundle.notes,
         "multilabel": bundle.multilabel,
         "dev_from_train": bundle.dev_from_train,
+        "corrections": bundle.corrections,
         "splits": [name for name in SPLITS if getattr(bundle, name) is not None],
     }
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
@@ -103,6 +104,7 @@ def from_arrays(arrays: dict[str, np.ndarray], bundle_type: Any, split_type: Any
         meta["notes"],
         meta["multilabel"],
         dev_from_train=meta["dev_from_train"],
+        corrections=meta.get("corrections"),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tui_lab.core.cache import cache_dir
-from tui_lab.core.data import bundle_cache
+from tui_lab.core.data import bundle_cache, corrections
 from tui_lab.core.data.checks import (
     clean_rows_indexed,
     encode_labels,
@@ -84,6 +84,7 @@ class DataBundle:
     notes: list[str] = field(default_factory=list)
     multilabel: bool = False  # every row's label is a list of label indices
     dev_from_train: bool = False  # dev was cut from the training file (no dev file was given)
+    corrections: dict[str, Any] | None = None  # what the train file's corrections did: file, hash, counts
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -116,6 +117,7 @@ def load_data(cfg: DataConfig, seed: int = 42, multilabel: bool | None = None) -
     sources = resolve_sources(cfg)
     cache = bundle_cache.bundle_cache(cfg.token_cache_mb)
     settings = (cfg.text_column, cfg.label_column, cfg.drop_empty, cfg.label_delimiter, cfg.dev_fraction)
+    settings += tuple(corrections.digest(p) for p in _corrections_paths(cfg, sources).values())
     key = bundle_cache.bundle_key(sources, (*settings, seed, multilabel)) if cache is not None else None
     if cache is not None and key is not None:
         stored = cache.get(key)
@@ -160,19 +162,50 @@ def _read_bundle(
     train = Split(
         texts, _encode(raw_labels, label2id, train_table.source, train_table.class_names, cfg), kept
     )
+    fixes = _corrections_paths(cfg, sources)
+    train, summary = _apply_corrections(train, fixes.get("train"), names, notes)
 
     dev_source = sources["dev"] or (sources["train"] if sources["train"].startswith("hf:") else None)
     used = {"train": train_table.source}
     rest = (cfg, text_col, label_col, label2id, multilabel, used, notes)
     dev = _load_split(dev_source, "dev", *rest) if dev_source else None
+    if dev is not None and sources["dev"]:
+        dev, _ = _apply_corrections(dev, fixes.get("dev"), names, notes)
     cut = dev is None  # no dev file (or a hub dataset without one): cut from train
     if cut:
         train, dev = stratified_split(train, cfg.dev_fraction, seed)
         used["dev"] = f"{cfg.dev_fraction:.0%} stratified split of train"
     test = _load_split(sources["test"], "test", *rest) if sources["test"] else None
-    return DataBundle(
-        train, dev, test, names, text_col, label_col, used, notes, multilabel, dev_from_train=cut
+    if test is not None:
+        test, _ = _apply_corrections(test, fixes.get("test"), names, notes)
+    return DataBundle(train, dev, test, names, text_col, label_col, used, notes, multilabel, cut, summary)
+
+
+def _corrections_paths(cfg: DataConfig, sources: dict[str, str | None]) -> dict[str, Any]:
+    """The corrections file of each split's file: ``data.corrections`` for train, the default
+    file beside a dev or test file (none where there is none, or with ``data.corrections = none``)."""
+    found = {"train": corrections.resolve_path(cfg.corrections, sources["train"])}
+    off = cfg.corrections.strip().lower() == corrections.NONE
+    for split in ("dev", "test"):
+        found[split] = None if off else corrections.resolve_path("", sources.get(split))
+    return found
+
+
+def _apply_corrections(
+    split: Split, path: Any, names: list[str], notes: list[str]
+) -> tuple[Split, dict[str, Any] | None]:
+    """``split`` with the decisions of the corrections file at ``path`` applied (one note says
+    what was done); the summary the run's config records (``None``: no file)."""
+    if path is None:
+        return split, None
+    found = corrections.read(path)
+    texts, labels, rows, summary = corrections.apply(
+        split.texts, split.labels, split.rows or [], found, names
     )
+    notes.append(summary.describe())
+    if summary.torn:
+        notes.append(summary.torn)
+    return Split(texts, labels, rows), {**summary.to_dict(), "relabelled_rows": summary.relabelled_rows}
 
 
 def _load_split(

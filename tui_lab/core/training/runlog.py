@@ -210,7 +210,7 @@ def run_facts(s: Any) -> dict[str, Any]:
     import torch
     import transformers
 
-    return {
+    facts = {
         "world_size": s.dist.world_size,
         "device": s.device_info.name,
         "precision": s.device_info.precision,
@@ -221,3 +221,7 @@ def run_facts(s: Any) -> dict[str, Any]:
         "python": platform.python_version(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    fixes = getattr(s.data, "corrections", None)  # the corrections file the data was read with
+    if fixes:
+        facts["corrections"] = {k: v for k, v in fixes.items() if k != "relabelled_rows"}
+    return facts

@@ -1,0 +1,114 @@
+"""Corrections files: decisions on rows appended, read back (torn tail kept apart), applied on load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_rows, write_csv
+from tui_lab.core.data import corrections
+from tui_lab.core.data.splits import load_data
+from tui_lab.core.errors import DataError
+from tui_lab.core.settings import DataConfig
+
+
+def _data(tmp_path: Path) -> tuple[Path, list[tuple[str, str]]]:
+    rows = make_rows(40, 1)
+    folder = tmp_path / "data"
+    write_csv(folder / "train.csv", rows)
+    write_csv(folder / "dev.csv", make_rows(20, 2))
+    return folder, rows
+
+
+def _load(folder: Path, **kw):
+    return load_data(DataConfig(train=str(folder / "train.csv"), dev=str(folder / "dev.csv"), **kw))
+
+
+def test_default_path_beside_the_data_or_in_the_output_folder(tmp_path: Path, monkeypatch) -> None:
+    data = tmp_path / "ro" / "train.csv"
+    data.parent.mkdir()
+    data.write_text("text,label\na,b\n")
+    assert corrections.default_path(data) == tmp_path / "ro" / "train.csv.corrections.jsonl"
+    # a read-only folder (root may write anyway)
+    monkeypatch.setattr(corrections.os, "access", lambda *a: False)
+    path = corrections.default_path(data, tmp_path / "runs")
+    assert path.parent == tmp_path / "runs" / "corrections"
+    assert path.name.startswith("train.csv-") and path.name.endswith(".corrections.jsonl")
+    corrections.append(path, corrections.decision(data, 0, "a", "keep"))
+    assert corrections.resolve_path("", str(data), tmp_path / "runs") == path
+
+
+def test_relabel_drop_keep_add_applied_on_load_and_said(tmp_path: Path) -> None:
+    folder, rows = _data(tmp_path)
+    path = corrections.default_path(folder / "train.csv")
+    corrections.append(path, corrections.decision("train.csv", 0, rows[0][0], "relabel", "neg", "pos"))
+    corrections.append(path, corrections.decision("train.csv", 1, rows[1][0], "drop"))
+    corrections.append(path, corrections.decision("train.csv", 2, rows[2][0], "keep"))
+    corrections.append(path, corrections.decision("pool.csv", 7, "a brand new text", "add", "pos"))
+    corrections.append(path, corrections.decision("train.csv", 3, "not that row's text", "drop"))
+    bundle = _load(folder)
+    texts = dict(zip(bundle.train.rows, bundle.train.texts))
+    labels = dict(zip(bundle.train.rows, bundle.train.labels))
+    assert labels[0] == bundle.label2id["neg"]  # relabelled
+    assert 1 not in texts  # dropped
+    assert 3 in texts  # its text no longer matched: skipped, never applied
+    assert texts[corrections.ADDED_ROW] == "a brand new text"
+    assert len(bundle.train) == 40 - 1 + 1
+    note = "1 rows relabelled, 1 dropped, 1 added, 1 kept as they are from train.csv.corrections.jsonl; 1 no longer match and were skipped"
+    assert note in bundle.notes
+    assert bundle.corrections["sha256"] == corrections.digest(path)
+    assert bundle.corrections["relabelled_rows"] == [0]
+
+
+def test_later_lines_win_and_undo_takes_back_one(tmp_path: Path) -> None:
+    folder, rows = _data(tmp_path)
+    path = corrections.default_path(folder / "train.csv")
+    text = rows[0][0]
+    corrections.append(path, corrections.decision("train.csv", 0, text, "drop"))
+    corrections.append(path, corrections.decision("train.csv", 0, text, "relabel", "neg"))
+    assert _load(folder).train.labels[0] == 0  # the relabel stands, not the drop
+    corrections.append(path, corrections.decision("train.csv", 0, text, "undo"))
+    bundle = _load(folder)  # the corrections file's hash is in the cache key: no stale hit
+    assert 0 not in bundle.train.rows  # the drop stands again
+    corrections.append(path, corrections.decision("train.csv", 0, text, "undo"))
+    assert _load(folder).train.rows[0] == 0 and _load(folder).train.labels[0] == 1  # as in the file
+
+
+def test_none_ignores_and_an_explicit_path_is_read(tmp_path: Path) -> None:
+    folder, rows = _data(tmp_path)
+    path = tmp_path / "mine.jsonl"
+    corrections.append(path, corrections.decision("train.csv", 1, rows[1][0], "drop"))
+    assert 1 in _load(folder).train.rows  # not the default file: not read
+    assert 1 not in _load(folder, corrections=str(path)).train.rows
+    assert _load(folder, corrections="none").corrections is None
+    with pytest.raises(DataError, match="does not exist"):
+        _load(folder, corrections=str(tmp_path / "missing.jsonl"))
+
+
+def test_torn_last_line_ignored_and_reported(tmp_path: Path) -> None:
+    folder, rows = _data(tmp_path)
+    path = corrections.default_path(folder / "train.csv")
+    corrections.append(path, corrections.decision("train.csv", 1, rows[1][0], "drop"))
+    with open(path, "a") as fh:
+        fh.write('{"file": "train.csv", "row": 2, "te')
+    bundle = _load(folder)
+    assert 1 not in bundle.train.rows
+    assert any("torn record" in n for n in bundle.notes)
+
+
+def test_bad_files_and_labels_are_one_sentence(tmp_path: Path) -> None:
+    folder, rows = _data(tmp_path)
+    path = corrections.default_path(folder / "train.csv")
+    path.write_text(
+        '{"row": 1, "text": "x", "action": "drop"}\nnot json\n{"row": 2, "text": "y", "action": "keep"}\n'
+    )
+    with pytest.raises(DataError, match="line 2 is not JSON"):
+        _load(folder)
+    path.write_text(json.dumps({"row": 0, "text": rows[0][0], "action": "relabel", "label": "meh"}) + "\n")
+    with pytest.raises(DataError, match="'meh', which the data does not have"):
+        _load(folder)
+    with pytest.raises(DataError, match="without a 'label'"):
+        corrections.append(path, {"row": 0, "text": "x", "action": "relabel"})
+    assert path.read_text().count("\n") == 1  # nothing written
