@@ -94,6 +94,11 @@ def test_decided_pool_texts_are_left_out_and_adds_are_training_examples(
     active.record(file, str(pool), first[1].row, first[1].text, "skip")
     active.record(file, str(pool), first[2].row, first[2].text, "unusable")
     assert active.decided_texts(file) == {s.text for s in first}
+    assert [r["action"] for r in corrections.read(file).records] == ["add"]  # a corrections file a run reads
+    assert [r["action"] for r in active.read_records(active.skipped_file(file)).records] == [
+        "skip",
+        "unusable",
+    ]
     again = active.suggest(predictor, texts, "margin", 3, exclude=active.decided_texts(file))
     assert not {s.text for s in again} & {s.text for s in first}
     added = [r for r in active.read_records(file).records if r["action"] == "add"]

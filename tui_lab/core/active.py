@@ -19,6 +19,7 @@ No UI here: the Label screen and ``tui-lab suggest`` are faces on :func:`suggest
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -75,20 +76,20 @@ def read_pool(path: str, text_column: str = "") -> list[str]:
 
 
 def decided_texts(corrections: str | Path | None) -> set[str]:
-    """The texts a corrections file already adds, skips or marks unusable (an ``undo`` takes the
-    latest decision on its file + row back; no file: none)."""
-    if not corrections or not Path(corrections).is_file():
+    """The pool texts a corrections file adds and its :func:`skipped_file` skips or marks
+    unusable (an ``undo`` takes the latest decision on its file + row back; no file: none)."""
+    if not corrections:
         return set()
     stacks: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
-    for line in read_records(Path(corrections)).records:
-        if not isinstance(line, dict):
-            continue
-        stack = stacks.setdefault((line.get("file"), line.get("row")), [])
-        if line.get("action") == "undo":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(line)
+    for path in (Path(corrections), skipped_file(corrections)):
+        lines = read_records(path).records if path.is_file() else []
+        for line in (x for x in lines if isinstance(x, dict)):
+            stack = stacks.setdefault((line.get("file"), line.get("row")), [])
+            if line.get("action") == "undo":
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(line)
     standing = (stack[-1] for stack in stacks.values() if stack)
     return {r["text"] for r in standing if r.get("action") in POOL_ACTIONS and isinstance(r.get("text"), str)}
 
@@ -103,10 +104,24 @@ def corrections_file(config: Any) -> Path | None:
         return None
     if value:
         return Path(value).expanduser()
-    train = config.data.train
+    from tui_lab.core.data.files import resolve_sources
+    from tui_lab.core.errors import LabError
+
+    try:
+        train = resolve_sources(config.data)["train"]
+    except LabError:
+        return None
     if not train or train.startswith("hf:"):
         return None
     return corrections.default_path(train, config.train.output_dir)
+
+
+def skipped_file(corrections: str | Path) -> Path:
+    """Where skip and unusable decisions on pool texts go: beside the corrections file
+    (``train.csv.corrections.skipped.jsonl``), since they change no training example and a
+    corrections file holds only relabel, drop, keep, add and undo lines."""
+    path = Path(corrections)
+    return path.with_name(path.name.removesuffix(".jsonl") + ".skipped.jsonl")
 
 
 def record(
@@ -114,8 +129,9 @@ def record(
 ) -> dict[str, Any]:
     """Append one decision on a pool text (flushed, fsynced) and return it.
 
-    ``add`` (with its label) is a new training example for the next run; ``skip`` and
-    ``unusable`` only keep the text out of later suggestions.
+    ``add`` (with its label) goes to the corrections file ``path``: a new training example for
+    the next run. ``skip`` and ``unusable`` go to :func:`skipped_file`: they only keep the text
+    out of later suggestions.
     """
     from tui_lab.core.data import corrections
 
@@ -127,7 +143,7 @@ def record(
         raise ConfigError(f"'{action}' is no decision on a pool text; use one of {', '.join(POOL_ACTIONS)}.")
     line = corrections.decision(pool, row, text, "keep")  # the same fields and time stamp
     line["action"] = action
-    append_record(path, line)
+    append_record(skipped_file(path), line)
     return line
 
 
@@ -185,12 +201,15 @@ def _one_per_cluster(
 ) -> list[int]:
     """The most uncertain row of each of ``k`` k-means clusters, most uncertain first."""
     from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     k = min(k, len(rows))
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     x = vectors / np.maximum(norms, 1e-12)  # cosine geometry: k-means on unit vectors
     kind = MiniBatchKMeans if len(rows) > 2000 else KMeans
-    clusters = kind(n_clusters=k, n_init=3, random_state=seed).fit_predict(x)
+    with warnings.catch_warnings():  # near-copies make fewer distinct clusters than k: fine
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clusters = kind(n_clusters=k, n_init=3, random_state=seed).fit_predict(x)
     best: dict[int, int] = {}
     for row, cluster in zip(rows, clusters, strict=True):
         if cluster not in best or scores[row] > scores[best[cluster]]:
