@@ -15,6 +15,7 @@ from a copy of the SVG with every character at its own cell (:func:`on_the_grid`
     python screenshots/make_screenshots.py --explain-only RUN_DIR   # lab-explain only, on a trained run
     python screenshots/make_screenshots.py --sweep [SWEEP_DIR]      # sweep only
     python screenshots/make_screenshots.py --png-only               # the PNGs again from the SVGs
+    python screenshots/make_screenshots.py --label RUN_DIR POOL     # lab-label: the Label screen (F11)
 """
 
 from __future__ import annotations
@@ -164,6 +165,26 @@ TEXT = re.compile(
 )
 
 
+async def shoot_label(run_dir: str, pool: str, size: tuple[int, int] = (120, 40)) -> list[Path]:
+    """The Label screen (F11) on a trained run and a pool, two rows decided (a label, a skip);
+    the decisions go to a corrections file in a temporary folder."""
+    folder = Path(tempfile.mkdtemp(prefix="tui-lab-label-"))
+    shutil.copy(HERE.parent / "tui_lab" / "sample_data" / "sentiment" / "train.csv", folder / "train.csv")
+    config = LabConfig()
+    config.data.train, config.data.pool = str(folder / "train.csv"), pool
+    config.train.output_dir = str(Path(run_dir).parent)
+    app = LabApp(config, model_dir=run_dir)
+    shots: list[Path] = []
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f11")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.5)
+        await pilot.press("2", "s")
+        await pilot.pause(0.5)
+        saver(app, shots)("lab-label")
+    return shots
+
+
 def on_the_grid(svg: str) -> str:
     """The SVG with each run of text split into one ``<text>`` a character, each at its own cell
     (spaces, which draw nothing, left out): any renderer then draws it on the terminal's grid."""
@@ -199,8 +220,11 @@ def main() -> None:
     parser.add_argument("--explain-only", metavar="RUN_DIR", help="only lab-explain, on this run")
     parser.add_argument("--sweep", nargs="?", const="", metavar="SWEEP_DIR", help="only the Sweep screen")
     parser.add_argument("--png-only", action="store_true", help="only convert the SVGs here to PNG again")
+    parser.add_argument("--label", nargs=2, metavar=("RUN_DIR", "POOL"), help="only the Label screen")
     args = parser.parse_args()
-    if args.png_only:
+    if args.label:
+        svgs = asyncio.run(shoot_label(*args.label))
+    elif args.png_only:
         svgs = sorted(HERE.glob("*.svg"))
     elif args.sweep is not None:
         svgs = asyncio.run(shoot_sweep(args.sweep))

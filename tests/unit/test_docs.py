@@ -59,7 +59,7 @@ PROGRAMS = {
 """Every program a doc command may start with, and what the test does with it."""
 
 PARSE_ONLY = {
-    r"^tui-lab(?! (train|pretrain|distill|sweep|queue|eval|predict|explain|analyze|export|serve|runs|watch|env)\b)": "no command: "
+    r"^tui-lab(?! (train|pretrain|distill|sweep|queue|eval|predict|explain|analyze|suggest|export|serve|runs|watch|env)\b)": "no command: "
     "opens the lab, a Textual app (tests/ui drive it)",
     r"^tui-lab sweep ": "starts worker processes that train many runs (tests/unit/test_sweep_run.py runs sweeps)",
     r"^tui-lab queue ": "starts detached workers that outlive the command (tests/unit/test_queue.py runs the queue)",

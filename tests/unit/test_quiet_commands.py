@@ -45,6 +45,7 @@ CHECKED = [
     "serve",
     "runs",
     "env",
+    "suggest",
 ]
 
 
@@ -119,6 +120,7 @@ def transcripts(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
             "analyze": ["analyze", run, "--calibrate"],
             "export": ["export", run, "--rounds", "1"],
             "runs": ["runs", "--output-dir", "runs"],
+            "suggest": ["suggest", run, "--pool", "texts.txt", "--top", "5"],
             "distill": ["distill", "--teacher", run, "--train", "data", "--output-dir", "runs", "--run-name", "d",
                         *tiny, "--no-baseline", "--json"],
         }  # fmt: skip

@@ -67,6 +67,7 @@ class LabApp(App[int]):
         Binding("f8", "export", "Export", priority=True),
         Binding("f9", "analysis", "Analysis", priority=True),
         Binding("f10", "sweep", "Sweep", priority=True),
+        Binding("f11", "label", "Label", priority=True),
         Binding(
             "ctrl+u", "queue", "Queue", show=False, priority=True
         ),  # no room left in the footer at 120 columns
@@ -347,6 +348,34 @@ class LabApp(App[int]):
 
         self.push_screen(AnalysisScreen(run_dir), send)
 
+    def action_label(self) -> None:
+        """Label the pool texts the model is least sure of (F11): the Label screen on the console's
+        run (else the newest run); its labels go to the corrections file the next run reads."""
+        from tui_lab.core.active import corrections_file
+        from tui_lab.ui.widgets.analysis_screen import pick_run
+        from tui_lab.ui.widgets.label_screen import LabelScreen
+
+        if isinstance(self.screen, LabelScreen):
+            return
+        pool, path = self.config.data.pool.strip(), corrections_file(self.config)
+        run_dir = pick_run(self.query_one(ConsolePane).model_dir, self.config.train.output_dir)
+        if not pool:
+            self.notify("No pool to label: give a file of unlabelled texts as pool in the form (f3, data).")
+        elif path is None:
+            self.notify("Labels need a corrections file: set a training file (f2) and leave corrections on (f3, data).")
+        elif run_dir is None:
+            self.notify(
+                "No run with best/ weights to rank the pool yet: train one (ctrl+t) or open one (f6)."
+            )
+        else:
+            self.push_screen(LabelScreen(run_dir, pool, path), self._labelled)
+
+    def _labelled(self, retrain: bool | None) -> None:
+        """Back from the Label screen: ctrl+t there trains again with the form's settings."""
+        if retrain:
+            self.action_show("training")
+            self.action_start()
+
     def action_sweep(self, sweep_dir: str = "") -> None:
         """Plan, start and watch a hyperparameter sweep (F10); ``sweep_dir``: open that sweep."""
         from tui_lab.ui.widgets.sweep_form import SweepPlan
@@ -526,6 +555,11 @@ class LabApp(App[int]):
             "Why is it wrong: per class, confusions, calibration, label issues (f9)",
             self.action_analysis,
         )
+        yield SystemCommand(
+            "Label the pool",
+            "Label the pool texts the model is least sure of; ctrl+t retrains with them (f11)",
+            self.action_label,
+        )
         yield SystemCommand("Show keys", "The help screen (f1)", self.action_help)
 
     # .. training ....................................................................................
@@ -615,7 +649,7 @@ class LabApp(App[int]):
             self.query_one(DatasetPane).schedule_load()  # the rows and the split they keep
 
 
-SCREEN_HIDDEN_ACTIONS = frozenset({"show", "runs", "pause", "export", "analysis", "sweep"})
+SCREEN_HIDDEN_ACTIONS = frozenset({"show", "runs", "pause", "export", "analysis", "sweep", "label"})
 
 
 def release_run_memory(error: BaseException | None) -> None:

@@ -182,8 +182,9 @@ def unlabeled_rows(task: Any, texts: list[Any]) -> list[Any]:
     return [text if isinstance(text, str) else " ".join(map(str, text)) for text in texts]
 
 
-def read_unlabeled(path: str, text_column: str = "") -> list[Any]:
-    """The texts of ``train.unlabeled`` (none when it is not set).
+def read_unlabeled(path: str, text_column: str = "", setting: str = "train.unlabeled") -> list[Any]:
+    """The texts of ``train.unlabeled`` (none when it is not set); ``setting`` names another
+    setting that gives such a file (``data.pool``) in the messages.
 
     A CSV/TSV/JSONL/Parquet file gives its text column (``text_column`` if named, else the usual
     names, as for unlabelled prediction files; a ``tokens``/``words`` column of word lists for
@@ -197,7 +198,7 @@ def read_unlabeled(path: str, text_column: str = "") -> list[Any]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(
-            f"{setting_ref('train.unlabeled')} {p} is not a file; give a text file (one text a line) "
+            f"{setting_ref(setting)} {p} is not a file; give a text file (one text a line) "
             "or a CSV/JSONL/Parquet file with a text column."
         )
     suffix = p.suffix.lower()
@@ -211,7 +212,7 @@ def read_unlabeled(path: str, text_column: str = "") -> list[Any]:
         texts = _conll_words(lines) if suffix in TOKEN_SUFFIXES else [line for line in lines if line]
     if not texts:
         raise DataError(
-            f"{setting_ref('train.unlabeled')} {p} has no text; give one text a line (or a text column) "
+            f"{setting_ref(setting)} {p} has no text; give one text a line (or a text column) "
             "or leave it empty."
         )
     return texts

@@ -27,6 +27,10 @@ KEYS: list[tuple[str, str]] = [
     ("f8", "Export: ONNX fp32/int8 with a trade-off table (e); serve it over HTTP (s)"),
     ("f9", "Analysis: per-class scores, confusions to walk, calibration, likely label issues"),
     ("f10", "Sweep: search ranges per setting, start (ctrl+t), leaderboard, copy a trial's params (p)"),
+    (
+        "f11",
+        "Label: the pool texts the model is least sure of; 1-9 label, s skip, x unusable, ctrl+t retrain",
+    ),
     ("ctrl+x / ctrl+r", "on the Sweep screen: stop the sweep shown (trials save last/) / resume one stopped"),
     ("ctrl+u", "queue the form's config: detached workers run the queue in order (f6 lists queue/NAME)"),
     ("ctrl+s", "save the config as TOML (tui-lab train --config reads it)"),
