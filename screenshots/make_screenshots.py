@@ -145,10 +145,8 @@ async def shoot_sweep(sweep_dir: str | None, size: tuple[int, int] = (120, 40)) 
     """The Sweep screen on a sweep folder, once its importance bars are drawn."""
     from tui_lab.ui.widgets.sweep_screen import SweepScreen
 
-    if not sweep_dir:  # no sweep given: five trials told to an Optuna study, tiny run folders
-        from tests.ui.fake_runs import fake_sweep
-
-        sweep_dir = str(fake_sweep(Path(tempfile.mkdtemp(prefix="tui-lab-shots-"))))
+    if not sweep_dir:  # no sweep given: trials over the default space told to an Optuna study
+        sweep_dir = str(default_space_sweep(Path(tempfile.mkdtemp(prefix="tui-lab-shots-"))))
     app = LabApp(LabConfig(), watch=sweep_dir, warm_imports=False)
     shots: list[Path] = []
     async with app.run_test(size=size) as pilot:
@@ -157,6 +155,49 @@ async def shoot_sweep(sweep_dir: str | None, size: tuple[int, int] = (120, 40)) 
         await pilot.pause(0.5)
         saver(app, shots)("sweep")
     return shots
+
+
+def default_space_sweep(output_dir: Path, trials: int = 6) -> Path:
+    """A sweep folder over a preset's default space (five settings, "epochs" one of them) as
+    ``tui-lab sweep`` writes it, its trials told to an Optuna study, each with a tiny run folder
+    (its dev curve made up: better with a higher learning rate, pruned when it starts low)."""
+    import json
+
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from tests.ui.fake_runs import fake_run
+    from tui_lab.core.sweeps.space import PRESET_SPACE, space_from_specs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sweep = output_dir / "sweep-20261207-0930"
+    sweep.mkdir(parents=True)
+    spec = {"study": sweep.name, "storage": "study.journal", "metric": "f1_macro", "direction": "maximize"}
+    spec |= {"space": PRESET_SPACE, "trials": trials, "parallel": 2, "devices": ["cpu"], "pruner": "median"}
+    (sweep / "sweep.json").write_text(json.dumps(spec), encoding="utf-8")
+    storage = JournalStorage(JournalFileBackend(str(sweep / "study.journal")))
+    sampler = optuna.samplers.RandomSampler(seed=3)
+    study = optuna.create_study(study_name=sweep.name, storage=storage, direction="maximize", sampler=sampler)
+    space = space_from_specs(PRESET_SPACE)
+    for number in range(trials):
+        trial = study.ask()
+        params = space.suggest(trial)
+        top = 0.70 + 0.06 * (params["train.learning_rate"] / 3e-3) ** 0.3 - params["model.hidden_dropout"] / 4
+        pruned = number in (2, 4)
+        epochs = 2 if pruned else params["train.epochs"]
+        dev = [round(top - 0.15 / (e + 1), 4) for e in range(epochs)]
+        config = LabConfig()
+        for path, value in params.items():
+            config.set(path, value)
+        fake_run(sweep / f"trial-{number:03d}", config, dev, "pruned" if pruned else "completed")
+        trial.set_user_attr("run_dir", f"trial-{number:03d}")
+        trial.set_user_attr("seconds", 9.0 * epochs + number)
+        trial.set_user_attr("epochs", epochs)
+        if pruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, max(dev))
+    return sweep
 
 
 TEXT = re.compile(

@@ -39,7 +39,10 @@ def config(tmp_path: Path) -> LabConfig:
         ("train.batch_size", "8.5..16", "must be a whole number"),
         ("train.precision", "fp32..bf16", "a choice is searched as a list a,b,c"),
         ("train.precision", "fp32,fp8", "fp8 must be one of auto, fp32, bf16, fp16"),
-        ("train.learning_rate", "1e-3", "give a range lo..hi or a list a,b,c"),
+        ("train.learning_rate", "1e-3", None),  # one value: fixed for every trial
+        ("train.weight_decay", "0.01", None),
+        ("train.learning_rate", "1e-3,", "give a range lo..hi, a list a,b,c or one value"),
+        ("train.batch_size", "0", "0 must be at least 1"),
         ("train.learning_rate", "1e-5..1e-3:ln", "unknown scale ':ln' (only ':log')"),
     ],
 )
@@ -67,6 +70,47 @@ async def test_typing_ranges_marks_the_invalid_ones_beside_the_field(config) -> 
         await pilot.press(*["backspace"] * 6, *"16,32,64")
         await pilot.pause()
         assert not error.display and screen.plan.space["train.batch_size"] == "16,32,64"
+
+
+async def test_one_value_fixes_a_setting_and_typed_values_stand_apart_from_placeholders(
+    config, monkeypatch
+) -> None:
+    launched: list[list[str]] = []
+
+    class Process:
+        def poll(self) -> None:
+            return None
+
+    monkeypatch.setattr(
+        detached, "spawn_detached", lambda command, log: launched.append(command) or Process()
+    )
+    app = LabApp(config, warm_imports=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f10")
+        screen = app.screen
+        decay = screen.query_one("#sw-train-weight_decay", Input)
+        decay.focus()
+        await pilot.press(*"0.01")
+        await pilot.pause()
+        assert not screen.query_one("#sw-train-weight_decay-error", Static).display
+        assert screen.plan.space == {"train.weight_decay": "0.01"}
+        await pilot.press("ctrl+t")  # a fixed value alone searches nothing: refused
+        assert screen.started is None and not launched
+        typed, empty = decay.rich_style, screen.query_one("#sw-train-learning_rate", Input)
+        placeholder = empty.get_component_rich_style("input--placeholder")
+        assert typed.bold and not typed.italic and placeholder.italic and not placeholder.bold
+        empty.focus()
+        await pilot.press(*"1e-4..1e-3:log", "ctrl+t")
+        await pilot.pause()
+    assert "train.weight_decay=0.01" in launched[0] and "train.learning_rate=1e-4..1e-3:log" in launched[0]
+
+
+def test_one_value_is_a_choice_of_one_for_every_trial() -> None:
+    from tui_lab.core.sweeps.space import space_from_specs
+
+    (param,) = space_from_specs({"weight_decay": "0.01"}).params
+    assert param.choices == (0.01,)
 
 
 async def test_ctrl_t_starts_tui_lab_sweep_detached_with_the_lab_config(config, monkeypatch) -> None:
@@ -125,7 +169,10 @@ async def test_the_leaderboard_fills_sorts_and_copies_the_best_params_into_the_f
         assert {t.number: t.state for t in screen.rows} == {
             0: "complete", 1: "complete", 2: "pruned", 3: "complete", 4: "failed"
         }  # fmt: skip
-        assert table.get_row("1")[1:3] == ["0.0005", "32"]  # params, a column each
+        assert table.get_row("1")[4:6] == [
+            "0.0005",
+            "32",
+        ]  # params, a column each, after trial/value/state/time
         counts, best = str(screen.query_one("#sweep-status", Static).render()).splitlines()
         assert counts == "5/5 trials · 3 complete · 1 pruned · 1 failed"
         assert best == "best 0.8800 (trial 1) · learning rate 0.0005, batch size 32"  # its own line
@@ -222,3 +269,47 @@ async def test_a_sweep_process_that_exits_with_an_error_says_why(config, monkeyp
         status = screen.query_one("#sweep-status", Static)
         await wait_for(pilot, lambda: "stopped" in str(status.render()), 10)
         assert "the sweep process stopped: tui-lab: error: --search train.epochs" in str(status.render())
+
+
+def five_setting_sweep(output_dir: Path) -> Path:
+    """A finished sweep over the default space of a preset (five settings, "epochs" among them)."""
+    import json
+
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from tui_lab.core.sweeps.space import PRESET_SPACE, space_from_specs
+
+    sweep = output_dir / "sweep-five"
+    sweep.mkdir(parents=True)
+    spec = {"study": "five", "storage": "study.journal", "metric": "f1_macro", "direction": "maximize"}
+    spec |= {"space": PRESET_SPACE, "trials": 3, "parallel": 1, "devices": ["cpu"], "pruner": "median"}
+    (sweep / "sweep.json").write_text(json.dumps(spec), encoding="utf-8")
+    storage = JournalStorage(JournalFileBackend(str(sweep / "study.journal")))
+    study = optuna.create_study(
+        study_name="five", storage=storage, direction="maximize", sampler=optuna.samplers.RandomSampler(0)
+    )
+    space = space_from_specs(PRESET_SPACE)
+    for number in range(3):
+        trial = study.ask()
+        space.suggest(trial)
+        trial.set_user_attr("seconds", 61.0 + number)
+        trial.set_user_attr("epochs", 2.0)
+        study.tell(trial, 0.7 + number / 100)
+    return sweep
+
+
+async def test_the_leaderboard_shows_value_state_and_time_at_120_columns(config, tmp_path) -> None:
+    """Trial, value, state and time come first, then the five settings searched; the epochs a trial
+    ran are named apart from the searched "epochs" setting."""
+    sweep = five_setting_sweep(tmp_path / "runs")
+    app = LabApp(config, warm_imports=False, watch=str(sweep))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and len(app.screen.rows) == 3, 30)
+        await pilot.pause(0.3)  # drawn (the screen reads its sweep every second: no settle)
+        table = app.screen.query_one("#sweep-table", DataTable)
+        header, best = table.render_line(0).text, table.render_line(1).text  # as drawn, cut at the edge
+        assert header.split()[:4] == ["trial", "value", "state", "time"], header
+        assert best.split()[:4] == ["2", "0.7200", "complete", "63s"], best
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels.count("epochs") == 1 and labels[-1] == "epochs run"

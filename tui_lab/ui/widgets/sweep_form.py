@@ -2,7 +2,7 @@
 ``tui-lab sweep`` command that runs it in its own process.
 
 A searched setting is written ``lo..hi`` (uniform), ``lo..hi:log`` (log-uniform) or ``a,b,c`` (a
-choice); which settings can be searched, their types, choices and limits all come from the
+choice); one value fixes the setting for every trial (a choice of one); which settings can be searched, their types, choices and limits all come from the
 settings' declaration, so a range that the setting would refuse is refused beside the field.
 """
 
@@ -37,7 +37,9 @@ def searchable(task: str = "") -> list[str]:
 
 
 def spec_problem(path: str, text: str) -> str | None:
-    """Why ``text`` is not a search spec for the setting at ``path`` (``None``: it is, or empty)."""
+    """Why ``text`` is not a search spec for the setting at ``path`` (``None``: it is, or empty).
+
+    One value (no ``..`` nor ``,``) is a spec too: it fixes the setting for every trial."""
     text = text.strip()
     if not text:
         return None
@@ -47,9 +49,14 @@ def spec_problem(path: str, text: str) -> str | None:
     if mode:
         return "':log' goes after a range (lo..hi:log)"
     values = [v.strip() for v in body.split(",")]
-    if len(values) < 2 or not all(values):
-        return "give a range lo..hi or a list a,b,c"
+    if not all(values):
+        return "give a range lo..hi, a list a,b,c or one value"
     return next((p for p in (_value_problem(path, v) for v in values) if p), None)
+
+
+def is_fixed(spec: str) -> bool:
+    """Whether a (valid) spec is one value: the setting fixed for every trial, not searched."""
+    return ".." not in spec and "," not in spec
 
 
 def _range_problem(path: str, body: str, mode: str) -> str | None:

@@ -45,7 +45,14 @@ from tui_lab.ui.widgets.sweep_data import (
     is_sweep_dir,
     param_importances,
 )
-from tui_lab.ui.widgets.sweep_form import PRUNERS, StartedSweep, SweepPlan, searchable, spec_problem
+from tui_lab.ui.widgets.sweep_form import (
+    PRUNERS,
+    StartedSweep,
+    SweepPlan,
+    is_fixed,
+    searchable,
+    spec_problem,
+)
 
 POLL_SECONDS = 1.0
 STATE_STYLE = {
@@ -57,6 +64,7 @@ STATE_STYLE = {
     "stopped": "dark_orange",
 }
 SORTS = ("value", "trial", "time", "epochs")  # the leaderboard's sort keys, in the order `o` cycles them
+RUN_EPOCHS = "epochs run"  # the column of the epochs a trial ran, apart from a searched "epochs" setting
 
 
 def space_id(path: str) -> str:
@@ -132,6 +140,8 @@ class SweepScreen(Screen[str | None]):
     SweepScreen #sweep-form { width: 44; height: 1fr; }
     SweepScreen #sweep-form .field-label { width: 14; }
     SweepScreen #sweep-form .field-error { padding-left: 14; color: $error; }
+    SweepScreen #sweep-form Input { text-style: bold; }  /* what is typed, apart from the placeholder */
+    SweepScreen #sweep-form Input > .input--placeholder { text-style: not bold italic; }
     SweepScreen #sweep-right { width: 1fr; }
     SweepScreen #sweep-board { height: 1fr; min-height: 8; }
     SweepScreen #sweep-status { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -158,7 +168,11 @@ class SweepScreen(Screen[str | None]):
         task = self.app.config.model.task
         with Horizontal(id="sweep-main"):
             with VerticalScroll(id="sweep-form", classes="pane"):
-                yield Static(Text("a range lo..hi[:log] or a list a,b,c; empty = the form's value", "dim"))
+                yield Static(
+                    Text(
+                        "a range lo..hi[:log], a list a,b,c or\none value (fixed); empty: form's value", "dim"
+                    )
+                )
                 yield from self._plan_rows()
                 yield Label("searched settings", classes="form-group")
                 for path in searchable(task):
@@ -216,6 +230,7 @@ class SweepScreen(Screen[str | None]):
     def _show_board_title(self) -> None:
         where = Path(self.plan.sweep_dir).name if self.plan.sweep_dir else "no sweep yet"
         by = _label(self.sort_key.split(":", 1)[1]) if self.sort_key.startswith("param:") else self.sort_key
+        by = RUN_EPOCHS if by == "epochs" and not self.sort_key.startswith("param:") else by
         self.query_one("#sweep-board").border_title = f"Trials · {where} · sorted by {by} (o)"
 
     # .. the plan ....................................................................................
@@ -280,7 +295,7 @@ class SweepScreen(Screen[str | None]):
             key, reason = next(iter(self.errors.items()))
             self.notify(f"Cannot start: {key} {reason}.", title="Invalid search", severity="error")
             return
-        if not self.plan.space:
+        if all(is_fixed(spec) for spec in self.plan.space.values()):  # nothing searched: N equal trials
             self.notify("Give at least one setting a range or a list to search.", severity="warning")
             return
         config_errors = self.app.config.validate()
@@ -456,21 +471,21 @@ class SweepScreen(Screen[str | None]):
         self.rows = sort_rows(snap.trials, self.sort_key, snap.maximize)
         keys = list(snap.spec.get("space") or {})
         keys += [k for t in snap.trials for k in t.params if k not in keys]
-        if keys != self.param_keys:  # the columns: trial, a param a searched setting, value, state, ...
+        if keys != self.param_keys:  # trial, value, state, time first (seen at any width), then params
             self.param_keys = keys
             table.clear(columns=True)
-            table.add_column("trial", key="trial")
+            for name in ("trial", "value", "state", "time"):
+                table.add_column(name, key=name)
             for key in keys:
                 table.add_column(_label(key), key=f"param:{key}")
-            for name in ("value", "state", "epochs", "time"):
-                table.add_column(name, key=name)
+            table.add_column(RUN_EPOCHS, key="epochs")  # the epochs run (a searched "epochs" is a param)
         table.clear()
         for t in self.rows:
             value = f"{t.value:.4f}" if t.value is not None else "-"
             params = [_short(t.params[k]) if k in t.params else "-" for k in keys]
             state = Text(t.state, STATE_STYLE.get(t.state, ""), justify="left")
             table.add_row(
-                str(t.number), *params, value, state, f"{t.epochs:g}", f"{t.seconds:.0f}s", key=str(t.number)
+                str(t.number), value, state, f"{t.seconds:.0f}s", *params, f"{t.epochs:g}", key=str(t.number)
             )
         if self.rows:
             table.move_cursor(row=min(max(cursor, 0), len(self.rows) - 1))
