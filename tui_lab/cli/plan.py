@@ -62,16 +62,17 @@ def run(args: argparse.Namespace) -> int:
 def render(result: Any) -> str:
     """The plan as a few aligned lines."""
     gb = 1e9
-    shards = f" (a {result.processes}-way FSDP shard)" if result.fsdp_share and result.trainable else ""
+    shards = f"  (1/{result.processes} each: FSDP)" if result.sharded else ""
     rows = [
         f"model:       {result.model}  ({result.parameters:,} parameters, {result.trainable:,} trained)",
         f"weights:     {result.weights / gb:8.2f} GB{shards}",
-        f"gradients:   {result.gradients / gb:8.2f} GB",
-        f"optimizer:   {result.optimizer / gb:8.2f} GB",
+        f"gradients:   {result.gradients / gb:8.2f} GB{shards}",
+        f"optimizer:   {result.optimizer / gb:8.2f} GB{shards}",
         f"activations: {result.activations / gb:8.2f} GB",
     ]
     if result.fsdp_share:
-        rows.append(f"{'fsdp share:' if shards else 'ddp buckets:'} {result.fsdp_share / gb:7.2f} GB")
+        label = "fsdp share:" if result.sharded else "ddp buckets:"
+        rows.append(f"{label:<12} {result.fsdp_share / gb:8.2f} GB")
     rows.append(f"total:       {result.total / gb:8.2f} GB a process x {result.processes}")
     rows.append(result.advice)
     return "\n".join(rows)

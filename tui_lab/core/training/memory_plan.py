@@ -52,6 +52,8 @@ class MemoryPlan:
     processes: int = 1
     devices: list[tuple[str, int]] = field(default_factory=list)  # (name, free bytes)
     sharing: bool = False  # the processes share one device's memory (several ranks on a CPU)
+    sharded: bool = False  # FSDP: weights, gradients and optimiser states are 1/processes each
+    checkpointing: bool = False  # gradient checkpointing is already on
 
     @property
     def total(self) -> int:
@@ -82,10 +84,11 @@ class MemoryPlan:
         ways = []
         if self.trainable == self.parameters:
             ways.append("--peft lora")
-        ways += ["--gradient-checkpointing", "a smaller --batch-size or --max-length"]
-        if self.trainable == self.parameters:
+        ways += [] if self.checkpointing else ["--gradient-checkpointing"]
+        ways.append("a smaller --batch-size or --max-length")
+        if self.trainable == self.parameters and not self.sharded:
             ways.append("--fsdp (under torchrun)")
-        return ", ".join(ways[:-1]) + " or " + ways[-1]
+        return " or ".join([", ".join(ways[:-1]), ways[-1]] if len(ways) > 1 else ways)
 
     def to_json(self) -> dict[str, Any]:
         """The ``tui-lab plan --json`` object."""
@@ -102,6 +105,7 @@ class MemoryPlan:
                 "total": self.total,
             },
             "processes": self.processes,
+            "fsdp": self.sharded,
             "devices": [{"name": n, "free_bytes": f} for n, f in self.devices],
             "fits": self.fits,
             "advice": self.advice,
@@ -135,12 +139,13 @@ def plan(
         config.train.gradient_checkpointing,
         config.model.peft != "none",
     )
-    share = 0
+    share, sharded = 0, False
     if processes > 1 and config.train.fsdp:
         layer = largest_layer_bytes(model)
         counts = {
             k: (v if k in ("parameters", "trainable") else -(-v // processes)) for k, v in counts.items()
         }
+        sharded = True
         share = 3 * layer  # this layer's and the prefetched layer's gathered weights, its full gradients
     elif processes > 1:
         share = counts["gradients"]  # DDP's gradient buckets
@@ -152,6 +157,8 @@ def plan(
         processes=processes,
         devices=found,
         sharing=where == "cpu",
+        sharded=sharded,
+        checkpointing=config.train.gradient_checkpointing,
         **counts,
     )
 
