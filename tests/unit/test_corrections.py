@@ -59,7 +59,7 @@ def test_relabel_drop_keep_add_applied_on_load_and_said(tmp_path: Path) -> None:
     note = "1 rows relabelled, 1 dropped, 1 added, 1 kept as they are from train.csv.corrections.jsonl; 1 no longer match and were skipped"
     assert note in bundle.notes
     assert bundle.corrections["sha256"] == corrections.digest(path)
-    assert bundle.corrections["relabelled_rows"] == [0]
+    assert bundle.corrections["relabelled_rows"] == [[0, "neg"]]
 
 
 def test_later_lines_win_and_undo_takes_back_one(tmp_path: Path) -> None:

@@ -203,7 +203,9 @@ class Summary:
     kept: int = 0
     added: int = 0
     skipped: int = 0  # decisions whose row is gone or whose text no longer matches
-    relabelled_rows: list[int] = field(default_factory=list)  # data rows, for the Dataset pane
+    relabelled_rows: list[list[Any]] = field(
+        default_factory=list
+    )  # [data row, new label], for the Dataset pane
     torn: str = ""
 
     def describe(self) -> str:
@@ -267,7 +269,7 @@ def apply(
         else:
             labels[i] = encode_label(record["label"], label2id, multilabel, found.path)
             summary.relabelled += 1
-            summary.relabelled_rows.append(record["row"])
+            summary.relabelled_rows.append([record["row"], record["label"]])
     if dropped:
         keep = [i for i in range(len(texts)) if i not in dropped]
         texts, labels, rows = [texts[i] for i in keep], [labels[i] for i in keep], [rows[i] for i in keep]

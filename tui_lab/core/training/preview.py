@@ -52,6 +52,7 @@ class DatasetStats:
     notes: list[str]  # what loading did (dropped rows...)
     length_note: str = ""  # how the lengths were measured, when not exactly
     details: list[str] = field(default_factory=list)  # the task's own lines (NER: words a sentence)
+    corrections: dict[str, Any] | None = None  # what the train file's corrections file did
 
     def lengths(self, max_length: int) -> dict[str, Any]:
         """Percentiles of the train token lengths and the share cut at ``max_length``."""
@@ -94,6 +95,7 @@ def describe(cfg: LabConfig) -> DatasetStats:
         notes=list(bundle.notes),
         length_note=note,
         details=details,
+        corrections=bundle.corrections,
     )
 
 

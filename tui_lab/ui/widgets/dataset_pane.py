@@ -276,7 +276,23 @@ class DatasetPane(Vertical):
                 else:  # no such column (unlabelled text has no label column)
                     select.clear()
         self.query_one("#label-bars", Static).update(label_bars(stats))
+        self._mark_relabelled(stats)
         self.refresh_lengths()
+
+    def _mark_relabelled(self, stats: DatasetStats) -> None:
+        """Show the corrections file's new label on the preview's relabelled rows (yellow)."""
+        fixes = stats.corrections or {}
+        table = self.query_one("#data-preview", DataTable)
+        if not fixes.get("relabelled_rows") or stats.label_column not in table.columns:
+            return
+        from textual.coordinate import Coordinate
+
+        column = list(table.columns).index(stats.label_column)
+        for row, label in fixes["relabelled_rows"]:
+            if 0 <= row < table.row_count:
+                old = table.get_cell_at(Coordinate(row, column))
+                new = "|".join(map(str, label)) if isinstance(label, list) else str(label)
+                table.update_cell_at(Coordinate(row, column), Text(f"{old} → {new}", style="bold yellow"))
 
     def refresh_lengths(self) -> None:
         """Redraw the length histogram and the truncation share for the current max length."""
