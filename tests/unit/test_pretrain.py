@@ -129,7 +129,7 @@ def test_whole_word_masking_masks_every_piece_of_a_word() -> None:
 
 
 # -- the command end to end ---------------------------------------------------------------------
-@pytest.mark.slow
+# not slow: make test's one real pretraining run (40 steps); the tests below reuse it in make test-slow
 def test_pretrain_cli_reports_the_contract_and_perplexity_falls(pretrained) -> None:
     run, summary = pretrained
     assert set(summary) == {
