@@ -113,6 +113,7 @@ def test_multiclass_and_chinese_sample_sets_load(capsys) -> None:
     )
 
 
+@pytest.mark.slow  # 4,000 rows in a subprocess; make test keeps test_reliability's SIGTERM case
 def test_sigint_saves_last_and_exits_130(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_csv(data / "train.csv", make_rows(4000, 1))

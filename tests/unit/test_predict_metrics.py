@@ -183,6 +183,7 @@ def test_the_baseline_child_runs_at_idle_priority_with_one_thread_and_can_be_giv
     assert slow._process.poll() is not None
 
 
+@pytest.mark.slow  # the idle-priority child waits for a free core: under make test's busy workers, minutes
 def test_a_run_on_the_cpu_gets_its_baseline_from_the_idle_child(tmp_path) -> None:
     """Above BASELINE_PROCESS_ROWS training rows the baseline is fitted by the low-priority child."""
     from tests.conftest import SAMPLE

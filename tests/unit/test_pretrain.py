@@ -155,7 +155,7 @@ def test_every_dev_row_is_masked_so_a_tiny_dev_set_has_a_loss(tmp_path: Path) ->
 
 
 # -- the command end to end ---------------------------------------------------------------------
-@pytest.mark.slow
+# not slow: make test's one real pretraining run (40 steps); the tests below reuse it in make test-slow
 def test_pretrain_cli_reports_the_contract_and_perplexity_falls(pretrained) -> None:
     run, summary = pretrained
     assert set(summary) == {

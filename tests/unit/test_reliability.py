@@ -81,7 +81,10 @@ def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(
     assert history.steps == list(range(1, 61))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],  # SIGINT: make test-slow
+)
 def test_sigterm_and_sigint_save_last_exit_130_and_resume(tiny_data: Path, tmp_path: Path, sig: int) -> None:
     out = tmp_path / "runs"
     proc = _start(tiny_train_flags(tiny_data, out, "sig", epochs=200))
