@@ -8,7 +8,11 @@
 #   bf16 and fp16 runs (fp16 keeps its loss-scaler state in last/), a device event with every
 #   NVML reading, the predictor on the GPU, stop then resume GPU->CPU and CPU->GPU, fine-tuning
 #   a half-precision checkpoint (trained in fp32), resume with fewer visible GPUs, and a
-#   2-process NCCL torchrun. A check that needs more GPUs than the box has prints SKIP; a
+#   2-process NCCL torchrun; large models: a decoder classifier (SMOKE_DECODER, default
+#   Qwen/Qwen2.5-0.5B) with LoRA in bf16 and with QLoRA through tui-lab train (SKIP where the hub
+#   is out of reach or bitsandbytes is missing), and benchmarks/plan_vs_peak.py on a local random
+#   decoder: gradient checkpointing's memory drop and the memory plan within ±15% of
+#   torch.cuda.max_memory_allocated. A check that needs more GPUs than the box has prints SKIP; a
 #   CPU-only machine prints only SKIP lines and exits 0. Any FAIL makes the exit status 1.
 set -u
 cd "$(dirname "$0")/.."
@@ -24,7 +28,12 @@ CHECKS=(
   "fine-tune a half-precision checkpoint in fp32"
   "resume with fewer visible GPUs"
   "2-process NCCL torchrun"
+  "decoder classifier with LoRA in bf16"
+  "decoder classifier with QLoRA"
+  "gradient checkpointing lowers the peak"
+  "memory plan within ±15% of the measured peak"
 )
+DECODER=${SMOKE_DECODER:-Qwen/Qwen2.5-0.5B}
 
 say() { echo "$1 $2${3:+ ($3)}"; }
 verdict() { # verdict NAME STATUS [WHY]
@@ -162,6 +171,41 @@ if [ "$NGPU" -ge 2 ]; then
 else
   say SKIP "${CHECKS[7]}" "needs 2 GPUs, $NGPU visible"
   say SKIP "${CHECKS[8]}" "needs 2 GPUs, $NGPU visible"
+fi
+
+# 10-11. a decoder LLM as a classifier: LoRA in bf16, then QLoRA (a 4-bit base), from the hub
+if ! "$PY" -c 'import sys; from tui_lab.core import hub; sys.exit(hub.probe(sys.argv[1]) != "ok")' "$DECODER"; then
+  say SKIP "${CHECKS[9]}" "the hub is out of reach for $DECODER"
+  say SKIP "${CHECKS[10]}" "the hub is out of reach for $DECODER"
+else
+  DEC=(--model "$DECODER" --device cuda:0 --max-steps 20 --max-length 64 --batch-size 16 --lr 2e-4)
+  if [ "$CAP" -eq 1 ]; then
+    train lora "$TMP/lora.log" "${DEC[@]}" --peft lora --precision bf16
+    rc=$?; [ $rc -eq 0 ] && [ -f "$OUT/lora/best/adapter_config.json" ] && "$PY" -c '
+import sys; from transformers import pipeline
+assert pipeline("text-classification", model=sys.argv[1], device=0)("great place")[0]["label"]' "$OUT/lora/best" >>"$TMP/lora.log" 2>&1
+    verdict "${CHECKS[9]}" $? "$(tail -n 1 "$TMP/lora.log")"
+  else
+    say SKIP "${CHECKS[9]}" "GPU 0 is older than compute capability 8.0"
+  fi
+  if "$PY" -c 'import bitsandbytes' 2>/dev/null; then
+    train qlora "$TMP/qlora.log" "${DEC[@]}" --peft qlora
+    rc=$?; [ $rc -eq 0 ] && [ -f "$OUT/qlora/best/adapter_config.json" ]
+    verdict "${CHECKS[10]}" $? "$(tail -n 1 "$TMP/qlora.log")"
+  else
+    say SKIP "${CHECKS[10]}" "bitsandbytes is not installed (pip install 'tui-lab[qlora]')"
+  fi
+fi
+
+# 12-13. checkpointing's memory drop and the plan against the measured peak (no hub needed)
+"$PY" benchmarks/plan_vs_peak.py >"$TMP/plan.out" 2>"$TMP/plan.log"
+rc=$?
+if [ "$(grep -c -E '^(PASS|FAIL|SKIP) ' "$TMP/plan.out")" -eq 2 ]; then
+  cat "$TMP/plan.out"
+  FAILS=$((FAILS + $(grep -c '^FAIL ' "$TMP/plan.out")))
+else
+  verdict "${CHECKS[11]}" 1 "plan_vs_peak.py exit $rc: $(tail -n 1 "$TMP/plan.log")"
+  verdict "${CHECKS[12]}" 1 "see $TMP/plan.log"
 fi
 
 [ "$FAILS" -eq 0 ] || { echo "$FAILS check(s) failed; logs were in $TMP"; exit 1; }

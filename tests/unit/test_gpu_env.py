@@ -529,7 +529,7 @@ def test_the_gpu_smoke_script_only_skips_without_a_gpu() -> None:
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert len(lines) == 9 and all(line.startswith("SKIP ") for line in lines)
+    assert len(lines) == 13 and all(line.startswith("SKIP ") for line in lines)
     broken = subprocess.run(
         ["bash", str(script)], capture_output=True, text=True, env={**env, "PYTHON": "false"}
     )
@@ -564,3 +564,18 @@ def test_the_cpus_bf16_instructions_are_read_at_run_time_and_shown_by_env(
     assert cpu["bf16"] == ["amx_bf16"] and cpu["cores"] >= 1 and cpu["name"]
     assert main(["env"]) == 0
     assert "amx_bf16" in capsys.readouterr().out
+
+
+def test_plan_vs_peak_skips_without_a_gpu_and_takes_its_flags() -> None:
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "plan_vs_peak.py"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    args = [sys.executable, str(script), "--batch-size", "4", "--max-length", "128", "--tolerance", "0.15"]
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "SKIP gradient checkpointing lowers the peak (no CUDA GPU)",
+        "SKIP memory plan within ±15% of the measured peak (no CUDA GPU)",
+    ]

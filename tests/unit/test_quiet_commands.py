@@ -46,6 +46,7 @@ CHECKED = [
     "runs",
     "env",
     "suggest",
+    "plan",
 ]
 
 
@@ -104,6 +105,7 @@ def transcripts(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
         "train": ["train", "--train", "data", "--output-dir", "runs", "--run-name", "r", *tiny, "--no-baseline", "--json"],
         "pretrain": ["pretrain", "--train", "texts.txt", "--output-dir", "pretrained", "--run-name", "p", *tiny],
         "env": ["env"],
+        "plan": ["plan", "--model", "small-bert", "--peft", "lora"],
         "sweep": ["sweep", "--train", "data", "--output-dir", "sweeps", "--trials", "2", *tiny, "--no-baseline",
                   "--search", "learning_rate=1e-4..1e-2:log", "--devices", "cpu", "--json"],
         "queue": ["queue", "--train", "data", "--output-dir", "queued", "--run-name", "q", *tiny, "--no-baseline"],
