@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tui_lab.core.config import LabConfig
+from tui_lab.core.settings import render_settings
 from tui_lab.core.training.memory_plan import MemoryPlan, activation_bytes, model_config, plan
 
 ACTIVATION_TOLERANCE = 0.15  # the estimate is within ±15% of the bytes autograd saves (CPU, fp32)
@@ -174,7 +175,11 @@ def test_advice_says_whether_it_fits() -> None:
     )
     tight = MemoryPlan(**sizes, devices=[("cuda:0", 100)])
     assert not tight.fits
-    assert tight.advice.startswith("will not fit: est. 0.0 GB") and "--peft lora" in tight.advice
+    assert tight.advice.startswith("will not fit: est. 0.0 GB")
+    assert (
+        "--peft lora" in tight.to_json()["advice"] and "--gradient-checkpointing" in tight.to_json()["advice"]
+    )
+    assert '"adapters" = lora' in render_settings(tight.advice, "label")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from tui_lab.core.config import LabConfig
 from tui_lab.core.errors import LabError
-from tui_lab.core.settings import flag_of, help_text, iter_fields, metavar_of
+from tui_lab.core.settings import flag_of, help_text, iter_fields, metavar_of, render_settings
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -275,4 +275,4 @@ def warn_if_it_will_not_fit(config: LabConfig) -> None:
     except Exception:  # the run reports the cause (an unreachable model, a bad setting) itself
         return
     if not result.fits:
-        print(f"warning: {result.advice}", file=sys.stderr)
+        print(f"warning: {render_settings(result.advice, 'flag')}", file=sys.stderr)

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from tui_lab.cli.common import EXIT_OK, add_setting_flags, config_from_args, quiet
+from tui_lab.core.settings import render_settings
 
 NAME = "plan"
 
@@ -74,5 +75,5 @@ def render(result: Any) -> str:
         label = "fsdp share:" if result.sharded else "ddp buckets:"
         rows.append(f"{label:<12} {result.fsdp_share / gb:8.2f} GB")
     rows.append(f"total:       {result.total / gb:8.2f} GB a process x {result.processes}")
-    rows.append(result.advice)
+    rows.append(render_settings(result.advice, "flag"))
     return "\n".join(rows)

@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_lab.core.config import LabConfig
+from tui_lab.core.errors import setting_ref
 from tui_lab.core.models.heads import auto_class
 from tui_lab.core.models.loading import auto_config
 from tui_lab.core.models.presets import PRESETS, is_preset
+from tui_lab.core.settings import render_settings
 
 GB = 1e9
 ADAM_STATE_BYTES = 8  # exp_avg + exp_avg_sq, fp32
@@ -68,7 +70,8 @@ class MemoryPlan:
 
     @property
     def advice(self) -> str:
-        """One sentence: the estimate against free memory, or what to try when it does not fit."""
+        """One sentence: the estimate against free memory, or what to try when it does not fit
+        (settings marked for :func:`~tui_lab.core.settings.render_settings`)."""
         if not self.devices:
             return f"est. {self.total / GB:.1f} GB a process"
         name, free = min(self.devices, key=lambda d: d[1])
@@ -80,14 +83,14 @@ class MemoryPlan:
         )
 
     def ways_out(self) -> str:
-        """The settings that would shrink this plan, as flags."""
+        """The settings that would shrink this plan (marked with ``setting_ref``: each face renders them)."""
         ways = []
         if self.trainable == self.parameters:
-            ways.append("--peft lora")
-        ways += [] if self.checkpointing else ["--gradient-checkpointing"]
-        ways.append("a smaller --batch-size or --max-length")
+            ways.append(setting_ref("model.peft", "lora"))
+        ways += [] if self.checkpointing else [setting_ref("train.gradient_checkpointing", True)]
+        ways.append(f"a smaller {setting_ref('train.batch_size')} or {setting_ref('data.max_length')}")
         if self.trainable == self.parameters and not self.sharded:
-            ways.append("--fsdp (under torchrun)")
+            ways.append(f"{setting_ref('train.fsdp', True)} (under torchrun)")
         return " or ".join([", ".join(ways[:-1]), ways[-1]] if len(ways) > 1 else ways)
 
     def to_json(self) -> dict[str, Any]:
@@ -108,7 +111,7 @@ class MemoryPlan:
             "fsdp": self.sharded,
             "devices": [{"name": n, "free_bytes": f} for n, f in self.devices],
             "fits": self.fits,
-            "advice": self.advice,
+            "advice": render_settings(self.advice, "flag"),
         }
 
 

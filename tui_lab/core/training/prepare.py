@@ -159,7 +159,6 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     Raises:
         LabError: an invalid config, unusable data or model, or a run that cannot be resumed.
     """
-
     state, last_dir = TrainState(), None
     if resume is not None:
         config, state, last_dir = load_resume(resume)

@@ -31,6 +31,8 @@ from tui_lab.core.settings import (
     help_text,
     label_of,
     placeholder_of,
+    render_error,
+    render_settings,
     task_of,
 )
 from tui_lab.ui.messages import ConfigChanged
@@ -77,6 +79,9 @@ class HparamForm(VerticalScroll):
         self.plan_advice = ""
 
     def compose(self) -> ComposeResult:
+        plan_line = Static("", id="hp-memory-plan")  # the memory plan, at the top: shown once planned
+        plan_line.display = False
+        yield plan_line
         group = None
         models = self._models()
         teachers = self._teachers()
@@ -100,7 +105,6 @@ class HparamForm(VerticalScroll):
                 tooltip="train in a separate process that keeps going when the lab quits",
             )
         yield Static("", id="hp-remote-code-warning")
-        yield Static("", id="hp-memory-plan")
 
     def _models(self) -> list[str]:
         """What the model field suggests: the presets, then finished pretraining runs."""
@@ -266,19 +270,21 @@ class HparamForm(VerticalScroll):
         try:
             result = plan(config)
         except LabError as exc:
-            self.post_message(MemoryPlanned(f"memory plan: {exc}", None))
+            self.post_message(MemoryPlanned(f"memory plan: {render_error(exc, 'label')}", None))
             return
         except Exception as exc:  # a model the meta device cannot build: no plan, never a crash
             self.post_message(MemoryPlanned(f"memory plan unavailable: {type(exc).__name__}", None))
             return
-        self.post_message(MemoryPlanned(result.advice, result.fits))
+        self.post_message(MemoryPlanned(render_settings(result.advice, "label"), result.fits))
 
     @on(MemoryPlanned)
     def _show_plan(self, message: MemoryPlanned) -> None:
         message.stop()
         self.plan_fits, self.plan_advice = message.fits, message.advice
         style = "bold red" if message.fits is False else "dim"
-        self.query_one("#hp-memory-plan", Static).update(Text(message.advice, style=style))
+        line = self.query_one("#hp-memory-plan", Static)
+        line.update(Text(message.advice, style=style))
+        line.display = bool(message.advice)
 
     # .. whole form ..................................................................................
     def all_errors(self) -> dict[str, str]:
