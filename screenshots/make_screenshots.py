@@ -220,7 +220,7 @@ async def shoot_label(run_dir: str, pool: str, size: tuple[int, int] = (120, 40)
         await pilot.press("f11")
         await app.workers.wait_for_complete()
         await pilot.pause(0.5)
-        await pilot.press("2", "s")
+        await pilot.press("1", "s")
         await pilot.pause(0.5)
         saver(app, shots)("lab-label")
     return shots

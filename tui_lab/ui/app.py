@@ -67,7 +67,8 @@ class LabApp(App[int]):
         Binding("f8", "export", "Export", priority=True),
         Binding("f9", "analysis", "Analysis", priority=True),
         Binding("f10", "sweep", "Sweep", priority=True),
-        Binding("f11", "label", "Label", priority=True),
+        # no room in the footer at 120 columns ("f11 Label" needs 3 more): the help and palette name it
+        Binding("f11", "label", "Label", show=False, priority=True),
         Binding(
             "ctrl+u", "queue", "Queue", show=False, priority=True
         ),  # no room left in the footer at 120 columns

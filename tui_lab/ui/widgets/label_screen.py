@@ -85,6 +85,9 @@ class LabelScreen(Screen[bool]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="label", description="rank the pool")
     def _rank(self) -> None:
+        from tui_lab.core.imports import import_heavy
+
+        import_heavy()  # waits for the lab's warm-up import (two threads importing transformers clash)
         from tui_lab.core import active
         from tui_lab.core.deploy.predictor import Predictor
         from tui_lab.core.errors import LabError
