@@ -216,3 +216,13 @@ def test_qlora_loads_the_base_quantised_on_the_current_gpu(monkeypatch, tmp_path
     q = adapters.quantization_for(cfg)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
     assert loading.quantized(q) == {"quantization_config": q, "device_map": {"": 3}}
+
+
+def test_explain_and_analyze_take_a_lora_run(lora_run: Path, capsys) -> None:
+    from tui_lab.cli import main
+
+    assert main(["explain", str(lora_run), "the film was wonderful", "--explain-steps", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"][0]
+    assert result["label"] in ("neg", "pos") and len(result["words"]) == 4
+    assert main(["analyze", str(lora_run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])
