@@ -203,3 +203,26 @@ def test_a_sweep_searches_lora_rank_alpha_and_rate() -> None:
     assert values["model.lora_r"] in (4, 8, 16, 32) and 3e-4 <= values["train.learning_rate"] <= 5e-3
     other = optuna.create_study().ask()
     assert space.space_from_specs({"lora_r": "2..64:log"}).suggest(other)["model.lora_r"] >= 2
+
+
+def test_qlora_loads_the_base_quantised_on_the_current_gpu(monkeypatch, tmp_path: Path) -> None:
+    import torch
+
+    from tui_lab.core.models import adapters, loading
+
+    cfg = _lora_config(tmp_path)
+    assert adapters.quantization_for(cfg) is None  # lora: the base in full precision
+    cfg.model.peft = "qlora"
+    q = adapters.quantization_for(cfg)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    assert loading.quantized(q) == {"quantization_config": q, "device_map": {"": 3}}
+
+
+def test_explain_and_analyze_take_a_lora_run(lora_run: Path, capsys) -> None:
+    from tui_lab.cli import main
+
+    assert main(["explain", str(lora_run), "the film was wonderful", "--explain-steps", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"][0]
+    assert result["label"] in ("neg", "pos") and len(result["words"]) == 4
+    assert main(["analyze", str(lora_run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])
