@@ -177,3 +177,17 @@ def test_eval_on_a_file_applies_its_corrections(tmp_path: Path) -> None:
     corrections.append(corrections.default_path(data), corrections.decision(data, 4, rows[4][0], "drop"))
     result = evaluate_path(str(model), str(data))
     assert result["n"] == 19 and result["corrections"].startswith("0 rows relabelled, 1 dropped")
+
+
+def test_the_dataset_panes_stats_carry_the_relabelled_rows(tmp_path: Path) -> None:
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.training.preview import describe
+
+    folder, rows = _data(tmp_path)
+    path = corrections.default_path(folder / "train.csv")
+    corrections.append(path, corrections.decision("train.csv", 0, rows[0][0], "relabel", "neg"))
+    cfg = LabConfig()
+    cfg.data.train, cfg.data.dev = str(folder / "train.csv"), str(folder / "dev.csv")
+    stats = describe(cfg)
+    assert stats.corrections["relabelled_rows"] == [[0, "neg"]]
+    assert any(note.startswith("1 rows relabelled") for note in stats.notes)
