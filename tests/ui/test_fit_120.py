@@ -78,7 +78,7 @@ async def test_placeholders_are_drawn_whole_at_120_columns(lab_config) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         for field in (*app.query_one("#hparams").query(Input), *app.query_one("#dataset").query(Input)):
-            if field.placeholder:
+            if field.placeholder and field.parent.parent.display:  # a hidden field (LoRA without adapters)
                 width = field.content_size.width
                 assert len(field.placeholder) <= width, f"{field.id}: {field.placeholder!r} > {width}"
 

@@ -117,12 +117,12 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_why(
     real = checkpoint.save_model
     calls = {"n": 0}
 
-    def disk_full_on_the_third_save(folder, model, tokenizer) -> None:
+    def disk_full_on_the_third_save(folder, model, tokenizer, *rest) -> None:
         calls["n"] += 1
         if calls["n"] == 3:  # epoch 1 wrote best/ and last/; epoch 2's best/ hits a full disk
-            real(folder, model, tokenizer)
+            real(folder, model, tokenizer, *rest)
             raise OSError(28, "No space left on device")
-        real(folder, model, tokenizer)
+        real(folder, model, tokenizer, *rest)
 
     monkeypatch.setattr(checkpoint, "save_model", disk_full_on_the_third_save)
     with pytest.raises(CheckpointError, match="No space left on device.*previous one is kept"):

@@ -154,6 +154,7 @@ class DataConfig:
         "decisions on rows (relabel, drop, keep, add) applied when the data is loaded; "
         "empty = <train file>.corrections.jsonl if it exists, none = ignore it",
         metavar="PATH",
+        placeholder="beside the data, if any",
         form="data",
     )
     pool: str = setting(

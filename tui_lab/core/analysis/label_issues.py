@@ -209,7 +209,7 @@ def rank_issues(
         from cleanlab.multilabel_classification.rank import get_label_quality_scores
 
         labels = [list(v) for v in split.labels]
-        order = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
+        order = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
         scores = get_label_quality_scores(labels, probs)
         given = ["|".join(label_names[c] for c in sorted(v)) for v in labels]
         suggested = ["|".join(label_names[c] for c in np.flatnonzero(p >= 0.5)) for p in probs]
@@ -217,7 +217,9 @@ def rank_issues(
         from cleanlab.filter import find_label_issues
 
         y = np.asarray(split.labels, dtype=np.int64)
-        order = find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
+        order = find_label_issues(
+            y, probs, return_indices_ranked_by="self_confidence", n_jobs=1
+        )  # one process: cleanlab's default forks a pool, which can hang a process that has threads
         scores = probs[np.arange(len(y)), y]
         given = [label_names[i] for i in y]
         suggested = [label_names[i] for i in probs.argmax(axis=1)]

@@ -86,14 +86,19 @@ def load_pretrained(
     except ValueError as exc:
         raise ModelError(f"'{name}' cannot be used as a text classifier: {first_line_of(exc)}.") from None
     except OSError as exc:
-        if "safetensors" in str(exc).lower() or "model.safetensors" in str(exc):
-            raise ModelError(
-                f"'{name}' has no safetensors weights (only pickled ones, which tui-lab "
-                f"does not load); re-save it with save_pretrained(safe_serialization=True)."
-            ) from None
-        raise ModelError(f"'{name}' could not be loaded: {first_line_of(exc)}.") from None
+        raise _load_error(name, exc) from None
     set_pad_token(tokenizer, model)
     return tokenizer, model
+
+
+def _load_error(name: str, exc: OSError) -> ModelError:
+    """What went wrong loading ``name``'s weights, in one sentence."""
+    if "safetensors" in str(exc).lower():
+        return ModelError(
+            f"'{name}' has no safetensors weights (only pickled ones, which tui-lab "
+            f"does not load); re-save it with save_pretrained(safe_serialization=True)."
+        )
+    return ModelError(f"'{name}' could not be loaded: {first_line_of(exc)}.")
 
 
 def quantized(quantization: Any) -> dict[str, Any]:

@@ -186,10 +186,7 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     tokenizer, model = _build_model(config, task, data, last_dir)
     notes += prepare_for_training(model, config.train.gradient_checkpointing)
 
-    lr = config.train.learning_rate or adapters.default_learning_rate(
-        config, presets.default_learning_rate(config.model.name)
-    )
-    config.train.learning_rate = lr
+    lr = config.train.learning_rate = _learning_rate(config)
     enc = _encoder(config, task, tokenizer)
     tc = config.train
     stream = (
@@ -216,6 +213,12 @@ def prepare(config: LabConfig, dist: distributed.DistInfo, resume: Path | None =
     )
     build_optimisation(setup)
     return setup
+
+
+def _learning_rate(config: LabConfig) -> float:
+    """The set learning rate, else the model's default (higher under LoRA)."""
+    default = presets.default_learning_rate(config.model.name)
+    return config.train.learning_rate or adapters.default_learning_rate(config, default)
 
 
 def _encoder(config: LabConfig, task: Task, tokenizer: Any) -> Any:
