@@ -68,7 +68,7 @@ class LabApp(App[int]):
         Binding("f9", "analysis", "Analysis", priority=True),
         Binding("f10", "sweep", "Sweep", priority=True),
         # no room in the footer at 120 columns ("f11 Label" needs 3 more): the help and palette name it
-        Binding("f11", "label", "Label", show=False, priority=True),
+        Binding("f11", "label", "Label", priority=True),
         Binding(
             "ctrl+u", "queue", "Queue", show=False, priority=True
         ),  # no room left in the footer at 120 columns
@@ -117,7 +117,7 @@ class LabApp(App[int]):
             with Vertical(id="right"):
                 yield TrainingPane(id="training", classes="pane")
                 yield ConsolePane(self.model_dir, id="console", classes="pane")
-        yield Footer()
+        yield Footer(compact=True)  # compact: every screen key fits at 120 columns (F11 Label too)
 
     def on_mount(self) -> None:
         self.query_one(TrainingPane).show_history(self.history)
