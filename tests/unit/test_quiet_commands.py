@@ -47,6 +47,7 @@ CHECKED = [
     "env",
     "suggest",
     "plan",
+    "corrections",
 ]
 
 
@@ -106,6 +107,7 @@ def transcripts(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
         "pretrain": ["pretrain", "--train", "texts.txt", "--output-dir", "pretrained", "--run-name", "p", *tiny],
         "env": ["env"],
         "plan": ["plan", "--model", "small-bert", "--peft", "lora"],
+        "corrections": ["corrections", "list", "--data", "data/train.csv", "--json"],  # read only: train reads the same file
         "sweep": ["sweep", "--train", "data", "--output-dir", "sweeps", "--trials", "2", *tiny, "--no-baseline",
                   "--search", "learning_rate=1e-4..1e-2:log", "--devices", "cpu", "--json"],
         "queue": ["queue", "--train", "data", "--output-dir", "queued", "--run-name", "q", *tiny, "--no-baseline"],
