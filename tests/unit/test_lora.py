@@ -131,6 +131,8 @@ def test_resuming_a_lora_run_with_peft_none_is_refused(lora_run: Path) -> None:
 
 
 def test_qlora_config_is_nf4_with_bf16_compute_and_needs_cuda(monkeypatch) -> None:
+    import importlib.util
+
     import torch
 
     from tui_lab.core.errors import ConfigError
@@ -143,7 +145,16 @@ def test_qlora_config_is_nf4_with_bf16_compute_and_needs_cuda(monkeypatch) -> No
     with pytest.raises(ConfigError, match="CUDA"):
         adapters.check_qlora("auto")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    adapters.check_qlora("auto")  # bitsandbytes is installed here
+    real_find_spec = importlib.util.find_spec
+
+    def bitsandbytes_installed(installed: bool):
+        return lambda name, *a: (object() if installed else None) if name == "bitsandbytes" else real_find_spec(name, *a)
+
+    monkeypatch.setattr(importlib.util, "find_spec", bitsandbytes_installed(False))  # a fresh venv lacks it
+    with pytest.raises(ConfigError, match="needs bitsandbytes"):
+        adapters.check_qlora("auto")
+    monkeypatch.setattr(importlib.util, "find_spec", bitsandbytes_installed(True))
+    adapters.check_qlora("auto")  # a GPU and bitsandbytes: nothing to refuse
 
 
 def test_predict_eval_and_export_take_a_lora_run(lora_run: Path, tmp_path: Path, capsys) -> None:
