@@ -15,13 +15,16 @@ The space: ``learning_rate`` log-uniform over [1e-4, 3e-3], ``batch_size`` in {1
 ``warmup_ratio`` uniform over [0, 0.2]; ``--epochs`` each. Printed: the wall time of the whole
 search (processes started, data loaded, every trial, the end), the best dev accuracy, and their
 ratios. ``--pruning`` adds ``tui-lab sweep --pruner none``: the trial-seconds pruning saved at an
-equal best. The best value is each tool's own: the sweep's best dev accuracy over the trial's
+equal best. ``--cold`` adds the same sweep with every worker a fresh interpreter (as before the
+warm fork server): when the first trial's run starts, what a worker's first trial costs against a
+later one, and the whole search's wall time, side by side. The best value is each tool's own: the sweep's best dev accuracy over the trial's
 evaluations (its ``best/``), the HF search's objective after the last epoch (``compute_objective``).
 
 Usage::
 
     python benchmarks/sweep_vs_trainer.py                              # sample_data/sentiment, 8 trials
     python benchmarks/sweep_vs_trainer.py --train ../shared/data/uci_sentences --trials 12 --pruning
+    python benchmarks/sweep_vs_trainer.py --trials 8 --epochs 2 --cold     # warm against cold workers
 """
 
 from __future__ import annotations
@@ -59,15 +62,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42, help="the TPE sampler's seed and the runs' (default 42)")
     p.add_argument("--pruning", action="store_true", help="also run tui-lab sweep --pruner none")
     p.add_argument("--only", default="", help="comma-separated subset of sweep,hf-search")
+    p.add_argument(
+        "--cold",
+        action="store_true",
+        help="also run the sweep with every worker a fresh interpreter (TUI_LAB_WARM_WORKERS=0)",
+    )
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)
     p.add_argument("--workdir", default="", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 # == tui-lab sweep ================================================================================
-def run_sweep(s: Any, args: argparse.Namespace, pruner: str) -> dict[str, Any]:
-    """``tui-lab sweep`` in a subprocess; its ``--json`` summary plus the wall time."""
-    out = Path(s.workdir) / f"sweeps-{pruner}"
+def run_sweep(s: Any, args: argparse.Namespace, pruner: str, cold: bool = False) -> dict[str, Any]:
+    """``tui-lab sweep`` in a subprocess; its ``--json`` summary plus the wall time.
+
+    ``cold``: every worker a fresh interpreter (``TUI_LAB_WARM_WORKERS=0``), as before the fork
+    server; otherwise the default, workers forked warm."""
+    out = Path(s.workdir) / f"sweeps-{pruner}{'-cold' if cold else ''}"
     cmd = [
         sys.executable, "-m", "tui_lab", "sweep",
         "--model", s.init_dir, "--train", s.train_file, "--dev", s.dev_file,
@@ -77,20 +88,41 @@ def run_sweep(s: Any, args: argparse.Namespace, pruner: str) -> dict[str, Any]:
     ]  # fmt: skip
     for key, spec in SPACE.items():
         cmd += ["--search", f"{key}={spec}"]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=s.workdir)
+    env = {**os.environ, "TUI_LAB_WARM_WORKERS": "0" if cold else "1"}
+    started_at, start = time.time(), time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=s.workdir, env=env)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"tui-lab sweep failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     trials = summary["trials"]
+    workers = f"{args.parallel} {'cold' if cold else 'warm'} workers"
     return {
-        "name": f"tui-lab sweep (pruner {pruner}, {args.parallel} workers)",
+        "name": f"tui-lab sweep (pruner {pruner}, {workers})",
+        **first_trials(trials, started_at, args.parallel),
         "wall": wall,
         "best": summary["best"]["value"],
         "trial_seconds": sum(t.get("seconds") or 0 for t in trials),
         "states": _count(t["state"] for t in trials),
         "best_params": summary["best"]["params"],
+    }
+
+
+def first_trials(trials: list[dict[str, Any]], started_at: float, parallel: int) -> dict[str, Any]:
+    """When the first trial's run started (seconds after the command), and what each worker's first
+    trial cost against a later one (seconds from the worker taking the trial to its end)."""
+    starts = []
+    for t in trials:
+        events = Path(t["run_dir"]) / "events.jsonl"
+        with events.open(encoding="utf-8") as fh:
+            starts.append((json.loads(fh.readline())["time"], t.get("seconds") or 0.0))
+    starts.sort()
+    first = [secs for _, secs in starts[:parallel]]
+    later = [secs for _, secs in starts[parallel:]]
+    return {
+        "first_start": starts[0][0] - started_at,
+        "first_trial_s": sum(first) / len(first),
+        "later_trial_s": sum(later) / len(later) if later else None,
     }
 
 
@@ -185,12 +217,20 @@ def run_hf(s: Any, args: argparse.Namespace) -> dict[str, Any]:
 # == the table =====================================================================================
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| contender | wall s | best dev accuracy | trial-seconds | trials |",
-        "|---|---:|---:|---:|---|",
+        "| contender | wall s | first trial starts at s | first / later trial s | best dev accuracy "
+        "| trial-seconds | trials |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         ts = f"{r['trial_seconds']:.0f}" if r.get("trial_seconds") else "-"
-        lines.append(f"| {r['name']} | {r['wall']:.0f} | {r['best']:.4f} | {ts} | {r['states'] or '-'} |")
+        first = f"{r['first_start']:.1f}" if r.get("first_start") is not None else "-"
+        cost = "-"
+        if r.get("first_trial_s") is not None:
+            later = f"{r['later_trial_s']:.1f}" if r.get("later_trial_s") is not None else "-"
+            cost = f"{r['first_trial_s']:.1f} / {later}"
+        lines.append(
+            f"| {r['name']} | {r['wall']:.0f} | {first} | {cost} | {r['best']:.4f} | {ts} | {r['states'] or '-'} |"
+        )
     return "\n".join(lines)
 
 
@@ -203,6 +243,18 @@ def ratios(results: list[dict[str, Any]]) -> list[str]:
             f"wall time: hf-search / tui-lab sweep = {b['wall'] / a['wall']:.2f}x; "
             f"best dev accuracy: {100 * (a['best'] - b['best']):+.2f} points (sweep - hf)"
         )
+    if "sweep" in by and "sweep-cold" in by:
+        a, b = by["sweep"], by["sweep-cold"]
+        lines.append(
+            f"warm workers: the first trial starts {b['first_start'] - a['first_start']:.1f} s sooner "
+            f"({a['first_start']:.1f} vs {b['first_start']:.1f} s), a worker's first trial takes "
+            f"{a['first_trial_s']:.1f} s against {b['first_trial_s']:.1f} s, the whole search "
+            f"{b['wall'] / a['wall']:.2f}x less wall time ({a['wall']:.0f} vs {b['wall']:.0f} s)"
+        )
+        if "hf-search" in by:
+            lines.append(
+                f"wall time: hf-search / cold tui-lab sweep = {by['hf-search']['wall'] / b['wall']:.2f}x"
+            )
     if "sweep" in by and "sweep-none" in by and by["sweep-none"]["trial_seconds"]:
         a, b = by["sweep"], by["sweep-none"]
         lines.append(
@@ -231,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         if "sweep" in only:
             results.append({"key": "sweep", **run_sweep(s, args, args.pruner)})
+            print(json.dumps(results[-1]), flush=True)
+        if args.cold:
+            results.append({"key": "sweep-cold", **run_sweep(s, args, args.pruner, cold=True)})
             print(json.dumps(results[-1]), flush=True)
         if "hf-search" in only:
             results.append({"key": "hf-search", **run_hf(s, args)})

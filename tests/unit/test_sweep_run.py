@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import make_rows, write_csv
 from tui_lab.core.sweeps import board
+from tui_lab.core.sweeps import study as studies
 from tui_lab.core.training.events import Notice, RunStarted, read_events
 
 CLI = [sys.executable, "-m", "tui_lab"]
@@ -138,6 +139,10 @@ def test_killed_workers_and_a_killed_sweep_end_with_exactly_n_trials(data: Path,
     (started,) = [
         e for e in read_events(sweep_dir / "trial-000" / "events.jsonl") if isinstance(e, RunStarted)
     ]
+    # the worker was forked from the fork server that imported the training code (warm), and the
+    # liveness check that decides what to retry knows it for a worker
+    assert b"tui_lab.core.sweeps.preload" in Path(f"/proc/{started.pid}/cmdline").read_bytes()
+    assert studies.is_alive(started.pid)
     os.kill(started.pid, signal.SIGKILL)
     # then the whole sweep killed mid-trial, its worker too, with no chance to save
     wait_for(lambda: (sweep_dir / "trial-002" / "last").exists())

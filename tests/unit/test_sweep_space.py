@@ -186,3 +186,30 @@ def test_dropout_settings_reach_the_models_config(tmp_path: Path) -> None:
         str(folder), texts, ["neg", "pos"], 32, overrides={**overrides, "not_a_field": 1}
     )
     assert pretrained.config.hidden_dropout_prob == 0.25 and not hasattr(pretrained.config, "not_a_field")
+
+
+def test_two_machines_creating_a_databases_tables_at_once_both_open_it(monkeypatch) -> None:
+    from tui_lab.core.sweeps import study
+
+    class ProgrammingError(Exception):  # sqlalchemy's, as PostgreSQL raises it in that race
+        pass
+
+    calls: list[int] = []
+
+    def racing(storage: str, heartbeat: bool) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ProgrammingError(
+                '(psycopg.errors.DuplicateTable) relation "alembic_version" already exists\n[SQL: ...]'
+            )
+        return "storage"
+
+    monkeypatch.setattr(study, "_rdb", racing)
+    monkeypatch.setattr(study.time, "sleep", lambda s: None)
+    assert study.open_storage("postgresql://lab@db/optuna") == "storage" and len(calls) == 2
+    # any other failure is one line at once
+    monkeypatch.setattr(
+        study, "_rdb", lambda *a: (_ for _ in ()).throw(ProgrammingError("permission denied"))
+    )
+    with pytest.raises(study.LabError, match="permission denied"):
+        study.open_storage("postgresql://lab@db/optuna")

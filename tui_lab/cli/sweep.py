@@ -82,9 +82,43 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan (or reopen) the sweep, run its workers, print trials and the summary."""
+    quiet()
+    warm = _warm_starter(args)
+    try:
+        return _run(args, warm)
+    finally:
+        if warm is not None:
+            warm.close()
+
+
+def _warm_starter(args: argparse.Namespace) -> Any:
+    """The fork server of warm workers, started now so that it imports while the sweep plans."""
+    from tui_lab.core.sweeps import warm
+
+    if not warm.wanted():
+        return None
+    starter = warm.WarmStarter(_model_name(args))
+    starter.start_server()
+    return starter
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    """The sweep's model, as far as it can be told before the plan checks anything ("" if not)."""
+    from tui_lab.core.config import LabConfig
+
+    try:
+        if args.resume:
+            saved = json.loads((Path(args.resume) / "sweep.json").read_text(encoding="utf-8"))
+            return str(saved["config"]["model"]["name"])
+        named = vars(args).get("model.name")
+        return str(named or (LabConfig.load(args.config) if args.config else LabConfig()).model.name)
+    except (LabError, OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def _run(args: argparse.Namespace, warm: Any) -> int:
     from tui_lab.core.sweeps import board, coordinator
 
-    quiet()
     if args.resume:
         sweep_dir = Path(args.resume).expanduser().resolve()
         if not board.is_sweep_dir(sweep_dir):
@@ -109,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
     timer = _timer(stop, args.timeout)
     started = time.monotonic()
     try:
-        outcome = coordinator.run_sweep(sweep_dir, info, stop, lambda t: _print_trial(t, info.metric, out))
+        outcome = coordinator.run_sweep(
+            sweep_dir, info, stop, lambda t: _print_trial(t, info.metric, out), warm=warm
+        )
     finally:
         restore()
         if timer:

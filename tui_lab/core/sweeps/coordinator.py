@@ -2,9 +2,9 @@
 
 :func:`plan_sweep` checks everything a user can get wrong (space, sampler, devices, metric,
 an existing study's direction and space) before anything is written; :func:`run_sweep` keeps K
-workers (``python -m tui_lab.core.sweeps.worker``) running while the study has work, reports each
-finished trial, retries the trial of a worker that died (the journal storage has no heartbeat),
-and stops every worker when asked (each saves ``last/``). On ``--resume`` the RUNNING trials of
+workers (:mod:`.worker`, each forked warm by :mod:`.warm` or a fresh interpreter) running while
+the study has work, reports each finished trial, retries the trial of a worker that died (the
+journal storage has no heartbeat), and stops every worker when asked (each saves ``last/``). On ``--resume`` the RUNNING trials of
 this host whose worker is gone are retried the same way, so the sweep still ends with exactly N.
 While it runs, the coordinator is recorded in ``<sweep>/coordinator.pid`` (:mod:`.control`).
 """
@@ -29,6 +29,7 @@ from tui_lab.core.sweeps import control
 from tui_lab.core.sweeps import study as studies
 from tui_lab.core.sweeps.space import SearchSpace
 from tui_lab.core.sweeps.study import SweepInfo
+from tui_lab.core.sweeps.warm import EXIT_COLD, WarmProcess, WarmStarter
 from tui_lab.core.sweeps.worker import make_pruner
 from tui_lab.core.training.runs import check_output_dir
 
@@ -131,7 +132,7 @@ class _Slot:
 
     device: str
     index: int
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | WarmProcess | None = None
     deaths: int = 0
     restarts: list[float] = field(default_factory=list)
 
@@ -149,11 +150,14 @@ def run_sweep(
     info: SweepInfo,
     stop: threading.Event,
     on_finished: Callable[[Any], None] = lambda trial: None,
+    warm: WarmStarter | None = None,
 ) -> str:
     """Run the sweep's workers until it has N finished trials; returns ``done`` or ``stopped``.
 
     Args:
         on_finished: called once with each trial (an Optuna ``FrozenTrial``) that finishes.
+        warm: forks the workers from a server that has imported what they need (:mod:`.warm`);
+            ``None``: each worker a fresh interpreter.
 
     Raises:
         LabError: the first trials all failed alike (their reason), or workers keep dying.
@@ -170,7 +174,7 @@ def run_sweep(
     control.record(sweep_dir)  # a face that shows the sweep can stop it (SIGTERM) by this
     try:
         while True:
-            _reap(study, slots, stop, own_retries)
+            _reap(study, slots, stop, own_retries, warm)
             trials = study.get_trials(deepcopy=False)
             for t in studies.finished(trials):
                 if t.number not in reported:
@@ -189,20 +193,28 @@ def run_sweep(
             if studies.has_work(study, info.trials):
                 for slot in slots:
                     if slot.proc is None:
-                        slot.proc = _start_worker(sweep_dir, slot, threads)
+                        slot.proc = _start_worker(sweep_dir, slot, threads, warm)
             time.sleep(POLL_SECONDS)
     finally:
         _stop_workers(slots)
         control.forget(sweep_dir)
 
 
-def _reap(study: Any, slots: list[_Slot], stop: threading.Event, retries: bool) -> None:
-    """Notice workers that exited; a worker that died has its running trial retried (``retries``)."""
+def _reap(
+    study: Any, slots: list[_Slot], stop: threading.Event, retries: bool, warm: WarmStarter | None = None
+) -> None:
+    """Notice workers that exited; a worker that died has its running trial retried (``retries``).
+
+    A forked worker that exits :data:`~.warm.EXIT_COLD` (it found CUDA initialised in the fork
+    server) did nothing: it and every later worker start as fresh interpreters instead."""
     for slot in slots:
         if slot.proc is None or slot.proc.poll() is None:
             continue
-        code, pid = slot.proc.returncode, slot.proc.pid
+        code, pid, forked = slot.proc.returncode, slot.proc.pid, isinstance(slot.proc, WarmProcess)
         slot.proc = None
+        if warm is not None and forked and code == EXIT_COLD:
+            warm.usable = False
+            continue
         if code == 0 or stop.is_set():
             slot.deaths = 0
             continue
@@ -216,12 +228,18 @@ def _reap(study: Any, slots: list[_Slot], stop: threading.Event, retries: bool) 
             )
 
 
-def _start_worker(sweep_dir: Path, slot: _Slot, threads: int) -> subprocess.Popen[bytes]:
+def _start_worker(
+    sweep_dir: Path, slot: _Slot, threads: int, warm: WarmStarter | None = None
+) -> subprocess.Popen[bytes] | WarmProcess:
+    """One worker on the slot's device: forked warm when it can be, else a fresh interpreter."""
+    argv = ["--sweep-dir", str(sweep_dir), "--on", slot.device, "--index", str(slot.index)]
+    argv += ["--threads", str(threads)]
+    if warm is not None and warm.usable:
+        return warm.start(argv, threads)
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, "-m", "tui_lab.core.sweeps.worker", "--sweep-dir", str(sweep_dir)]
-    cmd += ["--on", slot.device, "--index", str(slot.index), "--threads", str(threads)]
+    cmd = [sys.executable, "-m", "tui_lab.core.sweeps.worker", *argv]
     return subprocess.Popen(cmd, env=env, stdout=sys.stderr, stdin=subprocess.DEVNULL)
 
 

@@ -215,12 +215,18 @@ def open_storage(storage: str, heartbeat: bool = False) -> Any:
         try:
             return _rdb(storage, heartbeat)
         except Exception as exc:  # sqlalchemy's errors name the driver's reason on their first line
-            if type(exc).__name__ == "IntegrityError" and attempt < 2:
+            if _created_meanwhile(exc) and attempt < 2:
                 time.sleep(0.5)  # another process created the tables at the same moment
                 continue
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LabError(f"cannot open the study storage {redacted(storage)}: {reason[:200]}") from None
     raise AssertionError("unreachable")
+
+
+def _created_meanwhile(exc: Exception) -> bool:
+    """Whether opening an RDB failed because another process was creating its tables at that moment
+    (a unique row: ``IntegrityError``; PostgreSQL's ``relation "alembic_version" already exists``)."""
+    return type(exc).__name__ == "IntegrityError" or "already exists" in str(exc).split("\n", 1)[0]
 
 
 def _rdb(storage: str, heartbeat: bool) -> Any:
@@ -350,9 +356,13 @@ def worker_id(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
-def is_alive(pid: int, marker: bytes = b"sweeps.worker") -> bool:
-    """Whether a local sweep worker (a process whose command line has ``marker``) runs as ``pid``
-    (a zombie, or another program that took the number since, counts as gone)."""
+WORKER_MARKERS = (b"sweeps.worker", b"sweeps.preload")  # a fresh worker's command line, a forked one's
+
+
+def is_alive(pid: int, markers: tuple[bytes, ...] = WORKER_MARKERS) -> bool:
+    """Whether a local sweep worker (a process whose command line has one of ``markers``: a fresh
+    interpreter's, or the fork server's that a warm worker keeps) runs as ``pid`` (a zombie, or
+    another program that took the number since, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -363,7 +373,8 @@ def is_alive(pid: int, marker: bytes = b"sweeps.worker") -> bool:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
             zombie = fh.read().rsplit(") ", 1)[1][0] == "Z"
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return not zombie and marker in fh.read()
+            cmdline = fh.read()
+        return not zombie and any(marker in cmdline for marker in markers)
     except (OSError, IndexError):
         return True  # no /proc to look in: trust that the process exists
 

@@ -1,7 +1,9 @@
 """One sweep worker process: ask the study for a trial, train it as a run, tell the study; repeat.
 
-Started by the coordinator as ``python -m tui_lab.core.sweeps.worker --sweep-dir DIR --on DEV
---index I --threads T`` (a fresh interpreter, not a ``multiprocessing`` fork), bound to one device.
+Started by the coordinator with ``--sweep-dir DIR --on DEV --index I --threads T``, bound to one
+device: forked warm from the sweep's fork server, which has imported torch, transformers and the
+training code once (:mod:`.warm`), or, where that cannot be, as a fresh interpreter
+(``python -m tui_lab.core.sweeps.worker ...``).
 Each trial is an ordinary run folder ``<sweep_dir>/trial-NNN``; every dev evaluation is reported
 to the pruner, and a pruned trial stops its run as ``pruned`` (``last/`` saved). A retried trial
 (its worker died, or the sweep was stopped) continues its run folder from ``last/``. SIGINT or
