@@ -191,3 +191,25 @@ def test_the_dataset_panes_stats_carry_the_relabelled_rows(tmp_path: Path) -> No
     stats = describe(cfg)
     assert stats.corrections["relabelled_rows"] == [[0, "neg"]]
     assert any(note.startswith("1 rows relabelled") for note in stats.notes)
+
+
+def test_eval_of_a_multi_label_model_applies_the_files_corrections(tmp_path: Path) -> None:
+    from tests.conftest import save_tiny_classifier
+    from tui_lab.core.deploy.eval_file import evaluate_path
+
+    model = save_tiny_classifier(
+        tmp_path / "model", labels=("a", "b"), problem_type="multi_label_classification"
+    )
+    rows = [
+        (text, "a|b" if i % 3 == 0 else ("a" if i % 2 else "b"))
+        for i, (text, _) in enumerate(make_rows(12, 4))
+    ]
+    data = write_csv(tmp_path / "test.csv", rows)
+    before = evaluate_path(str(model), str(data))
+    assert "corrections" not in before
+    path = corrections.default_path(data)
+    corrections.append(path, corrections.decision(data, 0, rows[0][0], "relabel", ["a"]))
+    corrections.append(path, corrections.decision(data, 1, rows[1][0], "drop"))
+    after = evaluate_path(str(model), str(data))
+    assert after["corrections"].startswith("1 rows relabelled, 1 dropped")
+    assert (before["n"], after["n"]) == (12, 11)

@@ -76,18 +76,15 @@ def evaluate_path(
     table = read_table(source)
     text_col, label_col = infer_columns(table, text_column, label_column)
     texts, raw, kept = clean_rows_indexed(table, text_col, label_col, drop_empty, predictor.task.multilabel)
-    if predictor.task.multilabel:
-        return _evaluate_multilabel(predictor, table.source, texts, raw)
     label2id = label_map(predictor.labels)
+    if predictor.task.multilabel:
+        y_lists = _label_lists(raw, label2id, table.source, predictor)
+        texts, y_lists, said = _corrected(source, texts, y_lists, kept, predictor.labels)
+        return _evaluate_multilabel(predictor, table.source, texts, y_lists, said)
     y_true = _known(
         lambda: encode_labels(raw, label2id, table.source, table.class_names), table.source, predictor
     )
-    fixes = corrections.resolve_path("", source)  # the file's own decisions on its rows, if any
-    said = ""
-    if fixes is not None:
-        found = corrections.read(fixes)
-        texts, y_true, _, summary = corrections.apply(texts, y_true, kept, found, predictor.labels)
-        said = summary.describe()
+    texts, y_true, said = _corrected(source, texts, y_true, kept, predictor.labels)
     preds = predictor.predict(texts)
     y_pred = [label2id[p.label] for p in preds]
     m = classification_metrics(y_true, y_pred, predictor.labels)
@@ -102,6 +99,25 @@ def evaluate_path(
     }
 
 
+def _corrected(
+    source: str, texts: list[str], labels: list[Any], rows: list[int], label_names: list[str]
+) -> tuple[list[str], list[Any], str]:
+    """The file's own decisions on its rows applied, if it has a corrections file; what was done."""
+    fixes = corrections.resolve_path("", source)
+    if fixes is None:
+        return texts, labels, ""
+    texts, labels, _, summary = corrections.apply(texts, labels, rows, corrections.read(fixes), label_names)
+    return texts, labels, summary.describe()
+
+
+def _label_lists(raw: list[Any], label2id: dict[str, int], source: str, predictor: Any) -> list[list[int]]:
+    """Each row's label ids (multi-label), labels the model does not know said in one sentence."""
+    rows = split_label_lists(raw)
+    flat = _known(lambda: encode_labels([v for r in rows for v in r], label2id, source), source, predictor)
+    it = iter(flat)
+    return [[next(it) for _ in row] for row in rows]
+
+
 def _known(encode: Any, source: str, predictor: Any) -> Any:
     """``encode()``, with labels the model does not know said in one sentence."""
     try:
@@ -112,24 +128,24 @@ def _known(encode: Any, source: str, predictor: Any) -> Any:
         ) from None
 
 
-def _evaluate_multilabel(predictor: Any, source: str, texts: list[str], raw: list[Any]) -> dict[str, Any]:
+def _evaluate_multilabel(
+    predictor: Any, source: str, texts: list[str], y_lists: list[list[int]], said: str = ""
+) -> dict[str, Any]:
     """Micro/macro F1, subset accuracy and per-label F1 at the model's saved threshold."""
     import numpy as np
 
     label2id = label_map(predictor.labels)
-    rows = split_label_lists(raw)
-    flat = _known(lambda: encode_labels([v for r in rows for v in r], label2id, source), source, predictor)
-    y_true = np.zeros((len(rows), len(label2id)), dtype=np.int64)
+    y_true = np.zeros((len(y_lists), len(label2id)), dtype=np.int64)
     y_pred = np.zeros_like(y_true)
-    it = iter(flat)
-    for i, row in enumerate(rows):
-        y_true[i, [next(it) for _ in row]] = 1
+    for i, ids in enumerate(y_lists):
+        y_true[i, ids] = 1
     for i, p in enumerate(predictor.predict(texts)):
         y_pred[i, [label2id[name] for name in p.labels]] = 1
     m = multilabel_metrics(y_true, y_pred, predictor.labels)
     m.pop("per_class", None)
     headline = ["f1_micro", "f1_macro", "subset_accuracy", "precision_micro", "recall_micro"]
-    return {"model": predictor.source, "data": source, "labels": predictor.labels, "headline": headline, **m}
+    out = {"model": predictor.source, "data": source, "labels": predictor.labels, "headline": headline, **m}
+    return {**out, **({"corrections": said} if said else {})}
 
 
 def _evaluate_tokens(predictor: Any, source: str) -> dict[str, Any]:
