@@ -44,6 +44,10 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from tui_lab.core.imports import quiet_libraries
+
+    quiet_libraries()  # as the lab and tui-lab suggest do: no load reports or progress bars
+
     updates: list[tuple[float, int]] = []
     with tempfile.TemporaryDirectory() as tmp:
         pool = Path(tmp) / "pool.txt"
