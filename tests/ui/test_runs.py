@@ -143,3 +143,27 @@ def test_watch_command_refuses_a_folder_that_is_not_a_run(tmp_path: Path, capsys
     assert "has no events.jsonl" in capsys.readouterr().err
     write_csv(tmp_path / "x.csv", make_rows(3))
     assert main(["watch", str(tmp_path / "x.csv")]) == 2
+
+
+async def test_watching_a_run_with_a_torn_event_log_shows_it_and_says_so(lab_config, tmp_path: Path) -> None:
+    from tests.ui.fake_runs import fake_run
+
+    done = fake_run(tmp_path / "runs" / "done", lab_config.copy(), [0.6, 0.8])
+    log = done / "events.jsonl"
+    log.write_bytes(log.read_bytes() + b'{"event": "step", "step": 9, "lo')  # a crash mid-write
+    app = LabApp(lab_config, warm_imports=False, watch=str(done))
+    notes = record_notifications(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.history.status == "completed")
+        await wait_for(pilot, lambda: any("torn record" in n for n in notes), timeout=10)
+        assert app.history.best_eval is not None  # what was read is shown
+    # a live run whose last line is still being written is not damaged: nothing said
+    live = fake_run(tmp_path / "runs" / "live", lab_config.copy(), [0.6], status="running")
+    lines = (live / "events.jsonl").read_bytes().splitlines(keepends=True)
+    (live / "events.jsonl").write_bytes(b"".join(lines[:-1]) + b'{"event": "st')
+    app = LabApp(lab_config, warm_imports=False, watch=str(live))
+    notes = record_notifications(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(app.history.steps) > 0)
+        await pilot.pause(1.0)  # the replay's damage check runs right after the first read
+        assert not any("torn" in n for n in notes)

@@ -55,6 +55,23 @@ def test_train_dev_overlap_and_file_stamps(tmp_path: Path, tiny_config) -> None:
     stats = describe(tiny_config)
     assert stats.shared_train_dev >= 1
     before = file_stamps(tiny_config.data)
-    assert set(before) == {str(folder / "train.csv"), str(folder / "dev.csv")}
+    assert {str(folder / "train.csv"), str(folder / "dev.csv")} <= set(before)
     write_csv(folder / "dev.csv", make_rows(30, 9))
     assert file_stamps(tiny_config.data) != before
+
+
+def test_a_corrections_file_appearing_or_growing_changes_the_stamps(tmp_path: Path, tiny_config) -> None:
+    from tui_lab.core.data import corrections
+
+    rows = make_rows(40, 4)
+    data = write_csv(tmp_path / "train.csv", rows)
+    tiny_config.data.train = str(data)
+    before = file_stamps(tiny_config.data)
+    path = corrections.default_path(data)
+    corrections.append(path, corrections.decision(data, 0, rows[0][0], "drop"))  # the Analysis screen's d
+    created = file_stamps(tiny_config.data)
+    assert created != before and created[str(path)][1] > 0
+    corrections.append(path, corrections.decision(data, 1, rows[1][0], "keep"))
+    assert file_stamps(tiny_config.data) != created
+    tiny_config.data.corrections = "none"  # ignored: its changes change nothing a run sees
+    assert str(path) not in file_stamps(tiny_config.data)

@@ -59,6 +59,25 @@ def test_lora_trains_only_adapters_and_the_head(tmp_path: Path) -> None:
     assert s.learning_rate == pytest.approx(2e-3)  # learning_rate = auto under LoRA
 
 
+def test_wrapping_and_loading_adapters_print_no_deprecation_warning(lora_run: Path) -> None:
+    # PEFT reads a property transformers 5 deprecated: every LoRA run printed a FutureWarning
+    import warnings
+
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from tui_lab.core.models import adapters
+
+    cfg = _lora_config(lora_run.parent.parent, "unused")
+    folder = lora_run / "best"
+    config = AutoConfig.from_pretrained(folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        adapters.wrap(cfg, AutoModelForSequenceClassification.from_config(config))
+        adapters.load_merged(folder, AutoModelForSequenceClassification, config)
+        adapters.load_trainable(lora_run / "last", AutoModelForSequenceClassification, config)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], [str(w.message) for w in caught]
+
+
 @pytest.mark.slow
 def test_lora_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     cfg = _lora_config(tmp_path, "full")
@@ -148,7 +167,9 @@ def test_qlora_config_is_nf4_with_bf16_compute_and_needs_cuda(monkeypatch) -> No
     real_find_spec = importlib.util.find_spec
 
     def bitsandbytes_installed(installed: bool):
-        return lambda name, *a: (object() if installed else None) if name == "bitsandbytes" else real_find_spec(name, *a)
+        return lambda name, *a: (
+            (object() if installed else None) if name == "bitsandbytes" else real_find_spec(name, *a)
+        )
 
     monkeypatch.setattr(importlib.util, "find_spec", bitsandbytes_installed(False))  # a fresh venv lacks it
     with pytest.raises(ConfigError, match="needs bitsandbytes"):

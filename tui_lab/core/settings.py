@@ -211,7 +211,9 @@ class ModelConfig:
         form="adapters",
         choices=("none", "lora", "qlora"),
     )
-    lora_r: int = setting(16, "LoRA rank (peft lora/qlora)", metavar="R", label="LoRA r", form="adapters", min=1)
+    lora_r: int = setting(
+        16, "LoRA rank (peft lora/qlora)", metavar="R", label="LoRA r", form="adapters", min=1
+    )
     lora_alpha: int | None = setting(
         None,
         "LoRA scaling alpha; empty = 2 x r",

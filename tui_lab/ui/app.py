@@ -363,7 +363,9 @@ class LabApp(App[int]):
         if not pool:
             self.notify("No pool to label: give a file of unlabelled texts as pool in the form (f3, data).")
         elif path is None:
-            self.notify("Labels need a corrections file: set a training file (f2) and leave corrections on (f3, data).")
+            self.notify(
+                "Labels need a corrections file: set a training file (f2) and leave corrections on (f3, data)."
+            )
         elif run_dir is None:
             self.notify(
                 "No run with best/ weights to rank the pool yet: train one (ctrl+t) or open one (f6)."
@@ -419,7 +421,7 @@ class LabApp(App[int]):
         """
         from textual.worker import get_current_worker
 
-        from tui_lab.core.training.events import EventFollower
+        from tui_lab.core.training.events import EventFollower, RunFailed, RunFinished, damage_note
 
         worker = get_current_worker()
         follower = EventFollower(Path(run_dir) / "events.jsonl")
@@ -428,6 +430,11 @@ class LabApp(App[int]):
             events = follower.poll()
             if events:
                 self.post_message(RunEvents(events, source=run_dir, replay=replay))
+            if replay:  # a torn log is shown as far as it reads, and said in one line
+                over = bool(events) and isinstance(events[-1], (RunFinished, RunFailed))
+                note = damage_note(follower.path, over)
+                if note:
+                    self.call_from_thread(self.notify, note, severity="warning", timeout=10)
             replay = False
             failure = detached.failed_early() if detached is not None else None
             if failure:

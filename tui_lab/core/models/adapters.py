@@ -14,6 +14,9 @@ adapter when ``peft`` is installed), and every face of tui-lab loads it merged
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +136,15 @@ def _task_type(model: Any) -> str | None:
     return "SEQ_CLS" if "SequenceClassification" in archs else None
 
 
+@contextmanager
+def _peft_quiet() -> Iterator[None]:
+    """PEFT reads ``model.is_gradient_checkpointing``, which transformers 5 deprecated with a
+    FutureWarning that every LoRA run would print; the user can do nothing about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def wrap(config: Any, model: Any) -> Any:
     """``get_peft_model`` of a freshly built model with the run's LoRA settings (QLoRA: after
     ``prepare_model_for_kbit_training``).
@@ -148,7 +160,8 @@ def wrap(config: Any, model: Any) -> Any:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     name = config.model.name
     try:
-        return get_peft_model(model, lora_config(config, model))
+        with _peft_quiet():
+            return get_peft_model(model, lora_config(config, model))
     except ValueError as exc:  # NoMatchingPeftModuleError is one
         if "not found in the base model" in str(exc) or "No modules were targeted" in str(exc):
             raise ConfigError(
@@ -256,7 +269,8 @@ def load_trainable(folder: str | Path, model_class: Any, config: Any, quantizati
     )
     if quantization is not None:
         base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
-    return PeftModel.from_pretrained(base, str(folder), is_trainable=True)
+    with _peft_quiet():
+        return PeftModel.from_pretrained(base, str(folder), is_trainable=True)
 
 
 def load_merged(folder: str | Path, model_class: Any, config: Any, **kwargs: Any) -> Any:
@@ -265,7 +279,8 @@ def load_merged(folder: str | Path, model_class: Any, config: Any, **kwargs: Any
     from peft import PeftModel
 
     base = model_class.from_pretrained(base_folder(folder), config=config, use_safetensors=True, **kwargs)
-    return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    with _peft_quiet():
+        return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
 
 
 def load_best_adapter(model: Any, folder: Path, device: str) -> None:

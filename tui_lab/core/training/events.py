@@ -271,6 +271,17 @@ def read_events_checked(path: str | Path) -> tuple[list[Event], str]:
     return [e for e in read.records if e is not None], read.describe()
 
 
+def damage_note(path: str | Path, over: bool) -> str:
+    """One sentence on what of an ``events.jsonl`` cannot be read, for a face that replays it ("":
+    nothing). A run that is ``over`` reports a torn last line too; a live run only damage before
+    its last line (a crash then a resume leaves a torn line in the middle), since its last line
+    may still be being written."""
+    read = read_records(path, _event_or_none)
+    if not over and not (read.bad_lines or read.glued):
+        return ""
+    return read.describe()
+
+
 def _event_or_none(line: str) -> Event | None:
     """One line's event (None for a kind this version does not know).
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tui_lab.core.config import LabConfig
@@ -114,18 +115,34 @@ def _tokenizer(cfg: LabConfig, train_texts: list[str]) -> tuple[Any, str]:
 def file_stamps(cfg: DataConfig) -> dict[str, tuple[float, int]]:
     """(mtime, size) of every local data file the config points at; missing files count too.
 
-    Two equal results mean nothing changed on disk since the data was described.
+    Two equal results mean nothing changed on disk since the data was described. The corrections
+    files a run would apply count too (the Analysis and Label screens append to them; one that
+    appears, grows or goes changes the data a run sees).
     """
     try:
         sources = resolve_sources(cfg)
     except LabError:
         return {"?": (0.0, 0)}
     stamps: dict[str, tuple[float, int]] = {}
-    for source in sources.values():
+    for split, source in sources.items():
         if source and not source.startswith("hf:"):
-            try:
-                st = os.stat(source)
-                stamps[source] = (st.st_mtime, st.st_size)
-            except OSError:
-                stamps[source] = (0.0, -1)
+            for path in (source, *_corrections_candidates(cfg, split, source)):
+                try:
+                    st = os.stat(path)
+                    stamps[str(path)] = (st.st_mtime, st.st_size)
+                except OSError:
+                    stamps[str(path)] = (0.0, -1)
     return stamps
+
+
+def _corrections_candidates(cfg: DataConfig, split: str, source: str) -> list[str]:
+    """Where the corrections file of ``source`` is or would be (none with ``data.corrections = none``)."""
+    from tui_lab.core.data import corrections
+
+    setting = cfg.corrections.strip()
+    if setting.lower() == corrections.NONE:
+        return []
+    if setting and split == "train":
+        return [str(Path(setting).expanduser())]
+    data = Path(source).expanduser()
+    return [str(data.with_name(data.name + corrections.SUFFIX)), str(corrections.fallback_path(data))]

@@ -175,7 +175,10 @@ class DatasetPane(Vertical):
         self.set_interval(2.0, self._check_files)
 
     def _check_files(self) -> None:
-        """Reload when a previewed file changed on disk (rewritten, grown, deleted)."""
+        """Reload when a previewed file or its corrections file changed on disk (rewritten, grown,
+        deleted); not while another screen (Analysis, Label: each decision appends) covers the pane."""
+        if self.app.screen is not self.screen:
+            return
         if self._stamps and file_stamps(self.config.data) != self._stamps:
             changed = [
                 Path(p).name for p, st in file_stamps(self.config.data).items() if self._stamps.get(p) != st
