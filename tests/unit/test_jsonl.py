@@ -15,7 +15,7 @@ def test_a_torn_last_record_is_reported_and_set_aside(tmp_path) -> None:
     path.write_bytes(whole + b'{"i": 3, "te')  # a crash mid-write
     read = read_records(path)
     assert [r["i"] for r in read.records] == [0, 1, 2]
-    assert read.torn and read.torn_offset == len(whole) and read.torn_bytes == len(b"{\"i\": 3, \"te")
+    assert read.torn and read.torn_offset == len(whole) and read.torn_bytes == len(b'{"i": 3, "te')
     assert "offset" in read.describe() and "3 complete" in read.describe()
     aside = set_aside_tail(read)
     assert path.read_bytes() == whole and aside.read_bytes() == b'{"i": 3, "te'
