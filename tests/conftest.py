@@ -251,6 +251,26 @@ def stop_at_step_then_resume(cfg, step: int):
     return stopped, resumed, next(e.start_step for e in events if isinstance(e, RunStarted))
 
 
+def stop_process_run_at_step(command: list[str], run_dir: Path, cwd: Path, env: dict, step: int = 3) -> None:
+    """Start ``command`` (a training command writing ``run_dir``, e.g. under torchrun), drop a
+    ``STOP`` file in the run folder once ``step`` is logged, and check that the run ended stopped."""
+    import subprocess
+    import time
+
+    from tui_lab.core.training.runs import run_info
+
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    events = run_dir / "events.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (events.exists() and f'"step":{step},' in events.read_text()):
+        time.sleep(0.1)
+    (run_dir / "STOP").write_text("stop")
+    _, err = proc.communicate(timeout=300)
+    assert run_info(run_dir).status == "stopped", err[-3000:]
+
+
 ALONE_PREAMBLE = """
 import json, sys, numpy as np
 from tokenizers import Tokenizer

@@ -7,12 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_rows, tiny_train_flags, write_csv
+from tests.conftest import make_rows, stop_process_run_at_step, tiny_train_flags, write_csv
 from tui_lab.core.config import LabConfig
 from tui_lab.core.training.events import RunStarted, read_events
 from tui_lab.core.training.runs import run_info
@@ -66,21 +65,8 @@ def test_a_stopped_distributed_run_resumes_to_the_same_result(data: Path, tmp_pa
     assert full.returncode == 0, full.stderr[-3000:]
     out = tmp_path / "b"
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    proc = subprocess.Popen(
-        [*TORCHRUN, "-m", "tui_lab", "train", *tiny_train_flags(data, out, "part", epochs=4)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    events = out / "part" / "events.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (events.exists() and '"step":3,' in events.read_text()):
-        time.sleep(0.1)
-    (out / "part" / "STOP").write_text("stop")
-    proc.communicate(timeout=300)
-    assert run_info(out / "part").status == "stopped"
+    command = [*TORCHRUN, "-m", "tui_lab", "train", *tiny_train_flags(data, out, "part", epochs=4)]
+    stop_process_run_at_step(command, out / "part", tmp_path, env)
     resumed = _train(["--resume", str(out / "part"), "--json"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a = json.loads(full.stdout.strip().splitlines()[-1])

@@ -7,14 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_rows, tiny_train_flags, write_csv
+from tests.conftest import make_rows, stop_process_run_at_step, tiny_train_flags, write_csv
 from tui_lab.core.training.events import StepLogged, read_events
-from tui_lab.core.training.runs import run_info
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 LOSS_TOLERANCE = 1e-4  # FSDP's reduce-scatter sums in another order than DDP's all-reduce
@@ -74,17 +72,8 @@ def test_fsdp_trains_as_ddp_resumes_exactly_and_best_loads_in_pipeline(data: Pat
     assert pipeline("text-classification", model=str(best))("a great film")[0]["label"] in {"neg", "pos"}
     # stopped at step 3, resumed from last/ (the optimiser's shards through torch.distributed.checkpoint)
     out = tmp_path / "c"
-    proc = subprocess.Popen(
-        [*TORCHRUN, "-m", "tui_lab", "train", *flags("c", "part"), "--fsdp"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    events = out / "part" / "events.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (events.exists() and '"step":3,' in events.read_text()):
-        time.sleep(0.1)
-    (out / "part" / "STOP").write_text("stop")
-    proc.communicate(timeout=300)
-    assert run_info(out / "part").status == "stopped"
+    command = [*TORCHRUN, "-m", "tui_lab", "train", *flags("c", "part"), "--fsdp"]
+    stop_process_run_at_step(command, out / "part", tmp_path, _env())
     resumed = _torchrun(["--resume", str(out / "part"), "--json"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     again = _losses(out / "part")
