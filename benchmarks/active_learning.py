@@ -192,6 +192,9 @@ def main() -> None:
     parser.add_argument("--cache", help="frozen: keep the embeddings in this .npy file")
     parser.add_argument("--json", help="write the per-seed accuracies here after each seed")
     args = parser.parse_args()
+    from tui_lab.core.imports import quiet_libraries
+
+    quiet_libraries()  # as the faces do: no load reports between the rounds' lines
     texts, labels = read_all(Path(args.data))
     out: dict = {}
     if args.mode == "frozen":
