@@ -172,6 +172,35 @@ def test_a_decoder_run_predicts_the_same_alone_and_in_a_batch(llama_run) -> None
     assert batched.probabilities == pytest.approx(alone.probabilities, abs=1e-5)
 
 
+def test_a_decoder_trains_with_lora_and_predicts_the_same_alone_and_in_a_batch(tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    from tui_lab.core.config import LabConfig
+    from tui_lab.core.deploy.predictor import Predictor
+    from tui_lab.core.training.loop import Trainer
+
+    write_csv(tmp_path / "data" / "train.csv", make_rows(64, 1))
+    write_csv(tmp_path / "data" / "dev.csv", make_rows(24, 2))
+    cfg = LabConfig()
+    llama = save_tiny_decoder(tmp_path / "llama", "llama")
+    cfg.model.name, cfg.model.peft, cfg.model.lora_r = str(llama), "lora", 4
+    cfg.data.train, cfg.data.max_length = str(tmp_path / "data"), 32
+    cfg.train.max_steps, cfg.train.batch_size, cfg.train.output_dir = 4, 8, str(tmp_path / "runs")
+    cfg.train.baseline, cfg.train.tensorboard, cfg.train.run_name = False, False, "llama-lora"
+    best = Path(Trainer(cfg).run().run_dir) / "best"
+    adapter = json.loads((best / "adapter_config.json").read_text())
+    assert adapter["peft_type"] == "LORA" and "score" in adapter["modules_to_save"]
+    assert adapter["base_model_name_or_path"] == str(llama.resolve())  # named, not copied
+    predictor = Predictor.from_path(best, device="cpu", backend="pytorch")
+    alone = predictor.predict([SHORT])[0]
+    batched = predictor.predict([LONG, SHORT, "awful"])[1]
+    assert batched.label == alone.label
+    assert batched.probabilities == pytest.approx(alone.probabilities, abs=1e-5)
+    classify = pipeline("text-classification", model=str(best), top_k=None)
+    by_pipeline = {d["label"]: d["score"] for d in classify([LONG, SHORT], batch_size=2)[1]}
+    assert by_pipeline == pytest.approx(alone.probabilities, abs=1e-4)
+
+
 def test_a_decoder_run_reads_its_tokens_back_from_the_cache(llama_run, monkeypatch) -> None:
     from tui_lab.core.config import LabConfig
     from tui_lab.core.data.token_cache import TokenCache

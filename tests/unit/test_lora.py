@@ -258,3 +258,29 @@ def test_explain_and_analyze_take_a_lora_run(lora_run: Path, capsys) -> None:
     assert result["label"] in ("neg", "pos") and len(result["words"]) == 4
     assert main(["analyze", str(lora_run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_a_pretrained_base_is_named_not_copied(tmp_path: Path) -> None:
+    # a 7B base written again into every run and sweep trial would fill the disk: a checkpoint
+    # loaded as it is stays where it is, the adapter names it (as PEFT does)
+    from transformers import pipeline
+
+    from tests.conftest import save_tiny_classifier
+    from tui_lab.core.deploy.predictor import Predictor
+
+    pretrained = save_tiny_classifier(tmp_path / "pretrained")
+    cfg = _lora_config(tmp_path, "named")
+    cfg.model.name, cfg.train.epochs = str(pretrained), 1
+    run = Path(Trainer(cfg).run().run_dir)
+    best = run / "best"
+    assert not (run / "base").exists()
+    link = best / "model.safetensors"  # so that pipeline loads the folder; the weights stay put
+    assert link.is_symlink() and link.resolve() == (pretrained / "model.safetensors").resolve()
+    adapter = json.loads((best / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(pretrained.resolve())
+    said = pipeline("text-classification", model=str(best))("the film was great")[0]
+    mine = Predictor.from_path(run, "cpu").predict(["the film was great"])[0]
+    assert said["label"] == mine.label and said["score"] == pytest.approx(mine.score, abs=1e-4)
+    _, resumed, start = stop_at_step_then_resume(cfg, 3)  # last/ loads on the named base too
+    assert start == 3 and resumed.status in ("completed", "early_stopped")
+    assert not (Path(resumed.run_dir) / "base").exists()

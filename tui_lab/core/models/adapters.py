@@ -4,9 +4,13 @@ No adapter code of our own: :func:`wrap` is ``get_peft_model(model, LoraConfig(.
 run's settings, the task's head (``classifier`` / ``score``...) trained in full through
 ``modules_to_save``. A LoRA checkpoint (``best/``, ``last/``) is PEFT's adapter folder
 (``adapter_config.json``, ``adapter_model.safetensors``: the adapter and the head) plus the
-classifier's ``config.json`` (labels, calibration), the tokenizer, and a relative link
-``model.safetensors -> ../base/model.safetensors`` to the frozen base, written once in the run
-folder's ``base/``. So ``transformers.pipeline(model=best_dir)`` loads it (transformers applies the
+classifier's ``config.json`` (labels, calibration) and the tokenizer. The frozen base is named,
+not copied, when it is a pretrained checkpoint loaded as it is (a hub id, or a local model folder,
+resolved): ``base_model_name_or_path`` in the adapter config, as PEFT does; a 7B base is not
+written again for every run and trial. A base that exists nowhere else (a preset's random
+weights, or embeddings grown for an added pad token) is written once in the run folder's
+``base/``, and ``best/``/``last/`` link to it (``model.safetensors -> ../base/model.safetensors``).
+Either way ``transformers.pipeline(model=best_dir)`` loads it (transformers applies the
 adapter when ``peft`` is installed), and every face of tui-lab loads it merged
 (:func:`load_merged`: ``merge_and_unload`` in memory).
 """
@@ -201,16 +205,49 @@ def save_adapter(folder: Path, model: Any, tokenizer: Any) -> None:
     base = Path(folder).parent / BASE_DIR
     inner = model.get_base_model()
     quantized = getattr(inner, "is_quantized", False) or getattr(inner, "is_loaded_in_4bit", False)
-    if not quantized:  # a 4-bit base is not copied: the adapter names the model it came from
+    source, weights_dir = shared_base(inner)  # a 4-bit base is never copied either
+    copy = not quantized and not source
+    if copy:
         if not (base / "config.json").is_file():
             save_base(base, model, tokenizer)
-        model.peft_config["default"].base_model_name_or_path = str(base.resolve())
+        source, weights_dir = str(base.resolve()), None
+    if source:
+        model.peft_config["default"].base_model_name_or_path = source
     model.save_pretrained(folder, safe_serialization=True)
     inner.config.architectures = [type(inner).__name__]
     inner.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    for weights in sorted(base.glob("*.safetensors*")) if not quantized else []:
+    # links to the base's weights, so that the folder loads as a model (pipeline) and PEFT applies
+    # the adapter: relative into the run's base/, absolute into a named checkpoint's folder
+    for weights in sorted(base.glob("*.safetensors*")) if copy else []:
         os.symlink(Path("..") / BASE_DIR / weights.name, Path(folder) / weights.name)
+    for weights in sorted(weights_dir.glob("*.safetensors*")) if weights_dir and not quantized else []:
+        os.symlink(weights.resolve(), Path(folder) / weights.name)
+
+
+def shared_base(inner: Any) -> tuple[str, Path | None]:
+    """(the checkpoint a LoRA run's frozen base loads from again unchanged: a hub id or a local
+    model folder, resolved; the folder its safetensors weights are in); ("", None) when the run
+    must keep its own copy: no checkpoint (a preset's random weights), embeddings grown past the
+    checkpoint's vocabulary (an added pad token), or no safetensors weights to link to."""
+    source = str(getattr(inner.config, "_name_or_path", "") or "")
+    local = Path(source).expanduser()
+    if not source or (not local.is_dir() and (local.is_absolute() or source.startswith((".", "~")))):
+        return "", None  # no checkpoint, or a folder that is gone
+    source = str(local.resolve()) if local.is_dir() else source
+    from transformers import AutoConfig
+    from transformers.utils import cached_file
+
+    try:  # the checkpoint was just loaded: its files are on disk (a local folder or the hub cache)
+        original = AutoConfig.from_pretrained(source, local_files_only=True)
+        config_file = cached_file(source, "config.json", local_files_only=True)
+    except Exception:  # noqa: BLE001 - unreadable here: keep a copy
+        return "", None
+    weights_dir = Path(config_file).parent if config_file else None
+    if weights_dir is None or not any(weights_dir.glob("*.safetensors")):
+        return "", None
+    vocab = getattr(original, "vocab_size", None)
+    return (source, weights_dir) if vocab == inner.get_input_embeddings().num_embeddings else ("", None)
 
 
 def save_base(target: Path, model: Any, tokenizer: Any) -> None:
