@@ -13,6 +13,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,40 +84,33 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Plan (or reopen) the sweep, run its workers, print trials and the summary."""
     quiet()
-    warm = _warm_starter(args)
+    warm = _Warm()
     try:
         return _run(args, warm)
     finally:
-        if warm is not None:
-            warm.close()
+        warm.close()
 
 
-def _warm_starter(args: argparse.Namespace) -> Any:
-    """The fork server of warm workers, started now so that it imports while the sweep plans."""
-    from tui_lab.core.sweeps import warm
+class _Warm:
+    """The fork server of warm workers (:mod:`tui_lab.core.sweeps.warm`), started once the quick
+    checks have passed and before the data is read, so that it imports while the sweep plans."""
 
-    if not warm.wanted():
-        return None
-    starter = warm.WarmStarter(_model_name(args))
-    starter.start_server()
-    return starter
+    def __init__(self) -> None:
+        self.starter: Any = None
 
+    def start(self, model: str) -> None:
+        from tui_lab.core.sweeps import warm
 
-def _model_name(args: argparse.Namespace) -> str:
-    """The sweep's model, as far as it can be told before the plan checks anything ("" if not)."""
-    from tui_lab.core.config import LabConfig
+        if self.starter is None and warm.wanted():
+            self.starter = warm.WarmStarter(model)
+            self.starter.start_server()
 
-    try:
-        if args.resume:
-            saved = json.loads((Path(args.resume) / "sweep.json").read_text(encoding="utf-8"))
-            return str(saved["config"]["model"]["name"])
-        named = vars(args).get("model.name")
-        return str(named or (LabConfig.load(args.config) if args.config else LabConfig()).model.name)
-    except (LabError, OSError, ValueError, KeyError, TypeError):
-        return ""
+    def close(self) -> None:
+        if self.starter is not None:
+            self.starter.close()
 
 
-def _run(args: argparse.Namespace, warm: Any) -> int:
+def _run(args: argparse.Namespace, warm: _Warm) -> int:
     from tui_lab.core.sweeps import board, coordinator
 
     if args.resume:
@@ -127,8 +121,9 @@ def _run(args: argparse.Namespace, warm: Any) -> int:
             )
         info = board.load_sweep(sweep_dir)
         _repair_journal(info.storage)
+        warm.start(str(info.config.get("model", {}).get("name", "")))
     else:
-        sweep_dir, info = plan(args)
+        sweep_dir, info = plan(args, warm.start)
         coordinator.prepare_sweep_dir(info, sweep_dir)
     out = sys.stderr if args.json else sys.stdout
     print(
@@ -144,7 +139,7 @@ def _run(args: argparse.Namespace, warm: Any) -> int:
     started = time.monotonic()
     try:
         outcome = coordinator.run_sweep(
-            sweep_dir, info, stop, lambda t: _print_trial(t, info.metric, out), warm=warm
+            sweep_dir, info, stop, lambda t: _print_trial(t, info.metric, out), warm=warm.starter
         )
     finally:
         restore()
@@ -170,8 +165,12 @@ def _repair_journal(storage: str) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def plan(args: argparse.Namespace) -> tuple[Path, Any]:
-    """The sweep folder and its :class:`SweepInfo` from the flags, every input checked."""
+def plan(
+    args: argparse.Namespace, on_checked: Callable[[str], None] = lambda model: None
+) -> tuple[Path, Any]:
+    """The sweep folder and its :class:`SweepInfo` from the flags, every input checked.
+
+    ``on_checked`` is told the model once the quick checks pass, before the data is read."""
     from tui_lab.core.sweeps import coordinator, space, study
     from tui_lab.core.training.runs import default_run_name
 
@@ -188,6 +187,7 @@ def plan(args: argparse.Namespace) -> tuple[Path, Any]:
         raise ConfigError("--keep-best must be 0 (keep all) or more.")
     coordinator.check_sampler_and_pruner(args.sampler, args.pruner, checked)
     devices, k = coordinator.parse_devices(args.devices, args.parallel)
+    on_checked(config.model.name)
     metric, direction = coordinator.resolve_metric(config)
     name = args.study or default_run_name("sweep")
     problem = _name_problem(name)
