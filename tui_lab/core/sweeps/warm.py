@@ -128,8 +128,11 @@ def _child(argv: list[str], threads: int) -> None:
     """The forked worker: stdout to stderr (a ``--json`` sweep's stdout is its summary), then run."""
     sys.stdout.flush()
     os.dup2(2, 1)
-    if threads:
+    if threads:  # the libraries the server loaded have their thread pools: cap them as the env would
         os.environ["OMP_NUM_THREADS"] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)  # OpenMP and the BLAS numpy and scikit-learn use
     import torch
 
     if torch.cuda._is_in_bad_fork():
