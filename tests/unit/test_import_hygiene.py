@@ -27,8 +27,11 @@ def _loaded_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
+PRELOAD = "tui_lab.core.sweeps.preload"  # importing it imports every heavy library: see below
+
+
 def test_core_imports_no_ui_module() -> None:
-    modules = _core_modules()
+    modules = [m for m in _core_modules() if m != PRELOAD]
     assert {"tui_lab.core.config", "tui_lab.core.training.loop", "tui_lab.core.hub"} <= set(modules)
     imports = "\n".join(f"import {m}" for m in modules)
     # also run a function that pulls in torch/transformers lazily
@@ -40,6 +43,16 @@ def test_core_imports_no_ui_module() -> None:
     bad = sorted(m for m in loaded if m.split(".")[0] in UI_MODULES or m.startswith("tui_lab.ui"))
     assert bad == []
     assert "transformers" in loaded  # the lazy path really ran
+
+
+def test_the_sweep_fork_servers_preload_imports_no_face() -> None:
+    # the one module whose import is the heavy imports (the sweep's fork server imports it before
+    # forking workers); scikit-learn's linear models import rich.progress for their own progress
+    # callbacks, so rich may come with it; nothing of the lab's face may
+    loaded = _loaded_after(f"import {PRELOAD}")
+    bad = sorted(m for m in loaded if m.split(".")[0] in UI_MODULES and m.split(".")[0] != "rich")
+    assert bad == [] and not any(m.startswith("tui_lab.ui") for m in loaded)
+    assert {"torch", "transformers", "optuna", "tui_lab.core.training.loop"} <= loaded
 
 
 def test_cli_help_does_not_import_torch() -> None:
