@@ -33,6 +33,10 @@ def test_warm_workers_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None
     assert warm.wanted() == (sys.platform != "win32")
     monkeypatch.setenv(warm.ENV_SWITCH, "0")
     assert not warm.wanted()
+    starter = warm.WarmStarter()
+    starter.start_server("tiny-bert")  # asked for fresh interpreters: no server
+    assert not starter.usable
+    starter.close()
 
 
 class _Exited:
@@ -48,8 +52,8 @@ class _Exited:
 def test_a_forked_worker_that_finds_cuda_taken_restarts_as_a_fresh_interpreter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    starter = warm.WarmStarter.__new__(warm.WarmStarter)
-    starter.usable = True
+    starter = warm.WarmStarter()
+    starter.usable = True  # as if its server were up
     forked = warm.WarmProcess.__new__(warm.WarmProcess)
     forked._process, forked.pid = type("P", (), {"exitcode": warm.EXIT_COLD})(), 4242
     slot = coordinator._Slot("cuda:0", 0, proc=forked)
@@ -71,8 +75,9 @@ def test_a_forked_worker_that_finds_cuda_taken_restarts_as_a_fresh_interpreter(
 def test_a_forked_worker_runs_the_worker_and_its_exit_code_comes_back(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    starter = warm.WarmStarter("tiny-bert")
-    starter.start_server()
+    starter = warm.WarmStarter()
+    starter.start_server("tiny-bert")
+    assert starter.usable
     try:
         process = starter.start(["--sweep-dir", str(tmp_path / "none"), "--on", "cpu"], 1)
         assert process.wait(timeout=120) == 2  # the worker's own one-line error, exit 2

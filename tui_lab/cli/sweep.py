@@ -83,34 +83,17 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan (or reopen) the sweep, run its workers, print trials and the summary."""
+    from tui_lab.core.sweeps.warm import WarmStarter
+
     quiet()
-    warm = _Warm()
+    warm = WarmStarter()  # its fork server starts once the quick checks pass, before the data is read
     try:
         return _run(args, warm)
     finally:
         warm.close()
 
 
-class _Warm:
-    """The fork server of warm workers (:mod:`tui_lab.core.sweeps.warm`), started once the quick
-    checks have passed and before the data is read, so that it imports while the sweep plans."""
-
-    def __init__(self) -> None:
-        self.starter: Any = None
-
-    def start(self, model: str) -> None:
-        from tui_lab.core.sweeps import warm
-
-        if self.starter is None and warm.wanted():
-            self.starter = warm.WarmStarter(model)
-            self.starter.start_server()
-
-    def close(self) -> None:
-        if self.starter is not None:
-            self.starter.close()
-
-
-def _run(args: argparse.Namespace, warm: _Warm) -> int:
+def _run(args: argparse.Namespace, warm: Any) -> int:
     from tui_lab.core.sweeps import board, coordinator
 
     if args.resume:
@@ -121,9 +104,9 @@ def _run(args: argparse.Namespace, warm: _Warm) -> int:
             )
         info = board.load_sweep(sweep_dir)
         _repair_journal(info.storage)
-        warm.start(str(info.config.get("model", {}).get("name", "")))
+        warm.start_server(str(info.config.get("model", {}).get("name", "")))
     else:
-        sweep_dir, info = plan(args, warm.start)
+        sweep_dir, info = plan(args, warm.start_server)
         coordinator.prepare_sweep_dir(info, sweep_dir)
     out = sys.stderr if args.json else sys.stdout
     print(
@@ -139,7 +122,7 @@ def _run(args: argparse.Namespace, warm: _Warm) -> int:
     started = time.monotonic()
     try:
         outcome = coordinator.run_sweep(
-            sweep_dir, info, stop, lambda t: _print_trial(t, info.metric, out), warm=warm.starter
+            sweep_dir, info, stop, lambda t: _print_trial(t, info.metric, out), warm=warm
         )
     finally:
         restore()

@@ -82,13 +82,25 @@ def resolve_path(setting: str, data_file: str | None, output_dir: str | Path = "
                 f"leave it empty for <data file>{SUFFIX}, or 'none'."
             )
         return path
-    if not data_file or data_file.startswith("hf:"):
-        return None
-    data = Path(data_file).expanduser()
-    for path in (data.with_name(data.name + SUFFIX), fallback_path(data, output_dir)):
+    for path in candidate_paths("", data_file, output_dir):
         if path.is_file():
             return path
     return None
+
+
+def candidate_paths(setting: str, data_file: str | None, output_dir: str | Path = "runs") -> list[Path]:
+    """Where the corrections file of ``data_file`` is or would be, in the order :func:`resolve_path`
+    looks (nothing checked on disk): the path ``setting`` gives, else beside the data, then in
+    ``output_dir``; none for ``none``, no file or a hub dataset."""
+    value = (setting or "").strip()
+    if value.lower() == NONE:
+        return []
+    if value:
+        return [Path(value).expanduser()]
+    if not data_file or data_file.startswith("hf:"):
+        return []
+    data = Path(data_file).expanduser()
+    return [data.with_name(data.name + SUFFIX), fallback_path(data, output_dir)]
 
 
 # -- writing -----------------------------------------------------------------------------------------

@@ -88,18 +88,24 @@ class WarmProcess:
 
 
 class WarmStarter:
-    """Starts the fork server (at once, in the background) and forks workers from it."""
+    """Starts the fork server (in the background) and forks workers from it; ``usable`` once
+    started, and no longer once a forked worker found CUDA taken."""
 
-    def __init__(self, model: str) -> None:
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload([PRELOAD, *model_modules(model)])
-        self.usable = True
+    def __init__(self) -> None:
+        self._context: Any = None  # no forkserver on every platform: asked for when started
+        self.usable = False
 
-    def start_server(self) -> None:
-        """Launch the server; it imports while the caller goes on (the first fork waits for it)."""
+    def start_server(self, model: str) -> None:
+        """Launch the server for ``model`` (once; not where :func:`wanted` says no); it imports
+        while the caller goes on (the first fork waits for it)."""
         from multiprocessing import forkserver
 
+        if self.usable or not wanted():
+            return
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload([PRELOAD, *model_modules(model)])
         forkserver.ensure_running()
+        self.usable = True
 
     def start(self, argv: list[str], threads: int) -> WarmProcess:
         """Fork one worker running ``python -m tui_lab.core.sweeps.worker ARGV``."""

@@ -135,14 +135,11 @@ def file_stamps(cfg: DataConfig) -> dict[str, tuple[float, int]]:
     return stamps
 
 
-def _corrections_candidates(cfg: DataConfig, split: str, source: str) -> list[str]:
-    """Where the corrections file of ``source`` is or would be (none with ``data.corrections = none``)."""
+def _corrections_candidates(cfg: DataConfig, split: str, source: str) -> list[Path]:
+    """Where the corrections file a run applies to ``source`` is or would be: ``data.corrections``
+    for train, the file's own default for dev and test (as :func:`load_data` reads them)."""
     from tui_lab.core.data import corrections
 
-    setting = cfg.corrections.strip()
-    if setting.lower() == corrections.NONE:
-        return []
-    if setting and split == "train":
-        return [str(Path(setting).expanduser())]
-    data = Path(source).expanduser()
-    return [str(data.with_name(data.name + corrections.SUFFIX)), str(corrections.fallback_path(data))]
+    off = cfg.corrections.strip().lower() == corrections.NONE
+    setting = cfg.corrections if split == "train" or off else ""
+    return corrections.candidate_paths(setting, source)
